@@ -1,0 +1,423 @@
+"""The public Python API: ``pool`` and ``regress`` over a pandas DataFrame.
+
+This layer checks the input (one clear error naming the row and column),
+computes effect sizes, calls the batched numerics with d = 1 and wraps the
+result in the frozen containers of :mod:`metaanalysis.results`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from metaanalysis import binary, fit
+from metaanalysis.effects import BINARY, MEASURES, escalc
+from metaanalysis.errors import InputError
+from metaanalysis.results import FitResult, PoolResult, RegressionResult, StudyRow
+
+ALL_METHODS = fit.METHODS + ("MH", "PETO")
+
+COLUMNS = {
+    "MD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+    "SMD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+    "RR": ("ai", "n1i", "ci", "n2i"),
+    "OR": ("ai", "n1i", "ci", "n2i"),
+    "RD": ("ai", "n1i", "ci", "n2i"),
+}
+
+TEST_TEXT = {
+    "z": "Wald-type z tests and intervals",
+    "knha": "Hartung-Knapp-Sidik-Jonkman: t with k-1 df, variance scaled by Q_w/(k-1)",
+    "adhoc": "Knapp-Hartung with metafor's ad hoc modification: scaling factor truncated below at 1",
+}
+
+
+# ----------------------------------------------------------------------------
+# input checking
+
+
+def _numeric_column(data, col, file=None):
+    """Return a float array for ``col`` or raise naming the first bad row."""
+    if col not in data.columns:
+        raise InputError(f"missing column '{col}'", file=file, column=col)
+    out = np.empty(len(data))
+    for i, val in enumerate(data[col].tolist()):
+        try:
+            x = float(val)
+        except (TypeError, ValueError):
+            raise InputError(f"expected a number, got {val!r}", file=file, row=i + 1,
+                             column=col) from None
+        if not math.isfinite(x):
+            raise InputError(f"expected a finite number, got {val!r}", file=file, row=i + 1,
+                             column=col)
+        out[i] = x
+    return out
+
+
+def _check(cond, msg, col, file):
+    bad = np.flatnonzero(~cond)
+    if bad.size:
+        raise InputError(msg, file=file, row=int(bad[0]) + 1, column=col)
+
+
+def effect_sizes(data, measure, *, smd_correction="exact", add=0.5, to="only0", drop00=False,
+                 file=None):
+    """Validate ``data`` and compute ``(yi, vi, arms)`` for ``measure``.
+
+    ``arms`` holds the checked arm-level arrays (or None for generic input),
+    for the MH/Peto fits and for the forest plot's data columns.
+    """
+    measure = str(measure).upper()
+    if measure not in MEASURES:
+        raise InputError(f"unknown measure '{measure}'; expected one of {', '.join(MEASURES)}",
+                         file=file)
+    if len(data) == 0:
+        raise InputError("no rows", file=file)
+    if measure == "GEN":
+        yi = _numeric_column(data, "yi", file)
+        if "vi" in data.columns:
+            vi = _numeric_column(data, "vi", file)
+            _check(vi > 0, "sampling variance must be > 0", "vi", file)
+        elif "sei" in data.columns:
+            sei = _numeric_column(data, "sei", file)
+            _check(sei > 0, "standard error must be > 0", "sei", file)
+            vi = sei**2
+        else:
+            raise InputError("missing column 'vi' (or 'sei')", file=file, column="vi")
+        return yi, vi, None
+    cols = {c: _numeric_column(data, c, file) for c in COLUMNS[measure]}
+    for c in ("n1i", "n2i"):
+        _check(cols[c] > 0, "sample size must be > 0", c, file)
+    if measure in ("MD", "SMD"):
+        for c in ("sd1i", "sd2i"):
+            _check(cols[c] > 0, "standard deviation must be > 0", c, file)
+        if measure == "SMD":
+            _check(cols["n1i"] + cols["n2i"] > 3, "SMD needs n1i + n2i > 3", "n2i", file)
+        yi, vi = escalc(measure, smd_correction=smd_correction, **cols)
+        return yi, vi, cols
+    for e, n in (("ai", "n1i"), ("ci", "n2i")):
+        _check(cols[e] >= 0, "event count must be >= 0", e, file)
+        _check(cols[e] <= cols[n], f"events exceed the group size {n}", e, file)
+    yi, vi = escalc(measure, ai=cols["ai"], n1i=cols["n1i"], ci=cols["ci"], n2i=cols["n2i"],
+                    add=add, to=to, drop00=drop00)
+    return yi, vi, cols
+
+
+def _labels(data, study_col="study"):
+    if study_col in data.columns:
+        return [str(s) for s in data[study_col].tolist()]
+    return [f"Study {i + 1}" for i in range(len(data))]
+
+
+# ----------------------------------------------------------------------------
+# single fits
+
+
+def _conventions(measure, method, test, pi_df, smd_correction, add, to, drop00):
+    conv = {
+        "tau2_estimator": method,
+        "test": TEST_TEXT.get(test, test),
+        "tau2_ci": "Q-profile (Viechtbauer 2007); bounds truncated at 0",
+        "I2": ("100*(Q-df)/Q" if method in ("FE", "MH", "PETO")
+               else "100*tau2/(tau2 + typical within-study variance) (Higgins & Thompson 2002), as metafor"),
+        "reference": "metafor 3.8 (rma.uni, rma.mh, rma.peto) conventions",
+    }
+    if method not in ("FE", "MH", "PETO"):
+        conv["prediction_interval"] = {
+            "metafor": "z" if test == "z" else "t(k-1)",
+            "k-1": "t(k-1) (R meta)",
+            "k-2": "t(k-2) (Higgins, Thompson & Spiegelhalter 2009; Riley 2011)",
+            "z": "z",
+        }[pi_df]
+    if measure == "SMD":
+        conv["smd"] = ("Hedges' g, exact bias correction J = G(m/2)/(sqrt(m/2)G((m-1)/2)); "
+                       "vi = 1/n1+1/n2+g^2/(2(n1+n2)) (metafor)" if smd_correction == "exact" else
+                       "Hedges' g, RevMan approximation J = 1-3/(4N-9); vi = 1/n1+1/n2+g^2/(2(N-3.94))")
+    if measure in BINARY:
+        conv["scale"] = "log" if measure in ("RR", "OR") else "risk difference"
+        conv["zero_cells"] = (f"add {add} to every cell of studies with a zero cell (to='{to}'); "
+                              + ("double-zero studies dropped" if drop00 else
+                                 "double-zero studies kept (metafor drop00=FALSE)"))
+        if method in ("MH", "PETO"):
+            conv["zero_cells"] = ("pooled estimate from raw counts; Q from yi/vi with 1/2 added to "
+                                  "studies with a zero cell and double-zero studies dropped (metafor)")
+    if measure == "MD":
+        conv["md_variance"] = "sd1^2/n1 + sd2^2/n2 (metafor vtype='LS')"
+    return conv
+
+
+def fit_one(yi, vi, labels, *, measure="GEN", method="REML", test="z", alpha=0.05,
+            pi_df="metafor", arms=None, conventions=None) -> FitResult:
+    """Fit one meta-analysis to checked ``yi``/``vi`` (shape (k,))."""
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    k = int(np.sum(np.isfinite(yi) & np.isfinite(vi)))
+    warnings = []
+    z = fit.stats.norm.isf(alpha / 2)
+    if method in ("MH", "PETO"):
+        a, n1, c, n2 = arms["ai"], arms["n1i"], arms["ci"], arms["n2i"]
+        if method == "MH":
+            r = binary.mantel_haenszel(a, n1 - a, c, n2 - c, measure, alpha)
+        else:
+            r = binary.peto(a, n1 - a, c, n2 - c, alpha)
+            yi, vi = r.yi, r.vi
+        if not np.isfinite(r.estimate):
+            warnings.append("MH estimate undefined: no events in one arm across all studies")
+        studies = tuple(
+            StudyRow(lbl, float(y), float(v), float(math.sqrt(v)) if np.isfinite(v) else math.nan,
+                     float(y - z * math.sqrt(v)) if np.isfinite(v) else math.nan,
+                     float(y + z * math.sqrt(v)) if np.isfinite(v) else math.nan, float(w))
+            for lbl, y, v, w in zip(labels, yi, vi, r.weights))
+        return FitResult(k=len(a), measure=measure, method=method, test="z", estimate=r.estimate,
+                         se=r.se, stat=r.stat, df=None, ci_lb=r.ci_lb, ci_ub=r.ci_ub, pval=r.pval,
+                         tau2=0.0, tau2_ci=(None, None), tau=0.0, I2=r.I2, H2=r.H2, Q=r.Q,
+                         Q_df=r.Q_df, Q_p=r.Q_p, pi_lb=None, pi_ub=None, alpha=alpha,
+                         conventions={**(conventions or {}), **r.extra} if r.extra else (conventions or {}),
+                         studies=studies, warnings=tuple(warnings))
+    if k == 0:
+        raise InputError("no studies with a usable effect size")
+    if k == 1:
+        warnings.append("k = 1: tau2 is set to 0 and there is no heterogeneity test")
+    if k == 2 and method not in ("FE",):
+        warnings.append("k = 2: tau2 is very imprecisely estimated")
+    bf = fit.rma(yi, vi, method, test, alpha=alpha)
+    if not bf.converged[0]:
+        warnings.append(f"{method} did not converge in {int(bf.iterations[0])} iterations")
+    if method != "FE" and k > 1 and bf.tau2[0] == 0:
+        warnings.append("tau2 estimated at the boundary (0)")
+    if method != "FE" and k > 1:
+        lb, ub = fit.q_profile_ci(yi, vi, alpha=alpha)
+        tau2_ci = (float(lb[0]), float(ub[0]))
+        pi_lb, pi_ub = fit.prediction_interval(bf, pi_df=pi_df)
+        pi_lb, pi_ub = float(pi_lb[0]), float(pi_ub[0])
+        if not np.isfinite(pi_lb):
+            pi_lb = pi_ub = None
+    else:
+        tau2_ci = (None, None)
+        pi_lb = pi_ub = None
+    if test != "z" and k == 1:
+        warnings.append("knha needs k >= 2: no t-based interval")
+    sei = np.sqrt(vi)
+    studies = tuple(
+        StudyRow(lbl, float(y), float(v), float(s), float(y - z * s), float(y + z * s), float(w))
+        for lbl, y, v, s, w in zip(labels, yi, vi, sei, bf.weights[:, 0]))
+    df = bf.df[0]
+    return FitResult(
+        k=k, measure=measure, method=method, test=test, estimate=float(bf.beta[0, 0]),
+        se=float(bf.se[0, 0]), stat=float(bf.stat[0, 0]), df=None if np.isnan(df) else float(df),
+        ci_lb=float(bf.ci_lb[0, 0]), ci_ub=float(bf.ci_ub[0, 0]), pval=float(bf.pval[0, 0]),
+        tau2=float(bf.tau2[0]), tau2_ci=tau2_ci, tau=float(math.sqrt(bf.tau2[0])),
+        I2=float(bf.I2[0]) if k > 1 else None, H2=float(bf.H2[0]) if k > 1 else None,
+        Q=float(bf.Q[0]) if k > 1 else None, Q_df=int(bf.Q_df[0]),
+        Q_p=float(bf.Q_p[0]) if k > 1 else None, pi_lb=pi_lb, pi_ub=pi_ub, alpha=alpha,
+        conventions=conventions or {}, studies=studies, warnings=tuple(warnings),
+        converged=bool(bf.converged[0]), iterations=int(bf.iterations[0]))
+
+
+def _check_options(measure, method, test, alpha, pi_df):
+    measure = str(measure).upper()
+    method = str(method).upper()
+    if measure not in MEASURES:
+        raise InputError(f"unknown measure '{measure}'; expected one of {', '.join(MEASURES)}")
+    if method not in ALL_METHODS:
+        raise InputError(f"unknown method '{method}'; expected one of {' '.join(ALL_METHODS)}")
+    if method == "MH" and measure not in BINARY:
+        raise InputError("method MH needs a binary measure (RR, OR or RD)")
+    if method == "PETO" and measure != "OR":
+        raise InputError("method PETO needs measure OR")
+    if test not in fit.TESTS:
+        raise InputError(f"unknown test '{test}'; expected one of {', '.join(fit.TESTS)}")
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+        raise InputError(f"alpha must be between 0 and 1, got {alpha!r}")
+    if pi_df not in fit.PI_DFS:
+        raise InputError(f"pi_df must be one of {', '.join(fit.PI_DFS)}")
+    if method in ("MH", "PETO", "FE") and test != "z":
+        raise InputError(f"test '{test}' is for random-effects models, not {method}")
+    return measure, method
+
+
+def pool(data, measure="MD", method="REML", test="z", by=None, alpha=0.05, *,
+         pi_df="metafor", smd_correction="exact", add=0.5, to="only0", drop00=False,
+         subgroup_tau2="separate", study_col="study", file=None) -> PoolResult:
+    """Pool the studies in ``data``; optionally by subgroup.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        metafor's column names: ``m1i sd1i n1i m2i sd2i n2i`` (continuous,
+        group 1 = treatment), ``ai n1i ci n2i`` (binary), ``yi vi`` or
+        ``yi sei`` (generic). An optional ``study`` column labels rows.
+    measure : {"MD", "SMD", "RR", "OR", "RD", "GEN"}
+    method : {"FE", "DL", "HE", "SJ", "PM", "EB", "ML", "REML", "MH", "PETO"}
+    test : {"z", "knha", "adhoc"}
+    by : str, optional
+        Column whose levels are fitted separately; adds the test for subgroup
+        differences.
+    alpha : float
+        Intervals have nominal coverage ``1 - alpha``.
+    pi_df : {"metafor", "k-1", "k-2", "z"}
+        Prediction-interval distribution (metafor: z, or t(k-1) under knha).
+    subgroup_tau2 : {"separate", "common"}
+        ``separate`` (RevMan, R meta): each subgroup its own tau2; Q_between
+        from the subgroup estimates and SEs with inverse-variance weights.
+        ``common``: a mixed-effects model with the subgroup as a categorical
+        moderator and metafor's QM test.
+
+    Returns
+    -------
+    PoolResult
+        Frozen; ``.to_dict()`` gives plain Python values.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"yi": [0.1, 0.5, 0.9], "vi": [0.01, 0.02, 0.03]})
+    >>> round(pool(df, "GEN", "DL").estimate, 4)
+    0.4842
+    """
+    measure, method = _check_options(measure, method, test, alpha, pi_df)
+    if subgroup_tau2 not in ("separate", "common"):
+        raise InputError("subgroup_tau2 must be 'separate' or 'common'")
+    yi, vi, arms = effect_sizes(data, measure, smd_correction=smd_correction, add=add, to=to,
+                                drop00=drop00, file=file)
+    labels = _labels(data, study_col)
+    conv = _conventions(measure, method, test, pi_df, smd_correction, add, to, drop00)
+    overall = fit_one(yi, vi, labels, measure=measure, method=method, test=test, alpha=alpha,
+                      pi_df=pi_df, arms=arms, conventions=conv)
+    if by is None:
+        return PoolResult(overall=overall)
+    if by not in data.columns:
+        raise InputError(f"missing column '{by}' (named by --by)", file=file, column=by)
+    groups = [str(g) for g in data[by].tolist()]
+    levels = list(dict.fromkeys(groups))
+    subs = []
+    for lvl in levels:
+        idx = np.array([g == lvl for g in groups])
+        sub_arms = None if arms is None else {c: a[idx] for c, a in arms.items()}
+        sub_labels = [lbl for lbl, keep in zip(labels, idx) if keep]
+        subs.append((lvl, fit_one(yi[idx], vi[idx], sub_labels, measure=measure, method=method,
+                                  test=test, alpha=alpha, pi_df=pi_df, arms=sub_arms,
+                                  conventions=conv)))
+    if subgroup_tau2 == "separate":
+        Qb, Qb_df, Qb_p = subgroup_difference([f.estimate for _, f in subs], [f.se for _, f in subs])
+        label = "separate tau2 per subgroup; Q_between from subgroup estimates (inverse-variance)"
+    else:
+        if method in ("MH", "PETO"):
+            raise InputError("subgroup_tau2='common' needs an inverse-variance method")
+        X = np.column_stack([np.ones(len(groups))] + [
+            np.array([g == lvl for g in groups], dtype=float) for lvl in levels[1:]])
+        bf = fit.rma(yi, vi, method, test, X=X, alpha=alpha)
+        Qb, Qb_p = float(bf.QM[0]), float(bf.QM_p[0])
+        Qb_df = len(levels) - 1
+        label = "common tau2: mixed-effects model with the subgroup as moderator (metafor QM)"
+        if test != "z":
+            label += f"; F-test with df ({Qb_df}, {int(bf.QM_df[1][0])})"
+    return PoolResult(overall=overall, by=by, subgroups=tuple(subs), Q_between=Qb,
+                      Q_between_df=Qb_df, Q_between_p=Qb_p, subgroup_test=label)
+
+
+def subgroup_difference(estimates, ses):
+    """Test for subgroup differences from subgroup estimates and SEs.
+
+    ``Q_between = sum w_j (b_j - b_bar)^2`` with ``w_j = 1/se_j^2``, on
+    ``J - 1`` df (Borenstein et al. 2009, ch. 19; RevMan; R meta). Subgroups
+    whose estimate is undefined are left out.
+
+    Returns
+    -------
+    (Q, df, p) : tuple; ``(None, 0, None)`` with fewer than two subgroups.
+    """
+    b = np.asarray(estimates, dtype=float)
+    s = np.asarray(ses, dtype=float)
+    ok = np.isfinite(b) & np.isfinite(s) & (s > 0)
+    b, s = b[ok], s[ok]
+    if len(b) < 2:
+        return None, 0, None
+    w = 1 / s**2
+    mu = np.sum(w * b) / w.sum()
+    Q = float(np.sum(w * (b - mu) ** 2))
+    return Q, len(b) - 1, float(fit.stats.chi2.sf(Q, len(b) - 1))
+
+
+# ----------------------------------------------------------------------------
+# meta-regression
+
+
+def design_matrix(data, mods):
+    """Build ``X`` (k, p) with an intercept from moderator columns.
+
+    Numeric columns enter as they are; other columns become treatment-coded
+    dummies with the first level (in order of appearance) as reference.
+    """
+    cols = [np.ones(len(data))]
+    names = ["intrcpt"]
+    for mod in mods:
+        if mod not in data.columns:
+            raise InputError(f"missing moderator column '{mod}'", column=mod)
+        series = data[mod]
+        try:
+            vals = np.array([float(x) for x in series.tolist()])
+            if not np.all(np.isfinite(vals)):
+                raise ValueError
+            cols.append(vals)
+            names.append(mod)
+        except (TypeError, ValueError):
+            lv = list(dict.fromkeys(str(x) for x in series.tolist()))
+            for lvl in lv[1:]:
+                cols.append(np.array([str(x) == lvl for x in series.tolist()], dtype=float))
+                names.append(f"{mod}{lvl}")
+    X = np.column_stack(cols)
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise InputError(f"moderators {', '.join(mods)} give a rank-deficient design matrix")
+    return X, tuple(names)
+
+
+def regress(data, mods, measure="GEN", method="REML", test="z", alpha=0.05, *,
+            smd_correction="exact", file=None) -> RegressionResult:
+    """Mixed-effects meta-regression, as metafor's ``rma(yi, vi, mods=...)``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    mods : sequence of str
+        Moderator columns (numeric, or categorical -> dummies).
+
+    Returns
+    -------
+    RegressionResult
+        Coefficients with SEs and CIs, QM (omnibus test of the moderators),
+        QE (residual heterogeneity), tau2 and R2 (percent of tau2 explained
+        relative to the intercept-only model, truncated at 0, metafor's
+        pseudo-R2).
+    """
+    measure, method = _check_options(measure, method, test, alpha, "metafor")
+    if method in ("MH", "PETO"):
+        raise InputError("meta-regression needs an inverse-variance method")
+    if isinstance(mods, str):
+        mods = [mods]
+    yi, vi, _ = effect_sizes(data, measure, smd_correction=smd_correction, file=file)
+    X, names = design_matrix(data, mods)
+    k, p = X.shape
+    if k <= p:
+        raise InputError(f"meta-regression with {p} coefficients needs more than {p} studies (k = {k})")
+    bf = fit.rma(yi, vi, method, test, X=X, alpha=alpha)
+    warnings = []
+    if not bf.converged[0]:
+        warnings.append(f"{method} did not converge")
+    R2 = None
+    if method != "FE":
+        t0 = fit.estimate_tau2(yi, vi, method).tau2[0]
+        R2 = 0.0 if t0 <= 0 else max(0.0, 100 * (t0 - bf.tau2[0]) / t0)
+    qm_df = bf.QM_df[0] if test == "z" else (int(bf.QM_df[0]), int(bf.QM_df[1][0]))
+    return RegressionResult(
+        k=k, method=method, test=test, coef_names=names,
+        beta=tuple(float(x) for x in bf.beta[:, 0]), se=tuple(float(x) for x in bf.se[:, 0]),
+        stat=tuple(float(x) for x in bf.stat[:, 0]), pval=tuple(float(x) for x in bf.pval[:, 0]),
+        ci_lb=tuple(float(x) for x in bf.ci_lb[:, 0]), ci_ub=tuple(float(x) for x in bf.ci_ub[:, 0]),
+        df=None if test == "z" else float(bf.df[0]), tau2=float(bf.tau2[0]),
+        I2=float(bf.I2[0]), H2=float(bf.H2[0]), R2=R2, QE=float(bf.Q[0]), QE_df=int(bf.Q_df[0]),
+        QE_p=float(bf.Q_p[0]), QM=float(bf.QM[0]), QM_df=qm_df, QM_p=float(bf.QM_p[0]),
+        alpha=alpha, conventions={"tau2_estimator": method, "test": TEST_TEXT[test],
+                                  "R2": "max(0, (tau2_RE - tau2_ME)/tau2_RE) in percent (metafor)"},
+        warnings=tuple(warnings))

@@ -1,0 +1,1 @@
+"""Rendering: the only place that rounds numbers, formats text or draws."""

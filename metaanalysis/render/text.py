@@ -1,0 +1,94 @@
+"""Plain-text summaries in the style of metafor's print methods."""
+
+from __future__ import annotations
+
+from metaanalysis.results import RATIO_MEASURES, FitResult, PoolResult, RegressionResult
+
+
+def fmt(x, digits=4):
+    """Format a number with fixed decimals; '' for None/NaN."""
+    if x is None or x != x:
+        return "NA"
+    return f"{x:.{digits}f}"
+
+
+def fmt_p(p, digits=4):
+    """metafor-style p-value: '<.0001' below the printed precision."""
+    if p is None or p != p:
+        return "NA"
+    if p < 10**-digits:
+        return "<." + "0" * (digits - 1) + "1"
+    return f"{p:.{digits}f}"
+
+
+def format_fit(f: FitResult, title: str | None = None) -> str:
+    out = []
+    if f.method in ("FE", "MH", "PETO"):
+        name = {"FE": "Common-effect (inverse variance)", "MH": "Common-effect (Mantel-Haenszel)",
+                "PETO": "Common-effect (Peto)"}[f.method]
+        out.append(f"{title + ': ' if title else ''}{name} model (k = {f.k})")
+    else:
+        out.append(f"{title + ': ' if title else ''}Random-effects model (k = {f.k}; tau^2 estimator: {f.method})")
+        out.append("")
+        lb, ub = f.tau2_ci
+        ci = f" [{fmt(lb)}, {fmt(ub)}]" if lb is not None else ""
+        out.append(f"tau^2 (estimated amount of total heterogeneity): {fmt(f.tau2)}{ci}")
+        out.append(f"tau (square root of estimated tau^2 value):      {fmt(f.tau)}")
+    if f.I2 is not None:
+        out.append(f"I^2 (total heterogeneity / total variability):   {fmt(f.I2, 2)}%")
+        out.append(f"H^2 (total variability / sampling variability):  {fmt(f.H2, 2)}")
+    if f.Q is not None:
+        out.append("")
+        out.append("Test for Heterogeneity:")
+        out.append(f"Q(df = {f.Q_df}) = {fmt(f.Q)}, p-val {'< .0001' if f.Q_p < 1e-4 else '= ' + fmt(f.Q_p)}")
+    out.append("")
+    out.append("Model Results:")
+    out.append("")
+    stat = "zval" if f.df is None else "tval"
+    head = ["estimate", "se", stat]
+    vals = [fmt(f.estimate), fmt(f.se), fmt(f.stat)]
+    if f.df is not None:
+        head.append("df")
+        vals.append(f"{f.df:g}")
+    head += ["pval", "ci.lb", "ci.ub"]
+    vals += [fmt_p(f.pval), fmt(f.ci_lb), fmt(f.ci_ub)]
+    widths = [max(len(h), len(v)) + 2 for h, v in zip(head, vals)]
+    out.append("".join(h.rjust(w) for h, w in zip(head, widths)))
+    out.append("".join(v.rjust(w) for v, w in zip(vals, widths)))
+    if f.pi_lb is not None:
+        out.append("")
+        out.append(f"Prediction interval ({f.conventions.get('prediction_interval', '')}): "
+                   f"[{fmt(f.pi_lb)}, {fmt(f.pi_ub)}]")
+    if f.measure in RATIO_MEASURES and f.estimate == f.estimate:
+        import math
+
+        out.append("")
+        out.append(f"{f.measure} (exponentiated): {fmt(math.exp(f.estimate))} "
+                   f"[{fmt(math.exp(f.ci_lb))}, {fmt(math.exp(f.ci_ub))}]")
+    for w in f.warnings:
+        out.append(f"note: {w}")
+    return "\n".join(out)
+
+
+def format_pool(res: PoolResult) -> str:
+    parts = [format_fit(res.overall, "Overall" if res.by else None)]
+    if res.by:
+        for lvl, f in res.subgroups:
+            parts.append(format_fit(f, f"{res.by} = {lvl}"))
+        q = "NA" if res.Q_between is None else fmt(res.Q_between)
+        parts.append(f"Test for subgroup differences ({res.subgroup_test}):\n"
+                     f"Q_between(df = {res.Q_between_df}) = {q}, p-val = {fmt_p(res.Q_between_p)}")
+    return "\n\n".join(parts) + "\n"
+
+
+def format_regression(r: RegressionResult) -> str:
+    out = [f"Mixed-effects model (k = {r.k}; tau^2 estimator: {r.method})", "",
+           f"tau^2 (estimated amount of residual heterogeneity): {fmt(r.tau2)}",
+           f"I^2 (residual heterogeneity / unaccounted variability): {fmt(r.I2, 2)}%",
+           f"R^2 (amount of heterogeneity accounted for): {fmt(r.R2, 2)}%", "",
+           f"Test for Residual Heterogeneity: QE(df = {r.QE_df}) = {fmt(r.QE)}, p-val = {fmt_p(r.QE_p)}",
+           f"Test of Moderators: QM(df = {r.QM_df}) = {fmt(r.QM)}, p-val = {fmt_p(r.QM_p)}", ""]
+    for i, name in enumerate(r.coef_names):
+        out.append(f"{name:>12} {fmt(r.beta[i]):>9} {fmt(r.se[i]):>8} {fmt(r.stat[i]):>9} "
+                   f"{fmt_p(r.pval[i]):>8} {fmt(r.ci_lb[i]):>9} {fmt(r.ci_ub[i]):>9}")
+    return "\n".join(out) + "\n"
