@@ -88,7 +88,8 @@ def new_study(
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app, never show a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        # with standalone_mode=False click returns the exit code instead of raising
+        rv = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except MetaError as exc:
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         typer.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
         return 1
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def entry() -> None:
