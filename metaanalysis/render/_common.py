@@ -1,0 +1,381 @@
+"""Shared helpers for the figures: number formatting, text measurement,
+figure creation and deterministic saving.
+
+Only ``render/`` imports matplotlib. Figures are built with
+:class:`matplotlib.figure.Figure` and an Agg canvas directly (never
+``pyplot``), so nothing accumulates in pyplot's global figure list.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+
+#: One font family for every figure: DejaVu Sans ships with matplotlib, so
+#: text widths (and therefore the layout) are the same on every machine.
+FONT_FAMILY = "DejaVu Sans"
+
+MINUS = "\u2212"  # typographic minus, as matplotlib's own tick labels use
+
+#: robvis colours (McGuinness & Higgins 2021, Res Synth Methods 12:55-61).
+ROB_COLORS = {
+    "low": "#02C100",
+    "some_concerns": "#E2DF07",
+    "high": "#BF0000",
+    "no_information": "#4EA1F7",
+}
+ROB_LABELS = {
+    "low": "Low risk",
+    "some_concerns": "Some concerns",
+    "high": "High risk",
+    "no_information": "No information",
+}
+#: Symbols inside the traffic-light dots (robvis: +, -, X, ?): as text, and
+#: as the matplotlib markers that draw them.
+ROB_SYMBOLS = {"low": "+", "some_concerns": MINUS, "high": "\u00d7", "no_information": "?"}
+ROB_MARKERS = {"low": "+", "some_concerns": "_", "high": "x", "no_information": "$?$"}
+
+#: The five RoB 2 domains and the overall judgement (Sterne et al. 2019, BMJ 366:l4898).
+ROB2_DOMAINS = {
+    "D1": "Bias arising from the randomisation process",
+    "D2": "Bias due to deviations from intended interventions",
+    "D3": "Bias due to missing outcome data",
+    "D4": "Bias in measurement of the outcome",
+    "D5": "Bias in selection of the reported result",
+    "Overall": "Overall risk of bias",
+}
+
+#: rcParams that make saved files byte-identical between runs.
+DETERMINISTIC_RC = {
+    "svg.hashsalt": "metaanalysis",  # ids of clip paths etc. no longer random
+    "pdf.fonttype": 42,              # TrueType, not Type 3 (journals ask for this)
+    "ps.fonttype": 42,
+    "pdf.compression": 6,
+}
+SAVE_METADATA = {
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+    "png": {"Software": None},
+}
+
+
+# ----------------------------------------------------------------------------
+# number formatting (the only place, with render/text.py, that rounds)
+
+
+def is_number(x) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def fmt_num(x, digits: int = 2) -> str:
+    """Fixed decimals with a typographic minus; "-0.00" becomes "0.00"."""
+    if not is_number(x):
+        return "NA"
+    s = f"{x:.{digits}f}"
+    if s.lstrip("-").strip("0.") == "":
+        s = s.lstrip("-")
+    return s.replace("-", MINUS)
+
+
+def fmt_small(x, digits: int = 2) -> str:
+    """Like :func:`fmt_num`, but a positive value that would print as 0.00
+    keeps two significant digits (Tau² = 0.0042, not 0.00)."""
+    if is_number(x) and 0 < abs(x) < 0.5 * 10**-digits:
+        s = f"{x:.1e}"
+        mant, exp = s.split("e")
+        return f"{float(mant) * 10 ** int(exp):.{-int(exp) + 1}f}".rstrip("0").replace("-", MINUS)
+    return fmt_num(x, digits)
+
+
+def fmt_ratio(x, digits: int = 2) -> str:
+    """A ratio (RR, OR) on its natural scale; large ratios lose decimals."""
+    if not is_number(x):
+        return "NA"
+    if x >= 1000:
+        return f"{x:.0f}"
+    if x >= 100:
+        return f"{x:.1f}"
+    return fmt_num(x, digits)
+
+
+def fmt_p(p) -> str:
+    """RevMan's P: 'P < 0.00001', else 2 decimals (3 below 0.01 or near 0.05)."""
+    if not is_number(p):
+        return "P = NA"
+    if p < 0.00001:
+        return "P < 0.00001"
+    if p < 0.001:
+        return f"P = {p:.1g}" if p >= 0.0001 else f"P = {p:.5f}".rstrip("0")
+    if p < 0.01:
+        return f"P = {p:.3f}"
+    s = f"{p:.2f}"
+    if s == "0.05" and p != 0.05:
+        s = f"{p:.3f}"  # never print 0.0496 as the ambiguous "0.05"
+    return f"P = {s}"
+
+
+def fmt_data(x, digits: int = 2) -> str:
+    """An extracted value as entered: integers without decimals, otherwise at
+    most ``digits`` decimals with trailing zeros dropped."""
+    if x is None:
+        return ""
+    if isinstance(x, str):
+        return x
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(x):
+        return ""
+    if x == int(x) and abs(x) < 1e15:
+        s = str(int(x))
+    else:
+        s = f"{x:.{digits}f}".rstrip("0").rstrip(".")
+    return s.replace("-", MINUS)
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207b")
+
+
+def fmt_value(x) -> str:
+    """A free table cell (strain, dose, severity): numbers >= 10^4 as
+    m×10ⁿ (a dose of 1e9 CFU prints as 1×10⁹), other numbers with :g."""
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (int, float)):
+        if not math.isfinite(x):
+            return ""
+        if abs(x) >= 1e4:
+            e = int(math.floor(math.log10(abs(x))))
+            m = x / 10**e
+            ms = f"{m:.2g}"
+            if ms == "10":
+                ms, e = "1", e + 1
+            return f"{ms}\u00d710{str(e).translate(_SUPERSCRIPT)}".replace("-", MINUS)
+        return f"{x:g}".replace("-", MINUS)
+    if isinstance(x, (list, tuple)):
+        return " + ".join(fmt_value(v) for v in x)
+    return str(x)
+
+
+def rob_level(value) -> str:
+    """Normalise a RoB judgement to one of the keys of :data:`ROB_COLORS`."""
+    if value is None:
+        return "no_information"
+    s = str(value).strip().lower().replace("-", "_").replace(" ", "_")
+    aliases = {
+        "low": "low", "low_risk": "low", "+": "low",
+        "some_concerns": "some_concerns", "some": "some_concerns", "unclear": "some_concerns",
+        "moderate": "some_concerns",
+        "high": "high", "high_risk": "high", "x": "high",
+        "no_information": "no_information", "ni": "no_information", "none": "no_information",
+        "?": "no_information", "": "no_information",
+    }
+    if s not in aliases:
+        raise ValueError(f"unknown risk-of-bias judgement {value!r}; expected low, some_concerns, "
+                         "high or no_information")
+    return aliases[s]
+
+
+# ----------------------------------------------------------------------------
+# axis limits and ticks
+
+_RATIO_TICKS = {
+    1.5: (1 / 1.5, 1, 1.5),
+    2: (0.5, 0.7, 1, 1.5, 2),
+    5: (0.2, 0.5, 1, 2, 5),
+    10: (0.1, 0.2, 0.5, 1, 2, 5, 10),
+    20: (0.05, 0.2, 1, 5, 20),
+    50: (0.02, 0.1, 1, 10, 50),
+    100: (0.01, 0.1, 1, 10, 100),
+    200: (0.005, 0.1, 1, 10, 200),
+    500: (0.002, 0.1, 1, 10, 500),
+    1000: (0.001, 0.1, 1, 10, 1000),
+}
+
+
+def nice_limits(extent: float, ratio: bool):
+    """Symmetric limits around no effect covering ``extent`` (analysis
+    scale), with RevMan-like ticks. Returns ((lo, hi), ticks) on the
+    display scale."""
+    if ratio:
+        bound = math.exp(extent)
+        for b, ticks in _RATIO_TICKS.items():
+            if bound <= b * 1.0001:
+                return (1 / b, b), ticks
+        e = math.ceil(math.log10(bound))
+        return (10.0**-e, 10.0**e), (10.0**-e, 1.0, 10.0**e)
+    if not extent > 0:
+        extent = 1.0
+    e = math.floor(math.log10(extent))
+    for m in (1, 2, 4, 5, 10):
+        top = m * 10.0**e
+        if extent <= top * 1.0001:
+            break
+    return (-top, top), (-top, -top / 2, 0.0, top / 2, top)
+
+
+def tick_label(t: float, ratio: bool) -> str:
+    if ratio:
+        if t < 1:
+            s = f"{t:.2g}" if t >= 0.001 else f"{t:g}"
+            return s
+        return f"{t:g}"
+    s = f"{t:g}"
+    if "e" in s:
+        s = f"{t:.10f}".rstrip("0").rstrip(".")
+    return s.replace("-", MINUS)
+
+
+# ----------------------------------------------------------------------------
+# figures and text
+
+
+class _NoHinting:
+    """Switch font hinting off for one text operation.
+
+    With hinting, Agg's glyph advances snap to the pixel grid, so the width
+    of a long string changes by several percent between 72, 100, 150 and 300
+    dpi. The layout is computed in inches once, so the raster text must have
+    the same (unhinted, vector) widths as SVG and PDF at every resolution.
+    """
+
+    def __enter__(self):
+        self.old = matplotlib.rcParams["text.hinting"]
+        matplotlib.rcParams["text.hinting"] = "no_hinting"
+
+    def __exit__(self, *exc):
+        matplotlib.rcParams["text.hinting"] = self.old
+
+
+class _UnhintedRendererAgg(RendererAgg):
+    def get_text_width_height_descent(self, s, prop, ismath):
+        with _NoHinting():
+            return super().get_text_width_height_descent(s, prop, ismath)
+
+    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        with _NoHinting():
+            return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+
+class FigureCanvas(FigureCanvasAgg):
+    """An Agg canvas whose text widths do not depend on the resolution
+    (see :class:`_NoHinting`)."""
+
+    def get_renderer(self):
+        w, h = self.get_width_height(physical=True)
+        key = w, h, self.figure.dpi
+        if getattr(self, "_lastKey", None) != key or not isinstance(
+                getattr(self, "renderer", None), _UnhintedRendererAgg):
+            self.renderer = _UnhintedRendererAgg(w, h, self.figure.dpi)
+            self._lastKey = key
+        return self.renderer
+
+
+def new_figure(width: float = 6.0, height: float = 4.0, dpi: float = 100) -> Figure:
+    """A Figure with its own Agg canvas (no pyplot state)."""
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvas(fig)
+    return fig
+
+
+class TextMeasure:
+    """Measure text extents in inches with an Agg renderer.
+
+    Text is measured without mathtext (study labels may contain ``$``), the
+    same way it is drawn (``parse_math=False``).
+    """
+
+    def __init__(self, fig: Figure, family: str = FONT_FAMILY):
+        self.fig = fig
+        self.family = family
+        self.renderer = fig.canvas.get_renderer()
+        self._cache: dict = {}
+
+    def props(self, size: float, bold: bool = False, italic: bool = False) -> FontProperties:
+        return FontProperties(family=self.family, size=size, weight="bold" if bold else "normal",
+                              style="italic" if italic else "normal")
+
+    def width(self, s: str, size: float, bold: bool = False, italic: bool = False) -> float:
+        if not s:
+            return 0.0
+        key = (s, size, bold, italic)
+        if key not in self._cache:
+            w, _h, _d = self.renderer.get_text_width_height_descent(
+                s, self.props(size, bold, italic), ismath=False)
+            self._cache[key] = w / self.fig.dpi
+        return self._cache[key]
+
+    def fit(self, s: str, max_width: float, size: float, bold: bool = False,
+            italic: bool = False) -> str:
+        """``s`` itself if it fits in ``max_width`` inches, else the longest
+        prefix that fits with an ellipsis appended."""
+        if self.width(s, size, bold, italic) <= max_width:
+            return s
+        lo, hi = 0, len(s)
+        while lo < hi:  # longest prefix whose "prefix…" fits
+            mid = (lo + hi + 1) // 2
+            if self.width(s[:mid].rstrip() + "\u2026", size, bold, italic) <= max_width:
+                lo = mid
+            else:
+                hi = mid - 1
+        return s[:lo].rstrip() + "\u2026"
+
+    def wrap(self, s: str, max_width: float, size: float, bold: bool = False) -> list[str]:
+        """Greedy word wrap to ``max_width`` inches; over-long words are cut
+        with an ellipsis."""
+        lines: list[str] = []
+        cur = ""
+        for word in s.split():
+            trial = f"{cur} {word}" if cur else word
+            if self.width(trial, size, bold) <= max_width or not cur:
+                cur = trial
+            else:
+                lines.append(cur)
+                cur = word
+        if cur:
+            lines.append(cur)
+        return [self.fit(line, max_width, size, bold) for line in lines] or [""]
+
+
+def save_figure(fig: Figure, path_stem, formats=("svg", "png", "pdf"), dpi: float = 300) -> list[Path]:
+    """Write ``fig`` as ``path_stem.<fmt>`` for each format; return the paths.
+
+    The files are deterministic: no dates and no software versions in the
+    metadata, a fixed SVG hash salt (ids of clip paths), TrueType fonts in
+    PDF. Saving the same figure twice gives byte-identical files.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path_stem : str or Path
+        Path without the extension; parent directories are created.
+    formats : sequence of {"svg", "png", "pdf"}
+    dpi : float
+        Resolution of raster output (PNG); vector formats ignore it.
+    """
+    import matplotlib
+
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        fmt = fmt.lower().lstrip(".")
+        if fmt not in SAVE_METADATA:
+            raise ValueError(f"unknown figure format {fmt!r}; expected svg, png or pdf")
+        path = stem.with_name(stem.name + "." + fmt)
+        # the date keys are removed explicitly, so SOURCE_DATE_EPOCH or the
+        # clock cannot leak into the file
+        with matplotlib.rc_context(DETERMINISTIC_RC):
+            fig.savefig(path, format=fmt, dpi=dpi, metadata=SAVE_METADATA[fmt],
+                        facecolor="white")
+        out.append(path)
+    return out
+

@@ -1,0 +1,853 @@
+"""The other figures of a review: contour-enhanced funnel plot, leave-one-out
+and cumulative forest plots, the meta-regression bubble plot, and the
+risk-of-bias summaries (robvis-style traffic-light plot and bar chart).
+
+Like :mod:`metaanalysis.render.forest`, these functions only draw numbers
+they are given (arrays or fitted results); they never fit anything. Effects
+come on the analysis scale (log for RR/OR) and are drawn on the display
+scale (ratios on a log axis).
+
+Artists carry gids so that tests and SVG post-processing can find them:
+``contour-<level>``, ``contour-background``, ``study-points``,
+``filled-points``, ``egger-line``, ``pooled-line``, ``pseudo-ci``,
+``loo-point``/``cumulative-point``, ``diamond-total``, ``bubbles``,
+``regression-line``, ``regression-band``, ``rob-dot-<level>``,
+``rob-bar-<level>``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Polygon
+from matplotlib.ticker import FuncFormatter, NullLocator
+from scipy import stats
+
+from metaanalysis.render._common import (
+    FONT_FAMILY,
+    ROB2_DOMAINS,
+    ROB_COLORS,
+    ROB_LABELS,
+    ROB_MARKERS,
+    TextMeasure,
+    fmt_num,
+    fmt_ratio,
+    fmt_small,
+    is_number,
+    new_figure,
+    nice_limits,
+    rob_level,
+    save_figure,
+    tick_label,
+)
+from metaanalysis.results import RATIO_MEASURES, FitResult, PoolResult, RegressionResult
+
+__all__ = [
+    "funnel_plot",
+    "leave_one_out_plot",
+    "cumulative_plot",
+    "bubble_plot",
+    "rob_traffic_light",
+    "rob_summary",
+    "save_figure",
+]
+
+MEASURE_AXIS = {
+    "MD": "Mean difference",
+    "SMD": "Standardised mean difference",
+    "RR": "Risk ratio",
+    "OR": "Odds ratio",
+    "RD": "Risk difference",
+    "GEN": "Effect size",
+}
+
+#: metafor's contour shades for levels 90/95/99% (funnel(level=c(90,95,99),
+#: shade=c("white","gray55","gray75"), back="lightgray")).
+CONTOUR_SHADES = ("white", "#8C8C8C", "#BFBFBF", "#D3D3D3", "#E6E6E6")
+
+
+def _as_1d(x, name):
+    a = np.asarray(x, dtype=float).reshape(-1)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    return a
+
+
+def _display(measure):
+    ratio = measure in RATIO_MEASURES
+    return ratio, (np.exp if ratio else (lambda v: np.asarray(v, dtype=float)))
+
+
+def _style_axis(ax, fs):
+    for side in ("right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=fs)
+    for t in ax.get_xticklabels() + ax.get_yticklabels():
+        t.set_family(FONT_FAMILY)
+
+
+def _ratio_ticks(ax, lo, hi):
+    """Plain-number ticks (0.1, 0.2, 0.5, 1, 2, ...) on a log axis."""
+    cands = [m * 10.0**e for e in range(-4, 5) for m in (1, 2, 5)]
+    inside = [t for t in cands if lo <= t <= hi]
+    if len(inside) > 7:
+        inside = [t for t in inside if round(math.log10(t), 6).is_integer() or t == 1]
+    ax.set_xticks(inside, [tick_label(t, True) for t in inside])
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+# ----------------------------------------------------------------------------
+# funnel plot
+
+
+def funnel_plot(
+    yi,
+    vi,
+    estimate: float,
+    *,
+    contours: Sequence[float] = (0.10, 0.05, 0.01),
+    egger: tuple[float, float] | None = None,
+    filled: tuple | None = None,
+    measure: str = "GEN",
+    null: float | None = None,
+    pseudo_ci: bool = True,
+    alpha: float = 0.05,
+    title: str | None = None,
+    xlabel: str | None = None,
+    fontsize: float = 8.0,
+    size: tuple[float, float] = (4.6, 4.2),
+) -> Figure:
+    """Contour-enhanced funnel plot (Peters et al. 2008).
+
+    Parameters
+    ----------
+    yi, vi : array_like of shape (k,)
+        Observed effects (analysis scale) and their sampling variances.
+    estimate : float
+        The pooled estimate (analysis scale): a vertical line, and the centre
+        of the pseudo confidence-interval funnel.
+    contours : sequence of float
+        Significance levels of the shaded contours, centred on no effect
+        (two-sided tests of each study against ``null``).
+    egger : (float, float), optional
+        ``(intercept, slope)`` of the regression of ``yi`` on ``sei``
+        (Egger's test as metafor's ``regtest(model="rma", predictor="sei")``);
+        drawn as the line ``yi = intercept + slope * sei``.
+    filled : (array_like, array_like), optional
+        ``(yi, vi)`` of the studies imputed by trim-and-fill: open circles.
+    measure : str
+        Effect measure; RR and OR are drawn as ratios on a log axis.
+    null : float, optional
+        No effect on the analysis scale (default 0).
+    pseudo_ci : bool
+        Draw ``estimate ± z_(1-alpha/2) se`` as dashed lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    yi = _as_1d(yi, "yi")
+    vi = _as_1d(vi, "vi")
+    if yi.shape != vi.shape or np.any(vi <= 0):
+        raise ValueError("yi and vi must have the same length and vi must be > 0")
+    levels = sorted((float(a) for a in contours), reverse=True)  # 0.10, 0.05, 0.01
+    if any(not 0 < a < 1 for a in levels):
+        raise ValueError("contour levels must be in (0, 1)")
+    ratio, disp = _display(measure)
+    null = 0.0 if null is None else float(null)
+    sei = np.sqrt(vi)
+    fy = fv = None
+    if filled is not None:
+        fy, fv = _as_1d(filled[0], "filled yi"), _as_1d(filled[1], "filled vi")
+        if fy.shape != fv.shape:
+            raise ValueError("filled yi and vi must have the same length")
+    all_se = np.concatenate([sei, np.sqrt(fv)]) if fv is not None else sei
+    all_y = np.concatenate([yi, fy]) if fy is not None else yi
+    se_max = float(all_se.max()) * 1.08
+    zmax = stats.norm.isf(min(levels) / 2) if levels else 1.96
+    half = max(float(np.max(np.abs(all_y - null))) * 1.05, zmax * se_max,
+               abs(estimate - null) + stats.norm.isf(alpha / 2) * se_max)
+    lo, hi = null - half, null + half
+
+    fig = new_figure(*size)
+    fs = fontsize
+    ax_in = (0.7, 0.55, size[0] - 0.85, size[1] - 0.55 - (0.45 if title else 0.2))
+    ax = fig.add_axes([0, 0, 1, 1])
+    if ratio:
+        ax.set_xscale("log")
+    ax.set_xlim(disp(lo), disp(hi))
+    ax.set_ylim(se_max, 0)  # se on an inverted axis: precise studies on top
+
+    ### significance contours, from the outside in
+    se_grid = np.array([0.0, se_max])
+    shades = CONTOUR_SHADES[: len(levels) + 1][::-1]  # outermost first
+    ax.add_patch(Polygon([(disp(lo), 0), (disp(hi), 0), (disp(hi), se_max), (disp(lo), se_max)],
+                         facecolor=shades[0], edgecolor="none", zorder=0,
+                         gid="contour-background"))
+    handles = []
+    band_labels = []
+    for j, a in enumerate(sorted(levels)):  # 0.01 (widest) first
+        z = stats.norm.isf(a / 2)
+        left = disp(null - z * se_grid)
+        right = disp(null + z * se_grid)
+        verts = [(left[0], 0), (right[0], 0), (right[1], se_max), (left[1], se_max)]
+        ax.add_patch(Polygon(verts, facecolor=shades[j + 1], edgecolor="none", zorder=0.5 + j,
+                             gid=f"contour-{a:g}"))
+    # legend: p ranges from the highest to the lowest
+    bounds = [1.0] + levels + [0.0]
+    fills = shades[::-1]  # innermost (white) first
+
+    def p_text(p):
+        return f"{p:.2f}" if p >= 0.01 else f"{p:g}"
+
+    for j in range(len(bounds) - 1):
+        hi_p, lo_p = bounds[j], bounds[j + 1]
+        if hi_p == 1.0:
+            text = f"p > {p_text(lo_p)}" if lo_p > 0 else "all p"
+        elif lo_p == 0.0:
+            text = f"p < {p_text(hi_p)}"
+        else:
+            text = f"{p_text(lo_p)} < p < {p_text(hi_p)}"
+        handles.append(Patch(facecolor=fills[j], edgecolor="0.4", lw=0.5))
+        band_labels.append(text)
+
+    ### pseudo-CI funnel and the pooled estimate
+    ax.axvline(disp(estimate), color="black", lw=0.9, zorder=3, gid="pooled-line")
+    if pseudo_ci:
+        z = stats.norm.isf(alpha / 2)
+        ax.add_collection(LineCollection(
+            [[(disp(estimate), 0), (disp(estimate - z * se_max), se_max)],
+             [(disp(estimate), 0), (disp(estimate + z * se_max), se_max)]],
+            colors="black", linestyles="--", linewidths=0.8, zorder=3, gid="pseudo-ci"))
+        handles.append(Line2D([], [], color="black", ls="--", lw=0.8))
+        band_labels.append(f"Pseudo {100 * (1 - alpha):g}% CI")
+    if egger is not None:
+        b0, b1 = float(egger[0]), float(egger[1])
+        s = np.linspace(0, se_max, 50)
+        ax.plot(disp(b0 + b1 * s), s, color="#B03A2E", lw=1.2, zorder=4, gid="egger-line")
+        handles.append(Line2D([], [], color="#B03A2E", lw=1.2))
+        band_labels.append("Egger regression")
+
+    ### studies
+    ax.scatter(disp(yi), sei, s=22, color="black", zorder=5, linewidths=0, gid="study-points")
+    handles.append(Line2D([], [], ls="none", marker="o", color="black", ms=4.5))
+    band_labels.append("Studies")
+    if fy is not None and len(fy):
+        ax.scatter(disp(fy), np.sqrt(fv), s=22, facecolors="white", edgecolors="black",
+                   linewidths=0.9, zorder=5, gid="filled-points")
+        handles.append(Line2D([], [], ls="none", marker="o", mfc="white", mec="black", ms=4.5))
+        band_labels.append("Imputed (trim and fill)")
+
+    if ratio:
+        _ratio_ticks(ax, disp(lo), disp(hi))
+    else:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: tick_label(v, False)))
+    ax.set_xlabel(xlabel or MEASURE_AXIS.get(measure, measure), fontsize=fs + 1, family=FONT_FAMILY)
+    ax.set_ylabel("Standard error", fontsize=fs + 1, family=FONT_FAMILY)
+    if title:
+        ax.set_title(title, fontsize=fs + 2, family=FONT_FAMILY, loc="left")
+    _style_axis(ax, fs)
+    leg = fig.legend(handles, band_labels, loc="upper left", frameon=False,
+                     bbox_to_anchor=(ax_in[0] + ax_in[2] + 0.2, ax_in[1] + ax_in[3]),
+                     bbox_transform=fig.dpi_scale_trans, prop={"family": FONT_FAMILY, "size": fs})
+    leg.set_gid("funnel-legend")
+    _grow_for_legend(fig, ax, ax_in, leg)
+    return fig
+
+
+def _grow_for_legend(fig, ax, ax_in, leg, margin=0.12):
+    """Widen the figure so that a legend right of the axes is not cut off;
+    the axes keep their size in inches."""
+    bbox = leg.get_window_extent(fig.canvas.get_renderer())
+    w = max(fig.get_figwidth(), bbox.x1 / fig.dpi + margin)
+    h = fig.get_figheight()
+    fig.set_size_inches(w, h)
+    ax.set_position([ax_in[0] / w, ax_in[1] / h, ax_in[2] / w, ax_in[3] / h])
+
+
+# ----------------------------------------------------------------------------
+# leave-one-out and cumulative forest plots (one interval per row)
+
+
+def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, marker, gid,
+                        extra_cols, favours, fontsize, plot_width, label_width, digits, title,
+                        xlim, alpha):
+    ratio, disp = _display(measure)
+    est, lb, ub = (np.asarray(a, dtype=float).reshape(-1) for a in (est, lb, ub))
+    k = len(est)
+    if not (len(lb) == len(ub) == k == len(labels)):
+        raise ValueError("labels, estimates and CI bounds must have the same length")
+    fig = new_figure()
+    tm = TextMeasure(fig)
+    fs = fontsize
+    row_h = fs * 1.6 / 72
+    margin, col_gap, pad = 0.12, fs * 1.2 / 72, fs * 0.35 / 72
+
+    def f(x):
+        if not is_number(x):
+            return "NA"
+        return fmt_ratio(math.exp(x), digits) if ratio else fmt_num(x, digits)
+
+    rows = [(str(l), e, a, b, False) for l, e, a, b in zip(labels, est, lb, ub)]
+    if pooled is not None:
+        rows.append((pooled[0], pooled[1], pooled[2], pooled[3], True))
+    texts = [(f(e), f"[{f(a)},", f"{f(b)}]") for _l, e, a, b, _p in rows]
+    label_w = min(label_width, max(tm.width(r[0], fs, r[4]) for r in rows) + pad)
+    label_w = max(label_w, tm.width(header, fs, True) + pad)
+    ecol = [max(tm.width(t[i], fs, True) for t in texts) + pad for i in range(3)]
+    eff_title = f"{measure if measure != 'GEN' else 'Estimate'} [{100 * (1 - alpha):g}% CI]"
+    space = tm.width(" ", fs)
+    eff_w = sum(ecol) + 2 * space
+    if tm.width(eff_title, fs, True) > eff_w:
+        ecol[0] += tm.width(eff_title, fs, True) - eff_w
+        eff_w = sum(ecol) + 2 * space
+    extra_w = []
+    for name, vals in extra_cols:
+        extra_w.append(max([tm.width(str(v), fs) for v in vals] + [tm.width(name, fs, True)]) + pad)
+
+    ### limits
+    ext = [abs(v) for v in np.concatenate([est, lb, ub]) if is_number(v)]
+    if pooled is not None:
+        ext += [abs(v) for v in pooled[1:] if is_number(v)]
+    if xlim is None:
+        (lo, hi), ticks = nice_limits(max(ext + [1e-12]), ratio)
+    else:
+        lo, hi = xlim
+        ticks = None
+    fav_w = max(tm.width(favours[0], fs), tm.width(favours[1], fs)) if favours else 0
+    panel_title = MEASURE_AXIS.get(measure, measure)
+    panel_w = max(plot_width, 2 * fav_w + 0.3, tm.width(panel_title, fs, True) + 0.1)
+
+    x_label = margin
+    x_extra = []
+    x = x_label + label_w + col_gap
+    for w in extra_w:
+        x_extra.append(x + w)  # right edge
+        x += w + col_gap
+    x_e0 = x + ecol[0]
+    x_e1 = x_e0 + space + ecol[1]
+    x_e2 = x_e1 + space + ecol[2]
+    tick_half = 0.2
+    panel_x0 = x_e2 + col_gap + tick_half
+    fig_w = panel_x0 + panel_w + tick_half + margin
+    n = len(rows)
+    title_h = (fs + 1) * 1.9 / 72 if title else 0.0
+    body_top = margin + title_h + row_h
+    body_bot = body_top + n * row_h
+    fav_y = body_bot + (3 + 2.5) / 72 + fs * 1.25 / 72 + 0.55 * row_h
+    fig_h = fav_y + 0.6 * row_h + margin
+    fig.set_size_inches(fig_w, fig_h)
+    base = 0.36 * fs / 72
+
+    def put(xx, yc, s, ha="left", bold=False, size=None, gid=None):
+        fig.text(xx, fig_h - yc - base, s, transform=fig.dpi_scale_trans, ha=ha, va="baseline",
+                 fontsize=size or fs, family=FONT_FAMILY, fontweight="bold" if bold else "normal",
+                 parse_math=False, gid=gid)
+
+    if title:
+        put(margin, margin + title_h / 2, tm.fit(title, fig_w - 2 * margin, fs + 1, True),
+            bold=True, size=fs + 1)
+    hy = body_top - 0.5 * row_h
+    put(x_label, hy, header, bold=True)
+    for (name, _v), xr in zip(extra_cols, x_extra):
+        put(xr, hy, name, "right", bold=True)
+    put((x_e0 - ecol[0] + x_e2) / 2, hy, eff_title, "center", bold=True)
+    put(panel_x0 + panel_w / 2, hy, panel_title, "center", bold=True)
+    fig.add_artist(Line2D([margin, fig_w - margin], [fig_h - body_top] * 2,
+                          transform=fig.dpi_scale_trans, lw=0.7, color="#555555"))
+    for i, (r, t) in enumerate(zip(rows, texts)):
+        yc = body_top + (i + 0.5) * row_h
+        put(x_label, yc, tm.fit(r[0], label_w - pad, fs, r[4]), bold=r[4])
+        for (name, vals), xr in zip(extra_cols, x_extra):
+            if i < len(vals):
+                put(xr, yc, str(vals[i]), "right", bold=r[4])
+        for xr, s in zip((x_e0, x_e1, x_e2), t):
+            put(xr, yc, s, "right", bold=r[4])
+
+    ax = fig.add_axes([panel_x0 / fig_w, (fig_h - body_bot) / fig_h, panel_w / fig_w,
+                       n * row_h / fig_h])
+    if ratio:
+        ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.patch.set_visible(False)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_yticks([])
+    if ticks is not None:
+        ax.set_xticks(ticks, [tick_label(t, ratio) for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.tick_params(axis="x", labelsize=fs, length=3, pad=2.5)
+    for tl in ax.get_xticklabels():
+        tl.set_family(FONT_FAMILY)
+    null = 1.0 if ratio else 0.0
+    ax.axvline(null, color="black", lw=0.8, zorder=1, gid="null-line")
+    if ref is not None and is_number(ref):
+        ax.axvline(disp(ref), color="#555555", lw=0.8, ls="--", zorder=1, gid="reference-line")
+    segs = []
+    for i, (_l, e, a, b, is_pooled) in enumerate(rows):
+        if is_pooled:
+            ax.add_patch(Polygon([(disp(a), i), (disp(e), i - 0.34), (disp(b), i),
+                                  (disp(e), i + 0.34)], facecolor="black", edgecolor="black",
+                                 lw=0.5, zorder=4, gid="diamond-total"))
+        else:
+            segs.append([(max(disp(a), lo), i), (min(disp(b), hi), i)])
+    ax.add_collection(LineCollection(segs, colors="black", linewidths=0.8, zorder=3, gid="ci"))
+    ax.scatter(disp(est), np.arange(k), marker=marker, s=24, color="#1F4E79", zorder=4,
+               linewidths=0, gid=gid)
+    if favours:
+        def to_in(v):
+            g = math.log if ratio else (lambda t: t)
+            return panel_x0 + (g(v) - g(lo)) / (g(hi) - g(lo)) * panel_w
+        xn = to_in(null)
+        put(max(xn - 0.06, panel_x0 + tm.width(favours[0], fs)), fav_y, favours[0], "right",
+            gid="favours-left")
+        put(min(xn + 0.06, panel_x0 + panel_w - tm.width(favours[1], fs)), fav_y, favours[1],
+            "left", gid="favours-right")
+    return fig
+
+
+def _pooled_tuple(overall, label):
+    if overall is None:
+        return None
+    if isinstance(overall, PoolResult):
+        overall = overall.overall
+    if isinstance(overall, FitResult):
+        return (f"{label} (k = {overall.k})", overall.estimate, overall.ci_lb, overall.ci_ub)
+    e, a, b = overall
+    return (label, float(e), float(a), float(b))
+
+
+def _favours(favours, arms, benefit):
+    if favours is not None:
+        return favours
+    good, bad = f"Favours {arms[0].lower()}", f"Favours {arms[1].lower()}"
+    return (good, bad) if benefit == "lower" else (bad, good)
+
+
+def leave_one_out_plot(
+    estimates,
+    ci_lb,
+    ci_ub,
+    labels: Sequence[str],
+    *,
+    overall: FitResult | PoolResult | tuple | None = None,
+    measure: str = "GEN",
+    tau2=None,
+    I2=None,
+    favours: tuple[str, str] | None = None,
+    arms: tuple[str, str] = ("Probiotic", "Control"),
+    benefit: str = "lower",
+    digits: int = 2,
+    title: str | None = None,
+    fontsize: float = 8.0,
+    plot_width: float = 2.6,
+    label_width: float = 2.2,
+    xlim=None,
+    alpha: float = 0.05,
+) -> Figure:
+    """Leave-one-out plot: the pooled estimate with each study omitted in turn.
+
+    Parameters
+    ----------
+    estimates, ci_lb, ci_ub : array_like of shape (k,)
+        Pooled estimate and CI without study i (analysis scale).
+    labels : sequence of str, length k
+        The omitted study of each row (printed as "Omitting <label>").
+    overall : FitResult, PoolResult or (est, lb, ub), optional
+        The estimate with all studies: a diamond at the bottom and a dashed
+        reference line.
+    tau2, I2 : array_like of shape (k,), optional
+        Extra columns (I² in percent).
+    """
+    pooled = _pooled_tuple(overall, "All studies")
+    extra = []
+    if tau2 is not None:
+        extra.append(("Tau\u00b2", [fmt_small(t, digits + 1) for t in tau2]))
+    if I2 is not None:
+        extra.append(("I\u00b2", [f"{v:.0f}%" if is_number(v) else "NA" for v in I2]))
+    if extra and pooled is not None and isinstance(overall, (FitResult, PoolResult)):
+        fo = overall.overall if isinstance(overall, PoolResult) else overall
+        if tau2 is not None:
+            extra[0][1].append(fmt_small(fo.tau2, digits + 1))
+        if I2 is not None:
+            extra[-1][1].append(f"{fo.I2:.0f}%" if is_number(fo.I2) else "NA")
+    return _interval_rows_plot(
+        [f"Omitting {l}" for l in labels], estimates, ci_lb, ci_ub, measure=measure,
+        header="Study omitted", pooled=pooled, ref=None if pooled is None else pooled[1],
+        marker="s", gid="loo-point", extra_cols=extra, favours=_favours(favours, arms, benefit),
+        fontsize=fontsize, plot_width=plot_width, label_width=label_width, digits=digits,
+        title=title, xlim=xlim, alpha=alpha)
+
+
+def cumulative_plot(
+    estimates,
+    ci_lb,
+    ci_ub,
+    labels: Sequence[str],
+    *,
+    years=None,
+    measure: str = "GEN",
+    favours: tuple[str, str] | None = None,
+    arms: tuple[str, str] = ("Probiotic", "Control"),
+    benefit: str = "lower",
+    digits: int = 2,
+    title: str | None = None,
+    fontsize: float = 8.0,
+    plot_width: float = 2.6,
+    label_width: float = 2.2,
+    xlim=None,
+    alpha: float = 0.05,
+) -> Figure:
+    """Cumulative forest plot: the pooled estimate as studies are added in
+    order of publication.
+
+    Parameters
+    ----------
+    estimates, ci_lb, ci_ub : array_like of shape (k,)
+        Pooled estimate and CI of the first i studies (analysis scale), in
+        the order they were added.
+    labels : sequence of str, length k
+        The study added at each step (printed as "+ <label>").
+    years : array_like of shape (k,), optional
+        Publication years (a column); the caller sorts by year.
+    """
+    extra = []
+    if years is not None:
+        extra.append(("Year", [str(int(y)) if is_number(y) else "" for y in years]))
+    extra.append(("k", [str(i + 1) for i in range(len(labels))]))
+    return _interval_rows_plot(
+        [f"+ {l}" for l in labels], estimates, ci_lb, ci_ub, measure=measure,
+        header="Study added", pooled=None, ref=None, marker="o", gid="cumulative-point",
+        extra_cols=extra, favours=_favours(favours, arms, benefit), fontsize=fontsize,
+        plot_width=plot_width, label_width=label_width, digits=digits, title=title, xlim=xlim,
+        alpha=alpha)
+
+
+# ----------------------------------------------------------------------------
+# bubble plot for meta-regression
+
+
+def bubble_plot(
+    x,
+    yi,
+    weights,
+    *,
+    regression: RegressionResult | None = None,
+    coef: int | str = 1,
+    band: tuple | None = None,
+    labels: Sequence[str] | None = None,
+    measure: str = "GEN",
+    xlabel: str = "Baseline severity (SCORAD)",
+    ylabel: str | None = None,
+    title: str | None = None,
+    fontsize: float = 8.0,
+    size: tuple[float, float] = (5.2, 4.0),
+) -> Figure:
+    """Bubble plot of effects against a moderator, with the fitted line.
+
+    Parameters
+    ----------
+    x, yi : array_like of shape (k,)
+        Moderator values and observed effects (analysis scale).
+    weights : array_like of shape (k,)
+        Study weights (any scale): bubble areas are proportional to them.
+    regression : RegressionResult, optional
+        Its ``beta[0] + beta[coef] * x`` is drawn as the fitted line.
+    coef : int or str
+        Index or name of the moderator's coefficient.
+    band : (xgrid, lb, ub), optional
+        The fitted line's confidence band (analysis scale), as predicted by
+        the fitting code (the plot does not compute it).
+    labels : sequence of str, optional
+        Study labels written next to the bubbles.
+    """
+    x = _as_1d(x, "x")
+    yi = _as_1d(yi, "yi")
+    w = _as_1d(weights, "weights")
+    if not (len(x) == len(yi) == len(w)):
+        raise ValueError("x, yi and weights must have the same length")
+    if np.any(w < 0):
+        raise ValueError("weights must be >= 0")
+    ratio, disp = _display(measure)
+    fig = new_figure(*size)
+    fs = fontsize
+    ax = fig.add_axes([0.13, 0.13, 0.82, 0.78])
+    if ratio:
+        ax.set_yscale("log")
+    area = 30 + 470 * (w / w.max() if w.max() > 0 else np.ones_like(w))
+    ax.scatter(x, disp(yi), s=area, facecolors="#9DB9D5", edgecolors="#1F4E79", linewidths=0.8,
+               alpha=0.85, zorder=3, gid="bubbles")
+    xs = np.linspace(x.min(), x.max(), 100) if len(x) else np.array([])
+    if band is not None:
+        bx, blb, bub = (np.asarray(a, dtype=float) for a in band)
+        ax.fill_between(bx, disp(blb), disp(bub), color="#B03A2E", alpha=0.15, lw=0, zorder=1,
+                        gid="regression-band")
+    if regression is not None:
+        j = regression.coef_names.index(coef) if isinstance(coef, str) else int(coef)
+        b0, b1 = regression.beta[0], regression.beta[j]
+        ax.plot(xs, disp(b0 + b1 * xs), color="#B03A2E", lw=1.4, zorder=4, gid="regression-line")
+        p = regression.pval[j]
+        ptxt = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+        r2 = "" if regression.R2 is None else f", R\u00b2 = {regression.R2:.0f}%"
+        ax.text(0.02, 0.97, f"slope = {fmt_num(b1, 3)} ({ptxt}){r2}", transform=ax.transAxes,
+                ha="left", va="top", fontsize=fs, family=FONT_FAMILY, parse_math=False,
+                gid="regression-text")
+    ax.axhline(1.0 if ratio else 0.0, color="black", lw=0.7, ls=":", zorder=2, gid="null-line")
+    ax.margins(0.08)
+    ax.autoscale_view()
+    ax.set_xlim(ax.get_xlim())  # freeze: labels are placed in display space
+    ax.set_ylim(ax.get_ylim())
+    if labels is not None:
+        _label_bubbles(fig, ax, x, disp(yi), np.sqrt(area) / 2, [str(v) for v in labels], fs - 1)
+    if ratio:
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: tick_label(v, True)))
+    else:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: tick_label(v, False)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: tick_label(v, False)))
+    ax.set_xlabel(xlabel, fontsize=fs + 1, family=FONT_FAMILY)
+    ax.set_ylabel(ylabel or MEASURE_AXIS.get(measure, measure), fontsize=fs + 1, family=FONT_FAMILY)
+    if title:
+        ax.set_title(title, fontsize=fs + 2, family=FONT_FAMILY, loc="left")
+    _style_axis(ax, fs)
+    return fig
+
+
+def _label_bubbles(fig, ax, x, y, radius_pt, labels, fs):
+    """Write each label beside its bubble, trying the four diagonal
+    positions and keeping the first that overlaps no label already placed
+    and stays inside the axes (greedy, largest bubbles first)."""
+    from matplotlib.transforms import Bbox
+
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed = [t.get_window_extent(renderer) for t in ax.texts]  # e.g. the slope text
+    centres = ax.transData.transform(np.column_stack([x, y]))
+    px = fig.dpi / 72
+    bubbles = [Bbox.from_extents(cx - r * px, cy - r * px, cx + r * px, cy + r * px)
+               for (cx, cy), r in zip(centres, radius_pt)]
+    for i in np.argsort(-radius_pt, kind="stable"):
+        r = radius_pt[i] * 0.75 + 1.5
+        first = None
+        for dx, dy, ha, va in ((r, r, "left", "bottom"), (r, -r, "left", "top"),
+                               (-r, r, "right", "bottom"), (-r, -r, "right", "top")):
+            t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points",
+                            ha=ha, va=va, fontsize=fs, family=FONT_FAMILY, parse_math=False,
+                            annotation_clip=False, gid="bubble-label")
+            bb = t.get_window_extent(renderer)
+            inside = (bb.x0 >= frame.x0 and bb.x1 <= frame.x1 and bb.y0 >= frame.y0
+                      and bb.y1 <= frame.y1)
+            others = placed + [b for j, b in enumerate(bubbles) if j != i]
+            if inside and not any(bb.overlaps(o) for o in others):
+                if first is not None:
+                    first.remove()
+                placed.append(bb)
+                break
+            if first is None:
+                first = t
+                first_bb = bb
+            else:
+                t.remove()
+        else:
+            placed.append(first_bb)  # no free spot: keep the first position
+
+
+# ----------------------------------------------------------------------------
+# risk of bias (robvis-style)
+
+
+def _rob_table(judgements: Mapping[str, Mapping[str, str]], domains):
+    if not judgements:
+        raise ValueError("no risk-of-bias judgements")
+    if domains is None:
+        found = []
+        for d in judgements.values():
+            for k in d:
+                if k not in found:
+                    found.append(k)
+        domains = [k for k in ROB2_DOMAINS if k in found] if set(found) <= set(ROB2_DOMAINS) \
+            else found
+    table = {s: [rob_level((d or {}).get(k)) for k in domains] for s, d in judgements.items()}
+    return list(domains), table
+
+
+def rob_traffic_light(
+    judgements: Mapping[str, Mapping[str, str]],
+    *,
+    domains: Sequence[str] | None = None,
+    title: str | None = None,
+    fontsize: float = 8.0,
+) -> Figure:
+    """robvis-style traffic-light plot: studies x domains, one coloured dot
+    with a symbol per judgement (+ low, − some concerns, × high, ? no
+    information).
+
+    Parameters
+    ----------
+    judgements : mapping of study label to {domain: judgement}
+        Judgements "low", "some_concerns", "high" or "no_information"
+        (missing domains count as no information).
+    domains : sequence of str, optional
+        Domain keys in column order (default: D1-D5 and Overall as found).
+    """
+    domains, table = _rob_table(judgements, domains)
+    studies = list(table)
+    fig = new_figure()
+    tm = TextMeasure(fig)
+    fs = fontsize
+    cell = 0.3  # inches per row and column
+    margin = 0.15
+    label_w = min(2.6, max(tm.width(s, fs) for s in studies) + 0.1)
+    legend_items = [lv for lv in ROB_COLORS if any(lv in row for row in table.values())]
+    legend_w = max(tm.width(ROB_LABELS[lv], fs) for lv in ROB_COLORS) + 0.35
+    caption = [f"{'O' if k == 'Overall' else k}: {ROB2_DOMAINS.get(k, k)}" for k in domains]
+    ax_w = cell * len(domains)
+    title_h = 0.3 if title else 0.0
+    head_h = 0.3
+    fig_w = margin + label_w + ax_w + 0.3 + legend_w + margin
+    ax_h = cell * len(studies)
+    cap_lines = []
+    for c in caption:
+        cap_lines += tm.wrap(c, fig_w - 2 * margin, fs - 0.5)
+    fig_h = margin + title_h + head_h + ax_h + 0.15 + 0.17 * len(cap_lines) + margin
+    fig_h = max(fig_h, margin + title_h + head_h + 0.22 * (len(legend_items) + 1) + margin)
+    fig.set_size_inches(fig_w, fig_h)
+    x0 = margin + label_w
+    y_top = fig_h - margin - title_h - head_h
+    ax = fig.add_axes([x0 / fig_w, (y_top - ax_h) / fig_h, ax_w / fig_w, ax_h / fig_h])
+    ax.set_xlim(-0.5, len(domains) - 0.5)
+    ax.set_ylim(len(studies) - 0.5, -0.5)
+    ax.set_axis_off()
+    for i in range(len(studies) + 1):  # light grid, as robvis
+        ax.axhline(i - 0.5, color="0.85", lw=0.5, zorder=0)
+    d = cell * 72 * 0.78
+    for lv in ROB_COLORS:
+        pts = [(j, i) for i, s in enumerate(studies) for j, v in enumerate(table[s]) if v == lv]
+        if not pts:
+            continue
+        px, py = [p[0] for p in pts], [p[1] for p in pts]
+        ax.plot(px, py, ls="none", marker="o", ms=d, mew=0, color=ROB_COLORS[lv], zorder=2,
+                gid=f"rob-dot-{lv}")
+        ax.plot(px, py, ls="none", marker=ROB_MARKERS[lv], ms=d * 0.45, mew=1.3,
+                color="black" if lv == "some_concerns" else "white", zorder=3,
+                gid=f"rob-symbol-{lv}")
+    base = 0.36 * fs / 72
+
+    def put(xx, yy, s, ha="left", bold=False, size=None):
+        fig.text(xx, yy - base, s, transform=fig.dpi_scale_trans, ha=ha, va="baseline",
+                 fontsize=size or fs, family=FONT_FAMILY, fontweight="bold" if bold else "normal",
+                 parse_math=False)
+
+    if title:
+        put(margin, fig_h - margin - title_h / 2, title, bold=True, size=fs + 1)
+    for j, k in enumerate(domains):
+        put(x0 + (j + 0.5) * cell, y_top + head_h / 2, "O" if k == "Overall" else k, "center",
+            bold=True)
+    put(margin, y_top + head_h / 2, "Study", bold=True)
+    for i, s in enumerate(studies):
+        put(margin, y_top - (i + 0.5) * cell, tm.fit(s, label_w - 0.1, fs))
+    # legend
+    lx = x0 + ax_w + 0.3
+    put(lx, y_top + head_h / 2, "Judgement", bold=True)
+    for i, lv in enumerate(ROB_COLORS):
+        yy = y_top - (i + 0.5) * 0.22
+        fig.add_artist(Line2D([lx + 0.08], [yy], ls="none", marker="o", ms=9, mew=0,
+                              color=ROB_COLORS[lv], transform=fig.dpi_scale_trans))
+        fig.add_artist(Line2D([lx + 0.08], [yy], ls="none", marker=ROB_MARKERS[lv], ms=4.5,
+                              mew=1.1, color="black" if lv == "some_concerns" else "white",
+                              transform=fig.dpi_scale_trans))
+        put(lx + 0.22, yy, ROB_LABELS[lv])
+    yy = y_top - ax_h - 0.15
+    for line in cap_lines:
+        put(margin, yy - 0.085, line, size=fs - 0.5)
+        yy -= 0.17
+    return fig
+
+
+def rob_summary(
+    judgements: Mapping[str, Mapping[str, str]],
+    *,
+    weights: Mapping[str, float] | None = None,
+    domains: Sequence[str] | None = None,
+    title: str | None = None,
+    fontsize: float = 8.0,
+    width: float = 7.0,
+) -> Figure:
+    """robvis-style summary: per domain, the proportion of studies (or of
+    the weight, when ``weights`` is given) judged low, some concerns, high
+    or no information, as stacked horizontal bars.
+
+    Parameters
+    ----------
+    judgements : mapping of study label to {domain: judgement}
+    weights : mapping of study label to weight, optional
+        e.g. the weight % in the pooled analysis (robvis ``weighted=TRUE``).
+    domains : sequence of str, optional
+    """
+    domains, table = _rob_table(judgements, domains)
+    studies = list(table)
+    if weights is not None:
+        missing = [s for s in studies if s not in weights]
+        if missing:
+            raise ValueError(f"no weight for {', '.join(missing)}")
+        w = np.array([float(weights[s]) for s in studies])
+    else:
+        w = np.ones(len(studies))
+    if w.sum() <= 0:
+        raise ValueError("weights must not all be zero")
+    fig = new_figure()
+    tm = TextMeasure(fig)
+    fs = fontsize
+    names = [ROB2_DOMAINS.get(k, k) for k in domains]
+    label_w = max(tm.width(s, fs) for s in names) + 0.15
+    bar_h = 0.32
+    fig_h = 0.62 + bar_h * len(domains) + 0.3 + (0.25 if title else 0)
+    fig_w = max(width, label_w + 3.0)
+    fig.set_size_inches(fig_w, fig_h)
+    ax_x0 = 0.15 + label_w
+    ax_w = fig_w - ax_x0 - 0.3
+    ax_h = bar_h * len(domains)
+    ax = fig.add_axes([ax_x0 / fig_w, 0.62 / fig_h, ax_w / fig_w, ax_h / fig_h])
+    levels = ["low", "some_concerns", "high", "no_information"]
+    # robvis stacks from low on the left
+    props = np.zeros((len(domains), len(levels)))
+    for j in range(len(domains)):
+        for i, s in enumerate(studies):
+            props[j, levels.index(table[s][j])] += w[i]
+    props = 100 * props / w.sum()
+    left = np.zeros(len(domains))
+    for li, lv in enumerate(levels):
+        bars = ax.barh(np.arange(len(domains)), props[:, li], left=left, height=0.72,
+                       color=ROB_COLORS[lv], edgecolor="black", linewidth=0.4,
+                       label=ROB_LABELS[lv])
+        for bar in bars:
+            bar.set_gid(f"rob-bar-{lv}")
+        left += props[:, li]
+    ax.set_ylim(len(domains) - 0.5, -0.5)
+    ax.set_xlim(0, 100)
+    ax.set_yticks(np.arange(len(domains)), names, fontsize=fs, family=FONT_FAMILY)
+    ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"], fontsize=fs,
+                  family=FONT_FAMILY)
+    ax.tick_params(axis="y", length=0)
+    for side in ("right", "top"):
+        ax.spines[side].set_visible(False)
+    head = title or ""
+    note = "Weighted by study weight" if weights is not None else "Proportion of studies"
+    if head:
+        fig.text(0.15 / fig_w, 1 - 0.2 / fig_h, head, fontsize=fs + 1, fontweight="bold",
+                 family=FONT_FAMILY, parse_math=False, va="center")
+    fig.text((ax_x0 + ax_w) / fig_w, (0.62 + ax_h + 0.08) / fig_h, note, fontsize=fs - 0.5,
+             family=FONT_FAMILY, parse_math=False, va="baseline", ha="right", style="italic",
+             gid="rob-summary-note")
+    fig.legend(handles=[Patch(facecolor=ROB_COLORS[lv], edgecolor="black", lw=0.4)
+                        for lv in levels],
+               labels=[ROB_LABELS[lv] for lv in levels], loc="lower center",
+               bbox_to_anchor=((ax_x0 + ax_w / 2) / fig_w, 0.0), ncols=4, frameon=False,
+               prop={"family": FONT_FAMILY, "size": fs}, handlelength=1.2, columnspacing=1.2)
+    return fig
