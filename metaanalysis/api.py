@@ -282,14 +282,36 @@ def pool(data, measure="MD", method="REML", test="z", by=None, alpha=0.05, *,
     yi, vi, arms = effect_sizes(data, measure, smd_correction=smd_correction, add=add, to=to,
                                 drop00=drop00, file=file)
     labels = _labels(data, study_col)
-    conv = _conventions(measure, method, test, pi_df, smd_correction, add, to, drop00)
+    groups = None
+    if by is not None:
+        if by not in data.columns:
+            raise InputError(f"missing column '{by}' (named by --by)", file=file, column=by)
+        groups = [str(g) for g in data[by].tolist()]
+    return pool_effects(yi, vi, labels, measure=measure, method=method, test=test, by=by,
+                        groups=groups, alpha=alpha, pi_df=pi_df, arms=arms,
+                        subgroup_tau2=subgroup_tau2,
+                        conventions=_conventions(measure, method, test, pi_df, smd_correction,
+                                                 add, to, drop00))
+
+
+def pool_effects(yi, vi, labels, *, measure, method="REML", test="z", by=None, groups=None,
+                 alpha=0.05, pi_df="metafor", arms=None, subgroup_tau2="separate",
+                 conventions=None) -> PoolResult:
+    """Pool precomputed effects ``yi``/``vi`` (shape (k,)), optionally by subgroup.
+
+    The workhorse behind :func:`pool`, for callers (the protocol pipeline)
+    whose effects come from mixed sources: per-arm data for some studies and
+    reported differences for others. ``measure`` labels the scale (log for
+    RR/OR); ``groups`` gives each study's subgroup level when ``by`` is set.
+    """
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    conv = conventions if conventions is not None else _conventions(
+        measure, method, test, pi_df, "exact", 0.5, "only0", False)
     overall = fit_one(yi, vi, labels, measure=measure, method=method, test=test, alpha=alpha,
                       pi_df=pi_df, arms=arms, conventions=conv)
     if by is None:
         return PoolResult(overall=overall)
-    if by not in data.columns:
-        raise InputError(f"missing column '{by}' (named by --by)", file=file, column=by)
-    groups = [str(g) for g in data[by].tolist()]
     levels = list(dict.fromkeys(groups))
     subs = []
     for lvl in levels:
@@ -398,6 +420,13 @@ def regress(data, mods, measure="GEN", method="REML", test="z", alpha=0.05, *,
         mods = [mods]
     yi, vi, _ = effect_sizes(data, measure, smd_correction=smd_correction, file=file)
     X, names = design_matrix(data, mods)
+    return regress_effects(yi, vi, X, names, method=method, test=test, alpha=alpha)
+
+
+def regress_effects(yi, vi, X, names, *, method="REML", test="z", alpha=0.05) -> RegressionResult:
+    """Meta-regression on precomputed ``yi``/``vi`` (k,) and design ``X`` (k, p)."""
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
     k, p = X.shape
     if k <= p:
         raise InputError(f"meta-regression with {p} coefficients needs more than {p} studies (k = {k})")
@@ -411,7 +440,7 @@ def regress(data, mods, measure="GEN", method="REML", test="z", alpha=0.05, *,
         R2 = 0.0 if t0 <= 0 else max(0.0, 100 * (t0 - bf.tau2[0]) / t0)
     qm_df = bf.QM_df[0] if test == "z" else (int(bf.QM_df[0]), int(bf.QM_df[1][0]))
     return RegressionResult(
-        k=k, method=method, test=test, coef_names=names,
+        k=k, method=method, test=test, coef_names=tuple(names),
         beta=tuple(float(x) for x in bf.beta[:, 0]), se=tuple(float(x) for x in bf.se[:, 0]),
         stat=tuple(float(x) for x in bf.stat[:, 0]), pval=tuple(float(x) for x in bf.pval[:, 0]),
         ci_lb=tuple(float(x) for x in bf.ci_lb[:, 0]), ci_ub=tuple(float(x) for x in bf.ci_ub[:, 0]),

@@ -1,0 +1,501 @@
+"""The one place where the stages are sequenced: protocol + studies -> RunResult.
+
+load (done by the caller) -> select and extract -> effect sizes -> fits per
+stratum, meta-regression, sensitivity analyses, small-study effects ->
+claim verdicts. Pure: no files are read or written here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from metaanalysis import api, bias, claims as claims_mod, diagnostics, strains
+from metaanalysis.effects import escalc
+from metaanalysis.errors import MetaError
+from metaanalysis.extract import ExtractionError, Extraction, extract
+from metaanalysis.protocol import Protocol
+from metaanalysis.results import FitResult, PoolResult, RegressionResult
+
+SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
+INDIRECT_FLAGS = ("active_comparator", "non_placebo_control", "heat_killed", "non_standard_outcome")
+INTEGRITY_FLAGS = ("secondary_source", "news_report", "sd_may_be_se", "derived_from_p",
+                   "from_figure", "conference_abstract")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One probiotic-versus-control comparison contributing one effect."""
+
+    key: str
+    study: str
+    arm: str
+    control: str
+    outcome: str
+    timepoint_weeks: float | None
+    scale: str
+    yi: float
+    vi: float
+    extraction: Extraction
+    attrs: dict
+    flags: tuple[str, ...]
+    year: int
+    rob_overall: str | None
+    rob_domains: dict
+    baseline_score: float | None
+    log10_dose: float | None
+    duration_weeks: float | None
+    n_total: float | None
+    outcome_choice: str
+
+    def to_dict(self) -> dict:
+        ex = self.extraction.to_dict()
+        return {
+            "key": self.key, "study": self.study, "arm": self.arm, "control": self.control,
+            "outcome": self.outcome, "timepoint_weeks": self.timepoint_weeks, "scale": self.scale,
+            "yi": self.yi, "vi": self.vi, "sei": math.sqrt(self.vi), "year": self.year,
+            "strata": dict(sorted(self.attrs.items())), "flags": list(self.flags),
+            "rob_overall": self.rob_overall, "baseline_score": self.baseline_score,
+            "log10_dose": self.log10_dose, "duration_weeks": self.duration_weeks,
+            "n_total": self.n_total, "outcome_choice": self.outcome_choice,
+            "extraction": ex,
+        }
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A named analysis over a set of comparisons (a stratum set, a sensitivity run)."""
+
+    name: str
+    description: str
+    keys: tuple[str, ...]
+    result: PoolResult | None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    protocol: Protocol
+    studies: tuple[dict, ...]          # every study file: id, status, reason
+    comparisons: tuple[Comparison, ...]
+    main: Analysis
+    strata: tuple[Analysis, ...]
+    regressions: tuple[tuple[str, RegressionResult | None, str | None, tuple], ...]
+    sensitivity: tuple[Analysis, ...]
+    leave_one_out: object | None
+    small_study: dict
+    adverse_events: Analysis | None
+    claims: tuple
+    warnings: tuple[str, ...] = field(default=())
+
+
+# ----------------------------------------------------------------------------
+# selection and extraction
+
+
+def _eligible(study, proto: Protocol) -> str | None:
+    """None if eligible, else the reason."""
+    el = proto.eligibility
+    if study.status == "excluded":
+        return f"excluded in its file: {study.excluded}"
+    if study.purpose != el.purpose:
+        return f"purpose is {study.purpose}, the protocol analyses {el.purpose}"
+    if study.design not in el.designs:
+        return f"design '{study.design}' not in the eligible designs ({', '.join(el.designs)})"
+    age = study.population.age_group if study.population else None
+    if el.age_groups is not None and age not in el.age_groups:
+        return f"age group '{age}' not eligible"
+    bad = [f for f in study.flags if f in el.exclude_flags]
+    if bad:
+        return f"flag(s) {', '.join(bad)} excluded by the protocol"
+    return None
+
+
+def _arm_outcomes(study, arm_id, control_id, proto: Protocol):
+    """Outcomes of the protocol's kinds that compare this arm with the control."""
+    rule = proto.outcome
+    n_int = sum(a.role == "intervention" for a in study.arms)
+    out = []
+    for o in study.outcomes:
+        if o.outcome not in rule.kinds or o.scale not in rule.scales:
+            continue
+        if o.between is not None and o.between.comparison is not None:
+            if o.between.comparison.intervention != arm_id:
+                continue
+        elif o.per_arm:
+            if arm_id not in o.per_arm:
+                continue
+        elif n_int > 1:
+            continue
+        out.append(o)
+    return out
+
+
+def _choose_outcome(cands, proto: Protocol, study_id: str):
+    rule = proto.outcome
+    override = getattr(rule, "overrides", None) or {}
+    if study_id in override:
+        for o in cands:
+            if o.id == override[study_id]:
+                return o, f"protocol override: outcome '{o.id}'"
+    if rule.timepoint == "end_of_treatment":
+        eot = [o for o in cands if o.end_of_treatment]
+        if eot:
+            return eot[0], "end of treatment"
+        # fall back to the latest time point reported
+        timed = sorted(cands, key=lambda o: -(o.timepoint_weeks or 0))
+        return timed[0], "latest time point (no end-of-treatment value)"
+    target = rule.target_weeks
+    best = min(cands, key=lambda o: (abs((o.timepoint_weeks if o.timepoint_weeks is not None
+                                          else 1e9) - target), cands.index(o)))
+    return best, f"time point nearest {target:g} weeks (ties: first listed in the file)"
+
+
+def _baseline(study, scale):
+    pop = study.population
+    if not pop or not pop.baseline:
+        return None
+    vals, ws = [], []
+    for b in pop.baseline:
+        if b.scale != scale or b.mean is None:
+            continue
+        n = b.n.value if b.n is not None else None
+        if n is None:
+            arm = next((a for a in study.arms if a.id == b.arm), None)
+            if arm is not None and arm.n_randomised is not None:
+                n = arm.n_randomised.value
+        vals.append(b.mean.value)
+        ws.append(n if n else 1.0)
+    if not vals:
+        return None
+    return float(np.average(vals, weights=ws))
+
+
+def _severity(study, proto: Protocol, baseline) -> tuple[str, str]:
+    rule = proto.severity
+    cats = tuple(study.population.severity_categories) if study.population else ()
+    how = "as stated by the authors"
+    if rule.source == "baseline" or (rule.source == "stated_then_baseline" and not cats):
+        cats = ()
+        if baseline is not None:
+            for band in rule.bands:
+                if band.lower <= baseline < band.upper or (band is rule.bands[-1] and baseline == band.upper):
+                    cats = (band.name,)
+                    how = f"from baseline {rule.scale} {baseline:.1f} with {rule.bands_source} bands"
+                    break
+    if not cats:
+        return "unclassified", "no stated severity and no baseline score"
+    key = "+".join(sorted(set(cats), key=SEVERITY_ORDER.get))
+    if key in rule.groups:
+        return rule.groups[key], how + f" ({key})"
+    return "unclassified", f"category set '{key}' not mapped by the protocol's severity groups"
+
+
+def _mix_type(iv, registry) -> str:
+    """Lactobacillus (sensu lato, i.e. before the 2020 split) and/or Bifidobacterium."""
+    if iv is None:
+        return "unknown"
+    lacto = bifido = other = False
+    for ref in iv.strains:
+        entry = registry.strains.get(registry.resolve(ref.registry)) if ref.registry else None
+        if entry is None:
+            other = True
+        elif entry.genus == "Lactobacillus" or entry.former_genus == "Lactobacillus":
+            lacto = True
+        elif entry.genus == "Bifidobacterium":
+            bifido = True
+        else:
+            other = True
+    if lacto and bifido:
+        return "Lactobacillus+Bifidobacterium" + (" (+other)" if other else "")
+    if lacto and not other:
+        return "Lactobacillus only"
+    if bifido and not other:
+        return "Bifidobacterium only"
+    return "other"
+
+
+def _attrs(study, arm, control, proto, registry, baseline):
+    pop = study.population
+    iv = arm.intervention
+    out = {}
+    notes = {}
+    for s in proto.strata:
+        if s.field == "severity":
+            out[s.name], notes[s.name] = _severity(study, proto, baseline)
+        elif s.field == "strain":
+            out[s.name] = strains.group_label(iv, registry, s.level) if iv else strains.UNSPECIFIED
+        elif s.field == "mix_type":
+            out[s.name] = _mix_type(iv, registry)
+        elif s.field == "age_group":
+            out[s.name] = (pop.age_group if pop else None) or "unknown"
+        elif s.field == "comparator":
+            out[s.name] = control.comparator or "unknown"
+        elif s.field == "viability":
+            out[s.name] = iv.viability if iv else "unknown"
+        elif s.field == "synbiotic":
+            out[s.name] = "synbiotic" if (iv and iv.synbiotic) else "probiotic only"
+        elif s.field == "timing":
+            out[s.name] = (iv.timing if iv else None) or "unknown"
+        elif s.field == "family_risk":
+            out[s.name] = (pop.family_risk if pop else None) or "unknown"
+        elif s.field == "country":
+            out[s.name] = study.country or "unknown"
+        elif s.field == "design":
+            out[s.name] = study.design
+    return out, notes
+
+
+def select_comparisons(proto: Protocol, studies, registry, r=None):
+    """Eligible comparisons with their effects, and the fate of every study file."""
+    r = proto.model.change_score_correlation if r is None else r
+    fate = []
+    comps = []
+    for st in sorted(studies, key=lambda s: s.id):
+        reason = _eligible(st, proto)
+        if reason:
+            fate.append({"id": st.id, "purpose": st.purpose, "status": "not analysed",
+                         "reason": reason, "awaiting_data": st.awaiting_data})
+            continue
+        controls = [a for a in st.arms if a.role == "control"]
+        ints = [a for a in st.arms if a.role == "intervention"]
+        if not controls or not ints:
+            fate.append({"id": st.id, "purpose": st.purpose, "status": "not analysed",
+                         "reason": "no intervention/control arm pair", "awaiting_data": None})
+            continue
+        control = controls[0]
+        el = proto.eligibility
+        if el.comparators is not None and (control.comparator not in el.comparators):
+            fate.append({"id": st.id, "purpose": st.purpose, "status": "not analysed",
+                         "reason": f"comparator '{control.comparator}' not eligible",
+                         "awaiting_data": None})
+            continue
+        used, problems = [], []
+        for arm in ints:
+            cands = _arm_outcomes(st, arm.id, control.id, proto)
+            if not cands:
+                problems.append(f"{arm.id}: no {'/'.join(proto.outcome.kinds)} outcome on an "
+                                f"eligible scale ({'/'.join(proto.outcome.scales)})")
+                continue
+            out, why = _choose_outcome(cands, proto, st.id)
+            try:
+                ex = extract(st, out.id, measure=proto.model.measure, r=r, intervention=arm.id,
+                             control=control.id, split_control=len(ints))
+            except ExtractionError as exc:
+                problems.append(f"{arm.id}: {exc}")
+                continue
+            m, kw = ex.escalc_args()
+            yi, vi = escalc(m, **kw)
+            yi, vi = float(yi[0]), float(vi[0])
+            if not (math.isfinite(yi) and math.isfinite(vi) and vi > 0):
+                problems.append(f"{arm.id}: effect size not computable (yi={yi}, vi={vi})")
+                continue
+            baseline = _baseline(st, proto.severity.scale if proto.severity else "SCORAD")
+            attrs, sev_notes = _attrs(st, arm, control, proto, registry, baseline)
+            iv = arm.intervention
+            dose = iv.dose_cfu_per_day.value if iv and iv.dose_cfu_per_day else None
+            n_total = None
+            if ex.n1i is not None and ex.n2i is not None:
+                n_total = float(ex.n1i + ex.n2i)
+            key = st.id if len(ints) == 1 else f"{st.id} ({arm.id})"
+            flags = tuple(sorted(set(st.flags) | set(ex.flags)))
+            rob = st.rob
+            comps.append(Comparison(
+                key=key, study=st.id, arm=arm.id, control=control.id, outcome=out.id,
+                timepoint_weeks=out.timepoint_weeks, scale=out.scale, yi=yi, vi=vi, extraction=ex,
+                attrs=attrs, flags=flags, year=st.year,
+                rob_overall=rob.overall.judgement if rob and rob.overall else None,
+                rob_domains={k: v.judgement for k, v in rob.domains.items()} if rob else {},
+                baseline_score=baseline, log10_dose=math.log10(dose) if dose else None,
+                duration_weeks=iv.duration_weeks if iv else None, n_total=n_total,
+                outcome_choice=why + ("; severity " + "; ".join(f"{k}: {v}" for k, v in sev_notes.items())
+                                      if sev_notes else "")))
+            used.append(arm.id)
+        if used:
+            fate.append({"id": st.id, "purpose": st.purpose, "status": "analysed",
+                         "reason": "; ".join(problems) if problems else None,
+                         "awaiting_data": None, "comparisons": used})
+        else:
+            fate.append({"id": st.id, "purpose": st.purpose, "status": "not analysed",
+                         "reason": "no usable data for this outcome: " + "; ".join(problems),
+                         "awaiting_data": st.awaiting_data})
+    return tuple(comps), tuple(fate)
+
+
+# ----------------------------------------------------------------------------
+# fitting
+
+
+def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", description=""):
+    m = proto.model
+    method = method or m.method
+    test = test or m.test
+    if method == "FE":
+        test = "z"
+    keys = tuple(c.key for c in comps)
+    if not comps:
+        return Analysis(name, description, keys, None, "no trials")
+    yi = np.array([c.yi for c in comps])
+    vi = np.array([c.vi for c in comps])
+    groups = [c.attrs[by] for c in comps] if by else None
+    try:
+        res = api.pool_effects(yi, vi, list(keys), measure=m.measure, method=method, test=test,
+                               by=by, groups=groups, alpha=m.alpha, pi_df=m.pi_df)
+    except MetaError as exc:
+        return Analysis(name, description, keys, None, str(exc))
+    return Analysis(name, description, keys, res, None)
+
+
+def subset(comps, spec: dict):
+    """Comparisons whose attributes match ``spec`` (attribute -> allowed values)."""
+    out = []
+    for c in comps:
+        ok = True
+        for attr, allowed in spec.items():
+            if c.attrs.get(attr) not in allowed:
+                ok = False
+        if ok:
+            out.append(c)
+    return tuple(out)
+
+
+def _regressions(comps, proto: Protocol):
+    out = []
+    for mr in proto.meta_regression:
+        use = [c for c in comps if getattr(c, mr.moderator) is not None]
+        keys = tuple(c.key for c in use)
+        if len(use) < 4:
+            out.append((mr.moderator, None,
+                        f"not estimable: {len(use)} trial(s) report {mr.label} (need at least 4)", keys))
+            continue
+        x = np.array([getattr(c, mr.moderator) for c in use], dtype=float)
+        if np.ptp(x) == 0:
+            out.append((mr.moderator, None, f"not estimable: every trial has the same {mr.label}", keys))
+            continue
+        X = np.column_stack([np.ones(len(use)), x])
+        try:
+            reg = api.regress_effects([c.yi for c in use], [c.vi for c in use], X,
+                                      ("intrcpt", mr.moderator), method=proto.model.method
+                                      if proto.model.method not in ("MH", "PETO") else "REML",
+                                      test=proto.model.test, alpha=proto.model.alpha)
+            out.append((mr.moderator, reg, None, keys))
+        except MetaError as exc:
+            out.append((mr.moderator, None, str(exc), keys))
+    return tuple(out)
+
+
+def _sensitivity(comps, proto: Protocol, studies, registry):
+    s = proto.sensitivity
+    m = proto.model
+    out = []
+    if s.exclude_high_rob:
+        judged = [c for c in comps if c.rob_overall is not None]
+        if not judged:
+            out.append(Analysis("exclude high risk of bias", "trials judged at high overall risk "
+                                "of bias left out", (), None,
+                                "not possible: no risk-of-bias judgements were extracted"))
+        else:
+            keep = [c for c in comps if c.rob_overall != "high"]
+            out.append(_fit(keep, proto, name="exclude high risk of bias",
+                            description="trials judged at high overall risk of bias left out"))
+    for meth in s.methods:
+        if meth != m.method:
+            out.append(_fit(comps, proto, method=meth, name=f"tau2 estimator {meth}",
+                            description=f"{meth} instead of {m.method}"))
+    for t in s.tests:
+        if t != m.test:
+            out.append(_fit(comps, proto, test=t, name=f"test {t}",
+                            description=f"{'Wald z' if t == 'z' else t} instead of {m.test}"))
+    if s.fixed_effect and m.method != "FE":
+        out.append(_fit(comps, proto, method="FE", name="common effect (FE)",
+                        description="inverse-variance common-effect model"))
+    if m.measure in ("MD", "SMD"):
+        for r in s.correlations:
+            if r == m.change_score_correlation:
+                continue
+            rc, _ = select_comparisons(proto, studies, registry, r=r)
+            out.append(_fit(rc, proto, name=f"change-score correlation {r:g}",
+                            description=f"SDs of change imputed with r = {r:g} "
+                                        f"(main analysis r = {m.change_score_correlation:g})"))
+    for label, flags in s.exclude_flags.items():
+        keep = [c for c in comps if not set(c.flags) & set(flags)]
+        out.append(_fit(keep, proto, name=f"exclude {label}",
+                        description=f"trials flagged {', '.join(flags)} left out"))
+    return tuple(out)
+
+
+def _small_study(comps, proto: Protocol):
+    k = len(comps)
+    if k < proto.small_study_min_k:
+        return {"assessed": False, "k": k,
+                "reason": f"k = {k} < {proto.small_study_min_k}: funnel plot asymmetry tests "
+                          f"are not meaningful (Cochrane Handbook 13.3.5.4)"}
+    yi = np.array([c.yi for c in comps])
+    vi = np.array([c.vi for c in comps])
+    meth = proto.model.method if proto.model.method not in ("MH", "PETO") else "REML"
+    eg = bias.regtest(yi, vi, model="lm", method=meth)
+    tf = bias.trimfill(yi, vi, method=meth)
+    return {"assessed": True, "k": k, "egger": eg, "trimfill": tf}
+
+
+def _adverse_events(comps, studies, proto):
+    rows = []
+    by_id = {s.id: s for s in studies}
+    for c in comps:
+        st = by_id[c.study]
+        for ae in st.adverse_events or ():
+            pa = ae.per_arm or {}
+            if c.arm in pa and c.control in pa and pa[c.arm].n and pa[c.control].n:
+                rows.append((c.key, pa[c.arm].events.value if hasattr(pa[c.arm].events, "value") else pa[c.arm].events,
+                             pa[c.arm].n.value, pa[c.control].events.value if hasattr(pa[c.control].events, "value") else pa[c.control].events,
+                             pa[c.control].n.value))
+                break
+    if not rows:
+        return Analysis("adverse events", "any adverse event, RR", (), None,
+                        "no trial in this analysis has adverse events per arm in its extraction file")
+    a = np.array([r[1] for r in rows], float)
+    n1 = np.array([r[2] for r in rows], float)
+    c_ = np.array([r[3] for r in rows], float)
+    n2 = np.array([r[4] for r in rows], float)
+    yi, vi = escalc("RR", ai=a, n1i=n1, ci=c_, n2i=n2)
+    res = api.pool_effects(yi, vi, [r[0] for r in rows], measure="RR", method="REML",
+                           test=proto.model.test)
+    return Analysis("adverse events", "any adverse event, RR", tuple(r[0] for r in rows), res)
+
+
+def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
+    """Run every analysis of ``proto`` on ``studies``.
+
+    Parameters
+    ----------
+    proto : Protocol
+    studies : sequence of Study
+        Validated study models (see :func:`metaanalysis.load.load_studies`).
+    registry : StrainRegistry
+    only : str, optional
+        A claim id: judge only this claim (the analyses it needs still run).
+    """
+    comps, fate = select_comparisons(proto, studies, registry)
+    main = _fit(comps, proto, name="main", description="all eligible comparisons")
+    strata = tuple(_fit(comps, proto, by=s.name, name=s.name,
+                        description=f"by {s.name}" + (f" ({s.level} level)" if s.level else ""))
+                   for s in proto.strata)
+    regs = _regressions(comps, proto)
+    sens = _sensitivity(comps, proto, studies, registry)
+    loo = None
+    if len(comps) >= 3 and proto.sensitivity.leave_one_out and proto.model.method not in ("MH", "PETO"):
+        loo = diagnostics.leave_one_out(np.array([c.yi for c in comps]),
+                                        np.array([c.vi for c in comps]),
+                                        method=proto.model.method, test=proto.model.test,
+                                        alpha=proto.model.alpha)
+    small = _small_study(comps, proto)
+    ae = _adverse_events(comps, studies, proto)
+    verdicts = claims_mod.judge_all(proto, comps, main=main, strata=strata, regressions=regs,
+                                    sensitivity=sens, loo=loo, small_study=small,
+                                    adverse_events=ae, fit_subset=lambda cs, by=None: _fit(
+                                        cs, proto, by=by, name="claim target"), only=only)
+    return RunResult(protocol=proto, studies=fate, comparisons=comps, main=main, strata=strata,
+                     regressions=regs, sensitivity=sens, leave_one_out=loo, small_study=small,
+                     adverse_events=ae, claims=verdicts)
