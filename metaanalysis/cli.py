@@ -85,6 +85,58 @@ def new_study(
     typer.echo(f"wrote {target}")
 
 
+@app.command()
+def run(
+    protocols: Annotated[Optional[list[Path]], typer.Argument(help="Protocol files (default: every protocols/*.yaml).")] = None,
+    studies: Annotated[Path, typer.Option(help="Folder of study extraction files.")] = Path("studies"),
+    out: Annotated[Path, typer.Option(help="Where outputs/<protocol>/ are written.")] = Path("outputs"),
+    only: Annotated[Optional[str], typer.Option(help="Judge only this claim id.")] = None,
+):
+    """Run every protocol on the studies: tables, figures, claim verdicts and a report."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from metaanalysis.runner import ValidationFailed, run_all
+
+    console = Console(stderr=True)
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=console, transient=True, disable=not console.is_terminal) as bar:
+            task = bar.add_task("starting", total=None)
+            outputs = run_all(protocols or [Path("protocols")], studies, out, only=only,
+                              progress=lambda text: bar.update(task, description=text))
+    except ValidationFailed as exc:
+        for prob in exc.problems:
+            typer.echo(str(prob), err=True)
+        _fail(f"{len(exc.problems)} problem(s) in the inputs; nothing was written")
+    for o in outputs:
+        typer.echo(f"{o.protocol_id}: {o.k} comparisons -> {o.out_dir}/")
+        for c in o.claims:
+            cert = f" ({c['certainty']} certainty)" if c.get("certainty") else ""
+            typer.echo(f"  {c['id']:<18} {c['verdict'].upper():<22}{cert}")
+    typer.echo("Details: meta explain CLAIM_ID, or outputs/<protocol>/report.html")
+
+
+@app.command()
+def explain(
+    claim_id: Annotated[str, typer.Argument(help="A claim id, e.g. C2.")],
+    out: Annotated[Path, typer.Option(help="Outputs folder of a previous `meta run`.")] = Path("outputs"),
+):
+    """The full reasoning behind one claim's verdict (from the last `meta run`)."""
+    from metaanalysis.render.claims_text import explain as explain_text
+
+    found = []
+    for res in sorted(out.glob("*/results.json")):
+        data = json.loads(res.read_text(encoding="utf-8"))
+        for c in data.get("claims", []):
+            if c["id"] == claim_id:
+                found.append((data["protocol"]["id"], c))
+    if not found:
+        _fail(f"claim '{claim_id}' not found in {out}/*/results.json (run `meta run` first)")
+    for pid, c in found:
+        typer.echo(explain_text(c, pid))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app, never show a traceback."""
     try:

@@ -1,0 +1,60 @@
+"""Claim verdicts as Markdown (claims.md) and as the text of ``meta explain``."""
+
+from __future__ import annotations
+
+VERDICT_MARK = {"supported": "SUPPORTED", "contradicted": "CONTRADICTED",
+                "inconclusive": "INCONCLUSIVE", "insufficient evidence": "INSUFFICIENT EVIDENCE",
+                "out of scope": "OUT OF SCOPE"}
+
+
+def explain(claim: dict, protocol_id: str | None = None) -> str:
+    """The full reasoning for one claim (a dict from results.json)."""
+    lines = [f"{claim['id']}: {VERDICT_MARK.get(claim['verdict'], claim['verdict'])}"
+             + (f"  [{protocol_id}]" if protocol_id else ""), ""]
+    lines.append(f"Claim: \"{claim['wording']}\"")
+    lines.append(f"Source: {claim['source']}")
+    if claim.get("operational"):
+        lines.append(f"How it is tested: {claim['operational']}")
+    lines.append("")
+    lines.append(f"Verdict: {claim['verdict']}. {claim['summary']}")
+    if claim.get("certainty"):
+        lines.append(f"Certainty (GRADE): {claim['certainty']}. {claim.get('certainty_statement') or ''}")
+        for d in claim.get("downgrades", []):
+            lines.append(f"  - downgraded {d['levels']} for {d['domain']}: {d['reason']}")
+        if not claim.get("downgrades"):
+            lines.append("  - no downgrades")
+    if claim.get("iceman"):
+        ice = claim["iceman"]
+        lines.append(f"Credibility of the effect modification (ICEMAN-style): {ice['rating']}")
+        for name, item in ice["items"].items():
+            lines.append(f"  - {name.replace('_', ' ')}: {item['response']} ({item['note']})")
+    if claim.get("reasons"):
+        lines.append("Reasons:")
+        for r in claim["reasons"]:
+            lines.append(f"  - {r}")
+    if claim.get("missing"):
+        lines.append("Missing evidence: " + "; ".join(claim["missing"]))
+    if claim.get("studies"):
+        lines.append("Trials used: " + ", ".join(claim["studies"]))
+    return "\n".join(lines) + "\n"
+
+
+def claims_markdown(data: dict) -> str:
+    proto = data["protocol"]
+    out = [f"# Claims: {proto['title']}", "",
+           f"Protocol `{proto['id']}`. Model: {proto['model']['measure']}, "
+           f"{proto['model']['method']}, test {proto['model']['test']}. "
+           "Verdicts: supported, contradicted, inconclusive, insufficient evidence.", "",
+           "| claim | verdict | certainty | summary |", "|---|---|---|---|"]
+    for c in data["claims"]:
+        summ = c["summary"].replace("|", "\\|")
+        out.append(f"| {c['id']} | {c['verdict']} | {c.get('certainty') or '–'} | {summ} |")
+    out.append("")
+    for c in data["claims"]:
+        out.append(f"## {c['id']}")
+        out.append("")
+        out.append("```")
+        out.append(explain(c).rstrip())
+        out.append("```")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,124 @@
+"""All figures of one protocol run. Draws results; never refits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+DERIVED_NOTES = {
+    "derived_from_p": "p-value",
+    "from_figure": "figure",
+    "news_report": "Effect read from a news report",
+    "secondary_source": "Numbers from a secondary source",
+    "sd_may_be_se": "Reported spread may be an SE, not an SD",
+}
+
+
+def _study_data(run) -> dict[str, dict]:
+    out = {}
+    for c in run.comparisons:
+        ex = c.extraction
+        d = {}
+        if ex.kind == "arms":
+            for k in ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "ci"):
+                v = getattr(ex, k)
+                if v is not None:
+                    d[k] = v
+        for flag, note in DERIVED_NOTES.items():
+            if flag in c.flags:
+                d["derived"] = note
+                break
+        if c.rob_domains:
+            d["rob"] = dict(c.rob_domains, Overall=c.rob_overall)
+        for name, val in c.attrs.items():
+            d[name] = val
+        out[c.key] = d
+    return out
+
+
+def _favours(run):
+    if run.protocol.outcome.lower_is_better:
+        return "lower"
+    return "higher"
+
+
+def make_figures(run, outdir: Path) -> list[dict]:
+    """Draw every figure into ``outdir/figures``; return their index.
+
+    Returns
+    -------
+    list of dict
+        ``{"id", "title", "caption", "files": [relative paths]}``, in report order.
+    """
+    from metaanalysis.render.forest import forest_plot, save_figure
+    from metaanalysis.render import plots
+
+    figdir = Path(outdir) / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    proto = run.protocol
+    sd = _study_data(run)
+    index = []
+    label = proto.outcome.label
+    measure = proto.model.measure
+
+    def save(fig, name, title, caption, formats=("svg", "png", "pdf")):
+        paths = save_figure(fig, figdir / name, formats=formats)
+        index.append({"id": name, "title": title, "caption": caption,
+                      "files": [str(Path("figures") / Path(p).name) for p in paths]})
+
+    if run.main.result is not None:
+        fig = forest_plot(run.main.result, study_data=sd, benefit=_favours(run),
+                          prediction=proto.model.prediction_interval,
+                          title=f"{label}: all eligible comparisons ({measure})")
+        save(fig, "forest_main", f"Forest plot: {label}, all eligible comparisons",
+             f"{measure} (probiotic vs control), {proto.model.method}, test {proto.model.test}.")
+    for a in run.strata:
+        if a.result is None:
+            continue
+        fig = forest_plot(a.result, study_data=sd, benefit=_favours(run),
+                          prediction=proto.model.prediction_interval,
+                          title=f"{label} by {a.name}")
+        save(fig, f"forest_{a.name}", f"Forest plot by {a.name}",
+             f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences at the bottom.")
+    if run.leave_one_out is not None and run.main.result is not None:
+        L = run.leave_one_out
+        fig = plots.leave_one_out_plot(L.estimate, L.ci_lb, L.ci_ub, [c.key for c in run.comparisons],
+                                       overall=run.main.result, measure=measure, tau2=L.tau2,
+                                       I2=L.I2, benefit=_favours(run),
+                                       title=f"Leave-one-out: {label}")
+        save(fig, "leave_one_out", "Leave-one-out analysis",
+             "Each row: the pooled estimate with that comparison left out.", ("svg", "png"))
+    small = run.small_study
+    if small.get("assessed") and run.main.result is not None:
+        eg, tf = small["egger"], small["trimfill"]
+        yi = np.array([c.yi for c in run.comparisons])
+        vi = np.array([c.vi for c in run.comparisons])
+        fig = plots.funnel_plot(yi, vi, run.main.result.overall.estimate,
+                                egger=(float(eg.beta[0]), float(eg.beta[1])),
+                                filled=(tf.yi_fill, tf.vi_fill) if tf.k0 else None,
+                                measure=measure, title=f"Contour-enhanced funnel plot: {label}")
+        save(fig, "funnel", "Contour-enhanced funnel plot",
+             f"Egger's test p = {eg.pval:.3f}; trim-and-fill imputed {tf.k0} studies.", ("svg", "png"))
+    for name, reg, note, keys in run.regressions:
+        if reg is None:
+            continue
+        use = [c for c in run.comparisons if c.key in keys]
+        x = np.array([getattr(c, name) for c in use], dtype=float)
+        w = 1 / (np.array([c.vi for c in use]) + reg.tau2)
+        fig = plots.bubble_plot(x, np.array([c.yi for c in use]), w, regression=reg,
+                                labels=[c.key for c in use], measure=measure,
+                                xlabel=next(m.label for m in proto.meta_regression if m.moderator == name),
+                                title=f"Meta-regression on {name}")
+        save(fig, f"bubble_{name}", f"Meta-regression: {name}",
+             f"Slope {reg.beta[1]:.2f} (p = {reg.pval[1]:.3f}); bubble area proportional to weight.",
+             ("svg", "png"))
+    judged = {c.key: dict(c.rob_domains, Overall=c.rob_overall) for c in run.comparisons if c.rob_overall}
+    if judged:
+        fig = plots.rob_traffic_light(judged)
+        save(fig, "rob_traffic_light", "Risk of bias (traffic light)", "Judgements as extracted.",
+             ("svg", "png"))
+        fig = plots.rob_summary(judged)
+        save(fig, "rob_summary", "Risk of bias (summary)", "Proportion of trials per judgement.",
+             ("svg", "png"))
+    return index

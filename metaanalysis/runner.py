@@ -1,0 +1,117 @@
+"""``meta run``: load, validate, run every protocol, write outputs atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from metaanalysis.errors import MetaError
+
+
+class ValidationFailed(MetaError):
+    """Studies or protocols have problems; ``problems`` lists them all."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the inputs:\n"
+                         + "\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class ProtocolOutput:
+    protocol_id: str
+    out_dir: Path
+    claims: tuple[dict, ...]
+    k: int
+
+
+def find_protocols(paths) -> list[Path]:
+    out = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.glob("*.yaml")))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise MetaError(f"{p}: protocol file not found")
+    if not out:
+        raise MetaError("no protocol files found")
+    return out
+
+
+def load_inputs(protocol_paths, studies_dir):
+    from metaanalysis.load import find_registry, load_registry, load_studies, study_files
+    from metaanalysis.protocol import load_protocol
+
+    studies_dir = Path(studies_dir)
+    if not studies_dir.is_dir():
+        raise MetaError(f"{studies_dir}: studies folder not found")
+    studies, problems = load_studies([studies_dir])
+    problems = list(problems)
+    reg_path = find_registry(studies_dir)
+    registry = None
+    if reg_path is None:
+        raise MetaError(f"{studies_dir}: no strains.yaml registry found")
+    registry, reg_problems = load_registry(reg_path)
+    problems.extend(p for p in reg_problems if p not in problems)
+    protos = []
+    for path in protocol_paths:
+        proto, probs = load_protocol(path)
+        problems.extend(probs)
+        if proto is not None:
+            protos.append((path, proto))
+    if problems:
+        raise ValidationFailed(problems)
+    files, _ = study_files([studies_dir])
+    inputs = list(files) + [Path(reg_path)]
+    return studies, registry, protos, inputs
+
+
+def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", *, only=None,
+            progress=None) -> list[ProtocolOutput]:
+    """Run every protocol and write ``out_dir/<protocol id>/``.
+
+    ``progress(step_text)`` is called between stages (the CLI shows a bar).
+    """
+    from metaanalysis import write
+    from metaanalysis.pipeline import run_protocol
+
+    tick = progress or (lambda text: None)
+    paths = find_protocols(protocols)
+    tick("loading and validating inputs")
+    studies, registry, protos, inputs = load_inputs(paths, studies_dir)
+    if only and not any(only in [c.id for c in p.claims] + [c.id for c in p.out_of_scope]
+                        for _, p in protos):
+        raise MetaError(f"claim '{only}' is not in any protocol")
+    results = []
+    root = Path.cwd()
+    for path, proto in protos:
+        if only and only not in [c.id for c in proto.claims] + [c.id for c in proto.out_of_scope]:
+            continue
+        tick(f"{proto.id}: fitting")
+        run = run_protocol(proto, studies, registry, only=only)
+        data = write.run_to_dict(run)
+        files = {"results.json": write.dumps(data),
+                 "manifest.json": write.dumps(write.manifest(inputs, path, root)),
+                 "claims.md": write.claims_markdown(data)}
+        files.update(write.tables(data))
+
+        def produce(tmp, run=run, data=data, proto=proto):
+            from metaanalysis.render.figures import make_figures
+
+            tick(f"{proto.id}: drawing figures")
+            index = make_figures(run, tmp)
+            (Path(tmp) / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
+            try:
+                from metaanalysis.render import report
+            except ImportError:
+                return
+            tick(f"{proto.id}: writing the report")
+            for name, text in report.render_reports(data, index, Path(tmp)).items():
+                (Path(tmp) / name).write_text(text, encoding="utf-8")
+
+        target = Path(out_dir) / proto.id
+        write.write_atomically(target, files, producers=(produce,))
+        results.append(ProtocolOutput(proto.id, target, tuple(data["claims"]), len(run.comparisons)))
+    return results
