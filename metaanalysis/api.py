@@ -179,6 +179,11 @@ def fit_one(yi, vi, labels, *, measure="GEN", method="REML", test="z", alpha=0.0
         raise InputError("no studies with a usable effect size")
     if k == 1:
         warnings.append("k = 1: tau2 is set to 0 and there is no heterogeneity test")
+        if test != "z":
+            # a t test on 0 df is undefined (metafor returns NA); the one study's
+            # own Wald interval keeps a single-study subgroup in the subgroup test
+            warnings.append(f"k = 1: test '{test}' needs k >= 2; the study's Wald z interval is shown")
+            test = "z"
     if k == 2 and method not in ("FE",):
         warnings.append("k = 2: tau2 is very imprecisely estimated")
     bf = fit.rma(yi, vi, method, test, alpha=alpha)
@@ -196,8 +201,6 @@ def fit_one(yi, vi, labels, *, measure="GEN", method="REML", test="z", alpha=0.0
     else:
         tau2_ci = (None, None)
         pi_lb = pi_ub = None
-    if test != "z" and k == 1:
-        warnings.append("knha needs k >= 2: no t-based interval")
     sei = np.sqrt(vi)
     studies = tuple(
         StudyRow(lbl, float(y), float(v), float(s), float(y - z * s), float(y + z * s), float(w))
@@ -411,7 +414,7 @@ def regress(data, mods, measure="GEN", method="REML", test="z", alpha=0.05, *,
         Coefficients with SEs and CIs, QM (omnibus test of the moderators),
         QE (residual heterogeneity), tau2 and R2 (percent of tau2 explained
         relative to the intercept-only model, truncated at 0, metafor's
-        pseudo-R2).
+        pseudo-R2; for FE, metafor's adjusted R2 of the weighted regression).
     """
     measure, method = _check_options(measure, method, test, alpha, "metafor")
     if method in ("MH", "PETO"):
@@ -434,10 +437,17 @@ def regress_effects(yi, vi, X, names, *, method="REML", test="z", alpha=0.05) ->
     warnings = []
     if not bf.converged[0]:
         warnings.append(f"{method} did not converge")
-    R2 = None
     if method != "FE":
         t0 = fit.estimate_tau2(yi, vi, method).tau2[0]
         R2 = 0.0 if t0 <= 0 else max(0.0, 100 * (t0 - bf.tau2[0]) / t0)
+        r2_text = "max(0, (tau2_RE - tau2_ME)/tau2_RE) in percent (metafor)"
+    else:
+        # metafor's rma.uni for FE with moderators: the adjusted R2 of the
+        # weighted regression lm(yi ~ X, weights=1/vi), truncated at 0. Its
+        # total and residual sums of squares are the intercept-only Q and QE.
+        Q0 = float(fit.rma(yi, vi, "FE").Q[0])
+        R2 = 0.0 if Q0 <= 0 else max(0.0, 100 * (1 - (bf.Q[0] / (k - p)) / (Q0 / (k - 1))))
+        r2_text = "max(0, adjusted R2 of the weighted regression (weights 1/vi)) in percent (metafor, FE)"
     qm_df = bf.QM_df[0] if test == "z" else (int(bf.QM_df[0]), int(bf.QM_df[1][0]))
     return RegressionResult(
         k=k, method=method, test=test, coef_names=tuple(names),
@@ -448,5 +458,5 @@ def regress_effects(yi, vi, X, names, *, method="REML", test="z", alpha=0.05) ->
         I2=float(bf.I2[0]), H2=float(bf.H2[0]), R2=R2, QE=float(bf.Q[0]), QE_df=int(bf.Q_df[0]),
         QE_p=float(bf.Q_p[0]), QM=float(bf.QM[0]), QM_df=qm_df, QM_p=float(bf.QM_p[0]),
         alpha=alpha, conventions={"tau2_estimator": method, "test": TEST_TEXT[test],
-                                  "R2": "max(0, (tau2_RE - tau2_ME)/tau2_RE) in percent (metafor)"},
+                                  "R2": r2_text},
         warnings=tuple(warnings))

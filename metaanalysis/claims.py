@@ -106,6 +106,12 @@ def _p(p):
     return "< 0.001" if p < 0.001 else f"{p:.3f}" if p < 0.01 else f"{p:.2f}"
 
 
+def _peq(p):
+    """'p < 0.001' or 'p = 0.03'."""
+    txt = _p(p)
+    return f"p {txt}" if txt.startswith("<") else f"p = {txt}"
+
+
 class _Scale:
     """Effects expressed so that positive means benefit of the probiotic."""
 
@@ -224,7 +230,7 @@ def grade(fit, comps, proto, scale, small_study, threshold=None):
     if small_study.get("assessed"):
         eg = small_study["egger"]
         if eg.pval < 0.10:
-            downs.append(Downgrade("publication bias", 1, f"Egger's test p = {_p(eg.pval)}"))
+            downs.append(Downgrade("publication bias", 1, f"Egger's test {_peq(eg.pval)}"))
     total_down = sum(d.levels for d in downs)
     level = LEVELS[max(0, 3 - total_down)]
     return level, tuple(downs)
@@ -247,13 +253,13 @@ def iceman(proto, modifier, p_interaction, k, n_modifiers, slope_p=None, cut_poi
     if p_interaction is None:
         chance = ("definitely no", "no test for interaction was possible")
     elif p_interaction < 0.005:
-        chance = ("definitely yes", f"interaction p = {_p(p_interaction)}")
+        chance = ("definitely yes", f"interaction {_peq(p_interaction)}")
     elif p_interaction < 0.01:
-        chance = ("probably yes", f"interaction p = {_p(p_interaction)}")
+        chance = ("probably yes", f"interaction {_peq(p_interaction)}")
     elif p_interaction < 0.05:
-        chance = ("probably no", f"interaction p = {_p(p_interaction)}")
+        chance = ("probably no", f"interaction {_peq(p_interaction)}")
     else:
-        chance = ("definitely no", f"interaction p = {_p(p_interaction)}")
+        chance = ("definitely no", f"interaction {_peq(p_interaction)}")
     items["chance_unlikely"] = chance
     items["few_modifiers_tested"] = ("probably yes" if n_modifiers <= 5 else "probably no",
                                      f"{n_modifiers} candidate modifiers pre-specified")
@@ -261,7 +267,7 @@ def iceman(proto, modifier, p_interaction, k, n_modifiers, slope_p=None, cut_poi
         items["arbitrary_cut_points_avoided"] = (
             "probably yes" if slope_p is not None else "probably no",
             cut_points + ("; the meta-regression on the continuous baseline score avoids cut points"
-                          f" (slope p = {_p(slope_p)})" if slope_p is not None else
+                          f" (slope {_peq(slope_p)})" if slope_p is not None else
                           "; the continuous meta-regression was not estimable"))
     if chance[0] == "definitely no":
         rating = "very low" if k < 10 else "low"
@@ -358,6 +364,13 @@ def _judge_effect(claim, fit, comps, proto, scale, small, sens):
             verdict = "contradicted"
             summary = "The benefit survives every sensitivity analysis with at least moderate certainty."
         reasons.extend(fails)
+    if claim.finding != "not_robust" and verdict in ("supported", "contradicted"):
+        level, _ = grade(f, comps, proto, scale, small, thr)
+        if level == "very low":
+            reasons.append(f"the statistical criterion points to '{verdict}', but GRADE certainty is "
+                           "very low, so the claim can be neither confirmed nor refuted")
+            summary = summary + f" The statistical criterion alone would say {verdict}, but certainty is very low."
+            verdict = "inconclusive"
     return _with_certainty(claim, verdict, summary, reasons, f, comps, proto, scale, small)
 
 
@@ -370,7 +383,7 @@ def _judge_heterogeneity(claim, fit, comps, proto, scale, small):
     pos = sum(scale.benefit(s.yi) > 0 for s in f.studies)
     neg = sum(scale.benefit(s.yi) < 0 for s in f.studies)
     both = pos > 0 and neg > 0
-    reasons = [scale.describe(f, f.test), f"τ² = {_n(f.tau2, 2)}, Q = {_n(f.Q, 2)} (df = {f.Q_df}, p = {_p(f.Q_p)})",
+    reasons = [scale.describe(f, f.test), f"τ² = {_n(f.tau2, 2)}, Q = {_n(f.Q, 2)} (df = {f.Q_df}, {_peq(f.Q_p)})",
                f"{pos} trial(s) favour probiotic, {neg} favour control"]
     if pi_cross and (f.I2 >= 50 or both):
         verdict, summary = "supported", "Mixed: the prediction interval crosses no effect" + (
@@ -425,11 +438,11 @@ def _judge_modification(claim, comps, proto, scale, small, fit_subset, regressio
                                "reasons": v.reasons + (strata_txt,)})
     p = res.Q_between_p
     reasons = [strata_txt, f"test for subgroup differences: Q = {_n(res.Q_between, 2)}, "
-                           f"df = {res.Q_between_df}, p = {_p(p)}"]
+                           f"df = {res.Q_between_df}, {_peq(p)}"]
     if "slope_baseline" in figures and "beta" in figures["slope_baseline"]:
         sb = figures["slope_baseline"]
         reasons.append(f"meta-regression on baseline severity: slope {_n(sb['beta'], 2)} per point "
-                       f"[{_n(sb['ci_lb'], 2)}, {_n(sb['ci_ub'], 2)}], p = {_p(sb['pval'])} (k = {sb['k']})")
+                       f"[{_n(sb['ci_lb'], 2)}, {_n(sb['ci_ub'], 2)}], {_peq(sb['pval'])} (k = {sb['k']})")
     elif "slope_baseline" in figures:
         reasons.append("meta-regression on baseline severity: " + figures["slope_baseline"]["note"])
     reasons.append("significance within single strata is not used: only the interaction test decides")
@@ -440,12 +453,20 @@ def _judge_modification(claim, comps, proto, scale, small, fit_subset, regressio
         b_out = np.mean([scale.benefit(fits[s].estimate) for s in claim.expected_no_effect_in])
         direction_ok = b_in > b_out
     alpha = proto.model.alpha
-    if p is not None and p < alpha and direction_ok:
-        verdict, summary = "supported", f"The subgroup difference is unlikely to be chance (p = {_p(p)}) and goes the claimed way; credibility {ice['rating']} (ICEMAN)."
+    named_dir = bool(claim.expected_benefit_in and claim.expected_no_effect_in)
+    way = "goes the claimed way" if named_dir else "the strata differ"
+    if p is not None and p < alpha and direction_ok and ice["rating"] in ("low", "very low"):
+        verdict = "inconclusive"
+        summary = (f"The test for subgroup differences is nominally significant ({_peq(p)}; {way}), "
+                   f"but the credibility of this between-trial effect modification is {ice['rating']} "
+                   "(ICEMAN): it may reflect chance or other differences between the trials.")
+        reasons.append("a nominally significant interaction with low credibility is not enough to support the claim")
+    elif p is not None and p < alpha and direction_ok:
+        verdict, summary = "supported", f"The subgroup difference is unlikely to be chance ({_peq(p)}) and {way}; credibility {ice['rating']} (ICEMAN)."
     elif p is not None and p < alpha:
-        verdict, summary = "contradicted", f"The subgroups differ (p = {_p(p)}) but in the opposite direction."
+        verdict, summary = "contradicted", f"The subgroups differ ({_peq(p)}) but in the opposite direction."
     else:
-        verdict, summary = "inconclusive", f"No credible difference between {by} strata (interaction p = {_p(p)}); credibility {ice['rating']} (ICEMAN)."
+        verdict, summary = "inconclusive", f"No credible difference between {by} strata (interaction {_peq(p)}); credibility {ice['rating']} (ICEMAN)."
     v = _with_certainty(claim, verdict, summary, reasons, res.overall, comps, proto, scale, small)
     return ClaimVerdict(**{**v.__dict__, "figures": {**v.figures, **figures}, "iceman": ice})
 

@@ -435,8 +435,11 @@ def _small_study(comps, proto: Protocol):
     yi = np.array([c.yi for c in comps])
     vi = np.array([c.vi for c in comps])
     meth = proto.model.method if proto.model.method not in ("MH", "PETO") else "REML"
-    eg = bias.regtest(yi, vi, model="lm", method=meth)
-    tf = bias.trimfill(yi, vi, method=meth)
+    try:
+        eg = bias.regtest(yi, vi, model="lm", method=meth)
+        tf = bias.trimfill(yi, vi, method=meth)
+    except (ValueError, MetaError, np.linalg.LinAlgError) as exc:
+        return {"assessed": False, "k": k, "reason": f"not assessable: {exc}"}
     return {"assessed": True, "k": k, "egger": eg, "trimfill": tf}
 
 

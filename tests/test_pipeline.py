@@ -1,0 +1,226 @@
+"""End-to-end `meta run` on synthetic study sets whose right verdict is known by
+construction, plus determinism and atomic writes.
+
+The synthetic trials are FICTIONAL (written into a temporary folder, never
+into studies/); each carries its own invented quote so that it passes the
+provenance check like a real extraction file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from metaanalysis.cli import main
+from metaanalysis.runner import run_all
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _study(sid, m1, sd1, n1, m2, sd2, n2, severity, age="children", strain="LGG"):
+    quote = (f"FICTIONAL: SCORAD at 8 weeks was {m1:.1f} ± {sd1:.1f} with probiotic (n = {n1}) "
+             f"and {m2:.1f} ± {sd2:.1f} with placebo (n = {n2}).")
+    cats = "[" + ", ".join(severity) + "]"
+    return f"""# FICTIONAL synthetic trial for tests
+schema_version: 1
+id: {sid}
+citation: "Fictional trial {sid} (test fixture)"
+year: 2020
+design: parallel
+purpose: treatment
+status: included
+sources:
+  s1: {{citation: "fictional", url: null, kind: primary abstract, secondary: false}}
+quotes:
+  q1: {{source: s1, location: abstract, text: "{quote}"}}
+population:
+  age_group: {age}
+  severity_categories: {cats}
+arms:
+  - id: probiotic
+    role: intervention
+    name: probiotic
+    n_randomised: {{value: {n1}, quote: q1}}
+    intervention:
+      strains: [{{as_written: "LGG", registry: {strain}}}]
+      duration_weeks: 8
+  - id: control
+    role: control
+    name: placebo
+    comparator: placebo
+    n_randomised: {{value: {n2}, quote: q1}}
+outcomes:
+  - id: scorad_8wk
+    outcome: SCORAD
+    timepoint_weeks: 8
+    end_of_treatment: true
+    scale: final
+    per_arm:
+      probiotic:
+        n: {{value: {n1}, quote: q1}}
+        mean: {{value: {m1:.1f}, quote: q1}}
+        sd: {{value: {sd1:.1f}, quote: q1}}
+      control:
+        n: {{value: {n2}, quote: q1}}
+        mean: {{value: {m2:.1f}, quote: q1}}
+        sd: {{value: {sd2:.1f}, quote: q1}}
+"""
+
+
+PROTOCOL = """schema_version: 1
+id: synthetic
+title: "Synthetic test protocol"
+question: {population: p, intervention: i, comparator: c, outcome: o}
+eligibility: {purpose: treatment, designs: [parallel]}
+outcome: {kinds: [SCORAD], label: SCORAD, unit: points, scales: [final, change]}
+model: {measure: MD, method: REML, test: knha}
+severity:
+  source: stated
+  bands_source: "test bands"
+  bands: [{name: mild, lower: 0, upper: 25}, {name: moderate, lower: 25, upper: 50}, {name: severe, lower: 50, upper: 103}]
+  groups: {mild: mild, moderate: moderate-severe, severe: moderate-severe, moderate+severe: moderate-severe}
+strata:
+  - {name: severity, field: severity}
+mcid: 8.7
+claims:
+  - id: BEN
+    wording: "probiotics help"
+    source: test
+    finding: benefit
+    operational: "CI excludes 0 in favour of probiotic"
+  - id: HARM
+    wording: "probiotics make eczema worse"
+    source: test
+    finding: harm
+    operational: "CI excludes 0 in favour of control"
+  - id: SEV
+    wording: "only in moderate to severe"
+    source: test
+    finding: effect_modification
+    modifier: severity
+    expected_benefit_in: [moderate-severe]
+    expected_no_effect_in: [mild]
+    operational: "interaction test"
+"""
+
+
+def _setup(tmp_path, trials):
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    shutil.copy(ROOT / "studies" / "strains.yaml", studies / "strains.yaml")
+    for args in trials:
+        (studies / f"{args[0]}.yaml").write_text(_study(*args), encoding="utf-8")
+    protos = tmp_path / "protocols"
+    protos.mkdir()
+    (protos / "synthetic.yaml").write_text(PROTOCOL, encoding="utf-8")
+    return studies, protos
+
+
+def _verdicts(tmp_path, trials):
+    studies, protos = _setup(tmp_path, trials)
+    out = run_all([protos], studies, tmp_path / "out")
+    return {c["id"]: c for c in out[0].claims}
+
+
+MILD = ["mild"]
+MODSEV = ["moderate", "severe"]
+
+
+def test_true_severity_interaction_is_supported(tmp_path):
+    # 6 mild trials with no effect, 6 moderate-to-severe with a large benefit
+    trials = [(f"Mild{i}", 30.0 + d, 10.0, 100, 30.0, 10.0, 100, MILD)
+              for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0])]
+    trials += [(f"Sev{i}", 28.0 + d, 10.0, 100, 40.0, 10.0, 100, MODSEV)
+               for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0])]
+    v = _verdicts(tmp_path, trials)
+    sev = v["SEV"]
+    assert sev["verdict"] == "supported", sev["summary"]
+    assert sev["figures"]["Q_between_p"] < 0.001
+    assert sev["iceman"]["rating"] == "moderate"
+
+
+def test_spurious_interaction_significant_in_one_stratum_only(tmp_path):
+    # mod-sev stratum significant, mild not, but the strata do not differ
+    trials = [("Mild0", 26.0, 12.0, 20, 30.0, 12.0, 20, MILD),
+              ("Mild1", 32.0, 12.0, 20, 30.0, 12.0, 20, MILD),
+              ("Mild2", 24.0, 12.0, 20, 30.0, 12.0, 20, MILD),
+              ("Sev0", 25.0, 10.0, 150, 30.0, 10.0, 150, MODSEV),
+              ("Sev1", 24.0, 10.0, 150, 30.0, 10.0, 150, MODSEV),
+              ("Sev2", 26.0, 10.0, 150, 30.0, 10.0, 150, MODSEV)]
+    v = _verdicts(tmp_path, trials)
+    sev = v["SEV"]
+    subs = sev["figures"]["subgroups"]
+    assert subs["moderate-severe"]["ci_ub"] < 0  # "significant" within the stratum
+    assert subs["mild"]["ci_ub"] > 0              # "not significant" within the stratum
+    assert sev["figures"]["Q_between_p"] > 0.2
+    assert sev["verdict"] == "inconclusive"
+
+
+def test_too_few_trials_gives_insufficient_evidence(tmp_path):
+    trials = [("Mild0", 30.0, 10.0, 50, 30.0, 10.0, 50, MILD)]
+    trials += [(f"Sev{i}", 25.0, 10.0, 50, 35.0, 10.0, 50, MODSEV) for i in range(3)]
+    v = _verdicts(tmp_path, trials)
+    assert v["SEV"]["verdict"] == "insufficient evidence"
+    assert "mild" in v["SEV"]["missing"]
+
+
+def test_harmful_effect(tmp_path):
+    trials = [(f"T{i}", 40.0 + d, 10.0, 120, 30.0, 10.0, 120, MODSEV)
+              for i, d in enumerate([-1, 1, 0, 0.5, -0.5, 0])]
+    v = _verdicts(tmp_path, trials)
+    assert v["HARM"]["verdict"] == "supported"
+    assert v["BEN"]["verdict"] == "contradicted"
+    assert v["BEN"]["certainty"] in ("moderate", "high")
+
+
+def test_invalid_protocol_stops_with_located_error(tmp_path, capsys):
+    studies, protos = _setup(tmp_path, [("A1", 30.0, 10.0, 50, 31.0, 10.0, 50, MILD)])
+    (protos / "synthetic.yaml").write_text(PROTOCOL.replace("method: REML", "method: BOGUS"))
+    code = main(["run", str(protos), "--studies", str(studies), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "synthetic.yaml:" in err and "model.method" in err
+    assert not (tmp_path / "o").exists()
+
+
+def _digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in (".json", ".csv")}
+
+
+def test_bundled_run_is_byte_identical(tmp_path):
+    a = run_all(out_dir=tmp_path / "a")
+    b = run_all(out_dir=tmp_path / "b")
+    assert [o.protocol_id for o in a] == ["prevention-eczema", "treatment-scorad"]
+    da, db = _digest(tmp_path / "a"), _digest(tmp_path / "b")
+    assert da and da == db
+    data = json.loads((tmp_path / "a" / "treatment-scorad" / "results.json").read_text())
+    ids = {c["id"] for c in data["claims"]}
+    assert {"C1", "C2", "C3", "C5", "C8", "C9", "C10", "C11", "C4", "C6", "C7"} <= ids
+    for c in data["claims"]:
+        assert c["verdict"] in ("supported", "contradicted", "inconclusive",
+                                "insufficient evidence", "out of scope")
+        assert c["summary"]
+
+
+def test_failed_run_leaves_previous_outputs(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_all(out_dir=out)
+    before = _digest(out)
+
+    import metaanalysis.render.figures as figures
+
+    def boom(run, outdir):
+        (Path(outdir) / "figures").mkdir(exist_ok=True)
+        (Path(outdir) / "figures" / "half.svg").write_text("<svg")
+        raise RuntimeError("simulated crash while drawing")
+
+    monkeypatch.setattr(figures, "make_figures", boom)
+    with pytest.raises(RuntimeError):
+        run_all(out_dir=out)
+    assert _digest(out) == before
+    assert not any(p.name.startswith(".") for p in out.iterdir())
