@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +77,6 @@ def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", 
 
     ``progress(step_text)`` is called between stages (the CLI shows a bar).
     """
-    from metaanalysis import write
-    from metaanalysis.pipeline import run_protocol
-
     tick = progress or (lambda text: None)
     paths = find_protocols(protocols)
     tick("loading and validating inputs")
@@ -84,34 +84,50 @@ def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", 
     if only and not any(only in [c.id for c in p.claims] + [c.id for c in p.out_of_scope]
                         for _, p in protos):
         raise MetaError(f"claim '{only}' is not in any protocol")
-    results = []
-    root = Path.cwd()
-    for path, proto in protos:
-        if only and only not in [c.id for c in proto.claims] + [c.id for c in proto.out_of_scope]:
-            continue
-        tick(f"{proto.id}: fitting")
-        run = run_protocol(proto, studies, registry, only=only)
-        data = write.run_to_dict(run)
-        files = {"results.json": write.dumps(data),
-                 "manifest.json": write.dumps(write.manifest(inputs, path, root)),
-                 "claims.md": write.claims_markdown(data)}
-        files.update(write.tables(data))
+    chosen = [(path, proto) for path, proto in protos
+              if not only or only in [c.id for c in proto.claims] + [c.id for c in proto.out_of_scope]]
+    global _JOB
+    _JOB = (chosen, studies, registry, inputs, Path(out_dir), Path.cwd(), only, tick)
+    workers = min(len(chosen), os.cpu_count() or 1, 4)
+    if workers > 1 and "fork" in mp.get_all_start_methods():
+        # Figures dominate the run time; protocols are independent, so each
+        # gets its own process (forked: the loaded studies are inherited).
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            return list(pool.map(_run_one, range(len(chosen))))
+    return [_run_one(i) for i in range(len(chosen))]
 
-        def produce(tmp, run=run, data=data, proto=proto):
-            from metaanalysis.render.figures import make_figures
 
-            tick(f"{proto.id}: drawing figures")
-            index = make_figures(run, tmp)
-            (Path(tmp) / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
-            try:
-                from metaanalysis.render import report
-            except ImportError:
-                return
-            tick(f"{proto.id}: writing the report")
-            for name, text in report.render_reports(data, index, Path(tmp)).items():
-                (Path(tmp) / name).write_text(text, encoding="utf-8")
+_JOB = None
 
-        target = Path(out_dir) / proto.id
-        write.write_atomically(target, files, producers=(produce,))
-        results.append(ProtocolOutput(proto.id, target, tuple(data["claims"]), len(run.comparisons)))
-    return results
+
+def _run_one(i: int) -> ProtocolOutput:
+    from metaanalysis import write
+    from metaanalysis.pipeline import run_protocol
+
+    chosen, studies, registry, inputs, out_dir, root, only, tick = _JOB
+    path, proto = chosen[i]
+    tick(f"{proto.id}: fitting")
+    run = run_protocol(proto, studies, registry, only=only)
+    data = write.run_to_dict(run)
+    files = {"results.json": write.dumps(data),
+             "manifest.json": write.dumps(write.manifest(inputs, path, root)),
+             "claims.md": write.claims_markdown(data)}
+    files.update(write.tables(data))
+
+    def produce(tmp):
+        from metaanalysis.render import figures
+
+        tick(f"{proto.id}: drawing figures")
+        index = figures.make_figures(run, tmp)
+        (Path(tmp) / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
+        try:
+            from metaanalysis.render import report
+        except ImportError:
+            return
+        tick(f"{proto.id}: writing the report")
+        for name, text in report.render_reports(data, index, Path(tmp)).items():
+            (Path(tmp) / name).write_text(text, encoding="utf-8")
+
+    target = out_dir / proto.id
+    write.write_atomically(target, files, producers=(produce,))
+    return ProtocolOutput(proto.id, target, tuple(data["claims"]), len(run.comparisons))
