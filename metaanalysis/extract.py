@@ -425,7 +425,7 @@ def _continuous(ch, study, out, measure, i_arm, c_arm, r, k, median_mean) -> Ext
                 ch.notes.append(f"the printed difference ({printed:g}) differs from the "
                                 f"difference of the arm means ({md:g})")
         se = _between_se(ch, study, out, md, n1, n2, log=False)
-        return _from_md(ch, base, md, se, n1, n2, k, measure, study, out)
+        return _from_md(ch, base, md, se, n1, n2, k, measure, study, out, means=(m1, m2))
 
     # --- 3. between-group result only -------------------------------------
     if b is None:
@@ -459,17 +459,23 @@ def _no_split(k: int, study, out, base):
     return base
 
 
-def _from_md(ch, base, md, se, n1, n2, k, measure, study, out) -> Extraction:
-    """Arms with a common imputed SD (when n1, n2 are known), else generic MD."""
+def _from_md(ch, base, md, se, n1, n2, k, measure, study, out, means=None) -> Extraction:
+    """Arms with a common imputed SD (when n1, n2 are known), else generic MD.
+
+    ``means``: the reported arm means, kept when known so that tables and
+    forest plots show what the paper printed; otherwise m1i = MD and m2i = 0.
+    """
     if n1 is not None and n2 is not None:
         sd, der = cv.sd_pooled_from_se_diff(se, n1, n2)
         ch.add(der)
         n2s, _ = _split(ch, n2, k)
-        return Extraction(kind="arms", m1i=md, sd1i=sd, n1i=n1, m2i=0.0, sd2i=sd, n2i=n2s,
+        m1, m2 = means if means is not None else (md, 0.0)
+        note = ("both arms carry the common SD imputed from the SE of the difference"
+                if means is not None else
+                "m1i is the mean difference and m2i = 0; both arms carry the imputed common SD")
+        return Extraction(kind="arms", m1i=m1, sd1i=sd, n1i=n1, m2i=m2, sd2i=sd, n2i=n2s,
                           derivations=tuple(ch.steps), flags=tuple(ch.flags),
-                          notes=tuple(ch.notes) + ("m1i is the mean difference and m2i = 0; "
-                                                   "both arms carry the imputed common SD",),
-                          **base)
+                          notes=tuple(ch.notes) + (note,), **base)
     if measure == "SMD":
         raise ExtractionError(f"{study.id}/{out.id}: an SMD from a mean difference needs both "
                               "arm sizes")
