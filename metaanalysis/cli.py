@@ -91,6 +91,7 @@ def run(
     studies: Annotated[Path, typer.Option(help="Folder of study extraction files.")] = Path("studies"),
     out: Annotated[Path, typer.Option(help="Where outputs/<protocol>/ are written.")] = Path("outputs"),
     only: Annotated[Optional[str], typer.Option(help="Judge only this claim id.")] = None,
+    all_formats: Annotated[bool, typer.Option("--all-formats", help="Every figure as SVG, 300 dpi PNG and PDF (default: the main forest plot; others SVG).")] = False,
 ):
     """Run every protocol on the studies: tables, figures, claim verdicts and a report."""
     from rich.console import Console
@@ -104,7 +105,8 @@ def run(
                       console=console, transient=True, disable=not console.is_terminal) as bar:
             task = bar.add_task("starting", total=None)
             outputs = run_all(protocols or [Path("protocols")], studies, out, only=only,
-                              progress=lambda text: bar.update(task, description=text))
+                              progress=lambda text: bar.update(task, description=text),
+                              all_formats=all_formats)
     except ValidationFailed as exc:
         for prob in exc.problems:
             typer.echo(str(prob), err=True)

@@ -210,46 +210,53 @@ def read_yaml_with_lines(path: str | os.PathLike) -> tuple[YamlDoc | None, tuple
                                for ln in text.splitlines()):
         return fail(1, "empty file (expected a YAML mapping of study fields)")
 
-    # --- safety pass over the event stream ---------------------------------
+    # --- compose once, then a safety pass over the node graph -------------
+    # Composing is safe even for alias bombs (an alias is a reference to a
+    # node already built); the expansion risk is in building plain data,
+    # which the limits below stop first. One parse instead of two halves the
+    # load time of the bundled studies.
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.events import (AliasEvent, CollectionEndEvent, CollectionStartEvent,
-                                    DocumentStartEvent, ScalarEvent)
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
 
     yaml = _yaml()
     try:
-        depth = aliases = docs = nodes = 0
-        for ev in yaml.parse(text):
-            if isinstance(ev, (ScalarEvent, CollectionStartEvent)):
-                nodes += 1
-                if nodes > MAX_NODES:
-                    return fail(_mark_line(ev), f"more than {MAX_NODES} values; an extraction "
-                                                "file has a few hundred")
-            if isinstance(ev, CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return fail(_mark_line(ev), f"nested more than {MAX_DEPTH} levels deep")
-            elif isinstance(ev, CollectionEndEvent):
-                depth -= 1
-            elif isinstance(ev, AliasEvent):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    return fail(_mark_line(ev), f"more than {MAX_ALIASES} YAML aliases "
-                                                "(anchors/aliases are not needed in "
-                                                "extraction files)")
-            elif isinstance(ev, DocumentStartEvent):
-                docs += 1
-                if docs > 1:
-                    return fail(_mark_line(ev), "more than one YAML document in the file")
-        yaml = _yaml()
         node = yaml.compose(text)
     except MarkedYAMLError as exc:
-        return fail(_mark_line(exc), "YAML syntax error: " + _yaml_message(exc))
+        msg = _yaml_message(exc)
+        if "expected a single document" in msg or "but found another document" in msg:
+            return fail(_mark_line(exc), "more than one YAML document in the file")
+        return fail(_mark_line(exc), "YAML syntax error: " + msg)
     except YAMLError as exc:
         pos = getattr(exc, "position", None)
         line = text.count("\n", 0, pos) + 1 if isinstance(pos, int) else 1
         return fail(line, "YAML error: " + " ".join(str(exc).split())[:300])
     except RecursionError:
         return fail(1, f"nested more than {MAX_DEPTH} levels deep")
+    if node is not None:
+        seen: set[int] = set()
+        nodes = aliases = 0
+        stack = [(node, 1)]
+        while stack:
+            nd, depth = stack.pop()
+            if id(nd) in seen:
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    return fail(_alias_line(text, MAX_ALIASES + 1),
+                                f"more than {MAX_ALIASES} YAML aliases "
+                                                "(anchors/aliases are not needed in "
+                                                "extraction files)")
+                continue
+            seen.add(id(nd))
+            nodes += 1
+            if nodes > MAX_NODES:
+                return fail(_mark_line(nd), f"more than {MAX_NODES} values; an extraction "
+                                            "file has a few hundred")
+            if isinstance(nd, (MappingNode, SequenceNode)):
+                if depth > MAX_DEPTH:
+                    return fail(_mark_line(nd), f"nested more than {MAX_DEPTH} levels deep")
+                children = ([c for kv in nd.value for c in kv] if isinstance(nd, MappingNode)
+                            else list(nd.value))
+                stack.extend((c, depth + 1) for c in reversed(children))
     if node is None:
         return fail(1, "empty file (expected a YAML mapping of study fields)")
 
@@ -262,6 +269,20 @@ def read_yaml_with_lines(path: str | os.PathLike) -> tuple[YamlDoc | None, tuple
     if builder.problems:
         return None, tuple(Problem(file, ln, format_path(p), m) for ln, p, m in builder.problems)
     return YamlDoc(file, data, builder.lines), ()
+
+
+def _alias_line(text: str, nth: int) -> int:
+    """Line of the nth alias (the node graph only knows where anchors are);
+    parsed again only on this failure path."""
+    from ruamel.yaml.events import AliasEvent
+
+    count = 0
+    for ev in _yaml().parse(text):
+        if isinstance(ev, AliasEvent):
+            count += 1
+            if count == nth:
+                return _mark_line(ev)
+    return 1
 
 
 def _mark_line(obj) -> int:

@@ -72,7 +72,7 @@ def load_inputs(protocol_paths, studies_dir):
 
 
 def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", *, only=None,
-            progress=None) -> list[ProtocolOutput]:
+            progress=None, all_formats=False) -> list[ProtocolOutput]:
     """Run every protocol and write ``out_dir/<protocol id>/``.
 
     ``progress(step_text)`` is called between stages (the CLI shows a bar).
@@ -87,7 +87,7 @@ def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", 
     chosen = [(path, proto) for path, proto in protos
               if not only or only in [c.id for c in proto.claims] + [c.id for c in proto.out_of_scope]]
     global _JOB
-    _JOB = (chosen, studies, registry, inputs, Path(out_dir), Path.cwd(), only, tick)
+    _JOB = (chosen, studies, registry, inputs, Path(out_dir), Path.cwd(), only, tick, all_formats)
     workers = min(len(chosen), os.cpu_count() or 1, 4)
     if workers > 1 and "fork" in mp.get_all_start_methods():
         # Figures dominate the run time; protocols are independent, so each
@@ -104,7 +104,7 @@ def _run_one(i: int) -> ProtocolOutput:
     from metaanalysis import write
     from metaanalysis.pipeline import run_protocol
 
-    chosen, studies, registry, inputs, out_dir, root, only, tick = _JOB
+    chosen, studies, registry, inputs, out_dir, root, only, tick, all_formats = _JOB
     path, proto = chosen[i]
     tick(f"{proto.id}: fitting")
     run = run_protocol(proto, studies, registry, only=only)
@@ -118,7 +118,7 @@ def _run_one(i: int) -> ProtocolOutput:
         from metaanalysis.render import figures
 
         tick(f"{proto.id}: drawing figures")
-        index = figures.make_figures(run, tmp)
+        index = figures.make_figures(run, tmp, all_formats)
         (Path(tmp) / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
         try:
             from metaanalysis.render import report

@@ -214,7 +214,7 @@ def test_failed_run_leaves_previous_outputs(tmp_path, monkeypatch):
 
     import metaanalysis.render.figures as figures
 
-    def boom(run, outdir):
+    def boom(run, outdir, *args):
         (Path(outdir) / "figures").mkdir(exist_ok=True)
         (Path(outdir) / "figures" / "half.svg").write_text("<svg")
         raise RuntimeError("simulated crash while drawing")

@@ -43,13 +43,18 @@ def _favours(run):
     return "higher"
 
 
-def make_figures(run, outdir: Path) -> list[dict]:
+def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
     """Draw every figure into ``outdir/figures``; return their index.
 
     Returns
     -------
     list of dict
         ``{"id", "title", "caption", "files": [relative paths]}``, in report order.
+
+    The main forest plot is always written as SVG, 300 dpi PNG and PDF; the
+    others as SVG (embedded in the report) unless ``all_formats`` adds PNG
+    and PDF too. Rasterising and PDF font subsetting cost ~0.6 s a figure,
+    most of a run's time.
     """
     from metaanalysis.render.forest import forest_plot, save_figure
     from metaanalysis.render import plots
@@ -62,7 +67,9 @@ def make_figures(run, outdir: Path) -> list[dict]:
     label = proto.outcome.label
     measure = proto.model.measure
 
-    def save(fig, name, title, caption, formats=("svg", "png", "pdf")):
+    def save(fig, name, title, caption, formats=("svg",)):
+        if all_formats or name == "forest_main":
+            formats = ("svg", "png", "pdf")
         paths = save_figure(fig, figdir / name, formats=formats)
         index.append({"id": name, "title": title, "caption": caption,
                       "files": [str(Path("figures") / Path(p).name) for p in paths]})
@@ -82,8 +89,7 @@ def make_figures(run, outdir: Path) -> list[dict]:
                           prediction=proto.model.prediction_interval,
                           title=f"{label} by {a.name}")
         save(fig, f"forest_{a.name}", f"Forest plot by {a.name}",
-             f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences at the bottom.",
-             ("svg", "png"))
+             f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences at the bottom.")
     if run.leave_one_out is not None and run.main.result is not None:
         L = run.leave_one_out
         fig = plots.leave_one_out_plot(L.estimate, L.ci_lb, L.ci_ub, [c.key for c in run.comparisons],
@@ -91,7 +97,7 @@ def make_figures(run, outdir: Path) -> list[dict]:
                                        I2=L.I2, benefit=_favours(run),
                                        title=f"Leave-one-out: {label}")
         save(fig, "leave_one_out", "Leave-one-out analysis",
-             "Each row: the pooled estimate with that comparison left out.", ("svg", "png"))
+             "Each row: the pooled estimate with that comparison left out.")
     small = run.small_study
     if small.get("assessed") and run.main.result is not None:
         eg, tf = small["egger"], small["trimfill"]
@@ -102,7 +108,7 @@ def make_figures(run, outdir: Path) -> list[dict]:
                                 filled=(tf.yi_fill, tf.vi_fill) if tf.k0 else None,
                                 measure=measure, title=f"Contour-enhanced funnel plot: {label}")
         save(fig, "funnel", "Contour-enhanced funnel plot",
-             f"Egger's test p = {eg.pval:.3f}; trim-and-fill imputed {tf.k0} studies.", ("svg", "png"))
+             f"Egger's test p = {eg.pval:.3f}; trim-and-fill imputed {tf.k0} studies.")
     for name, reg, note, keys in run.regressions:
         if reg is None:
             continue
@@ -114,14 +120,11 @@ def make_figures(run, outdir: Path) -> list[dict]:
                                 xlabel=next(m.label for m in proto.meta_regression if m.moderator == name),
                                 title=f"Meta-regression on {name}")
         save(fig, f"bubble_{name}", f"Meta-regression: {name}",
-             f"Slope {reg.beta[1]:.2f} (p = {reg.pval[1]:.3f}); bubble area proportional to weight.",
-             ("svg", "png"))
+             f"Slope {reg.beta[1]:.2f} (p = {reg.pval[1]:.3f}); bubble area proportional to weight.")
     judged = {c.key: dict(c.rob_domains, Overall=c.rob_overall) for c in run.comparisons if c.rob_overall}
     if judged:
         fig = plots.rob_traffic_light(judged)
-        save(fig, "rob_traffic_light", "Risk of bias (traffic light)", "Judgements as extracted.",
-             ("svg", "png"))
+        save(fig, "rob_traffic_light", "Risk of bias (traffic light)", "Judgements as extracted.")
         fig = plots.rob_summary(judged)
-        save(fig, "rob_summary", "Risk of bias (summary)", "Proportion of trials per judgement.",
-             ("svg", "png"))
+        save(fig, "rob_summary", "Risk of bias (summary)", "Proportion of trials per judgement.")
     return index
