@@ -107,3 +107,29 @@ def test_console_script_never_shows_traceback(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error:")
+
+
+def test_validate_cli_exit_codes(tmp_path, capsys):
+    root = Path(__file__).resolve().parents[1]
+    code, out, err = run(["validate", str(root / "studies")], capsys)
+    assert code == 0, err
+    assert "ok" in out
+    broken = root / "tests" / "data" / "broken" / "sd_zero.yaml"
+    code, out, err = run(["validate", str(broken)], capsys)
+    assert code == 1
+    assert "sd_zero.yaml:" in err and "must be > 0" in err
+
+
+def test_new_study_template_validates_once_written(tmp_path, capsys):
+    target = tmp_path / "Doe2030.yaml"
+    code, out, err = run(["new-study", "Doe2030", "--out", str(target)], capsys)
+    assert code == 0, err
+    assert target.exists()
+    code, _, err = run(["new-study", "Doe2030", "--out", str(target)], capsys)
+    assert code == 1 and "exists" in err
+
+
+def test_explain_unknown_claim(tmp_path, capsys):
+    code, _, err = run(["explain", "NOPE", "--out", str(tmp_path)], capsys)
+    assert code == 1
+    assert "not found" in err
