@@ -85,6 +85,7 @@ class RunResult:
     regressions: tuple[tuple[str, RegressionResult | None, str | None, tuple], ...]
     sensitivity: tuple[Analysis, ...]
     leave_one_out: object | None
+    cumulative: object | None
     small_study: dict
     adverse_events: Analysis | None
     claims: tuple
@@ -493,6 +494,13 @@ def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
                                         np.array([c.vi for c in comps]),
                                         method=proto.model.method, test=proto.model.test,
                                         alpha=proto.model.alpha)
+    cum = None
+    if len(comps) >= 2 and proto.model.method not in ("MH", "PETO"):
+        # by year of publication; ties keep the (alphabetical) comparison order
+        cum = diagnostics.cumulative(np.array([c.yi for c in comps]), np.array([c.vi for c in comps]),
+                                     order=np.array([c.year for c in comps], dtype=float),
+                                     method=proto.model.method, test=proto.model.test,
+                                     alpha=proto.model.alpha)
     small = _small_study(comps, proto)
     ae = _adverse_events(comps, studies, proto)
     verdicts = claims_mod.judge_all(proto, comps, main=main, strata=strata, regressions=regs,
@@ -500,5 +508,6 @@ def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
                                     adverse_events=ae, fit_subset=lambda cs, by=None: _fit(
                                         cs, proto, by=by, name="claim target"), only=only)
     return RunResult(protocol=proto, studies=fate, comparisons=comps, main=main, strata=strata,
-                     regressions=regs, sensitivity=sens, leave_one_out=loo, small_study=small,
+                     regressions=regs, sensitivity=sens, leave_one_out=loo, cumulative=cum,
+                     small_study=small,
                      adverse_events=ae, claims=verdicts)

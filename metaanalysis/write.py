@@ -41,6 +41,14 @@ def run_to_dict(run) -> dict:
         loo = {"omitted": [c.key for c in run.comparisons]}
         for k in ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2", "I2", "Q", "Q_p"):
             loo[k] = _plain(getattr(L, k))
+    cum = None
+    if run.cumulative is not None:
+        C = run.cumulative
+        order = [int(i) for i in C.order]
+        cum = {"added": [run.comparisons[i].key for i in order],
+               "year": [run.comparisons[i].year for i in order]}
+        for k in ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2", "I2", "Q", "Q_p"):
+            cum[k] = _plain(getattr(C, k))
     small = dict(run.small_study)
     if small.get("assessed"):
         eg, tf = small.pop("egger"), small.pop("trimfill")
@@ -64,6 +72,7 @@ def run_to_dict(run) -> dict:
                             for name, reg, note, keys in run.regressions],
         "sensitivity": [_analysis(a) for a in run.sensitivity],
         "leave_one_out": loo,
+        "cumulative": cum,
         "small_study": small,
         "adverse_events": _analysis(run.adverse_events) if run.adverse_events else None,
         "claims": [v.to_dict() for v in run.claims],

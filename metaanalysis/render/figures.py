@@ -98,6 +98,16 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
                                        title=f"Leave-one-out: {label}")
         save(fig, "leave_one_out", "Leave-one-out analysis",
              "Each row: the pooled estimate with that comparison left out.")
+    if run.cumulative is not None:
+        C = run.cumulative
+        order = [int(i) for i in C.order]
+        fig = plots.cumulative_plot(C.estimate, C.ci_lb, C.ci_ub,
+                                    [run.comparisons[i].key for i in order],
+                                    years=[run.comparisons[i].year for i in order],
+                                    measure=measure, benefit=_favours(run),
+                                    title=f"Cumulative meta-analysis by year: {label}")
+        save(fig, "cumulative", "Cumulative meta-analysis by year",
+             "Each row: the pooled estimate of all comparisons published up to that one.")
     small = run.small_study
     if small.get("assessed") and run.main.result is not None:
         eg, tf = small["egger"], small["trimfill"]
