@@ -517,8 +517,27 @@ def _judge_harms(claim, ae, proto, small):
                         studies=tuple(s.study for s in f.studies))
 
 
+def _name_awaiting(v, claim, awaiting):
+    """Add to an insufficient-evidence verdict the trials that fall in the
+    missing strata but have no usable data (and why)."""
+    if v.verdict != "insufficient evidence" or not claim.modifier:
+        return v
+    levels = awaiting.get(claim.modifier, {})
+    named = [m for m in v.missing if m in levels]
+    extra = [f"{m}: no trial in the evidence base, analysed or not, falls in this stratum"
+             for m in v.missing if m not in levels and m in (claim.expected_benefit_in
+                                                              + claim.expected_no_effect_in)]
+    for m in named:
+        for sid, why in levels[m]:
+            extra.append(f"{m}: {sid} is in the evidence base but not analysed ({why})")
+    if not extra:
+        return v
+    return ClaimVerdict(**{**v.__dict__, "reasons": v.reasons + tuple(extra),
+                           "figures": {**v.figures, "awaiting": {m: [s for s, _ in levels[m]] for m in named}}})
+
+
 def judge_all(proto, comps, *, main, strata, regressions, sensitivity, loo, small_study,
-              adverse_events, fit_subset, only=None):
+              adverse_events, fit_subset, only=None, awaiting=None):
     """Judge every claim of the protocol; out-of-scope claims are listed with their reason."""
     from metaanalysis.pipeline import subset
 
@@ -533,11 +552,13 @@ def judge_all(proto, comps, *, main, strata, regressions, sensitivity, loo, smal
             out.append(_judge_harms(claim, adverse_events, proto, small_study))
             continue
         if claim.finding == "effect_modification":
-            out.append(_judge_modification(claim, sub, proto, scale, small_study, fit_subset,
-                                           regressions, n_modifiers))
+            v = _judge_modification(claim, sub, proto, scale, small_study, fit_subset,
+                                    regressions, n_modifiers)
+            out.append(_name_awaiting(v, claim, awaiting or {}))
             continue
         if claim.finding == "benefit_in_strata":
-            out.append(_judge_in_strata(claim, sub, proto, scale, small_study, fit_subset))
+            out.append(_name_awaiting(_judge_in_strata(claim, sub, proto, scale, small_study,
+                                                       fit_subset), claim, awaiting or {}))
             continue
         target_txt = (", ".join(f"{k} in {'/'.join(v)}" for k, v in claim.target.subset.items())
                       or "all eligible trials")

@@ -469,6 +469,26 @@ def _adverse_events(comps, studies, proto):
     return Analysis("adverse events", "any adverse event, RR", tuple(r[0] for r in rows), res)
 
 
+def _awaiting(proto: Protocol, studies, registry, fate) -> dict:
+    """For each stratum: which not-analysed trials of this purpose would fall in
+    which level, with why they are not analysed (the review's "awaiting data"
+    list, so that an insufficient-evidence verdict can name them)."""
+    reasons = {f["id"]: f["reason"] for f in fate if f["status"] != "analysed"}
+    out: dict = {}
+    for st in studies:
+        if st.id not in reasons or st.purpose != proto.eligibility.purpose:
+            continue
+        ints = [a for a in st.arms if a.role == "intervention"]
+        controls = [a for a in st.arms if a.role == "control"]
+        if not ints or not controls:
+            continue
+        baseline = _baseline(st, proto.severity.scale if proto.severity else "SCORAD")
+        attrs, _ = _attrs(st, ints[0], controls[0], proto, registry, baseline)
+        for name, level in attrs.items():
+            out.setdefault(name, {}).setdefault(level, []).append((st.id, reasons[st.id]))
+    return out
+
+
 def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
     """Run every analysis of ``proto`` on ``studies``.
 
@@ -503,7 +523,8 @@ def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
                                      alpha=proto.model.alpha)
     small = _small_study(comps, proto)
     ae = _adverse_events(comps, studies, proto)
-    verdicts = claims_mod.judge_all(proto, comps, main=main, strata=strata, regressions=regs,
+    awaiting = _awaiting(proto, studies, registry, fate)
+    verdicts = claims_mod.judge_all(proto, comps, main=main, awaiting=awaiting, strata=strata, regressions=regs,
                                     sensitivity=sens, loo=loo, small_study=small,
                                     adverse_events=ae, fit_subset=lambda cs, by=None: _fit(
                                         cs, proto, by=by, name="claim target"), only=only)
