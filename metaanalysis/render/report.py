@@ -1,0 +1,747 @@
+"""report.html and report.md: one protocol's results for reviewers.
+
+:func:`render_reports` reads only what ``meta run`` already wrote: the
+content of results.json (``data``, see :func:`metaanalysis.write.run_to_dict`)
+and the figure index (``figures/index.json``). It never fits anything; it
+formats and rounds numbers (the only stage besides render/tables that does).
+
+Both reports come from one view model (:func:`build_context`), filled into
+jinja2 templates in ``render/templates``:
+
+- ``report.html.j2``: a single self-contained page (autoescaped). Each figure's
+  SVG is inlined, with its XML prolog, doctype, metadata and comments removed
+  and every id prefixed with the figure id, because matplotlib numbers its
+  ids per file (``figure_1``, ``text_1``, glyph and clip-path ids) and the
+  figures of one page would otherwise share them. No script, no external
+  stylesheet, font or image: the page loads without network access.
+- ``report.md.j2``: the same sections for terminals and forges; figures are
+  relative image links (PNG when written, else SVG). Every value is passed
+  through :func:`md_escape` by the environment's ``finalize`` hook.
+
+Number conventions: effects with 2 decimals, exponentiated for ratio
+measures (RR, OR); p-values as "0.03", "0.004" or "< 0.001"; I² as an
+integer percentage; tau² with 2 decimals (2 significant digits below 0.005).
+The output has no dates, so the same results give byte-identical reports.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+RATIO_MEASURES = frozenset({"RR", "OR"})
+
+MEASURE_NAMES = {"MD": "mean difference", "SMD": "standardised mean difference",
+                 "RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference"}
+METHOD_NAMES = {"REML": "REML", "ML": "maximum likelihood", "DL": "DerSimonian-Laird",
+                "PM": "Paule-Mandel", "HE": "Hedges", "SJ": "Sidik-Jonkman",
+                "FE": "common effect (inverse variance)", "EE": "common effect (inverse variance)",
+                "MH": "common effect (Mantel-Haenszel)", "PETO": "common effect (Peto)"}
+TEST_NAMES = {"knha": "Hartung-Knapp-Sidik-Jonkman (t)", "z": "Wald z", "t": "t"}
+
+VERDICTS = ("supported", "contradicted", "inconclusive", "insufficient evidence", "out of scope")
+
+#: What each extraction flag means (the vocabulary of metaanalysis/schema.py ``Flag``).
+FLAG_TEXT = {
+    "secondary_source": "numbers taken from a secondary source (a review), not the trial report",
+    "news_report": "numbers taken from a news report",
+    "derived_n": "analysed n per arm derived (not reported directly)",
+    "sd_may_be_se": "the reported spread may be an SE rather than an SD",
+    "active_comparator": "the control arm received an active treatment",
+    "non_placebo_control": "the control arm received no placebo (usual care or nothing)",
+    "heat_killed": "the product was heat-killed (not viable bacteria)",
+    "crossover": "crossover design",
+    "non_standard_outcome": "the outcome is not the standard instrument",
+    "follow_up_same_cohort": "a follow-up of a cohort reported elsewhere",
+    "shared_control_arm": "the control arm is shared by several comparisons",
+    "doubtful_randomisation": "randomisation is doubtful",
+    "conference_abstract": "reported only as a conference abstract",
+    "from_figure": "numbers read from a figure",
+    "derived_from_p": "the SE (or SD) was back-calculated from a p-value",
+    "source_conflict": "sources disagree on some numbers",
+}
+
+#: Display names of the keys of data["conventions"] (others: underscores to spaces).
+CONVENTION_NAMES = {"tau2_estimator": "τ² estimator", "tau2_ci": "τ² CI", "I2": "I²",
+                    "test": "Test", "reference": "Reference", "scale": "Scale",
+                    "prediction_interval": "Prediction interval", "zero_cells": "Zero cells",
+                    "md_variance": "MD variance", "smd_variance": "SMD variance"}
+
+#: Where a figure of the index goes, by id; the rest go to "Other figures".
+FOREST_MAIN = "forest_main"
+
+
+# ----------------------------------------------------------------------------
+# number formatting
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def fmt_num(x, digits: int = 2) -> str:
+    """Fixed decimals; "NA" for a missing value; never "-0.00"."""
+    if not _finite(x):
+        return "NA"
+    s = f"{x:.{digits}f}"
+    if s.startswith("-") and float(s) == 0:
+        s = s[1:]
+    return s
+
+
+def fmt_p(p) -> str:
+    """'< 0.001', 3 decimals below 0.01, else 2 ('0.05' only when exact)."""
+    if not _finite(p):
+        return "NA"
+    if p < 0.001:
+        return "< 0.001"
+    if p < 0.01:
+        return f"{p:.3f}"
+    s = f"{p:.2f}"
+    if s == "0.05" and p != 0.05:
+        s = f"{p:.3f}"  # 0.0496 and 0.0504 are on different sides of 0.05
+    return s
+
+
+def p_eq(p) -> str:
+    """'p = 0.03' or 'p < 0.001'."""
+    s = fmt_p(p)
+    return f"p {s}" if s.startswith("<") else f"p = {s}"
+
+
+def fmt_i2(x) -> str:
+    return "NA" if not _finite(x) else f"{x:.0f}%"
+
+
+def fmt_tau2(x) -> str:
+    """2 decimals; a positive value below 0.005 keeps 2 significant digits."""
+    if _finite(x) and 0 < x < 0.005:
+        return f"{x:.2g}" if x >= 1e-4 else f"{x:.1e}"
+    return fmt_num(x)
+
+
+def fmt_data(x) -> str:
+    """An extracted or derived input as entered: integers plain, else up to
+    4 significant decimals, trailing zeros dropped."""
+    if x is None:
+        return "NA"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (list, tuple)):
+        return ", ".join(fmt_data(v) for v in x)
+    if not isinstance(x, (int, float)):
+        return str(x)
+    if not math.isfinite(x):
+        return "NA"
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    if abs(x) >= 1e4 or abs(x) < 1e-3:
+        return f"{x:.4g}"
+    return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+class Scale:
+    """Effects on the reader's scale: ratio measures exponentiated."""
+
+    def __init__(self, measure: str):
+        self.measure = measure
+        self.ratio = measure in RATIO_MEASURES
+        self.null = "1" if self.ratio else "0"
+
+    def value(self, x):
+        if not _finite(x):
+            return None
+        if self.ratio:
+            try:
+                return math.exp(x)
+            except OverflowError:
+                return math.inf
+        return x
+
+    def est(self, x) -> str:
+        return fmt_num(self.value(x))
+
+    def ci(self, lb, ub) -> str:
+        if not (_finite(lb) and _finite(ub)):
+            return "NA"
+        return f"[{self.est(lb)}, {self.est(ub)}]"
+
+    def est_ci(self, x, lb, ub) -> str:
+        return f"{self.est(x)} {self.ci(lb, ub)}"
+
+
+# ----------------------------------------------------------------------------
+# figures
+
+
+_PROLOG = re.compile(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<!--.*?-->|<metadata>.*?</metadata>", re.S)
+_ID = re.compile(r'\bid="([^"]+)"')
+_REF = re.compile(r'(url\(#|href="#)([^)"]+)')
+
+
+def inline_svg(text: str, prefix: str) -> str:
+    """An SVG file's text, ready to sit inside HTML.
+
+    Drops the prolog, doctype, comments and metadata; prefixes every id (and
+    every ``url(#id)`` / ``href="#id"`` reference) with ``prefix``; an id
+    repeated within the file keeps its first occurrence as the target of
+    references, as a browser would resolve it.
+    """
+    text = _PROLOG.sub("", text)
+    seen: dict[str, int] = {}
+
+    def new_id(m):
+        # matplotlib repeats gids within a file (one per subtotal diamond);
+        # ids must be unique in the page, so repeats get a suffix
+        old = m.group(1)
+        seen[old] = seen.get(old, 0) + 1
+        suffix = "" if seen[old] == 1 else f"-{seen[old]}"
+        return f'id="{prefix}-{old}{suffix}"'
+
+    text = _ID.sub(new_id, text)
+    text = _REF.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", text)
+    text = re.sub(r"\n\s*\n", "\n", text).strip()
+    start = text.find("<svg")
+    if start < 0:
+        raise ValueError(f"figure {prefix}: no <svg> element")
+    return text[start:]
+
+
+def _safe_id(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(s)).strip("-") or "x"
+
+
+class Figures:
+    """The figure index, handed out section by section."""
+
+    def __init__(self, index: list[dict], outdir: Path):
+        self.index = list(index)
+        self.outdir = Path(outdir)
+        self.taken: set[str] = set()
+
+    def take(self, fig_id: str) -> dict | None:
+        for f in self.index:
+            if f["id"] == fig_id and fig_id not in self.taken:
+                self.taken.add(fig_id)
+                return self._view(f)
+        return None
+
+    def rest(self) -> list[dict]:
+        out = []
+        for f in self.index:
+            if f["id"] not in self.taken:
+                self.taken.add(f["id"])
+                out.append(self._view(f))
+        return out
+
+    def _view(self, f: dict) -> dict:
+        files = list(f.get("files", []))
+        svg = next((p for p in files if p.endswith(".svg")), None)
+        png = next((p for p in files if p.endswith(".png")), None)
+        anchor = "fig-" + _safe_id(f["id"])
+        html = None
+        if svg is not None and (self.outdir / svg).is_file():
+            html = Markup(inline_svg((self.outdir / svg).read_text(encoding="utf-8"), anchor))
+        elif png is not None and (self.outdir / png).is_file():
+            b64 = base64.b64encode((self.outdir / png).read_bytes()).decode("ascii")
+            html = Markup(f'<img alt="" src="data:image/png;base64,{b64}">')
+        return {"id": f["id"], "anchor": anchor, "title": f.get("title", f["id"]),
+                "caption": f.get("caption", ""), "html": html,
+                "link": png or svg, "files": files}
+
+
+# ----------------------------------------------------------------------------
+# view model
+
+
+def _fit_view(r: dict, S: Scale) -> dict:
+    """One fitted model as display strings."""
+    lb, ub = (r.get("tau2_ci") or [None, None])[:2]
+    stat = r.get("stat")
+    if r.get("df") is not None:
+        test = f"t = {fmt_num(stat)}, df = {fmt_data(r['df'])} ({p_eq(r.get('pval'))})"
+    else:
+        test = f"z = {fmt_num(stat)} ({p_eq(r.get('pval'))})"
+    k = r.get("k")
+    if r.get("Q") is not None:
+        het = (f"τ² = {fmt_tau2(r.get('tau2'))}"
+               + (f" [{fmt_tau2(lb)}, {fmt_tau2(ub)}]" if _finite(lb) and _finite(ub) else "")
+               + f"; Q = {fmt_num(r.get('Q'))}, df = {r.get('Q_df')} ({p_eq(r.get('Q_p'))})"
+               + f"; I² = {fmt_i2(r.get('I2'))}")
+    else:
+        het = "not estimable (k = 1)" if k == 1 else "NA"
+    return {
+        "k": k,
+        "method": METHOD_NAMES.get(r.get("method"), r.get("method")),
+        "test_name": TEST_NAMES.get(r.get("test"), r.get("test")),
+        "effect": S.est(r.get("estimate")),
+        "ci": S.ci(r.get("ci_lb"), r.get("ci_ub")),
+        "effect_ci": S.est_ci(r.get("estimate"), r.get("ci_lb"), r.get("ci_ub")),
+        "pi": S.ci(r.get("pi_lb"), r.get("pi_ub")),
+        "p": fmt_p(r.get("pval")),
+        "test": test,
+        "tau2": fmt_tau2(r.get("tau2")),
+        "tau2_ci": (f"[{fmt_tau2(lb)}, {fmt_tau2(ub)}]" if _finite(lb) and _finite(ub) else "NA"),
+        "I2": fmt_i2(r.get("I2")),
+        "Q": fmt_num(r.get("Q")),
+        "Q_df": r.get("Q_df"),
+        "Q_p": fmt_p(r.get("Q_p")),
+        "het": het,
+        "warnings": list(r.get("warnings") or []),
+    }
+
+
+def _pooled_view(res: dict, S: Scale) -> dict:
+    out = _fit_view(res, S)
+    out["subgroups"] = []
+    out["subgroup_test"] = None
+    if res.get("by"):
+        out["subgroups"] = [dict(_fit_view(sub, S), level=lvl)
+                            for lvl, sub in (res.get("subgroups") or {}).items()]
+        qb = res.get("Q_between")
+        out["subgroup_test"] = (
+            f"Q = {fmt_num(qb)}, df = {res.get('Q_between_df')} ({p_eq(res.get('Q_between_p'))})"
+            if _finite(qb) else "not estimable")
+        out["subgroup_method"] = res.get("subgroup_test") or ""
+    return out
+
+
+def _analysis_view(a: dict, S: Scale) -> dict:
+    desc = a.get("description") or ""
+    if desc == f"by {a['name']}":
+        desc = ""  # the heading says it
+    return {"name": a["name"], "description": desc,
+            "note": a.get("note"), "comparisons": list(a.get("comparisons") or []),
+            "fit": _pooled_view(a["result"], S) if a.get("result") else None}
+
+
+def _wald(c: dict) -> tuple:
+    """A comparison's Wald 95% interval on the analysis scale (as the forest plot draws it)."""
+    yi, sei = c.get("yi"), c.get("sei")
+    if not (_finite(yi) and _finite(sei)):
+        return None, None
+    z = 1.959963984540054  # qnorm(0.975)
+    return yi - z * sei, yi + z * sei
+
+
+def _studies_view(data: dict, S: Scale) -> dict:
+    proto = data["protocol"]
+    purpose = proto["eligibility"]["purpose"]
+    studies = data["studies"]
+    this = [s for s in studies if s.get("purpose") == purpose]
+    other = [s for s in studies if s.get("purpose") != purpose]
+    analysed = [s for s in this if s["status"] == "analysed"]
+
+    def category(reason: str) -> str:
+        reason = reason or ""
+        if reason.startswith("excluded in its file"):
+            return "excluded at extraction"
+        if reason.startswith("flag(s)"):
+            return "excluded by a protocol flag rule"
+        if reason.startswith("no usable data"):
+            return "no usable data for this outcome"
+        if reason.startswith(("design", "age group", "comparator", "no intervention")):
+            return "not eligible (design, age group or comparator)"
+        return "other reason"
+
+    def detail(reason: str) -> str:
+        # the category already says what these prefixes say
+        for prefix in ("excluded in its file: ", "no usable data for this outcome: "):
+            if (reason or "").startswith(prefix):
+                return reason[len(prefix):]
+        return reason or ""
+
+    excluded = [s for s in this if s["status"] != "analysed"]
+    counts: dict[str, int] = {}
+    for s in excluded:
+        counts[category(s.get("reason"))] = counts.get(category(s.get("reason")), 0) + 1
+    flow = [("Study files in the evidence base", len(studies), 0),
+            (f"Addressing another question (purpose other than {purpose})", len(other), 1),
+            (f"Study files for this question ({purpose})", len(this), 0),
+            ("Not analysed", len(excluded), 1)]
+    flow += [(name, n, 2) for name, n in sorted(counts.items())]
+    flow += [("Trials analysed", len(analysed), 1),
+             ("Comparisons in the main analysis", len(data["comparisons"]), 2)]
+
+    weights = {}
+    main = data["main"].get("result")
+    if main:
+        for s in main.get("studies") or []:
+            weights[s["study"]] = s.get("weight")
+    comps = []
+    for i, c in enumerate(data["comparisons"], 1):
+        ex = c.get("extraction") or {}
+        lb, ub = _wald(c)
+        comps.append({
+            "key": c["key"], "anchor": f"cmp-{i}-{_safe_id(c['key'])}",
+            "der_anchor": f"der-{i}-{_safe_id(c['key'])}", "study": c["study"],
+            "year": c.get("year") if c.get("year") is not None else "NA",
+            "arms": f"{c.get('arm')} vs {c.get('control')}",
+            "outcome": c.get("outcome"),
+            "timepoint": fmt_data(c.get("timepoint_weeks")) + " wk"
+            if c.get("timepoint_weeks") is not None else "NA",
+            "scale": c.get("scale"),
+            "n": fmt_data(c.get("n_total")),
+            "data_kind": ex.get("kind", ""),
+            "effect_ci": S.est_ci(c.get("yi"), lb, ub),
+            "weight": (fmt_num(weights[c["key"]], 1) + "%") if _finite(weights.get(c["key"])) else "NA",
+            "flags": list(c.get("flags") or []),
+            "rob": c.get("rob_overall") or "not assessed",
+        })
+    strata_names = [st["name"] for st in proto.get("strata") or []]
+    characteristics = {"columns": strata_names,
+                       "rows": [{"key": c["key"],
+                                 "cells": [(c.get("strata") or {}).get(n) or "NA" for n in strata_names]}
+                                for c in data["comparisons"]]}
+    return {
+        "purpose": purpose,
+        "characteristics": characteristics,
+        "flow": [{"label": a, "n": b, "level": lvl} for a, b, lvl in flow],
+        "comparisons": comps,
+        "excluded": [{"id": s["id"], "category": category(s.get("reason")),
+                      "reason": detail(s.get("reason")), "awaiting": s.get("awaiting_data") or ""}
+                     for s in excluded],
+        "analysed_notes": [{"id": s["id"], "reason": s["reason"]} for s in analysed if s.get("reason")],
+        "other": [s["id"] for s in other],
+        "other_purposes": sorted({s.get("purpose") or "unknown" for s in other}),
+    }
+
+
+def _regression_view(data: dict, S: Scale, figs: Figures) -> list[dict]:
+    labels = {m["moderator"]: m.get("label") or m["moderator"]
+              for m in data["protocol"].get("meta_regression") or []}
+    out = []
+    for m in data.get("meta_regression") or []:
+        r = m.get("result")
+        v = {"moderator": m["moderator"], "label": labels.get(m["moderator"], m["moderator"]),
+             "note": re.sub(r"^not estimable:\s*", "", m.get("note") or ""),
+             "k": len(m.get("comparisons") or []),
+             "comparisons": list(m.get("comparisons") or []), "fit": None,
+             "figure": figs.take(f"bubble_{m['moderator']}")}
+        if r:
+            coefs = []
+            for i, name in enumerate(r["coef_names"]):
+                row = {"name": name, "beta": fmt_num(r["beta"][i]), "se": fmt_num(r["se"][i]),
+                       "ci": f"[{fmt_num(r['ci_lb'][i])}, {fmt_num(r['ci_ub'][i])}]",
+                       "stat": fmt_num(r["stat"][i]), "p": fmt_p(r["pval"][i])}
+                if S.ratio:
+                    row["exp"] = (f"{S.est(r['beta'][i])} "
+                                  f"[{S.est(r['ci_lb'][i])}, {S.est(r['ci_ub'][i])}]")
+                coefs.append(row)
+            qm_df = r.get("QM_df")
+            if isinstance(qm_df, (list, tuple)):  # F test under knha: (df1, df2)
+                qm_df = "(" + ", ".join(fmt_data(d) for d in qm_df) + ")"
+            v["fit"] = {
+                "k": r["k"], "method": METHOD_NAMES.get(r.get("method"), r.get("method")),
+                "test_name": TEST_NAMES.get(r.get("test"), r.get("test")), "coefs": coefs,
+                "stat_name": "t" if r.get("df") is not None else "z",
+                "tau2": fmt_tau2(r.get("tau2")), "I2": fmt_i2(r.get("I2")),
+                "R2": fmt_i2(r.get("R2")),
+                "QM": f"{fmt_num(r.get('QM'))}, df = {qm_df} ({p_eq(r.get('QM_p'))})",
+                "QE": f"{fmt_num(r.get('QE'))}, df = {r.get('QE_df')} ({p_eq(r.get('QE_p'))})",
+                "warnings": list(r.get("warnings") or []),
+            }
+        out.append(v)
+    return out
+
+
+def _loo_view(data: dict, S: Scale) -> list[dict]:
+    L = data.get("leave_one_out")
+    if not L:
+        return []
+    rows = []
+    for i, key in enumerate(L["omitted"]):
+        rows.append({"omitted": key,
+                     "effect_ci": S.est_ci(L["estimate"][i], L["ci_lb"][i], L["ci_ub"][i]),
+                     "p": fmt_p(L["pval"][i]), "tau2": fmt_tau2(L["tau2"][i]),
+                     "I2": fmt_i2(L["I2"][i]), "Q_p": fmt_p(L["Q_p"][i])})
+    return rows
+
+
+def _small_study_view(data: dict, S: Scale, figs: Figures) -> dict:
+    s = data.get("small_study") or {}
+    v = {"assessed": bool(s.get("assessed")), "k": s.get("k"),
+         "reason": s.get("reason") or "", "figure": figs.take("funnel")}
+    if v["assessed"]:
+        eg, tf = s.get("egger") or {}, s.get("trimfill") or {}
+        v["egger"] = {"test": eg.get("test", "Egger regression"),
+                      "intercept": fmt_num(eg.get("intercept")),
+                      "stat": fmt_num(eg.get("stat")),
+                      "df": fmt_data(eg.get("df")) if eg.get("df") is not None else "NA",
+                      "p": fmt_p(eg.get("pval")), "p_eq": p_eq(eg.get("pval"))}
+        v["trimfill"] = {"estimator": tf.get("estimator", ""), "side": tf.get("side", ""),
+                         "k0": tf.get("k0"),
+                         "effect_ci": S.est_ci(tf.get("estimate"), tf.get("ci_lb"), tf.get("ci_ub"))}
+    return v
+
+
+def _effect_label(S: Scale, unit: str) -> str:
+    return f"{S.measure}" + (f" ({unit})" if unit and not S.ratio else "")
+
+
+def _target_label(proto_claim: dict | None) -> str:
+    """The comparisons a claim is tested on, from the protocol's ``target.subset``."""
+    subset = ((proto_claim or {}).get("target") or {}).get("subset") or {}
+    if not subset:
+        return "all"
+    return "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+                     for k, v in subset.items())
+
+
+def _claim_view(c: dict, S: Scale, proto_claim: dict | None = None) -> dict:
+    fig = c.get("figures") or {}
+    measure = fig.get("measure") or S.measure
+    CS = S if measure == S.measure else Scale(measure)
+    rows = []  # summary-of-findings lines: one overall, or one per subgroup
+    if "k" in fig and "estimate" in fig:
+        rows.append({"label": _target_label(proto_claim), "overall": True, "k": fig["k"],
+                     "effect_ci": f"{measure} {CS.est_ci(fig['estimate'], fig.get('ci_lb'), fig.get('ci_ub'))}",
+                     "pi": CS.ci(fig.get("pi_lb"), fig.get("pi_ub")), "I2": fmt_i2(fig.get("I2"))})
+    for lvl, sub in (fig.get("subgroups") or {}).items():
+        if not isinstance(sub, dict) or "estimate" not in sub:
+            continue
+        rows.append({"label": lvl, "overall": False, "k": sub.get("k"),
+                     "effect_ci": f"{measure} {CS.est_ci(sub['estimate'], sub.get('ci_lb'), sub.get('ci_ub'))}",
+                     "pi": CS.ci(sub.get("pi_lb"), sub.get("pi_ub")), "I2": fmt_i2(sub.get("I2"))})
+    interaction = None
+    if fig.get("Q_between_p") is not None:
+        interaction = ("Test for subgroup differences: "
+                       + (f"Q = {fmt_num(fig['Q_between'])}, df = {fig.get('Q_between_df')}, "
+                          if _finite(fig.get("Q_between")) else "")
+                       + p_eq(fig["Q_between_p"]))
+    k_total = None
+    if rows:
+        ks = [r["k"] for r in rows if isinstance(r["k"], int)]
+        k_total = rows[0]["k"] if rows[0]["overall"] else (sum(ks) if ks else None)
+    ice = c.get("iceman")
+    certainty = c.get("certainty")
+    if certainty and ice:
+        cert_label = f"{certainty} (GRADE); ICEMAN: {ice.get('rating')}"
+    elif certainty:
+        cert_label = certainty
+    elif ice:
+        cert_label = f"ICEMAN: {ice.get('rating')}"
+    else:
+        cert_label = "not rated"
+    return {
+        "id": c["id"], "anchor": "claim-" + _safe_id(c["id"]),
+        "wording": c.get("wording") or "", "source": c.get("source") or "",
+        "finding": (c.get("finding") or "").replace("_", " "),
+        "operational": c.get("operational") or "", "in_scope": c.get("in_scope", True),
+        "verdict": c["verdict"], "verdict_class": "v-" + _safe_id(c["verdict"]),
+        "card_class": "claim-" + _safe_id(c["verdict"]),
+        "summary": c.get("summary") or "", "reasons": list(c.get("reasons") or []),
+        "certainty": certainty, "certainty_statement": c.get("certainty_statement") or "",
+        "cert_label": cert_label,
+        "downgrades": [{"domain": d["domain"], "levels": d["levels"], "reason": d["reason"]}
+                       for d in c.get("downgrades") or []],
+        "iceman": ({"rating": ice.get("rating"),
+                    "entries": [{"name": n.replace("_", " "), "response": it.get("response"),
+                               "note": it.get("note")}
+                              for n, it in (ice.get("items") or {}).items()]} if ice else None),
+        "missing": list(c.get("missing") or []), "studies": list(c.get("studies") or []),
+        "sof": rows, "k": k_total if k_total is not None else "NA", "interaction": interaction,
+    }
+
+
+def _derivation_view(data: dict, S: Scale) -> list[dict]:
+    out = []
+    arm_keys = (("m1i", "mean (probiotic)"), ("sd1i", "SD (probiotic)"), ("n1i", "n (probiotic)"),
+                ("ai", "events (probiotic)"), ("m2i", "mean (control)"), ("sd2i", "SD (control)"),
+                ("n2i", "n (control)"), ("ci", "events (control)"),
+                ("yi", "reported effect"), ("vi", "reported variance"))
+    for i, c in enumerate(data["comparisons"], 1):
+        ex = c.get("extraction") or {}
+        used = [{"name": label, "value": fmt_data(ex[k])} for k, label in arm_keys
+                if ex.get(k) is not None]
+        steps = []
+        for step, d in enumerate(ex.get("derivations") or [], 1):
+            steps.append({
+                "n": step, "method": d.get("method", ""), "formula": d.get("formula", ""),
+                "inputs": "; ".join(f"{k} = {fmt_data(v)}" for k, v in (d.get("inputs") or {}).items()),
+                "result": "; ".join(f"{k} = {fmt_data(v)}" for k, v in (d.get("result") or {}).items()),
+                "reference": d.get("reference") or "", "note": d.get("note") or "",
+            })
+        out.append({
+            "key": c["key"], "anchor": f"der-{i}-{_safe_id(c['key'])}", "study": c["study"],
+            "outcome": c.get("outcome"), "scale": c.get("scale"), "kind": ex.get("kind", ""),
+            "arms": f"{ex.get('intervention_arm') or c.get('arm')} vs "
+                    f"{ex.get('control_arm') or c.get('control')}",
+            "measure": ex.get("measure") or S.measure,
+            "used": used, "steps": steps, "notes": list(ex.get("notes") or []),
+            "flags": list(c.get("flags") or []), "outcome_choice": c.get("outcome_choice") or "",
+            "yi": fmt_num(c.get("yi"), 4), "vi": fmt_num(c.get("vi"), 4),
+            "effect_ci": S.est_ci(c.get("yi"), *_wald(c)),
+        })
+    return out
+
+
+def _flags_view(data: dict) -> list[dict]:
+    by_flag: dict[str, list[str]] = {}
+    for c in data["comparisons"]:
+        for f in c.get("flags") or []:
+            by_flag.setdefault(f, []).append(c["key"])
+    return [{"flag": f, "text": FLAG_TEXT.get(f, ""), "comparisons": keys}
+            for f, keys in sorted(by_flag.items())]
+
+
+def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
+    """Everything the templates show, as display strings (numbers rounded here)."""
+    proto = data["protocol"]
+    model = proto["model"]
+    S = Scale(model["measure"])
+    figs = Figures(index, outdir)
+    unit = (proto.get("outcome") or {}).get("unit") or ""
+
+    main = _analysis_view(data["main"], S)
+    main["figure"] = figs.take(FOREST_MAIN)
+    strata = []
+    for a in data.get("strata") or []:
+        v = _analysis_view(a, S)
+        v["figure"] = figs.take(f"forest_{a['name']}")
+        strata.append(v)
+    regressions = _regression_view(data, S, figs)
+    sensitivity = [_analysis_view(a, S) for a in data.get("sensitivity") or []]
+    loo = _loo_view(data, S)
+    loo_figure = figs.take("leave_one_out")
+    cumulative_figure = figs.take("cumulative")
+    rob_figures = [f for f in (figs.take("rob_summary"), figs.take("rob_traffic_light")) if f]
+    small = _small_study_view(data, S, figs)
+    adverse = _analysis_view(data["adverse_events"], Scale("RR")) if data.get("adverse_events") else None
+    proto_claims = {pc["id"]: pc for pc in proto.get("claims") or []}
+    claims = [_claim_view(c, S, proto_claims.get(c["id"])) for c in data["claims"]]
+    other_figures = figs.rest()
+
+    q = proto.get("question") or {}
+    conventions = [{"name": CONVENTION_NAMES.get(k, k.replace("_", " ").capitalize()), "value": v}
+                   for k, v in (data.get("conventions") or {}).items()]
+    severity = proto.get("severity")
+    return {
+        "title": proto.get("title") or proto["id"],
+        "protocol_id": proto["id"],
+        "question": [{"name": n, "value": q.get(n, "")}
+                     for n in ("population", "intervention", "comparator", "outcome")],
+        "eligibility": proto.get("eligibility") or {},
+        "outcome": proto.get("outcome") or {},
+        "model": {
+            "measure": S.measure, "measure_name": MEASURE_NAMES.get(S.measure, S.measure),
+            "ratio": S.ratio, "null": S.null,
+            "method": METHOD_NAMES.get(model.get("method"), model.get("method")),
+            "test": TEST_NAMES.get(model.get("test"), model.get("test")),
+            "alpha": model.get("alpha"),
+            "level": fmt_data(100 * (1 - model.get("alpha", 0.05))) + "%",
+            "prediction_interval": model.get("prediction_interval"),
+            "change_score_correlation": model.get("change_score_correlation"),
+            "multi_arm": (model.get("multi_arm") or "").replace("_", " "),
+            "effect_label": _effect_label(S, unit),
+            "lower_is_better": (proto.get("outcome") or {}).get("lower_is_better"),
+        },
+        "conventions": conventions,
+        "mcid": (f"{fmt_data(proto['mcid'])} {unit}".strip() if proto.get("mcid") is not None else None),
+        "mcid_source": proto.get("mcid_source") or "",
+        "severity_bands": ([{"name": b["name"], "range": f"{fmt_data(b['lower'])}–{fmt_data(b['upper'])}"}
+                            for b in severity.get("bands") or []] if severity else []),
+        "severity_source": (severity or {}).get("bands_source") or "",
+        "small_study_min_k": proto.get("small_study_min_k"),
+        "studies": _studies_view(data, S),
+        "main": main,
+        "strata": strata,
+        "regressions": regressions,
+        "sensitivity": sensitivity,
+        "loo": loo, "loo_figure": loo_figure, "cumulative_figure": cumulative_figure,
+        "rob_figures": rob_figures,
+        "small": small,
+        "adverse": adverse,
+        "claims": claims,
+        "verdict_counts": [{"verdict": v, "n": sum(c["verdict"] == v for c in claims),
+                            "cls": "v-" + _safe_id(v)} for v in VERDICTS
+                           if any(c["verdict"] == v for c in claims)],
+        "other_figures": other_figures,
+        "derivations": _derivation_view(data, S),
+        "flag_table": _flags_view(data),
+    }
+
+
+# ----------------------------------------------------------------------------
+# markdown escaping
+
+
+def md_escape(value) -> str:
+    """Make a value safe inside Markdown text and table cells.
+
+    Escapes what CommonMark would read as markup: a backslash, ``|`` (table
+    cells), ``*`` and backticks, ``<`` that could open an HTML tag or an
+    autolink, ``&`` that would form an entity, and ``](`` (an inline link).
+    Newlines become spaces so a value never breaks a table row.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, Markup):
+        value = str(value)
+    s = str(value).replace("\\", "\\\\")
+    s = re.sub(r"([|*`])", r"\\\1", s)
+    s = re.sub(r"<(?=[A-Za-z/!?])", r"\\<", s)
+    s = re.sub(r"&(?=#?\w+;)", r"\\&", s)
+    s = s.replace("](", "\\](")
+    return re.sub(r"\s*\n\s*", " ", s)
+
+
+class _MdRaw(str):
+    """Markdown written by the template itself (not escaped)."""
+
+
+def _md_finalize(value):
+    if isinstance(value, _MdRaw):
+        return str(value)
+    return md_escape(value)
+
+
+# ----------------------------------------------------------------------------
+# entry point
+
+
+def _environment(html: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=html,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=None if html else _md_finalize,
+    )
+    env.filters["raw"] = _MdRaw
+    return env
+
+
+def render_reports(data: dict, index: list[dict], outdir: Path) -> dict[str, str]:
+    """Render report.html and report.md for one protocol's run.
+
+    Parameters
+    ----------
+    data : dict
+        The content of results.json (:func:`metaanalysis.write.run_to_dict`).
+    index : list of dict
+        The figure index (``{"id", "title", "caption", "files"}``; paths
+        relative to ``outdir``).
+    outdir : Path
+        The folder holding ``figures/``; SVG files are read from it.
+
+    Returns
+    -------
+    dict of str to str
+        ``{"report.html": ..., "report.md": ...}``.
+    """
+    ctx = build_context(data, index, Path(outdir))
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    html = _environment(True).get_template("report.html.j2").render(css=Markup(css), **ctx)
+    md = _environment(False).get_template("report.md.j2").render(**ctx)
+    md = re.sub(r"\n{3,}", "\n\n", md).strip() + "\n"
+    return {"report.html": html, "report.md": md}
