@@ -571,12 +571,18 @@ def judge_all(proto, comps, *, main, strata, regressions, sensitivity, loo, smal
         if an.result is None:
             out.append(_insufficient(claim, f"no analysis possible: {an.note}", scale))
             continue
+        waiting = [(sid, why) for sid, why, attrs in (awaiting or {}).get("_studies", [])
+                   if claim.target.subset and all(attrs.get(k) in v for k, v in claim.target.subset.items())]
         f = an.result.overall
         if claim.finding == "heterogeneity":
-            out.append(_judge_heterogeneity(claim, f, sub, proto, scale, small_study))
+            v = _judge_heterogeneity(claim, f, sub, proto, scale, small_study)
         else:
             sens = sensitivity if len(sub) == len(comps) else ()
-            out.append(_judge_effect(claim, f, sub, proto, scale, small_study, sens))
+            v = _judge_effect(claim, f, sub, proto, scale, small_study, sens)
+        if waiting:
+            v = ClaimVerdict(**{**v.__dict__, "reasons": v.reasons + tuple(
+                f"in the target but not analysed: {sid} ({why})" for sid, why in waiting)})
+        out.append(v)
     for oos in proto.out_of_scope:
         if only and oos.id != only:
             continue

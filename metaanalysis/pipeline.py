@@ -486,6 +486,7 @@ def _awaiting(proto: Protocol, studies, registry, fate) -> dict:
         attrs, _ = _attrs(st, ints[0], controls[0], proto, registry, baseline)
         for name, level in attrs.items():
             out.setdefault(name, {}).setdefault(level, []).append((st.id, reasons[st.id]))
+        out.setdefault("_studies", []).append((st.id, reasons[st.id], attrs))
     return out
 
 
