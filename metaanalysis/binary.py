@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from metaanalysis import _dist as stats  # scipy.stats values, without its 0.5 s import
 
 from metaanalysis.effects import escalc
 

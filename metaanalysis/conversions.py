@@ -47,7 +47,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import integrate, special, stats
+from scipy import special
+
+from metaanalysis import _dist as stats  # scipy.stats values, without its 0.5 s import
 
 __all__ = [
     "Derivation", "derivation", "critical_value", "sd_from_se", "sd_from_ci", "se_from_ci",
@@ -328,6 +330,8 @@ def _expected_order_stat(r: int, n: int) -> float:
         lp = stats.norm.logcdf(z)
         lq = stats.norm.logsf(z)
         return z * np.exp(logc + stats.norm.logpdf(z) + (r - 1) * lp + (n - r) * lq)
+
+    from scipy import integrate  # only Wan's exact order statistics need it
 
     val, _ = integrate.quad(f, -np.inf, np.inf, epsabs=1e-12, epsrel=1e-12, limit=200)
     return float(val)

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy import stats
+from metaanalysis import _dist as stats  # scipy.stats values, without its 0.5 s import
 
 from metaanalysis import fit
 
@@ -427,8 +427,10 @@ def _all_subsets(k, p):
 def _random_subsets(k, p, n, rng):
     """n random subsets as metafor draws them: the size from Binomial(k, 1/2)
     restricted to p..k, then a uniformly random subset of that size."""
+    from scipy import stats as scipy_stats  # only GOSH's random mode needs binom
+
     sizes = np.arange(p, k + 1)
-    prob = stats.binom.pmf(sizes, k, 0.5)
+    prob = scipy_stats.binom.pmf(sizes, k, 0.5)
     m = rng.choice(sizes, size=n, p=prob / prob.sum())
     # a random subset of size m: the m smallest of k uniform keys
     ranks = np.argsort(np.argsort(rng.random((n, k)), axis=1), axis=1)

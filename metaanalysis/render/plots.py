@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 from matplotlib.ticker import FuncFormatter, NullLocator
-from scipy import stats
+from metaanalysis import _dist as stats  # scipy.stats values, without its 0.5 s import
 
 from metaanalysis.render._common import (
     FONT_FAMILY,
