@@ -148,8 +148,12 @@ def _conventions(measure, method, test, pi_df, smd_correction, add, to, drop00):
 
 
 def fit_one(yi, vi, labels, *, measure="GEN", method="REML", test="z", alpha=0.05,
-            pi_df="metafor", arms=None, conventions=None) -> FitResult:
-    """Fit one meta-analysis to checked ``yi``/``vi`` (shape (k,))."""
+            pi_df="metafor", arms=None, conventions=None, tau2=None) -> FitResult:
+    """Fit one meta-analysis to checked ``yi``/``vi`` (shape (k,)).
+
+    ``tau2`` fixes the heterogeneity variance (a subgroup under a common tau2)
+    instead of estimating it; the tau2 CI is then not defined.
+    """
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     k = int(np.sum(np.isfinite(yi) & np.isfinite(vi)))
@@ -186,14 +190,17 @@ def fit_one(yi, vi, labels, *, measure="GEN", method="REML", test="z", alpha=0.0
             test = "z"
     if k == 2 and method not in ("FE",):
         warnings.append("k = 2: tau2 is very imprecisely estimated")
-    bf = fit.rma(yi, vi, method, test, alpha=alpha)
+    bf = fit.rma(yi, vi, method, test, alpha=alpha, tau2=None if tau2 is None else [tau2])
     if not bf.converged[0]:
         warnings.append(f"{method} did not converge in {int(bf.iterations[0])} iterations")
     if method != "FE" and k > 1 and bf.tau2[0] == 0:
         warnings.append("tau2 estimated at the boundary (0)")
     if method != "FE" and k > 1:
-        lb, ub = fit.q_profile_ci(yi, vi, alpha=alpha)
-        tau2_ci = (float(lb[0]), float(ub[0]))
+        if tau2 is None:
+            lb, ub = fit.q_profile_ci(yi, vi, alpha=alpha)
+            tau2_ci = (float(lb[0]), float(ub[0]))
+        else:
+            tau2_ci = (None, None)
         pi_lb, pi_ub = fit.prediction_interval(bf, pi_df=pi_df)
         pi_lb, pi_ub = float(pi_lb[0]), float(pi_ub[0])
         if not np.isfinite(pi_lb):
@@ -330,16 +337,55 @@ def pool_effects(yi, vi, labels, *, measure, method="REML", test="z", by=None, g
     else:
         if method in ("MH", "PETO"):
             raise InputError("subgroup_tau2='common' needs an inverse-variance method")
-        X = np.column_stack([np.ones(len(groups))] + [
-            np.array([g == lvl for g in groups], dtype=float) for lvl in levels[1:]])
+        D = np.column_stack([np.array([g == lvl for g in groups], dtype=float) for lvl in levels])
+        X = np.column_stack([np.ones(len(groups)), D[:, 1:]])
         bf = fit.rma(yi, vi, method, test, X=X, alpha=alpha)
         Qb, Qb_p = float(bf.QM[0]), float(bf.QM_p[0])
+        subs = _common_tau2_levels(yi, vi, labels, groups, levels, D, bf, measure=measure,
+                                   method=method, test=test, alpha=alpha, pi_df=pi_df,
+                                   conventions=conv)
         Qb_df = len(levels) - 1
         label = "common tau2: mixed-effects model with the subgroup as moderator (metafor QM)"
         if test != "z":
             label += f"; F-test with df ({Qb_df}, {int(bf.QM_df[1][0])})"
     return PoolResult(overall=overall, by=by, subgroups=tuple(subs), Q_between=Qb,
                       Q_between_df=Qb_df, Q_between_p=Qb_p, subgroup_test=label)
+
+
+def _common_tau2_levels(yi, vi, labels, groups, levels, D, full, *, measure, method, test,
+                        alpha, pi_df, conventions):
+    """Subgroup rows under one tau2 shared by all subgroups (R meta's
+    ``tau.common``; metafor's no-intercept model ``mods = ~ factor(g) - 1``).
+
+    Each level's estimate, SE, test and CI come from the no-intercept
+    mixed-effects model (under knha with its k - p df and scaling); its Q and
+    I2 describe the level's own studies with the common tau2; the prediction
+    interval uses the common tau2.
+    """
+    t2 = float(full.tau2[0])
+    res0 = fit.rma(yi, vi, method, test, X=D, alpha=alpha, tau2=[t2])
+    if test == "z" or pi_df == "z":
+        crit = fit.stats.norm.isf(alpha / 2)
+    else:
+        crit = fit.stats.t.isf(alpha / 2, float(res0.df[0]))
+    conv = {**conventions, "subgroup_tau2": "common tau2 across subgroups (R meta tau.common; "
+                                            "metafor mods = ~ factor(g) - 1)"}
+    out = []
+    for j, lvl in enumerate(levels):
+        idx = np.array([g == lvl for g in groups])
+        sub = fit_one(yi[idx], vi[idx], [l for l, keep in zip(labels, idx) if keep],
+                      measure=measure, method=method, test="z", alpha=alpha, pi_df=pi_df,
+                      conventions=conv, tau2=t2)
+        est, se = float(res0.beta[j, 0]), float(res0.se[j, 0])
+        half = crit * math.sqrt(t2 + se**2)
+        df = None if test == "z" else float(res0.df[0])
+        out.append((lvl, FitResult(**{
+            **sub.__dict__, "test": test, "estimate": est, "se": se,
+            "stat": float(res0.stat[j, 0]), "df": df, "pval": float(res0.pval[j, 0]),
+            "ci_lb": float(res0.ci_lb[j, 0]), "ci_ub": float(res0.ci_ub[j, 0]),
+            "pi_lb": est - half if method != "FE" else None,
+            "pi_ub": est + half if method != "FE" else None})))
+    return tuple(out)
 
 
 def subgroup_difference(estimates, ses):

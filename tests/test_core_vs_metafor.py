@@ -299,6 +299,12 @@ def subgroup_checks(case):
     checks = [Check("Q_between (QM)", ours["Q_between"], out["QM"], _tol(method, "QM")),
               Check("Q_between_df (QM_df)", ours["Q_between_df"], qm_df, EXACT),
               Check("Q_between_p (QM_p)", ours["Q_between_p"], out["QM_p"], _tol(method, "QM_p"))]
+    # the subgroup rows under the common tau2 are metafor's no-intercept model
+    # (res0: mods = ~ factor(alloc) - 1)
+    for key, ref_key in (("estimate", "level_estimates"), ("se", "level_ses"),
+                         ("ci_lb", "level_ci_lb"), ("ci_ub", "level_ci_ub")):
+        got = [ours["subgroups"][lvl][key] for lvl in out["levels"]]
+        checks.append(Check(f"common-tau2 level {key}", got, out[ref_key], _tol(method, key)))
     # ... and the model itself (tau2, coefficients, QE, R2) is regress() with
     # the categorical moderator. metafor's factor() takes the sorted levels,
     # the engine the order of appearance: sorting the rows (which does not
