@@ -224,3 +224,15 @@ def test_failed_run_leaves_previous_outputs(tmp_path, monkeypatch):
         run_all(out_dir=out)
     assert _digest(out) == before
     assert not any(p.name.startswith(".") for p in out.iterdir())
+
+
+def test_sensitivity_protocol_on_the_odds_ratio_scale(tmp_path):
+    # trials that report only ORs enter on the OR scale; the main RR protocol
+    # lists them as not analysed with that reason
+    out = run_all([ROOT / "protocols" / "sensitivity" / "prevention-eczema-or.yaml"],
+                  ROOT / "studies", tmp_path)
+    data = json.loads((tmp_path / "prevention-eczema-or" / "results.json").read_text())
+    keys = {c["key"] for c in data["comparisons"]}
+    assert {"Dotterud2010", "Kukkonen2007"} <= keys
+    assert "Boyle2011" not in keys
+    assert {c["id"] for c in out[0].claims} == {"C12-OR", "C12-OR-mix-modifier"}
