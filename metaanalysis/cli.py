@@ -116,6 +116,15 @@ def run(
         for c in o.claims:
             cert = f" ({c['certainty']} certainty)" if c.get("certainty") else ""
             typer.echo(f"  {c['id']:<18} {c['verdict'].upper():<22}{cert}")
+    if only:
+        from metaanalysis.render.claims_text import explain as explain_text
+
+        for o in outputs:
+            for c in o.claims:
+                if c["id"] == only:
+                    typer.echo("")
+                    typer.echo(explain_text(c, o.protocol_id))
+        return
     typer.echo("Details: meta explain CLAIM_ID, or outputs/<protocol>/report.html")
 
 

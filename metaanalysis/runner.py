@@ -128,6 +128,7 @@ def _run_one(i: int) -> ProtocolOutput:
         for name, text in report.render_reports(data, index, Path(tmp)).items():
             (Path(tmp) / name).write_text(text, encoding="utf-8")
 
-    target = out_dir / proto.id
+    # a single-claim run must not overwrite the full outputs of the protocol
+    target = out_dir / (proto.id if not only else f"{proto.id}.only-{only}")
     write.write_atomically(target, files, producers=(produce,))
     return ProtocolOutput(proto.id, target, tuple(data["claims"]), len(run.comparisons))

@@ -236,3 +236,18 @@ def test_sensitivity_protocol_on_the_odds_ratio_scale(tmp_path):
     assert {"Dotterud2010", "Kukkonen2007"} <= keys
     assert "Boyle2011" not in keys
     assert {c["id"] for c in out[0].claims} == {"C12-OR", "C12-OR-mix-modifier"}
+
+
+def test_only_one_claim_keeps_full_outputs(tmp_path, capsys):
+    out = tmp_path / "out"
+    run_all(out_dir=out)
+    before = _digest(out)
+    code = main(["run", "--only", "C2", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "C2: INSUFFICIENT EVIDENCE" in text and "Reasons:" in text
+    data = json.loads((out / "treatment-scorad.only-C2" / "results.json").read_text())
+    assert [c["id"] for c in data["claims"]] == ["C2"]
+    after = {k: v for k, v in _digest(out).items() if ".only-" not in k}
+    assert after == before
+    assert main(["run", "--only", "NOPE", "--out", str(out)]) == 1
