@@ -290,9 +290,13 @@ def _insufficient(claim, reason, scale, fit=None, missing=(), studies=()):
                         studies=tuple(studies), missing=tuple(missing))
 
 
-def _with_certainty(claim, verdict, summary, reasons, fit, comps, proto, scale, small, extra=None):
-    threshold = claim.threshold if claim.threshold is not None else proto.mcid
-    level, downs = grade(fit, comps, proto, scale, small, threshold)
+def _with_certainty(claim, verdict, summary, reasons, fit, comps, proto, scale, small, extra=None,
+                    certainty=None):
+    """``certainty``: an already computed ``grade()`` result, if the caller has one."""
+    if certainty is None:
+        threshold = claim.threshold if claim.threshold is not None else proto.mcid
+        certainty = grade(fit, comps, proto, scale, small, threshold)
+    level, downs = certainty
     what = proto.outcome.label
     stmt = (f"Probiotics {VERBS[level]} " if level != "very low" else "The evidence is very uncertain about ") \
         + (f"the effect on {what}" if level == "very low" else f"{'a change' if verdict == 'supported' else 'the estimated change'} in {what}") \
@@ -308,6 +312,8 @@ def _judge_effect(claim, fit, comps, proto, scale, small, sens):
     lo, hi = scale.benefit_ci(f)
     b = scale.benefit(f.estimate)
     thr = claim.threshold if claim.threshold is not None else proto.mcid
+    certainty = grade(f, comps, proto, scale, small, thr)  # once: the verdict and GRADE both use it
+    level = certainty[0]
     desc = scale.describe(f, f.test)
     reasons = [desc]
     if thr is not None and not scale.ratio:
@@ -345,7 +351,6 @@ def _judge_effect(claim, fit, comps, proto, scale, small, sens):
             verdict = "inconclusive"
             summary = f"The CI is compatible with both little or no difference and an important one: {desc}."
     else:  # not_robust
-        level, _ = grade(f, comps, proto, scale, small, thr)
         fails = []
         if not lo > 0:
             fails.append("the main analysis CI includes no effect")
@@ -365,13 +370,13 @@ def _judge_effect(claim, fit, comps, proto, scale, small, sens):
             summary = "The benefit survives every sensitivity analysis with at least moderate certainty."
         reasons.extend(fails)
     if claim.finding != "not_robust" and verdict in ("supported", "contradicted"):
-        level, _ = grade(f, comps, proto, scale, small, thr)
         if level == "very low":
             reasons.append(f"the statistical criterion points to '{verdict}', but GRADE certainty is "
                            "very low, so the claim can be neither confirmed nor refuted")
             summary = summary + f" The statistical criterion alone would say {verdict}, but certainty is very low."
             verdict = "inconclusive"
-    return _with_certainty(claim, verdict, summary, reasons, f, comps, proto, scale, small)
+    return _with_certainty(claim, verdict, summary, reasons, f, comps, proto, scale, small,
+                           certainty=certainty)
 
 
 def _judge_heterogeneity(claim, fit, comps, proto, scale, small):
@@ -497,8 +502,6 @@ def _judge_in_strata(claim, comps, proto, scale, small, fit_subset):
 
 
 def _judge_harms(claim, ae, proto, small):
-    class _S(_Scale):
-        pass
     scale = _Scale(proto)
     scale.ratio, scale.measure, scale.sign, scale.unit = True, "RR", 1.0, ""
     if ae is None or ae.result is None or ae.result.overall.k < 2:

@@ -662,7 +662,7 @@ def rma(y, v, method="REML", test="z", *, X=None, mask=None, alpha=0.05,
             QM_df = (mm, dof)
             QM_p = stats.f.sf(QM, mm, np.where(dof > 0, dof, np.nan))
     else:
-        QM = stat[0] ** 2 if test == "z" else stat[0] ** 2
+        QM = stat[0] ** 2
         QM_df = (1,) if test == "z" else (1, dof)
         QM_p = pval[0]
 

@@ -136,7 +136,7 @@ def _arm_outcomes(study, arm_id, control_id, proto: Protocol):
 
 def _choose_outcome(cands, proto: Protocol, study_id: str):
     rule = proto.outcome
-    override = getattr(rule, "overrides", None) or {}
+    override = rule.overrides
     if study_id in override:
         for o in cands:
             if o.id == override[study_id]:
@@ -454,9 +454,8 @@ def _adverse_events(comps, studies, proto):
         for ae in st.adverse_events or ():
             pa = ae.per_arm or {}
             if c.arm in pa and c.control in pa and pa[c.arm].n and pa[c.control].n:
-                rows.append((c.key, pa[c.arm].events.value if hasattr(pa[c.arm].events, "value") else pa[c.arm].events,
-                             pa[c.arm].n.value, pa[c.control].events.value if hasattr(pa[c.control].events, "value") else pa[c.control].events,
-                             pa[c.control].n.value))
+                rows.append((c.key, pa[c.arm].events.value, pa[c.arm].n.value,
+                             pa[c.control].events.value, pa[c.control].n.value))
                 break
     if not rows:
         return Analysis("adverse events", "any adverse event, RR", (), None,

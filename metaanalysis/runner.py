@@ -50,14 +50,15 @@ def load_inputs(protocol_paths, studies_dir):
     studies_dir = Path(studies_dir)
     if not studies_dir.is_dir():
         raise MetaError(f"{studies_dir}: studies folder not found")
-    studies, problems = load_studies([studies_dir])
-    problems = list(problems)
     reg_path = find_registry(studies_dir)
-    registry = None
     if reg_path is None:
         raise MetaError(f"{studies_dir}: no strains.yaml registry found")
+    # the registry is read once and handed to load_studies; when it is broken,
+    # load_studies reads it itself and reports its problems with the studies'
     registry, reg_problems = load_registry(reg_path)
-    problems.extend(p for p in reg_problems if p not in problems)
+    studies, problems = load_studies([studies_dir],
+                                     registry=registry if registry is not None else reg_path)
+    problems = (list(reg_problems) if registry is not None else []) + list(problems)
     protos = []
     for path in protocol_paths:
         proto, probs = load_protocol(path)

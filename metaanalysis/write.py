@@ -57,9 +57,9 @@ def run_to_dict(run) -> dict:
                           "intercept": float(eg.beta[0]), "slope": float(eg.beta[1])}
         small["trimfill"] = {"estimator": tf.estimator, "side": tf.side, "k0": tf.k0,
                              "yi_fill": _plain(tf.yi_fill), "vi_fill": _plain(tf.vi_fill),
-                             "estimate": float(tf.fit.beta[0, 0]) if hasattr(tf.fit, "beta") else None,
-                             "ci_lb": float(tf.fit.ci_lb[0, 0]) if hasattr(tf.fit, "ci_lb") else None,
-                             "ci_ub": float(tf.fit.ci_ub[0, 0]) if hasattr(tf.fit, "ci_ub") else None}
+                             "estimate": float(tf.fit.beta[0, 0]),
+                             "ci_lb": float(tf.fit.ci_lb[0, 0]),
+                             "ci_ub": float(tf.fit.ci_ub[0, 0])}
     out = {
         "protocol": proto.model_dump(mode="json"),
         "conventions": run.main.result.overall.conventions if run.main.result else {},
