@@ -246,8 +246,8 @@ def test_only_one_claim_keeps_full_outputs(tmp_path, capsys):
     text = capsys.readouterr().out
     assert code == 0
     assert "C2: INSUFFICIENT EVIDENCE" in text and "Reasons:" in text
-    data = json.loads((out / "treatment-scorad.only-C2" / "results.json").read_text())
+    data = json.loads((out / ".only" / "treatment-scorad-C2" / "results.json").read_text())
     assert [c["id"] for c in data["claims"]] == ["C2"]
-    after = {k: v for k, v in _digest(out).items() if ".only-" not in k}
+    after = {k: v for k, v in _digest(out).items() if not k.startswith(".only/")}
     assert after == before
     assert main(["run", "--only", "NOPE", "--out", str(out)]) == 1
