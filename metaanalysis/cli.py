@@ -111,7 +111,11 @@ def new_study(
 ):
     """Write a commented extraction template to fill in."""
     from metaanalysis.validate import new_study_template
+    from metaanalysis.write import SAFE_NAME
 
+    if not SAFE_NAME.fullmatch(study_id):  # it becomes a file name: "../x" must not climb out
+        _fail(f"study id {study_id!r}: use letters, digits, '.', '_' and '-', "
+              "starting with a letter or digit")
     target = out or Path("studies") / f"{study_id}.yaml"
     if target.exists() and not force:
         _fail(f"{target} exists; pass --force to overwrite it")
@@ -125,7 +129,7 @@ def run(
     protocols: Annotated[Optional[list[Path]], typer.Argument(help="Protocol files (default: every protocols/*.yaml).")] = None,
     studies: Annotated[Path, typer.Option(help="Folder of study extraction files.")] = Path("studies"),
     out: Annotated[Path, typer.Option(help="Where outputs/<protocol>/ are written.")] = Path("outputs"),
-    only: Annotated[Optional[str], typer.Option(help="Judge only this claim id.")] = None,
+    only: Annotated[Optional[str], typer.Option(help="Judge only this claim id (written to OUT/.only/PROTOCOL-CLAIM/; the full outputs are left alone).")] = None,
     all_formats: Annotated[bool, typer.Option("--all-formats", help="Every figure as SVG, 300 dpi PNG and PDF (default: the main forest plot; others SVG).")] = False,
 ):
     """Run every protocol on the studies: tables, figures, claim verdicts and a report."""

@@ -202,6 +202,13 @@ def test_unsafe_names_are_refused(name):
         write.check_name(name, "claim id")
 
 
+def test_new_study_id_cannot_climb_out(tmp_path):
+    proc = meta("new-study", "../../evil", cwd=tmp_path)
+    assert_clean(proc, 1)
+    assert "study id" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_write_refuses_targets_and_files_outside_root(tmp_path):
     root = tmp_path / "out"
     root.mkdir()
