@@ -84,10 +84,11 @@ OutcomeKind = Literal[
     "other",
 ]
 Scale = Literal["final", "change", "events"]
-Measure = Literal["MD", "SMD", "RR", "OR", "RD"]
-CONTINUOUS_MEASURES = frozenset({"MD", "SMD"})
+# ROM: a ratio of means (e.g. of geometric means), on the ratio scale (> 0)
+Measure = Literal["MD", "SMD", "RR", "OR", "RD", "ROM"]
+CONTINUOUS_MEASURES = frozenset({"MD", "SMD", "ROM"})
 BINARY_MEASURES = frozenset({"RR", "OR", "RD"})
-RATIO_MEASURES = frozenset({"RR", "OR"})
+RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})
 Direction = Literal["probiotic_minus_control", "control_minus_probiotic"]
 PQualifier = Literal["=", "<", "<=", ">", "NS"]
 Judgement = Literal["low", "some_concerns", "high", "unclear", "not_assessed"]

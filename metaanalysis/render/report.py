@@ -36,7 +36,7 @@ from markupsafe import Markup
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-RATIO_MEASURES = frozenset({"RR", "OR"})
+RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})
 
 MEASURE_NAMES = {"MD": "mean difference", "SMD": "standardised mean difference",
                  "RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference"}
