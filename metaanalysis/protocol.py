@@ -116,6 +116,18 @@ class Sensitivity(_F):
     correlations: tuple[float, ...] = (0.2, 0.5, 0.8)
     fixed_effect: bool = True
     exclude_flags: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # trials with means but no SDs, the SD borrowed from the other trials (Furukawa 2006)
+    impute_missing_sd: bool = False
+    # the same outcome as a log ratio of means (metafor ROM), never pooled with MDs
+    ratio_of_means: bool = False
+
+
+class Swim(_F):
+    """Synthesis without meta-analysis over every eligible trial (Handbook ch. 12)."""
+
+    # outcome kinds besides the protocol's whose quoted direction also counts
+    # (e.g. a symptom-load score that contains the total SCORAD)
+    direction_kinds: tuple[str, ...] = ()
 
 
 class Target(_F):
@@ -165,6 +177,7 @@ class Protocol(_F):
     mcid: float | None = None
     mcid_source: str | None = None
     min_k_per_stratum: int = 2
+    swim: Swim | None = None
     claims: tuple[Claim, ...] = ()
     out_of_scope: tuple[OutOfScope, ...] = ()
 

@@ -77,6 +77,8 @@ def run_to_dict(run) -> dict:
         "adverse_events": _analysis(run.adverse_events) if run.adverse_events else None,
         "claims": [v.to_dict() for v in run.claims],
     }
+    if getattr(run, "swim", None) is not None:
+        out["swim"] = run.swim
     return _plain(out)
 
 
