@@ -482,6 +482,18 @@ def _evidence_sensitivity(comps, proto: Protocol, studies, registry):
                         description="final values as log ratios of means (metafor ROM), "
                                     "with trials reporting only a ratio of geometric means; "
                                     "below 0 favours the probiotic; never pooled with MDs"))
+    for label, spec in s.add_trials.items():
+        el = proto.eligibility
+        wider = el.model_copy(update={
+            "designs": tuple(dict.fromkeys(el.designs + spec.designs)),
+            "exclude_flags": tuple(f for f in el.exclude_flags if f not in spec.flags)})
+        p2 = proto.model_copy(update={"eligibility": wider})
+        ac, _ = select_comparisons(p2, studies, registry)
+        added = sorted({c.study for c in ac} - {c.study for c in comps})
+        out.append(_fit(ac, p2, name=f"add {label}",
+                        description=f"designs {', '.join(spec.designs) or '-'} and flags "
+                                    f"{', '.join(spec.flags) or '-'} let in: "
+                                    + (", ".join(added) if added else "none")))
     return out
 
 

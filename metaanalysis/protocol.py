@@ -120,6 +120,15 @@ class Sensitivity(_F):
     impute_missing_sd: bool = False
     # the same outcome as a log ratio of means (metafor ROM), never pooled with MDs
     ratio_of_means: bool = False
+    # label -> trials the main analysis leaves out by design or flag, added back
+    add_trials: dict[str, "AddTrials"] = Field(default_factory=dict)
+
+
+class AddTrials(_F):
+    """Designs and flags that a sensitivity analysis lets in (e.g. doubtful randomisation)."""
+
+    designs: tuple[Literal["parallel", "crossover", "cluster", "unclear"], ...] = ()
+    flags: tuple[str, ...] = ()
 
 
 class Swim(_F):
@@ -211,3 +220,6 @@ def load_protocol(path: str | os.PathLike) -> tuple[Protocol | None, tuple[Probl
     if proto.id != stem:
         return None, (doc.problem(("id",), f"must equal the file name '{stem}', got '{proto.id}'"),)
     return proto, ()
+
+
+Sensitivity.model_rebuild()
