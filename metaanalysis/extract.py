@@ -554,6 +554,8 @@ def _rom(ch, study, out, i_arm, c_arm, k) -> Extraction:
             k_control=k)
         ch.add(der)
         ch.flag("se_from_arm_ci")
+        if k > 1:
+            ch.flag("shared_control_split")
         return Extraction(kind="generic", yi=yi, vi=se * se, n1i=n1, n2i=n2,
                           derivations=tuple(ch.steps), flags=tuple(ch.flags),
                           notes=tuple(ch.notes), **base)

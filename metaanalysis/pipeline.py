@@ -8,7 +8,7 @@ claim verdicts. Pure: no files are read or written here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -73,6 +73,7 @@ class Analysis:
     keys: tuple[str, ...]
     result: PoolResult | None
     note: str | None = None
+    added: tuple = ()                  # comparisons not in the main analysis (sensitivity only)
 
 
 @dataclass(frozen=True)
@@ -471,17 +472,19 @@ def _evidence_sensitivity(comps, proto: Protocol, studies, registry):
         imp = pooled_sds(comps)
         ic, _ = select_comparisons(proto, studies, registry, impute_sd=imp)
         added = sorted({c.study for c in ic if "imputed_sd" in c.flags})
-        out.append(_fit(ic, proto, name="impute missing SDs (imputed_sd)",
-                        description="trials with means but no SD added, the SD borrowed from "
-                                    "the other trials (Furukawa 2006; Handbook 6.5.2.8): "
-                                    + (", ".join(added) if added else "none")))
+        a = _fit(ic, proto, name="impute missing SDs (imputed_sd)",
+                 description="trials with means but no SD added, the SD borrowed from "
+                             "the other trials (Furukawa 2006; Handbook 6.5.2.8): "
+                             + (", ".join(added) if added else "none"))
+        out.append(replace(a, added=tuple(c for c in ic if "imputed_sd" in c.flags)))
     if s.ratio_of_means and m.measure == "MD":
         rom = proto.model_copy(update={"model": m.model_copy(update={"measure": "ROM"})})
         rc, _ = select_comparisons(rom, studies, registry, measure="ROM")
-        out.append(_fit(rc, rom, name="ratio of means (ROM, log scale)",
-                        description="final values as log ratios of means (metafor ROM), "
-                                    "with trials reporting only a ratio of geometric means; "
-                                    "below 0 favours the probiotic; never pooled with MDs"))
+        a = _fit(rc, rom, name="ratio of means (ROM)",
+                 description="final values as ratios of means (metafor ROM, pooled on the log "
+                             "scale), with trials reporting only a ratio of geometric means; "
+                             "below 1 favours the probiotic; never pooled with MDs")
+        out.append(replace(a, added=tuple(rc)))
     for label, spec in s.add_trials.items():
         el = proto.eligibility
         wider = el.model_copy(update={
@@ -490,10 +493,11 @@ def _evidence_sensitivity(comps, proto: Protocol, studies, registry):
         p2 = proto.model_copy(update={"eligibility": wider})
         ac, _ = select_comparisons(p2, studies, registry)
         added = sorted({c.study for c in ac} - {c.study for c in comps})
-        out.append(_fit(ac, p2, name=f"add {label}",
-                        description=f"designs {', '.join(spec.designs) or '-'} and flags "
-                                    f"{', '.join(spec.flags) or '-'} let in: "
-                                    + (", ".join(added) if added else "none")))
+        a = _fit(ac, p2, name=f"add {label}",
+                 description=f"designs {', '.join(spec.designs) or '-'} and flags "
+                             f"{', '.join(spec.flags) or '-'} let in: "
+                             + (", ".join(added) if added else "none"))
+        out.append(replace(a, added=tuple(c for c in ac if c.study in added)))
     return out
 
 

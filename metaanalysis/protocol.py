@@ -170,6 +170,58 @@ class OutOfScope(_F):
     reason: str
 
 
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _number_word(n: int) -> str:
+    """English words for 0-99 ('Thirteen studies', 'Twenty-five trials')."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        t, o = divmod(n, 10)
+        return _TENS[t - 2] + (f"-{_ONES[o]}" if o else "")
+    return ""
+
+
+class Published(_F):
+    """A published meta-analysis to set beside ours (issue 10, item 5).
+
+    Every number is in ``quote`` (checked), read from ``source``.
+    """
+
+    id: str
+    citation: str
+    source: str                     # URL / DOI / PMID
+    quote: str                      # verbatim
+    analysis: str                   # which of its analyses
+    population: str
+    year: int | None = None
+    measure: Literal["MD", "SMD", "RR", "OR", "ROM"]
+    estimate: float | None = None   # None: not in the quote we hold
+    ci_lb: float | None = None
+    ci_ub: float | None = None
+    k: int | None = None
+    n: int | None = None
+    trials: tuple[str, ...] = ()    # as the source lists them ("Author YEAR")
+    notes: str = ""                 # what the source says about its methods or data
+
+    @model_validator(mode="after")
+    def _quoted(self):
+        text = self.quote.replace("\u2212", "-").replace("\u2013", "-")
+        for name in ("estimate", "ci_lb", "ci_ub", "k", "n"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            forms = {f"{abs(v):g}", f"{abs(v):.2f}", f"{abs(v):,}" if float(v).is_integer() else ""}
+            if name in ("k", "n") and float(v).is_integer():
+                forms.add(_number_word(int(v)))
+            if not any(f and f.lower() in text.lower() for f in forms):
+                raise ValueError(f"published '{self.id}': {name} {v:g} does not appear in its quote")
+        return self
+
+
 class Protocol(_F):
     schema_version: Literal[1]
     id: str
@@ -187,6 +239,7 @@ class Protocol(_F):
     mcid_source: str | None = None
     min_k_per_stratum: int = 2
     swim: Swim | None = None
+    published: tuple[Published, ...] = ()
     claims: tuple[Claim, ...] = ()
     out_of_scope: tuple[OutOfScope, ...] = ()
 
