@@ -252,11 +252,18 @@ def _attrs(study, arm, control, proto, registry, baseline):
 
 
 def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=None,
-                       measure=None):
+                       measure=None, ratio_arm: int = 0):
     """Eligible comparisons with their effects, and the fate of every study file.
 
     ``impute_sd`` (scale -> (sd, Derivation)) and ``measure`` (e.g. ``"ROM"``)
     are for sensitivity analyses; the main analysis uses neither.
+
+    Multi-arm trials whose arms share one control but report only ratios (no
+    counts, so the control cannot be split): Cochrane Handbook 23.3.4's first
+    option, one pre-specified comparison per trial. ``ratio_arm`` is which
+    intervention arm, in the order the file lists them (= the trial report's
+    order): 0, the first listed, in the main analysis; 1 in the sensitivity
+    analysis "the other arm".
     """
     r = proto.model.change_score_correlation if r is None else r
     measure = measure or proto.model.measure
@@ -293,8 +300,29 @@ def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=
                 ex = extract(st, out.id, measure=measure, r=r, intervention=arm.id,
                              control=control.id, split_control=len(ints), impute_sd=impute_sd)
             except ExtractionError as exc:
-                problems.append(f"{arm.id}: {exc}")
-                continue
+                if len(ints) > 1 and "shared control cannot be split" in str(exc):
+                    pick = ints[min(ratio_arm, len(ints) - 1)]
+                    if arm.id != pick.id:
+                        problems.append(f"{arm.id}: not used: the trial reports only ratios for "
+                                        f"arms sharing one control, so one comparison is used "
+                                        f"(Handbook 23.3.4): '{pick.id}'"
+                                        + (" (first listed)" if ratio_arm == 0 else ""))
+                        continue
+                    try:
+                        ex = extract(st, out.id, measure=measure, r=r, intervention=arm.id,
+                                     control=control.id, split_control=1, impute_sd=impute_sd)
+                    except ExtractionError as exc2:
+                        problems.append(f"{arm.id}: {exc2}")
+                        continue
+                    ex = replace(ex, flags=ex.flags + ("one_arm_of_multi_arm",),
+                                 notes=ex.notes + (
+                                     f"one of {len(ints)} arms sharing the control: ratios "
+                                     "only, so the control cannot be split; this arm is the "
+                                     + ("first listed (main analysis rule, Handbook 23.3.4)"
+                                        if ratio_arm == 0 else "other arm (sensitivity)"),))
+                else:
+                    problems.append(f"{arm.id}: {exc}")
+                    continue
             m, kw = ex.escalc_args()
             yi, vi = escalc(m, **kw)
             yi, vi = float(yi[0]), float(vi[0])
@@ -485,6 +513,13 @@ def _evidence_sensitivity(comps, proto: Protocol, studies, registry):
                              "scale), with trials reporting only a ratio of geometric means; "
                              "below 1 favours the probiotic; never pooled with MDs")
         out.append(replace(a, added=tuple(rc)))
+    if any("one_arm_of_multi_arm" in c.flags for c in comps):
+        oc, _ = select_comparisons(proto, studies, registry, ratio_arm=1)
+        a = _fit(oc, proto, name="multi-arm trials reporting only ratios: the other arm",
+                 description="the second listed arm instead of the first (Handbook 23.3.4: "
+                             "one comparison per trial; the control cannot be split without "
+                             "counts)")
+        out.append(replace(a, added=tuple(c for c in oc if "one_arm_of_multi_arm" in c.flags)))
     for label, spec in s.add_trials.items():
         el = proto.eligibility
         wider = el.model_copy(update={
