@@ -244,3 +244,27 @@ def test_published_entry_numbers_must_be_in_the_quote():
     Published(**ok)
     with pytest.raises(ValueError, match="does not appear"):
         Published(**{**ok, "estimate": -3.7})
+
+
+# ---------------------------------------------------------------------------
+# metafor's ROM, pinned by tests/reference/run_metafor_rom.R (metafor 3.8-1,
+# R 4.2.2; calls and versions recorded in the JSON)
+
+
+def test_rom_matches_metafor():
+    import json
+
+    from metaanalysis.api import pool_effects
+    from tests.tolerances import ATOL_ITER, RTOL_ITER
+
+    ref = json.loads((ROOT / "tests" / "data" / "metafor_reference_rom.json").read_text())
+    e = ref["escalc_rom"]
+    yi, vi = escalc("ROM", **{k: e[k] for k in ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")})
+    np.testing.assert_allclose(yi, e["yi"], rtol=RTOL_CLOSED, atol=ATOL_CLOSED)
+    np.testing.assert_allclose(vi, e["vi"], rtol=RTOL_CLOSED, atol=ATOL_CLOSED)
+    r = ref["rma_rom"]
+    res = pool_effects(yi, vi, [str(i) for i in range(len(yi))], measure="ROM", method="REML",
+                       test="knha").overall
+    for key in ("estimate", "se", "ci_lb", "ci_ub", "tau2", "I2"):
+        assert getattr(res, key) == pytest.approx(r[key], rel=RTOL_ITER, abs=ATOL_ITER), key
+    assert res.to_dict()["estimate_exp"] == pytest.approx(math.exp(r["estimate"]), rel=RTOL_ITER)
