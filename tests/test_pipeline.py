@@ -195,7 +195,8 @@ def _digest(folder: Path) -> dict:
 def test_bundled_run_is_byte_identical(tmp_path):
     a = run_all(out_dir=tmp_path / "a")
     b = run_all(out_dir=tmp_path / "b")
-    assert [o.protocol_id for o in a] == ["prevention-eczema", "treatment-scorad"]
+    assert [o.protocol_id for o in a] == ["prevention-eczema", "treatment-responder",
+                                          "treatment-scorad"]
     da, db = _digest(tmp_path / "a"), _digest(tmp_path / "b")
     assert da and da == db
     data = json.loads((tmp_path / "a" / "treatment-scorad" / "results.json").read_text())
