@@ -8,7 +8,7 @@ claim verdicts. Pure: no files are read or written here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -73,6 +73,7 @@ class Analysis:
     keys: tuple[str, ...]
     result: PoolResult | None
     note: str | None = None
+    added: tuple = ()                  # comparisons not in the main analysis (sensitivity only)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class RunResult:
     adverse_events: Analysis | None
     claims: tuple
     warnings: tuple[str, ...] = field(default=())
+    swim: dict | None = None           # synthesis without meta-analysis + availability
 
 
 # ----------------------------------------------------------------------------
@@ -249,9 +251,22 @@ def _attrs(study, arm, control, proto, registry, baseline):
     return out, notes
 
 
-def select_comparisons(proto: Protocol, studies, registry, r=None):
-    """Eligible comparisons with their effects, and the fate of every study file."""
+def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=None,
+                       measure=None, ratio_arm: int = 0):
+    """Eligible comparisons with their effects, and the fate of every study file.
+
+    ``impute_sd`` (scale -> (sd, Derivation)) and ``measure`` (e.g. ``"ROM"``)
+    are for sensitivity analyses; the main analysis uses neither.
+
+    Multi-arm trials whose arms share one control but report only ratios (no
+    counts, so the control cannot be split): Cochrane Handbook 23.3.4's first
+    option, one pre-specified comparison per trial. ``ratio_arm`` is which
+    intervention arm, in the order the file lists them (= the trial report's
+    order): 0, the first listed, in the main analysis; 1 in the sensitivity
+    analysis "the other arm".
+    """
     r = proto.model.change_score_correlation if r is None else r
+    measure = measure or proto.model.measure
     fate = []
     comps = []
     for st in sorted(studies, key=lambda s: s.id):
@@ -282,11 +297,32 @@ def select_comparisons(proto: Protocol, studies, registry, r=None):
                 continue
             out, why = _choose_outcome(cands, proto, st.id)
             try:
-                ex = extract(st, out.id, measure=proto.model.measure, r=r, intervention=arm.id,
-                             control=control.id, split_control=len(ints))
+                ex = extract(st, out.id, measure=measure, r=r, intervention=arm.id,
+                             control=control.id, split_control=len(ints), impute_sd=impute_sd)
             except ExtractionError as exc:
-                problems.append(f"{arm.id}: {exc}")
-                continue
+                if len(ints) > 1 and "shared control cannot be split" in str(exc):
+                    pick = ints[min(ratio_arm, len(ints) - 1)]
+                    if arm.id != pick.id:
+                        problems.append(f"{arm.id}: not used: the trial reports only ratios for "
+                                        f"arms sharing one control, so one comparison is used "
+                                        f"(Handbook 23.3.4): '{pick.id}'"
+                                        + (" (first listed)" if ratio_arm == 0 else ""))
+                        continue
+                    try:
+                        ex = extract(st, out.id, measure=measure, r=r, intervention=arm.id,
+                                     control=control.id, split_control=1, impute_sd=impute_sd)
+                    except ExtractionError as exc2:
+                        problems.append(f"{arm.id}: {exc2}")
+                        continue
+                    ex = replace(ex, flags=ex.flags + ("one_arm_of_multi_arm",),
+                                 notes=ex.notes + (
+                                     f"one of {len(ints)} arms sharing the control: ratios "
+                                     "only, so the control cannot be split; this arm is the "
+                                     + ("first listed (main analysis rule, Handbook 23.3.4)"
+                                        if ratio_arm == 0 else "other arm (sensitivity)"),))
+                else:
+                    problems.append(f"{arm.id}: {exc}")
+                    continue
             m, kw = ex.escalc_args()
             yi, vi = escalc(m, **kw)
             yi, vi = float(yi[0]), float(vi[0])
@@ -424,7 +460,193 @@ def _sensitivity(comps, proto: Protocol, studies, registry):
         keep = [c for c in comps if not set(c.flags) & set(flags)]
         out.append(_fit(keep, proto, name=f"exclude {label}",
                         description=f"trials flagged {', '.join(flags)} left out"))
+    out.extend(_evidence_sensitivity(comps, proto, studies, registry))
     return tuple(out)
+
+
+# ----------------------------------------------------------------------------
+# sensitivity analyses that bring in trials the main analysis cannot use
+
+
+def pooled_sds(comps) -> dict:
+    """Scale -> (pooled SD, Derivation) from the arm-level SDs of the analysed
+    comparisons (Furukawa 2006), for imputing SDs in a sensitivity analysis.
+    SDs that are themselves imputed (correlation, imputed_sd) are not used."""
+    from metaanalysis import conversions as cv
+
+    out = {}
+    for scale in ("final", "change"):
+        sds, ns, used = [], [], []
+        for c in comps:
+            ex = c.extraction
+            if (ex.kind != "arms" or ex.scale != scale or ex.sd1i is None
+                    or {"imputed_sd", "imputed_correlation"} & set(ex.flags)):
+                continue
+            sds += [ex.sd1i, ex.sd2i]
+            ns += [ex.n1i, ex.n2i]  # a split control's n is its share: the right weight
+            used.append(c.key)
+        if sds:
+            sd, der = cv.pooled_sd(sds, ns)
+            der = cv.Derivation(der.method, der.inputs, der.formula, der.reference, der.result,
+                                der.note + f"; {scale} SDs of: {', '.join(used)}")
+            out[scale] = (sd, der)
+    return out
+
+
+def _evidence_sensitivity(comps, proto: Protocol, studies, registry):
+    s, m = proto.sensitivity, proto.model
+    out = []
+    if s.impute_missing_sd and m.measure == "MD":
+        imp = pooled_sds(comps)
+        ic, _ = select_comparisons(proto, studies, registry, impute_sd=imp)
+        added = sorted({c.study for c in ic if "imputed_sd" in c.flags})
+        a = _fit(ic, proto, name="impute missing SDs (imputed_sd)",
+                 description="trials with means but no SD added, the SD borrowed from "
+                             "the other trials (Furukawa 2006; Handbook 6.5.2.8): "
+                             + (", ".join(added) if added else "none"))
+        out.append(replace(a, added=tuple(c for c in ic if "imputed_sd" in c.flags)))
+    if s.ratio_of_means and m.measure == "MD":
+        rom = proto.model_copy(update={"model": m.model_copy(update={"measure": "ROM"})})
+        rc, _ = select_comparisons(rom, studies, registry, measure="ROM")
+        a = _fit(rc, rom, name="ratio of means (ROM)",
+                 description="final values as ratios of means (metafor ROM, pooled on the log "
+                             "scale), with trials reporting only a ratio of geometric means; "
+                             "below 1 favours the probiotic; never pooled with MDs")
+        out.append(replace(a, added=tuple(rc)))
+    if any("one_arm_of_multi_arm" in c.flags for c in comps):
+        oc, _ = select_comparisons(proto, studies, registry, ratio_arm=1)
+        a = _fit(oc, proto, name="multi-arm trials reporting only ratios: the other arm",
+                 description="the second listed arm instead of the first (Handbook 23.3.4: "
+                             "one comparison per trial; the control cannot be split without "
+                             "counts)")
+        out.append(replace(a, added=tuple(c for c in oc if "one_arm_of_multi_arm" in c.flags)))
+    for label, spec in s.add_trials.items():
+        el = proto.eligibility
+        wider = el.model_copy(update={
+            "designs": tuple(dict.fromkeys(el.designs + spec.designs)),
+            "exclude_flags": tuple(f for f in el.exclude_flags if f not in spec.flags)})
+        p2 = proto.model_copy(update={"eligibility": wider})
+        ac, _ = select_comparisons(p2, studies, registry)
+        added = sorted({c.study for c in ac} - {c.study for c in comps})
+        a = _fit(ac, p2, name=f"add {label}",
+                 description=f"designs {', '.join(spec.designs) or '-'} and flags "
+                             f"{', '.join(spec.flags) or '-'} let in: "
+                             + (", ".join(added) if added else "none"))
+        out.append(replace(a, added=tuple(c for c in ac if c.study in added)))
+    return out
+
+
+# ----------------------------------------------------------------------------
+# synthesis without meta-analysis (SWiM) and the availability of evidence
+
+FAVOURS = {"probiotic": 1, "control": -1, "neither": 0}
+
+
+def _swim_eligible(st, proto: Protocol) -> bool:
+    """Eligible for the review question (not for the data the analysis needs)."""
+    el = proto.eligibility
+    if st.purpose != el.purpose or st.design not in el.designs or st.same_cohort_as:
+        return False
+    if "doubtful_randomisation" in st.flags:
+        return False
+    age = st.population.age_group if st.population else None
+    if el.age_groups is not None and age not in el.age_groups:
+        return False
+    controls = [a for a in st.arms if a.role == "control"]
+    if el.comparators is not None and controls and controls[0].comparator not in el.comparators:
+        return False
+    return bool(controls) and any(a.role == "intervention" for a in st.arms)
+
+
+def _trial_n(st) -> float | None:
+    """Participants randomised (else analysed) over all arms; None if any arm lacks it."""
+    for attr in ("n_randomised", "n_analysed"):
+        vals = [getattr(a, attr) for a in st.arms]
+        if vals and all(v is not None for v in vals):
+            return float(sum(v.value for v in vals))
+    return None
+
+
+def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> dict:
+    """Vote counting, combined p-values and the availability of evidence.
+
+    Every eligible trial (``_swim_eligible``) counts: the analysed ones with
+    the direction and p-value of their effect (several arms: the direction
+    they share, else neither; the mean of their z-scores), the others with a
+    direction only where their file records one (``direction_of_effect``,
+    quoted) and a p-value only where printed exactly.
+    """
+    from metaanalysis import swim
+
+    alpha = proto.model.alpha if alpha is None else alpha
+    kinds = set(proto.outcome.kinds) | set(proto.swim.direction_kinds if proto.swim else ())
+    better = -1.0 if proto.outcome.lower_is_better else 1.0
+    by_study: dict = {}
+    for c in comps:
+        by_study.setdefault(c.study, []).append(c)
+    rows = []
+    for st in sorted(studies, key=lambda x: x.id):
+        if not _swim_eligible(st, proto):
+            continue
+        row = {"id": st.id, "in_analysis": st.id in by_study, "n": _trial_n(st),
+               "direction": None, "direction_source": None, "p": None, "p_source": None,
+               "z": None}
+        if st.id in by_study:
+            cs = by_study[st.id]
+            zs = [better * c.yi / math.sqrt(c.vi) for c in cs]
+            signs = {int(np.sign(z)) for z in zs}
+            d = signs.pop() if len(signs) == 1 else 0
+            z = float(np.mean(zs))
+            row.update(direction=d, direction_source="effect in the analysis",
+                       z=z, p=float(2 * _norm_sf(abs(z))),
+                       p_source="from yi/vi" + (" (mean z of its arms)" if len(cs) > 1 else ""))
+        else:
+            rec = [x for x in st.direction_of_effect if x.outcome in kinds]
+            if rec:
+                row.update(direction=FAVOURS[rec[0].favours],
+                           direction_source=f"quoted ({rec[0].quote}): {rec[0].basis}")
+                for o in st.outcomes:
+                    b = o.between
+                    if (o.outcome in kinds and b is not None and b.p is not None
+                            and b.p_qualifier == "=" and 0 < b.p.value < 1):
+                        p = float(b.p.value)
+                        row.update(p=p, p_source=f"printed exact p ({o.id})",
+                                   z=float(swim.z_from_p([p], [row["direction"]])[0]))
+                        break
+        rows.append(row)
+
+    def votes(rs):
+        return swim.vote_count([r["direction"] for r in rs if r["direction"] is not None],
+                               alpha).to_dict()
+
+    withp = [r for r in rows if r["z"] is not None]
+    weighted = [r for r in withp if r["n"]]
+    sw = swim.stouffer([r["z"] for r in weighted], [math.sqrt(r["n"]) for r in weighted])
+    sw_d = sw.to_dict() | {"weights": "sqrt(n randomised)",
+                           "trials": [r["id"] for r in weighted],
+                           "left_out_n_unknown": [r["id"] for r in withp if not r["n"]]}
+    su = swim.stouffer([r["z"] for r in withp]).to_dict() | {
+        "trials": [r["id"] for r in withp]}
+    missing = [r for r in rows if not r["in_analysis"]]
+    availability = {
+        "trials_eligible": len(rows),
+        "trials_analysed": len(rows) - len(missing),
+        "participants_analysed": sum(r["n"] for r in rows if r["in_analysis"] and r["n"]),
+        "trials_missing": len(missing),
+        "participants_missing": sum(r["n"] for r in missing if r["n"]),
+        "missing_n_unknown": sum(1 for r in missing if not r["n"]),
+        "missing_favour_probiotic": sum(1 for r in missing if r["direction"] == 1),
+        "missing_favour_control": sum(1 for r in missing if r["direction"] == -1),
+        "missing_no_direction": sum(1 for r in missing if r["direction"] in (None, 0)),
+    }
+    return {"outcome_kinds": sorted(kinds), "trials": rows,
+            "vote_count": {"all": votes(rows), "missing": votes(missing)},
+            "stouffer": {"weighted": sw_d, "unweighted": su},
+            "availability": availability}
+
+
+def _norm_sf(x: float) -> float:
+    return 0.5 * math.erfc(x / math.sqrt(2))
 
 
 def _small_study(comps, proto: Protocol):
@@ -530,7 +752,8 @@ def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
                                     sensitivity=sens, loo=loo, small_study=small,
                                     adverse_events=ae, fit_subset=lambda cs, by=None: _fit(
                                         cs, proto, by=by, name="claim target"), only=only)
+    swim_res = swim_block(proto, studies, comps) if proto.swim is not None else None
     return RunResult(protocol=proto, studies=fate, comparisons=comps, main=main, strata=strata,
                      regressions=regs, sensitivity=sens, leave_one_out=loo, cumulative=cum,
                      small_study=small,
-                     adverse_events=ae, claims=verdicts)
+                     adverse_events=ae, claims=verdicts, swim=swim_res)

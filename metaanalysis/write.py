@@ -29,8 +29,12 @@ DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "pydantic", "ruamel.ya
 
 
 def _analysis(a) -> dict:
-    return {"name": a.name, "description": a.description, "comparisons": list(a.keys),
-            "note": a.note, "result": a.result.to_dict() if a.result is not None else None}
+    out = {"name": a.name, "description": a.description, "comparisons": list(a.keys),
+           "note": a.note, "result": a.result.to_dict() if a.result is not None else None}
+    if getattr(a, "added", ()):
+        # comparisons only this sensitivity analysis uses (imputed SDs, another measure)
+        out["added_comparisons"] = [c.to_dict() for c in a.added]
+    return out
 
 
 def run_to_dict(run) -> dict:
@@ -78,6 +82,8 @@ def run_to_dict(run) -> dict:
         "adverse_events": _analysis(run.adverse_events) if run.adverse_events else None,
         "claims": [v.to_dict() for v in run.claims],
     }
+    if getattr(run, "swim", None) is not None:
+        out["swim"] = run.swim
     return _plain(out)
 
 

@@ -195,8 +195,8 @@ def _digest(folder: Path) -> dict:
 def test_bundled_run_is_byte_identical(bundled, bundled_run, tmp_path):
     a, a_dir = bundled_run
     b = run_all([bundled / "protocols"], bundled / "studies", tmp_path / "b")
-    assert [o.protocol_id for o in a] == [o.protocol_id for o in b] == ["prevention-eczema",
-                                                                         "treatment-scorad"]
+    assert [o.protocol_id for o in a] == [o.protocol_id for o in b] == [
+        "prevention-eczema", "treatment-responder", "treatment-scorad"]
     da, db = _digest(a_dir), _digest(tmp_path / "b")
     assert da and da == db
     data = json.loads((a_dir / "treatment-scorad" / "results.json").read_text())
