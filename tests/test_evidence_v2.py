@@ -10,7 +10,6 @@ temporary folder, never read in place.
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
