@@ -165,6 +165,27 @@ def _fig(f, scale):
 # GRADE
 
 
+def participants(comps) -> float:
+    """Participants in an analysis, for GRADE's optimal information size.
+
+    The per-comparison n (``n_total``, the arms' analysed n) where known; for a
+    trial without per-arm n, its quoted total (``n_trial_total``) once, and
+    only when the analysis uses every arm that total spans (a total cannot be
+    split by arm, so a stratum holding one arm of a three-arm trial leaves it
+    out rather than guess its share).
+    """
+    n = sum(c.n_total or 0 for c in comps)
+    used: dict[str, set] = {}
+    for c in comps:
+        if c.n_total is None and getattr(c, "n_trial_total", None) is not None:
+            used.setdefault(c.study, set()).update((c.arm, c.control))
+    for c in comps:
+        arms = used.pop(c.study, None)
+        if arms is not None and arms >= set(c.trial_arms):
+            n += c.n_trial_total
+    return n
+
+
 def grade(fit, comps, proto, scale, small_study, threshold=None):
     """GRADE-style certainty for one pooled estimate, with reasons per domain."""
     downs = []
@@ -211,7 +232,7 @@ def grade(fit, comps, proto, scale, small_study, threshold=None):
 
     # imprecision
     lo, hi = scale.benefit_ci(fit)
-    n_total = sum(c.n_total or 0 for c in comps if c.key in weights)
+    n_total = participants([c for c in comps if c.key in weights])
     if not scale.ratio and threshold is not None and lo < -threshold and hi > threshold:
         downs.append(Downgrade("imprecision", 2, f"the CI includes both an important benefit and an "
                                f"important harm (±{threshold:g} {scale.unit})"))
