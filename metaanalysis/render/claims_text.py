@@ -17,12 +17,21 @@ def explain(claim: dict, protocol_id: str | None = None) -> str:
         lines.append(f"How it is tested: {claim['operational']}")
     lines.append("")
     lines.append(f"Verdict: {claim['verdict']}. {claim['summary']}")
+    j = claim.get("judgement")
+    if j:
+        cert = (f"; certainty for the rule: {j['certainty']} ({j['certainty_basis']})"
+                if j.get("certainty") else f"; {j['certainty_basis']}"
+                if j["criterion"] in ("met", "opposite") else "")
+        lines.append(f"Judged values ({j['rule']}): criterion {j['criterion']} "
+                     f"({j['criterion_detail']}){cert}")
     if claim.get("certainty"):
         lines.append(f"Certainty (GRADE): {claim['certainty']}. {claim.get('certainty_statement') or ''}")
         for d in claim.get("downgrades", []):
             lines.append(f"  - downgraded {d['levels']} for {d['domain']}: {d['reason']}")
         if not claim.get("downgrades"):
             lines.append("  - no downgrades")
+        for note in claim.get("grade_notes") or []:
+            lines.append(f"  - {note}")
     if claim.get("iceman"):
         ice = claim["iceman"]
         lines.append(f"Credibility of the effect modification (ICEMAN-style): {ice['rating']}")
@@ -45,6 +54,7 @@ def claims_markdown(data: dict) -> str:
            f"Protocol `{proto['id']}`. Model: {proto['model']['measure']}, "
            f"{proto['model']['method']}, test {proto['model']['test']}. "
            "Verdicts: supported, contradicted, inconclusive, insufficient evidence.", "",
+           f"**{data.get('verdict_rule', {}).get('text', '')}**", "",
            "| claim | verdict | certainty | summary |", "|---|---|---|---|"]
     for c in data["claims"]:
         summ = c["summary"].replace("|", "\\|")
