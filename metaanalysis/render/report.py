@@ -660,6 +660,7 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "small": small,
         "adverse": adverse,
         "claims": claims,
+        "verdict_rule": data.get("verdict_rule"),
         "verdict_counts": [{"verdict": v, "n": sum(c["verdict"] == v for c in claims),
                             "cls": "v-" + _safe_id(v)} for v in VERDICTS
                            if any(c["verdict"] == v for c in claims)],
