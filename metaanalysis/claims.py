@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from metaanalysis.render import fmt  # the one number formatter (reason lines quote numbers)
+# the one number formatter, and the sentences written from judged values (render/)
+from metaanalysis.render import claims_text, fmt
 
 #: Identifier of the verdict rule; results.json, claims.md and the report carry it.
 RULE_ID = "verdict-rule-1"
@@ -550,37 +551,17 @@ def iceman(proto, modifier, p_interaction, k, n_modifiers, slope_p=None, cut_poi
 # ----------------------------------------------------------------------------
 # the rule, applied once for every claim
 
-_CRIT_WORDS = {"met": "met", "opposite": "met in the opposite direction",
-               "neither": "neither met nor met in the opposite direction",
-               "not evaluable": "not evaluable"}
-
-
 def _decide(claim, criterion, detail, certainty_used, basis, *, reasons, figures,
             certainty=None, downgrades=(), statement=None, grade_notes=(), iceman_=None,
             studies=(), missing=()):
     """Apply :func:`apply_rule` and write the summary and rule lines from the
     judged values, so that every sentence agrees with the verdict."""
     verdict = apply_rule(criterion, certainty_used)
-    if criterion == "not evaluable":
-        summary = f"The comparison cannot be made: {detail}."
-    elif criterion == "neither":
-        summary = f"Neither confirmed nor refuted: {detail}."
-    elif verdict == "inconclusive":  # met/opposite demoted by very low certainty
-        summary = (f"The statistical criterion is {_CRIT_WORDS[criterion]} ({detail}), but the "
-                   f"{basis} is very low: the evidence is very uncertain, so the claim can be "
-                   "neither confirmed nor refuted.")
-    else:
-        cert = (f"; {basis}: {certainty_used}" if certainty_used is not None else f"; {basis}")
-        summary = f"{verdict.capitalize()}: {detail}{cert}."
-    rule_line = (f"{RULE_ID}: criterion {criterion}"
-                 + (f", certainty for the rule {certainty_used} ({basis})" if certainty_used is not None
-                    else f" ({basis})" if criterion in ("met", "opposite") else "")
-                 + f" -> {verdict}")
     judgement = {"rule": RULE_ID, "criterion": criterion, "criterion_detail": detail,
                  "certainty": certainty_used, "certainty_basis": basis}
+    summary = claims_text.verdict_summary(verdict, judgement)
     return ClaimVerdict(claim.id, claim.wording, claim.source, claim.finding, claim.operational,
-                        verdict, summary, tuple(reasons) + (f"statistical criterion: {criterion} "
-                                                             f"({detail})", rule_line),
+                        verdict, summary, tuple(reasons) + claims_text.rule_lines(verdict, judgement),
                         figures, certainty=certainty, certainty_statement=statement,
                         downgrades=tuple(downgrades), iceman=iceman_, studies=tuple(studies),
                         missing=tuple(missing), judgement=judgement, grade_notes=tuple(grade_notes))

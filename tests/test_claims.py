@@ -19,6 +19,7 @@ import pytest
 from metaanalysis import api, claims
 from metaanalysis.claims import apply_rule, grade
 from metaanalysis.pipeline import between_strata_test
+from metaanalysis.render import claims_text
 from metaanalysis.runner import run_all
 from test_pipeline import MILD, MODSEV, PROTOCOL, ROOT, _setup, _study
 
@@ -262,6 +263,7 @@ def check_claim(c):
     j = c["judgement"]
     assert j["rule"] == claims.RULE_ID
     assert c["verdict"] == apply_rule(j["criterion"], j["certainty"]), c["id"]
+    assert c["summary"] == claims_text.verdict_summary(c["verdict"], j)
     text = " ".join([c["summary"], *c["reasons"]])
     assert f"criterion {j['criterion']}" in text and f"-> {c['verdict']}" in text
     assert "alone would say" not in text

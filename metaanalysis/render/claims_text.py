@@ -2,6 +2,39 @@
 
 from __future__ import annotations
 
+_CRIT_WORDS = {"met": "met", "opposite": "met in the opposite direction",
+               "neither": "neither met nor met in the opposite direction",
+               "not evaluable": "not evaluable"}
+
+
+def verdict_summary(verdict: str, judgement: dict) -> str:
+    """The verdict sentence, written only from the judged values (criterion,
+    its detail, the certainty the rule used and its basis), so that it cannot
+    disagree with the verdict."""
+    crit, detail = judgement["criterion"], judgement["criterion_detail"]
+    cert, basis = judgement.get("certainty"), judgement.get("certainty_basis")
+    if crit == "not evaluable":
+        return f"The comparison cannot be made: {detail}."
+    if crit == "neither":
+        return f"Neither confirmed nor refuted: {detail}."
+    if verdict == "inconclusive":  # met/opposite demoted by very low certainty
+        return (f"The statistical criterion is {_CRIT_WORDS[crit]} ({detail}), but the {basis} is "
+                "very low: the evidence is very uncertain, so the claim can be neither confirmed "
+                "nor refuted.")
+    tail = f"; {basis}: {cert}" if cert is not None else f"; {basis}"
+    return f"{verdict.capitalize()}: {detail}{tail}."
+
+
+def rule_lines(verdict: str, judgement: dict) -> tuple[str, str]:
+    """The criterion line and the rule line that close a claim's reasons."""
+    crit = judgement["criterion"]
+    cert, basis = judgement.get("certainty"), judgement.get("certainty_basis")
+    how = (f", certainty for the rule {cert} ({basis})" if cert is not None
+           else f" ({basis})" if crit in ("met", "opposite") else "")
+    return (f"statistical criterion: {crit} ({judgement['criterion_detail']})",
+            f"{judgement['rule']}: criterion {crit}{how} -> {verdict}")
+
+
 VERDICT_MARK = {"supported": "SUPPORTED", "contradicted": "CONTRADICTED",
                 "inconclusive": "INCONCLUSIVE", "insufficient evidence": "INSUFFICIENT EVIDENCE",
                 "out of scope": "OUT OF SCOPE"}
