@@ -700,7 +700,7 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
     if named:
         missing = [s for s in named if counts.get(s, 0) < minimum]
     else:
-        big = [lvl for lvl, k in counts.items() if k >= minimum]
+        big = [lvl for lvl, k in counts.items() if k >= minimum and lvl in tested]
         missing = [] if len(big) >= 2 else [f"at least two {by} strata with {minimum}+ trials (have: "
                                             + ", ".join(f"{l} {k}" for l, k in counts.items()) + ")"]
     strata_txt = _strata_line(res, scale)
@@ -732,7 +732,7 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
         reasons = [strata_txt]
         if shown_only:
             reasons.append("strata shown but not compared (below the protocol minimum of "
-                           f"{minimum} trials or not named by the claim): " + ", ".join(shown_only))
+                           f"{minimum} trials, unclassified, or not named by the claim): " + ", ".join(shown_only))
         return _not_evaluable(claim, why, scale, figures=figures, reasons=reasons, missing=missing,
                               studies=[s.study for s in res.overall.studies], iceman_=ice)
     p = between["p"]
@@ -743,7 +743,7 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
                            f"({between['method']})"]
     if shown_only:
         reasons.append(f"strata shown but not compared (below the protocol minimum of {minimum} "
-                       "trials or not named by the claim): " + ", ".join(shown_only))
+                       "trials, unclassified, or not named by the claim): " + ", ".join(shown_only))
     if "slope_baseline" in figures and "beta" in figures["slope_baseline"]:
         sb = figures["slope_baseline"]
         reasons.append(f"meta-regression on baseline severity: slope {_n(sb['beta'], 2)} per point "

@@ -21,6 +21,9 @@ from metaanalysis.results import FitResult, PoolResult, RegressionResult
 
 SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
 INDIRECT_FLAGS = ("active_comparator", "non_placebo_control", "heat_killed", "non_standard_outcome")
+#: Levels that say a trial could not be classified: shown, never compared in a
+#: test for subgroup differences (they are not a value of the modifier).
+UNCLASSIFIED_LEVELS = frozenset({"unclassified", "unknown", strains.UNSPECIFIED})
 INTEGRITY_FLAGS = ("secondary_source", "news_report", "sd_may_be_se", "derived_from_p",
                    "from_figure", "conference_abstract")
 
@@ -388,13 +391,14 @@ def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", de
         # the subgroup test only over strata with enough trials (issue 11), with
         # SEs consistent with the strata's intervals; fewer than two -> no test
         levels = test_levels if test_levels is not None else [
-            lvl for lvl, f in res.subgroups if f.k >= proto.min_k_per_stratum]
+            lvl for lvl, f in res.subgroups
+            if f.k >= proto.min_k_per_stratum and lvl not in UNCLASSIFIED_LEVELS]
         bt = between_strata_test(res.subgroups, levels, m.alpha)
         label = ((bt["method"] + f"; strata compared: {', '.join(bt['levels'])}"
-                  + (f"; shown but not compared (k < {proto.min_k_per_stratum}): "
+                  + (f"; shown but not compared (k < {proto.min_k_per_stratum} or unclassified): "
                      + ", ".join(f"{l} (k = {k})" for l, k in bt["excluded"].items())
                      if bt["excluded"] else "")) if bt else
-                 f"no test: fewer than two strata with at least {proto.min_k_per_stratum} trials")
+                 f"no test: fewer than two classified strata with at least {proto.min_k_per_stratum} trials")
         res = replace(res, Q_between=bt["Q"] if bt else None, Q_between_df=bt["df"] if bt else None,
                       Q_between_p=bt["p"] if bt else None, subgroup_test=label)
     return Analysis(name, description, keys, res, None)
@@ -604,7 +608,8 @@ def claim_inputs(proto: Protocol, comps, studies, awaiting: dict) -> dict:
             counts = {}
             for c in sub:
                 counts[c.attrs[claim.modifier]] = counts.get(c.attrs[claim.modifier], 0) + 1
-            big = [l for l, k in counts.items() if k >= proto.min_k_per_stratum]
+            big = [l for l, k in counts.items()
+                   if k >= proto.min_k_per_stratum and l not in UNCLASSIFIED_LEVELS]
             levels = [l for l in named if l in big] if named else big
             an = _fit(sub, proto, by=claim.modifier, name="claim target", test_levels=levels)
             kw.update(by=an.result, by_note=an.note,

@@ -354,6 +354,17 @@ def test_too_few_trials_is_insufficient_with_iceman_not_applicable(tmp_path):
     assert v["SEV"]["figures"]["Q_between_p"] is None
 
 
+def test_unclassified_stratum_is_never_compared(tmp_path):
+    # no mild trial; two trials whose severity set is not mapped -> "unclassified"
+    trials = [(f"Sev{i}", 25.0, 10.0, 50, 35.0, 10.0, 50, MODSEV) for i in range(3)]
+    trials += [(f"Unc{i}", 30.0, 10.0, 50, 30.0, 10.0, 50, ["mild", "moderate"]) for i in range(2)]
+    v = _run(tmp_path, trials)
+    sev = v["SEV"]
+    assert sev["figures"]["trials_per_stratum"] == {"moderate-severe": 3, "unclassified": 2}
+    assert sev["verdict"] == "insufficient evidence" and sev["figures"]["Q_between_p"] is None
+    assert not any("interaction p" in r for r in sev["reasons"])
+
+
 def test_harm_is_contradicted_benefit(tmp_path):
     trials = [(f"T{i}", 40.0 + d, 10.0, 120, 30.0, 10.0, 120, MODSEV)
               for i, d in enumerate([-1, 1, 0, 0.5, -0.5, 0])]
