@@ -445,7 +445,8 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
             pshare = None
             if pm:
                 pshare = pm / (pm + n_known) if pm + n_known else None
-                ptxt = f" (at least {int(pm)} participants)"
+                ptxt = (f" ({'at least ' if av.get('missing_n_unknown', 1) else ''}"
+                        f"{int(pm)} participants)")
             dirs = [(av.get("missing_favour_probiotic"), "favour probiotic"),
                     (av.get("missing_favour_control"), "favour control"),
                     (av.get("missing_no_direction"), "report no direction or no difference")]

@@ -583,15 +583,22 @@ def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed)
             people += n
     n_analysed = len({c.study for c in analysed})
     return {"trials_eligible": n_analysed + len(missing), "trials_missing": len(missing),
-            "participants_missing": people, "participants_missing_unknown_n": unknown,
+            "participants_missing": people, "missing_n_unknown": unknown,
             "missing_trials": tuple(missing), "missing_favour_probiotic": None,
             "missing_favour_control": None, "missing_no_direction": None}
 
 
-def claim_inputs(proto: Protocol, comps, studies, awaiting: dict) -> dict:
+def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
+                 protocol_availability: dict | None = None) -> dict:
     """Every fit a claim needs, made before judging (claims only judges):
     the target subset, the target by the claim's modifier with the test for
-    subgroup differences over the strata it compares, and availability."""
+    subgroup differences over the strata it compares, and availability.
+
+    ``protocol_availability``: a richer availability summary for the whole
+    protocol (with the direction of the missing trials' results, e.g. from a
+    synthesis without meta-analysis); used for claims whose target is every
+    eligible trial, instead of :func:`availability`.
+    """
     out = {}
     for claim in proto.claims:
         if claim.finding == "harms":
@@ -601,8 +608,9 @@ def claim_inputs(proto: Protocol, comps, studies, awaiting: dict) -> dict:
         text = (", ".join(f"{k} in {'/'.join(v)}" for k, v in spec.items()) or "all eligible trials")
         waiting = tuple((sid, why) for sid, why, attrs in awaiting.get("_studies", [])
                         if spec and all(attrs.get(k) in v for k, v in spec.items()))
-        kw = {"comps": sub, "target_text": text, "waiting": waiting,
-              "availability": availability(proto, studies, awaiting, spec, sub)}
+        av = (protocol_availability if protocol_availability is not None and not spec
+              else availability(proto, studies, awaiting, spec, sub))
+        kw = {"comps": sub, "target_text": text, "waiting": waiting, "availability": av}
         if claim.modifier and claim.finding in ("effect_modification", "benefit_in_strata"):
             named = list(claim.expected_benefit_in) + list(claim.expected_no_effect_in)
             counts = {}
