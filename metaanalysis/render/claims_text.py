@@ -88,10 +88,15 @@ def claims_markdown(data: dict) -> str:
            f"{proto['model']['method']}, test {proto['model']['test']}. "
            "Verdicts: supported, contradicted, inconclusive, insufficient evidence.", "",
            f"**{data.get('verdict_rule', {}).get('text', '')}**", "",
-           "| claim | verdict | certainty | summary |", "|---|---|---|---|"]
+           "| claim | verdict | criterion | certainty used by the rule | GRADE | summary |",
+           "|---|---|---|---|---|---|"]
     for c in data["claims"]:
         summ = c["summary"].replace("|", "\\|")
-        out.append(f"| {c['id']} | {c['verdict']} | {c.get('certainty') or '–'} | {summ} |")
+        j = c.get("judgement") or {}
+        used = (f"{j['certainty']} ({j['certainty_basis']})" if j.get("certainty")
+                else "not applied" if j.get("criterion") in ("met", "opposite") else "–")
+        out.append(f"| {c['id']} | {c['verdict']} | {j.get('criterion') or '–'} | {used} | "
+                   f"{c.get('certainty') or '–'} | {summ} |")
     out.append("")
     for c in data["claims"]:
         out.append(f"## {c['id']}")
