@@ -57,18 +57,11 @@ from metaanalysis.render._common import (
     save_figure,
     tick_label,
 )
-from metaanalysis.results import RATIO_MEASURES, FitResult, PoolResult
+from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES
+from metaanalysis.results import FitResult, PoolResult
 
 __all__ = ["forest_plot", "save_figure", "DEFAULT_COLUMNS", "MEASURE_NAMES"]
 
-MEASURE_NAMES = {
-    "MD": "Mean Difference",
-    "SMD": "Std. Mean Difference",
-    "RR": "Risk Ratio",
-    "OR": "Odds Ratio",
-    "RD": "Risk Difference",
-    "GEN": "Effect",
-}
 METHOD_NAMES = {"FE": "IV, Fixed", "MH": "M-H, Fixed", "PETO": "Peto, Fixed"}  # else IV, Random
 
 #: RevMan's default columns. "data" and "rob" appear only when ``study_data``
