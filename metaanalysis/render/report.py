@@ -36,7 +36,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from metaanalysis.render import fmt
+from metaanalysis.render import fmt, sof
 from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES  # noqa: F401  (re-exported)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -593,6 +593,9 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
     adverse = _analysis_view(data["adverse_events"], Scale("RR")) if data.get("adverse_events") else None
     proto_claims = {pc["id"]: pc for pc in proto.get("claims") or []}
     claims = [_claim_view(c, S, proto_claims.get(c["id"])) for c in data["claims"]]
+    sof_table = sof.summary_of_findings(data)
+    for r in sof_table["rows"]:
+        r["marks_text"] = sof.marks_text(r["marks"])
     other_figures = figs.rest()
 
     q = proto.get("question") or {}
@@ -638,6 +641,8 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "small": small,
         "adverse": adverse,
         "claims": claims,
+        "sof": sof_table,
+        "sof_md": _MdRaw(sof.sof_markdown(sof_table, escape=md_escape)),
         "verdict_counts": [{"verdict": v, "n": sum(c["verdict"] == v for c in claims),
                             "cls": "v-" + _safe_id(v)} for v in VERDICTS
                            if any(c["verdict"] == v for c in claims)],
@@ -715,11 +720,13 @@ def render_reports(data: dict, index: list[dict], outdir: Path) -> dict[str, str
     Returns
     -------
     dict of str to str
-        ``{"report.html": ..., "report.md": ...}``.
+        ``{"report.html": ..., "report.md": ..., "sof.csv": ...}``: the two
+        reports and the GRADE Summary of Findings table
+        (:mod:`metaanalysis.render.sof`), which both reports show near the top.
     """
     ctx = build_context(data, index, Path(outdir))
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     html = _environment(True).get_template("report.html.j2").render(css=Markup(css), **ctx)
     md = _environment(False).get_template("report.md.j2").render(**ctx)
     md = re.sub(r"\n{3,}", "\n\n", md).strip() + "\n"
-    return {"report.html": html, "report.md": md}
+    return {"report.html": html, "report.md": md, "sof.csv": sof.sof_csv(ctx["sof"])}
