@@ -158,7 +158,7 @@ def heterogeneity_text(f: FitResult, *, digits: int = 2, i2_from: str = "fit") -
         i2 = max(0.0, (f.Q - f.Q_df) / f.Q) * 100 if f.Q > 0 else 0.0
     else:
         i2 = f.I2
-    i2s = "NA" if not is_number(i2) else f"{i2:.0f}%"
+    i2s = "NA" if not is_number(i2) else f"{fmt_num(i2, 0)}%"
     chi = f"Chi\u00b2 = {f.Q:.2f}, df = {f.Q_df} ({fmt_p(f.Q_p)}); I\u00b2 = {i2s}"
     if f.method in ("FE", "MH", "PETO"):
         return f"Heterogeneity: {chi}"
@@ -184,7 +184,8 @@ def subgroup_text(res: PoolResult) -> str:
     if res.subgroup_test and "F-test" in res.subgroup_test:
         return f"Test for subgroup differences: F = {Q:.2f}, df = {df} ({fmt_p(p)})"
     i2 = max(0.0, (Q - df) / Q) * 100 if Q > 0 else 0.0
-    return f"Test for subgroup differences: Chi\u00b2 = {Q:.2f}, df = {df} ({fmt_p(p)}), I\u00b2 = {i2:.0f}%"
+    return (f"Test for subgroup differences: Chi\u00b2 = {fmt_num(Q)}, df = {df} ({fmt_p(p)}), "
+            f"I\u00b2 = {fmt_num(i2, 0)}%")
 
 
 # ----------------------------------------------------------------------------

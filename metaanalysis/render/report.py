@@ -92,7 +92,7 @@ p_eq = fmt.p_phrase    # 'p = 0.03' or 'p < 0.001'
 
 
 def fmt_i2(x) -> str:
-    return "NA" if not _finite(x) else f"{x:.0f}%"
+    return "NA" if not _finite(x) else f"{fmt_num(x, 0)}%"
 
 
 def fmt_tau2(x) -> str:
