@@ -240,7 +240,9 @@ class _Scale:
     def important(self, threshold):
         """The important-effect threshold on the analysis scale (log for ratios)."""
         if self.ratio:
-            return math.log(threshold if threshold is not None and threshold > 1 else RATIO_IMPORTANT)
+            if threshold is None or threshold <= 0 or threshold == 1:
+                return math.log(RATIO_IMPORTANT)
+            return abs(math.log(threshold))  # 0.8 and 1.25 name the same threshold
         return threshold
 
 
