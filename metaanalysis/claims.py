@@ -196,7 +196,8 @@ class _Scale:
 
     def __init__(self, proto):
         self.measure = proto.model.measure
-        self.ratio = self.measure in ("RR", "OR")
+        # log-scale measures (ROM too, should a protocol judge claims on it)
+        self.ratio = self.measure in fmt.RATIO_MEASURES | {"ROM"}
         self.sign = -1.0 if proto.outcome.lower_is_better else 1.0
         self.unit = proto.outcome.unit
         self.alpha = proto.model.alpha
