@@ -79,8 +79,8 @@ TRIALS = {
 
 def strip_html(text: str) -> str:
     """RevMan's support HTML as plain text: paragraphs joined by a space, entities decoded."""
-    t = re.sub(r"</p>\s*<p>", " ", text)
-    t = re.sub(r"<br\s*/?>", " ", t)
+    # block-level tags (paragraphs, list items, line breaks) separate words; inline tags do not
+    t = re.sub(r"</?(p|li|ul|ol|div|br|tr|td|h\d)(\s[^>]*)?/?>", " ", text, flags=re.I)
     t = re.sub(r"<[^>]+>", "", t)
     t = html.unescape(t).replace("\xa0", " ")
     return re.sub(r"\s+", " ", t).strip()
@@ -466,6 +466,16 @@ def main_merge(rows, root: Path):
         merge(root / f"{sid}.yaml", b, out)
 
 
+def main_rob(rows, root: Path):
+    """Rewrite the rob block of every file the review covers (after a change to strip_html)."""
+    for label, (sid, _, _) in TRIALS.items():
+        path = root / f"{sid}.yaml"
+        text = path.read_text(encoding="utf-8")
+        i, j = text.index("\nrob:\n"), text.index("\nconflicts:")
+        text = text[:i + 1] + dump({"rob": blocks(rows, label)["rob"]}).rstrip("\n") + text[j:]
+        path.write_text(text, encoding="utf-8")
+
+
 def main(argv):
     cmd, csv_path = argv[1], argv[2]
     rows = load(csv_path)
@@ -475,6 +485,8 @@ def main(argv):
         main_new(rows, Path(argv[3]) if len(argv) > 3 else Path("studies"))
     elif cmd == "merge":
         main_merge(rows, Path(argv[3]) if len(argv) > 3 else Path("studies"))
+    elif cmd == "rob":
+        main_rob(rows, Path(argv[3]) if len(argv) > 3 else Path("studies"))
     elif cmd == "facts":
         for label in TRIALS:
             b = blocks(rows, label)
