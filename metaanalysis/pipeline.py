@@ -205,6 +205,9 @@ def _mix_type(iv, registry) -> str:
     """Lactobacillus (sensu lato, i.e. before the 2020 split) and/or Bifidobacterium."""
     if iv is None:
         return "unknown"
+    if all(ref.registry is None for ref in iv.strains):
+        # no organism named (e.g. a review's data row only): not evidence of an "other" product
+        return strains.UNSPECIFIED
     lacto = bifido = other = False
     for ref in iv.strains:
         entry = registry.strains.get(registry.resolve(ref.registry)) if ref.registry else None
