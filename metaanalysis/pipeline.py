@@ -21,6 +21,9 @@ from metaanalysis.results import FitResult, PoolResult, RegressionResult
 
 SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
 INDIRECT_FLAGS = ("active_comparator", "non_placebo_control", "heat_killed", "non_standard_outcome")
+#: Levels that say a trial could not be classified: shown, never compared in a
+#: test for subgroup differences (they are not a value of the modifier).
+UNCLASSIFIED_LEVELS = frozenset({"unclassified", "unknown", strains.UNSPECIFIED})
 INTEGRITY_FLAGS = ("secondary_source", "news_report", "sd_may_be_se", "derived_from_p",
                    "from_figure", "conference_abstract")
 
@@ -49,6 +52,7 @@ class Comparison:
     duration_weeks: float | None
     n_total: float | None
     outcome_choice: str
+    comparator: str | None = None      # the control arm's comparator type (GRADE domains)
     #: the trial's quoted total (analysed, else randomised; ``trial_total``) where
     #: per-arm n is missing, and the arms it spans: counted once per trial, and
     #: only by an analysis that uses all those arms (claims.py, GRADE imprecision)
@@ -65,7 +69,8 @@ class Comparison:
             "rob_overall": self.rob_overall, "baseline_score": self.baseline_score,
             "log10_dose": self.log10_dose, "duration_weeks": self.duration_weeks,
             "n_total": self.n_total, "outcome_choice": self.outcome_choice,
-            "n_trial_total": self.n_trial_total,
+            "comparator": self.comparator,
+            "n_trial_total": self.n_trial_total, "trial_arms": list(self.trial_arms),
             "extraction": ex,
         }
 
@@ -206,6 +211,9 @@ def _mix_type(iv, registry) -> str:
     """Lactobacillus (sensu lato, i.e. before the 2020 split) and/or Bifidobacterium."""
     if iv is None:
         return "unknown"
+    if all(ref.registry is None for ref in iv.strains):
+        # no organism named (e.g. a review's data row only): not evidence of an "other" product
+        return strains.UNSPECIFIED
     lacto = bifido = other = False
     for ref in iv.strains:
         entry = registry.strains.get(registry.resolve(ref.registry)) if ref.registry else None
@@ -358,7 +366,8 @@ def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=
                 n_trial_total=float(tot_n.value) if tot_n is not None else None,
                 trial_arms=tuple(a.id for a in st.arms) if tot_n is not None else (),
                 outcome_choice=why + ("; severity " + "; ".join(f"{k}: {v}" for k, v in sev_notes.items())
-                                      if sev_notes else "")))
+                                      if sev_notes else ""),
+                comparator=control.comparator))
             used.append(arm.id)
         if used:
             fate.append({"id": st.id, "purpose": st.purpose, "status": "analysed",
@@ -375,7 +384,42 @@ def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=
 # fitting
 
 
-def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", description=""):
+def between_strata_test(subgroups, levels, alpha: float):
+    """Test for subgroup differences over ``levels`` only (a tuple of
+    ``(level, FitResult)`` pairs in ``subgroups``).
+
+    Each stratum enters with the SE implied by the interval it is shown with,
+    ``(ci_ub - ci_lb) / (2 z_{1-alpha/2})``: the Wald SE under ``test="z"``
+    (RevMan, R meta), and under ``knha``/``adhoc`` the (modified)
+    Knapp-Hartung SE times ``t_{k_j-1} / z``, so that a two-trial stratum
+    weighs in the chi-square test what its t(1) interval says and never more
+    (issue 11: shrunken HKSJ SEs in a chi-square test gave p = 9e-10 for a
+    2 + 2 trial comparison). Strata not in ``levels`` (below the protocol's
+    ``min_k_per_stratum``, or not named by a claim) are shown but not tested.
+
+    Returns
+    -------
+    dict (Q, df, p, levels, excluded, method) or None with fewer than two levels.
+    """
+    fits = dict(subgroups)
+    use = [lvl for lvl in levels if lvl in fits]
+    if len(use) < 2:
+        return None
+    z = api.fit.stats.norm.isf(alpha / 2)
+    est = [fits[l].estimate for l in use]
+    ses = [(fits[l].ci_ub - fits[l].ci_lb) / (2 * z) for l in use]
+    Q, df, p = api.subgroup_difference(est, ses)
+    if Q is None:
+        return None
+    tests = {fits[l].test for l in use}
+    how = ("chi-square on the strata's SEs as implied by their shown intervals "
+           + ("(Wald)" if tests == {"z"} else "(Knapp-Hartung SE x t(k-1)/z)"))
+    return {"Q": Q, "df": df, "p": p, "levels": tuple(use),
+            "excluded": {l: f.k for l, f in subgroups if l not in use}, "method": how}
+
+
+def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", description="",
+         test_levels=None):
     m = proto.model
     method = method or m.method
     test = test or m.test
@@ -392,6 +436,20 @@ def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", de
                                by=by, groups=groups, alpha=m.alpha, pi_df=m.pi_df)
     except MetaError as exc:
         return Analysis(name, description, keys, None, str(exc))
+    if by is not None:
+        # the subgroup test only over strata with enough trials (issue 11), with
+        # SEs consistent with the strata's intervals; fewer than two -> no test
+        levels = test_levels if test_levels is not None else [
+            lvl for lvl, f in res.subgroups
+            if f.k >= proto.min_k_per_stratum and lvl not in UNCLASSIFIED_LEVELS]
+        bt = between_strata_test(res.subgroups, levels, m.alpha)
+        label = ((bt["method"] + f"; strata compared: {', '.join(bt['levels'])}"
+                  + (f"; shown but not compared (k < {proto.min_k_per_stratum} or unclassified): "
+                     + ", ".join(f"{l} (k = {k})" for l, k in bt["excluded"].items())
+                     if bt["excluded"] else "")) if bt else
+                 f"no test: fewer than two classified strata with at least {proto.min_k_per_stratum} trials")
+        res = replace(res, Q_between=bt["Q"] if bt else None, Q_between_df=bt["df"] if bt else None,
+                      Q_between_p=bt["p"] if bt else None, subgroup_test=label)
     return Analysis(name, description, keys, res, None)
 
 
@@ -746,6 +804,92 @@ def _awaiting(proto: Protocol, studies, registry, fate) -> dict:
     return out
 
 
+def _n_randomised(st):
+    ns = [a.n_randomised.value if a.n_randomised is not None else None for a in st.arms]
+    return None if not ns or any(n is None for n in ns) else float(sum(ns))
+
+
+def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed) -> dict:
+    """Eligible trials in a claim's target that have no usable data.
+
+    Eligible: the protocol's purpose (already filtered in ``awaiting``),
+    design, comparator and age group, and the claim's target attributes.
+    Returns the dict :func:`metaanalysis.claims.grade` takes; the direction
+    of the missing trials' results is not recorded in the extraction files,
+    so those counts are None (a richer ``availability`` can be passed in).
+    """
+    el = proto.eligibility
+    by_id = {st.id: st for st in studies}
+    missing, people, unknown = [], 0.0, 0
+    for sid, _why, attrs in awaiting.get("_studies", []):
+        st = by_id[sid]
+        if st.design not in el.designs:
+            continue
+        controls = [a for a in st.arms if a.role == "control"]
+        if el.comparators is not None and (not controls or controls[0].comparator not in el.comparators):
+            continue
+        age = st.population.age_group if st.population else None
+        if el.age_groups is not None and age not in el.age_groups:
+            continue
+        if spec and not all(attrs.get(k) in v for k, v in spec.items()):
+            continue
+        missing.append(sid)
+        n = _n_randomised(st)
+        if n is None:
+            unknown += 1
+        else:
+            people += n
+    n_analysed = len({c.study for c in analysed})
+    return {"trials_eligible": n_analysed + len(missing), "trials_missing": len(missing),
+            "participants_missing": people, "missing_n_unknown": unknown,
+            "missing_trials": tuple(missing), "missing_favour_probiotic": None,
+            "missing_favour_control": None, "missing_no_direction": None}
+
+
+def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
+                 protocol_availability: dict | None = None) -> dict:
+    """Every fit a claim needs, made before judging (claims only judges):
+    the target subset, the target by the claim's modifier with the test for
+    subgroup differences over the strata it compares, and availability.
+
+    ``protocol_availability``: a richer availability summary for the whole
+    protocol (with the direction of the missing trials' results, e.g. from a
+    synthesis without meta-analysis); used for claims whose target is every
+    eligible trial, instead of :func:`availability`.
+    """
+    out = {}
+    for claim in proto.claims:
+        if claim.finding == "harms":
+            continue
+        spec = dict(claim.target.subset)
+        sub = subset(comps, spec)
+        text = (", ".join(f"{k} in {'/'.join(v)}" for k, v in spec.items()) or "all eligible trials")
+        waiting = tuple((sid, why) for sid, why, attrs in awaiting.get("_studies", [])
+                        if spec and all(attrs.get(k) in v for k, v in spec.items()))
+        av = (protocol_availability if protocol_availability is not None and not spec
+              else availability(proto, studies, awaiting, spec, sub))
+        kw = {"comps": sub, "target_text": text, "waiting": waiting, "availability": av}
+        if claim.modifier and claim.finding in ("effect_modification", "benefit_in_strata"):
+            named = list(claim.expected_benefit_in) + list(claim.expected_no_effect_in)
+            counts = {}
+            for c in sub:
+                counts[c.attrs[claim.modifier]] = counts.get(c.attrs[claim.modifier], 0) + 1
+            big = [l for l, k in counts.items()
+                   if k >= proto.min_k_per_stratum and l not in UNCLASSIFIED_LEVELS]
+            levels = [l for l in named if l in big] if named else big
+            an = _fit(sub, proto, by=claim.modifier, name="claim target", test_levels=levels)
+            kw.update(by=an.result, by_note=an.note,
+                      between=between_strata_test(an.result.subgroups, levels, proto.model.alpha)
+                      if an.result is not None else None,
+                      strata_comps={l: tuple(c for c in sub if c.attrs[claim.modifier] == l)
+                                    for l in counts})
+        elif len(sub) >= proto.min_k_per_stratum:
+            an = _fit(sub, proto, name="claim target")
+            kw.update(target=an.result, target_note=an.note)
+        out[claim.id] = claims_mod.ClaimInput(**kw)
+    return out
+
+
 def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
     """Run every analysis of ``proto`` on ``studies``.
 
@@ -781,11 +925,12 @@ def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
     small = _small_study(comps, proto)
     ae = _adverse_events(comps, studies, proto)
     awaiting = _awaiting(proto, studies, registry, fate)
-    verdicts = claims_mod.judge_all(proto, comps, main=main, awaiting=awaiting, strata=strata, regressions=regs,
-                                    sensitivity=sens, loo=loo, small_study=small,
-                                    adverse_events=ae, fit_subset=lambda cs, by=None: _fit(
-                                        cs, proto, by=by, name="claim target"), only=only)
     swim_res = swim_block(proto, studies, comps) if proto.swim is not None else None
+    inputs = claim_inputs(proto, comps, studies, awaiting,
+                          protocol_availability=swim_res["availability"] if swim_res else None)
+    verdicts = claims_mod.judge_all(proto, comps, inputs=inputs, main=main, awaiting=awaiting,
+                                    strata=strata, regressions=regs, sensitivity=sens, loo=loo,
+                                    small_study=small, adverse_events=ae, only=only)
     return RunResult(protocol=proto, studies=fate, comparisons=comps, main=main, strata=strata,
                      regressions=regs, sensitivity=sens, leave_one_out=loo, cumulative=cum,
                      small_study=small,

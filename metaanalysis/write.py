@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 from metaanalysis.results import _plain
+from metaanalysis import claims as claims_mod
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "pydantic", "ruamel.yaml", "typer",
                 "rich", "jinja2", "pymare")
@@ -81,6 +82,8 @@ def run_to_dict(run) -> dict:
         "small_study": small,
         "adverse_events": _analysis(run.adverse_events) if run.adverse_events else None,
         "claims": [v.to_dict() for v in run.claims],
+        # the one verdict rule every claim above was judged by (protocols/README.md)
+        "verdict_rule": {"id": claims_mod.RULE_ID, "text": claims_mod.RULE_TEXT},
     }
     if getattr(run, "swim", None) is not None:
         out["swim"] = run.swim

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from metaanalysis.claims import participants
+from metaanalysis.claims import _participants
 from metaanalysis.load import load_studies
 from metaanalysis.pipeline import _trial_n_source, run_protocol
 from metaanalysis.runner import load_inputs
@@ -95,18 +95,25 @@ def test_trial_n_prefers_the_arms_then_the_listed_total():
 
 
 def _comp(study, arm, control, n_total=None, n_trial=None, arms=()):
-    return SimpleNamespace(study=study, arm=arm, control=control, n_total=n_total,
-                           n_trial_total=n_trial, trial_arms=tuple(arms))
+    return SimpleNamespace(key=f"{study} ({arm})", study=study, arm=arm, control=control,
+                           n_total=n_total, n_trial_total=n_trial, trial_arms=tuple(arms))
+
+
+def participants(comps):
+    """(known n, trials with n unknown) over every comparison given."""
+    return _participants(comps, {c.key for c in comps})
 
 
 def test_grade_counts_a_total_once_and_only_with_all_its_arms():
     three = ("B", "L", "P")
     gore = [_comp("G", "B", "P", n_trial=137, arms=three), _comp("G", "L", "P", n_trial=137, arms=three)]
     other = _comp("W", "x", "c", n_total=54)
-    assert participants(gore + [other]) == 137 + 54
+    assert participants(gore + [other]) == (137 + 54, 0)
     # one arm of a three-arm trial (a stratum): its share cannot be read from the total
-    assert participants(gore[:1] + [other]) == 54
-    assert participants([]) == 0
+    assert participants(gore[:1] + [other]) == (54, 1)
+    # no total: one unknown trial, however many comparisons it has
+    assert participants([_comp("X", "a", "p"), _comp("X", "b", "p"), other]) == (54, 1)
+    assert participants([]) == (0, 0)
 
 
 # ---------------------------------------------------------------------------
@@ -139,7 +146,18 @@ def test_bundled_totals_reach_grade(scorad_run):
     gore = [c for c in comps if c.study == "Gore2012"]
     assert [c.n_trial_total for c in gore] == [137.0, 137.0] and gore[0].n_total is None
     arm_n = sum(c.n_total or 0 for c in comps)
-    assert participants(comps) == arm_n + 137 + 50 + 48   # Sabzevar2022's 81 is not counted
+    # Sabzevar2022's 81 spans a vitamin D3 arm the file does not list: not counted
+    assert participants(comps) == (arm_n + 137 + 50 + 48, 1)
+
+
+def test_summary_of_findings_counts_totals_like_grade(scorad_run):
+    from metaanalysis.render.sof import _participants as sof_participants
+
+    dicts = [c.to_dict() for c in scorad_run.comparisons]
+    text, note = sof_participants(dicts)
+    n, unknown = participants(scorad_run.comparisons)
+    assert text.startswith(f"at least {n:,} (") and unknown == 1
+    assert note == "n not reported for 1 trial: Sabzevar2022"
 
 
 def test_the_total_is_never_used_for_a_variance(scorad_run, bundled):

@@ -18,9 +18,11 @@ jinja2 templates in ``render/templates``:
   relative image links (PNG when written, else SVG). Every value is passed
   through :func:`md_escape` by the environment's ``finalize`` hook.
 
-Number conventions: effects with 2 decimals, exponentiated for ratio
-measures (RR, OR); p-values as "0.03", "0.004" or "< 0.001"; I² as an
-integer percentage; tau² with 2 decimals (2 significant digits below 0.005).
+Number conventions (all from :mod:`metaanalysis.render.fmt`): effects with 2
+decimals, exponentiated for ratio measures (RR, OR), small ratios with 2
+significant digits (never "0.00"); p-values as "0.03", "0.004" or
+"< 0.001"; I² as an integer percentage; tau² with 2 decimals (2 significant
+digits below 0.005); interval labels ("95% CI", "95% PI") from alpha.
 The output has no dates, so the same results give byte-identical reports.
 """
 
@@ -34,12 +36,10 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from metaanalysis.render import fmt, sof
+from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES  # noqa: F401  (re-exported)
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})
-
-MEASURE_NAMES = {"MD": "mean difference", "SMD": "standardised mean difference",
-                 "RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference"}
 METHOD_NAMES = {"REML": "REML", "ML": "maximum likelihood", "DL": "DerSimonian-Laird",
                 "PM": "Paule-Mandel", "HE": "Hedges", "SJ": "Sidik-Jonkman",
                 "FE": "common effect (inverse variance)", "EE": "common effect (inverse variance)",
@@ -90,41 +90,16 @@ FOREST_MAIN = "forest_main"
 
 
 def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return fmt.is_number(x)
 
 
-def fmt_num(x, digits: int = 2) -> str:
-    """Fixed decimals; "NA" for a missing value; never "-0.00"."""
-    if not _finite(x):
-        return "NA"
-    s = f"{x:.{digits}f}"
-    if s.startswith("-") and float(s) == 0:
-        s = s[1:]
-    return s
-
-
-def fmt_p(p) -> str:
-    """'< 0.001', 3 decimals below 0.01, else 2 ('0.05' only when exact)."""
-    if not _finite(p):
-        return "NA"
-    if p < 0.001:
-        return "< 0.001"
-    if p < 0.01:
-        return f"{p:.3f}"
-    s = f"{p:.2f}"
-    if s == "0.05" and p != 0.05:
-        s = f"{p:.3f}"  # 0.0496 and 0.0504 are on different sides of 0.05
-    return s
-
-
-def p_eq(p) -> str:
-    """'p = 0.03' or 'p < 0.001'."""
-    s = fmt_p(p)
-    return f"p {s}" if s.startswith("<") else f"p = {s}"
+fmt_num = fmt.num      # fixed decimals, never "-0.00"
+fmt_p = fmt.p_value    # '< 0.001', 3 decimals below 0.01, else 2
+p_eq = fmt.p_phrase    # 'p = 0.03' or 'p < 0.001'
 
 
 def fmt_i2(x) -> str:
-    return "NA" if not _finite(x) else f"{x:.0f}%"
+    return "NA" if not _finite(x) else f"{fmt_num(x, 0)}%"
 
 
 def fmt_tau2(x) -> str:
@@ -173,7 +148,8 @@ class Scale:
         return x
 
     def est(self, x) -> str:
-        return fmt_num(self.value(x))
+        v = self.value(x)
+        return fmt.ratio(v) if self.ratio and v is not None else fmt_num(v)
 
     def ci(self, lb, ub) -> str:
         if not (_finite(lb) and _finite(ub)):
@@ -626,6 +602,9 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
     adverse = _analysis_view(data["adverse_events"], Scale("RR")) if data.get("adverse_events") else None
     proto_claims = {pc["id"]: pc for pc in proto.get("claims") or []}
     claims = [_claim_view(c, S, proto_claims.get(c["id"])) for c in data["claims"]]
+    sof_table = sof.summary_of_findings(data)
+    for r in sof_table["rows"]:
+        r["marks_text"] = sof.marks_text(r["marks"])
     other_figures = figs.rest()
 
     q = proto.get("question") or {}
@@ -640,12 +619,14 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "eligibility": proto.get("eligibility") or {},
         "outcome": proto.get("outcome") or {},
         "model": {
-            "measure": S.measure, "measure_name": MEASURE_NAMES.get(S.measure, S.measure),
+            "measure": S.measure, "measure_name": fmt.measure_name(S.measure, lower=True),
             "ratio": S.ratio, "null": S.null,
             "method": METHOD_NAMES.get(model.get("method"), model.get("method")),
             "test": TEST_NAMES.get(model.get("test"), model.get("test")),
             "alpha": model.get("alpha"),
-            "level": fmt_data(100 * (1 - model.get("alpha", 0.05))) + "%",
+            "level": fmt.level(model.get("alpha", 0.05)),
+            "ci_label": fmt.ci_label(model.get("alpha", 0.05)),
+            "pi_label": fmt.pi_label(model.get("alpha", 0.05)),
             "prediction_interval": model.get("prediction_interval"),
             "change_score_correlation": model.get("change_score_correlation"),
             "multi_arm": (model.get("multi_arm") or "").replace("_", " "),
@@ -669,6 +650,9 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "small": small,
         "adverse": adverse,
         "claims": claims,
+        "verdict_rule": data.get("verdict_rule"),
+        "sof": sof_table,
+        "sof_md": _MdRaw(sof.sof_markdown(sof_table, escape=md_escape)),
         "verdict_counts": [{"verdict": v, "n": sum(c["verdict"] == v for c in claims),
                             "cls": "v-" + _safe_id(v)} for v in VERDICTS
                            if any(c["verdict"] == v for c in claims)],
@@ -873,11 +857,13 @@ def render_reports(data: dict, index: list[dict], outdir: Path) -> dict[str, str
     Returns
     -------
     dict of str to str
-        ``{"report.html": ..., "report.md": ...}``.
+        ``{"report.html": ..., "report.md": ..., "sof.csv": ...}``: the two
+        reports and the GRADE Summary of Findings table
+        (:mod:`metaanalysis.render.sof`), which both reports show near the top.
     """
     ctx = build_context(data, index, Path(outdir))
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     html = _environment(True).get_template("report.html.j2").render(css=Markup(css), **ctx)
     md = _environment(False).get_template("report.md.j2").render(**ctx)
     md = re.sub(r"\n{3,}", "\n\n", md).strip() + "\n"
-    return {"report.html": html, "report.md": md}
+    return {"report.html": html, "report.md": md, "sof.csv": sof.sof_csv(ctx["sof"])}
