@@ -804,23 +804,20 @@ def _awaiting(proto: Protocol, studies, registry, fate) -> dict:
     return out
 
 
-def _n_randomised(st):
-    ns = [a.n_randomised.value if a.n_randomised is not None else None for a in st.arms]
-    return None if not ns or any(n is None for n in ns) else float(sum(ns))
-
-
 def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed) -> dict:
     """Eligible trials in a claim's target that have no usable data.
 
     Eligible: the protocol's purpose (already filtered in ``awaiting``),
     design, comparator and age group, and the claim's target attributes.
-    Returns the dict :func:`metaanalysis.claims.grade` takes; the direction
-    of the missing trials' results is not recorded in the extraction files,
-    so those counts are None (a richer ``availability`` can be passed in).
+    Returns the dict :func:`metaanalysis.claims.grade` takes. Participants
+    as in the SWiM block (:func:`_trial_n`: the arms' n, else a quoted
+    ``trial_total``); directions only where a file records one
+    (``direction_of_effect`` on the protocol's outcome or SWiM kinds).
     """
     el = proto.eligibility
     by_id = {st.id: st for st in studies}
-    missing, people, unknown = [], 0.0, 0
+    kinds = set(proto.outcome.kinds) | set(proto.swim.direction_kinds if proto.swim else ())
+    missing, people, unknown, dirs = [], 0.0, 0, []
     for sid, _why, attrs in awaiting.get("_studies", []):
         st = by_id[sid]
         if st.design not in el.designs:
@@ -834,16 +831,19 @@ def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed)
         if spec and not all(attrs.get(k) in v for k, v in spec.items()):
             continue
         missing.append(sid)
-        n = _n_randomised(st)
+        n = _trial_n(st)
         if n is None:
             unknown += 1
         else:
             people += n
+        rec = [x for x in st.direction_of_effect if x.outcome in kinds]
+        dirs.append(FAVOURS[rec[0].favours] if rec else None)
     n_analysed = len({c.study for c in analysed})
     return {"trials_eligible": n_analysed + len(missing), "trials_missing": len(missing),
             "participants_missing": people, "missing_n_unknown": unknown,
-            "missing_trials": tuple(missing), "missing_favour_probiotic": None,
-            "missing_favour_control": None, "missing_no_direction": None}
+            "missing_trials": tuple(missing), "missing_favour_probiotic": dirs.count(1),
+            "missing_favour_control": dirs.count(-1),
+            "missing_no_direction": sum(1 for d in dirs if d in (None, 0))}
 
 
 def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,

@@ -166,3 +166,29 @@ def test_the_total_is_never_used_for_a_variance(scorad_run, bundled):
     assert all(c.extraction.n1i is None and c.extraction.n2i is None for c in gore)
     studies, _ = load_studies([bundled / "studies" / "Gore2012.yaml"])
     assert studies[0].trial_total.n_randomised.value == 137
+
+
+def test_claim_target_availability_counts_totals_and_directions(bundled):
+    # a claim restricted to a subset (C1: children) gets its own availability; it
+    # counts a quoted trial total and the quoted directions as the SWiM block does
+    from metaanalysis.pipeline import _awaiting, availability, select_comparisons
+
+    studies, registry, protos, _ = load_inputs([bundled / "protocols" / "treatment-scorad.yaml"],
+                                               bundled / "studies")
+    proto = protos[0][1]
+    comps, fate = select_comparisons(proto, studies, registry)
+    awaiting = _awaiting(proto, studies, registry, fate)
+    kids = {"age_group": ["infants", "children"]}
+    av = availability(proto, studies, awaiting, kids, comps)
+    by_id = {s.id: s for s in studies}
+    miss = [by_id[s] for s in av["missing_trials"]]
+    assert {"Farid2011", "Carucci2022", "Lin2015"} <= set(av["missing_trials"])
+    assert av["missing_favour_probiotic"] == sum(
+        1 for s in miss if any(d.outcome in ("SCORAD", "symptom_load") and d.favours == "probiotic"
+                               for d in s.direction_of_effect))
+    assert av["missing_favour_probiotic"] >= 8
+    assert (av["missing_favour_probiotic"] + av["missing_favour_control"]
+            + av["missing_no_direction"]) == av["trials_missing"]
+    # Carucci2022 (100) and Farid2011 (52 randomised) count through their trial totals
+    assert av["missing_n_unknown"] == sum(1 for s in miss if _trial_n_source(s)[0] is None)
+    assert av["participants_missing"] == sum(_trial_n_source(s)[0] or 0 for s in miss)
