@@ -285,21 +285,23 @@ def _participants(comps, keys):
     than guess its share.
     """
     sel = [c for c in comps if c.key in keys]
+    trial = lambda c: getattr(c, "study", c.key)  # noqa: E731 (comps are duck-typed)
     known = sum(c.n_total for c in sel if c.n_total)
     arms: dict[str, set] = {}
     for c in sel:
         if not c.n_total and getattr(c, "n_trial_total", None):
-            arms.setdefault(c.study, set()).update((c.arm, c.control))
+            arms.setdefault(trial(c), set()).update((c.arm, c.control))
     counted: set[str] = set()
     unknown: set[str] = set()
     for c in sel:
-        if c.n_total or c.study in counted or c.study in unknown:
+        sid = trial(c)
+        if c.n_total or sid in counted or sid in unknown:
             continue
-        if c.study in arms and arms[c.study] >= set(c.trial_arms):
+        if sid in arms and arms[sid] >= set(c.trial_arms):
             known += c.n_trial_total
-            counted.add(c.study)
+            counted.add(sid)
         else:
-            unknown.add(c.study)
+            unknown.add(sid)
     return int(known), len(unknown)
 
 
