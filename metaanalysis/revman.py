@@ -204,7 +204,8 @@ class Analysis:
     number: int
     name: str
     rows: np.ndarray  # indices into the export
-    subgroup: list  # per row: str | None
+    subgroup: list  # per row: str | None (a key: heading plus subgroup number)
+    subgroup_name: list  # per row: the heading as printed, or None
     data_type: str = ""
     measure: str = ""
     alpha: float = 0.05
@@ -240,7 +241,8 @@ def split_analyses(ex: Export) -> list[Analysis]:
         # two subgroups may share a heading: the subgroup number (where
         # present) tells them apart
         sg = [(subs[i] or None) if not subn[i] else f"{subs[i]}\x00{subn[i]}" for i in rows]
-        out.append(Analysis(gg, nn, ex.text["Analysis name"][rows[0]], np.array(rows), sg))
+        out.append(Analysis(gg, nn, ex.text["Analysis name"][rows[0]], np.array(rows), sg,
+                            [subs[i] or None for i in rows]))
     return out
 
 
@@ -392,3 +394,422 @@ def infer_measures(ex: Export, analyses: list[Analysis]) -> None:
         an.data_type, an.measure, an.alpha, an.yi, an.vi = dt, ms, alpha, yi, vi
         an.dev["effect_rel"] = dev
         an.effect, an.ci_lb, an.ci_ub = printed_scale(ms, yi, vi, alpha)
+
+
+# ----------------------------------------------------------------------------
+# pooling, batched over units (an analysis, or one subgroup of it)
+
+#: model candidates per measure: (method, model); RevMan offers MH, IV and
+#: Peto for dichotomous data and IV for the rest (Peto, fixed, for O-E data)
+MODELS = {
+    "RR": (("MH", "fixed"), ("MH", "random"), ("IV", "fixed"), ("IV", "random"), ("IV", "random-REML")),
+    "OR": (("MH", "fixed"), ("MH", "random"), ("IV", "fixed"), ("IV", "random"), ("IV", "random-REML")),
+    "RD": (("MH", "fixed"), ("MH", "random"), ("IV", "fixed"), ("IV", "random"), ("IV", "random-REML")),
+    "Peto OR": (("Peto", "fixed"), ("IV", "random"), ("IV", "random-REML")),
+}
+#: "random" is DerSimonian-Laird (RevMan 5 and RevMan Web before 2025);
+#: "random-REML" is RevMan's 2025 default tau2 estimator (reviews published
+#: since then print REML weights)
+IV_MODELS = (("IV", "fixed"), ("IV", "random"), ("IV", "random-REML"))
+
+
+@dataclass
+class Unit:
+    """Rows pooled together: positions within the analysis (estimable rows only)."""
+
+    analysis: int  # index into the list of analyses
+    subgroup: str | None
+    pos: np.ndarray
+
+
+def _cells(ex, an, pos):
+    rows = an.rows[pos]
+    a = _nz(ex.num["Experimental cases"][rows])
+    n1 = _nz(ex.num["Experimental N"][rows])
+    c = _nz(ex.num["Control cases"][rows])
+    n2 = _nz(ex.num["Control N"][rows])
+    return a, n1 - a, c, n2 - c
+
+
+def _pad(cols, kmax, fill):
+    out = np.full((kmax, len(cols)), fill, dtype=float)
+    for j, col in enumerate(cols):
+        out[: len(col), j] = col
+    return out
+
+
+def _mh_batch(a, b, c, d, mask, measure):
+    """Mantel-Haenszel estimate (log scale for RR/OR), its variance and the
+    study weights, for d units at once. Arrays (k, d); masked rows are zero.
+
+    Studies with a zero cell enter with 0.5 added to each cell, as RevMan
+    does for its MH computations (checked against the printed MH weights).
+    Variances: Robins, Breslow & Greenland (1986) for OR, Greenland & Robins
+    (1985) for RR and RD (the formulas in Deeks & Higgins 2010).
+    """
+    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    inc = np.where(zero & mask, 0.5, 0.0)
+    a, b, c, d = ((x + inc) * mask for x in (a, b, c, d))
+    n1, n2 = a + b, c + d
+    N = np.where(mask, n1 + n2, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "OR":
+            R, S = a * d / N, b * c / N
+            P, Q = (a + d) / N, (b + c) / N
+            sR, sS = R.sum(0), S.sum(0)
+            est = np.log(sR / sS)
+            var = ((P * R).sum(0) / (2 * sR**2) + (P * S + Q * R).sum(0) / (2 * sR * sS)
+                   + (Q * S).sum(0) / (2 * sS**2))
+            w = S
+        elif measure == "RR":
+            R, S = a * n2 / N, c * n1 / N
+            sR, sS = R.sum(0), S.sum(0)
+            est = np.log(sR / sS)
+            var = ((n1 * n2 * (a + c) / N**2 - a * c / N) * mask).sum(0) / (sR * sS)
+            w = S
+        elif measure == "RD":
+            w = n1 * n2 / N
+            sw = w.sum(0)
+            est = ((a * n2 - c * n1) / N).sum(0) / sw
+            var = (((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * N**2)) * mask).sum(0) / sw**2
+        else:
+            raise ValueError(measure)
+    w = w * mask
+    return est, var, w
+
+
+def pool_units(ex, analyses, units, method, model, alpha_of=None):
+    """Pool every unit under one (method, model); one batched call.
+
+    Returns
+    -------
+    weights : list of ndarray
+        Per unit, the percent weights of its rows (summing to 100 within the unit).
+    pooled : list of dict
+        Per unit: estimate, se, ci (analysis scale), tau2, Q, Q_df, I2, k.
+    """
+    if not units:
+        return [], []
+    kmax = max(len(u.pos) for u in units)
+    ys = [analyses[u.analysis].yi[u.pos] for u in units]
+    vs = [analyses[u.analysis].vi[u.pos] for u in units]
+    Y = _pad(ys, kmax, 0.0)
+    V = _pad(vs, kmax, 1.0)
+    M = _pad([np.ones(len(u.pos)) for u in units], kmax, 0.0) > 0
+    alphas = np.array([analyses[u.analysis].alpha for u in units])
+    if method == "MH":
+        measure = analyses[units[0].analysis].measure
+        cells = [_cells(ex, analyses[u.analysis], u.pos) for u in units]
+        A, B, C, D = (_pad([c[i] for c in cells], kmax, 0.0) for i in range(4))
+        est, var, w = _mh_batch(A, B, C, D, M, measure)
+        # heterogeneity: Q about the MH estimate with inverse-variance weights
+        wi = M / V
+        Q = (wi * (Y - est) ** 2).sum(0)
+        dfq = M.sum(0) - 1
+        if model == "fixed":
+            tau2 = np.zeros(len(units))
+            se = np.sqrt(var)
+        else:
+            # DerSimonian-Laird on the MH-fixed Q (RevMan's MH random effects)
+            c_ = wi.sum(0) - (wi**2).sum(0) / wi.sum(0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # one study: no heterogeneity to estimate (c_ = 0)
+                tau2 = np.where((dfq > 0) & (c_ > 0), np.maximum(0.0, (Q - dfq) / c_), 0.0)
+            fit = rma(Y, V, "DL", mask=M, tau2=tau2)
+            w = fit.weights
+            est, se = fit.beta[0], fit.se[0]
+    else:
+        fit = rma(Y, V, {"fixed": "FE", "random": "DL", "random-REML": "REML"}[model], mask=M)
+        w = fit.weights
+        est, se, tau2, Q, dfq = fit.beta[0], fit.se[0], fit.tau2, fit.Q, fit.Q_df
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = 100 * w / w.sum(0)
+        I2 = np.where((dfq > 0) & (Q > 0), np.maximum(0.0, (Q - dfq) / Q) * 100, 0.0)
+    z = stats.norm.isf(alphas / 2)
+    weights, pooled = [], []
+    for j, u in enumerate(units):
+        k = len(u.pos)
+        weights.append(pct[:k, j])
+        pooled.append({"k": k, "estimate": float(est[j]), "se": float(se[j]),
+                       "ci_lb": float(est[j] - z[j] * se[j]), "ci_ub": float(est[j] + z[j] * se[j]),
+                       "tau2": float(tau2[j]), "Q": float(Q[j]), "Q_df": int(dfq[j]),
+                       "I2": float(I2[j])})
+    return weights, pooled
+
+
+def _units_for(ai, an, scope):
+    est = np.flatnonzero(np.isfinite(an.yi) & np.isfinite(an.vi))
+    if scope == "overall":
+        return [Unit(ai, None, est)] if est.size else []
+    out = []
+    for sg in dict.fromkeys(an.subgroup):
+        pos = np.array([i for i in est if an.subgroup[i] == sg], dtype=int)
+        if pos.size:
+            out.append(Unit(ai, sg, pos))
+    return out
+
+
+def _model_key(an, method, model, scope):
+    return (method, model, an.measure if method == "MH" else "", scope)
+
+
+def _candidates_for(an):
+    scopes = ("overall", "subgroup") if any(s is not None for s in an.subgroup) else ("overall",)
+    return [(meth, mod, sc) for meth, mod in MODELS.get(an.measure, IV_MODELS) for sc in scopes]
+
+
+def _weights_by_key(ex, analyses, wanted):
+    """wanted: {key: [analysis index, ...]} -> {(key, ai): (weights (k,), pooled per unit)}."""
+    out = {}
+    for key, ais in wanted.items():
+        method, model, _, scope = key
+        units = [u for ai in ais for u in _units_for(ai, analyses[ai], scope)]
+        ws, pooled = pool_units(ex, analyses, units, method, model)
+        for u, w, p in zip(units, ws, pooled):
+            an = analyses[u.analysis]
+            vec, plist = out.setdefault((key, u.analysis), (np.full(len(an.rows), np.nan), []))
+            vec[u.pos] = w
+            plist.append((u.subgroup, p))
+    return out
+
+
+def infer_models(ex: Export, analyses: list[Analysis], progress=None) -> None:
+    """Pick each analysis's method, model and weight scope from the printed weights.
+
+    All analyses that share a candidate (method, model, measure, scope) are
+    pooled in one batched call per candidate.
+    """
+    pw = {ai: ex.num["Weight"][an.rows] for ai, an in enumerate(analyses)}
+    wanted: dict = {}
+    for ai, an in enumerate(analyses):
+        if an.measure == "unknown":
+            continue
+        if not np.any(_nz(pw[ai]) > 0):
+            an.weight_scope, an.model = "none", "no totals"
+            continue
+        for meth, mod, sc in _candidates_for(an):
+            wanted.setdefault(_model_key(an, meth, mod, sc), []).append(ai)
+    got = _weights_by_key(ex, analyses, wanted)
+    for ai, an in enumerate(analyses):
+        if progress:
+            progress()
+        if an.measure == "unknown" or an.weight_scope == "none":
+            an.weight = np.where(np.isfinite(an.yi), 0.0, np.nan) if an.weight_scope == "none" else None
+            continue
+        scored = []
+        for meth, mod, sc in _candidates_for(an):
+            w, plist = got[(_model_key(an, meth, mod, sc), ai)]
+            p = pw[ai]
+            both = np.isfinite(p) & np.isfinite(w)
+            mism = int(np.sum(np.isfinite(p) != np.isfinite(w)))
+            dev = float(np.max(np.abs(w[both] - p[both]))) if both.any() else 0.0
+            if mism:
+                dev = max(dev, 100.0 + mism)
+            scored.append((dev, meth, mod, sc, w, plist))
+        best = min(scored, key=lambda t: t[0])  # first of equals: fixed before random
+        dev, meth, mod, sc, w, plist = best
+        an.model = f"{meth}, {mod}" if meth != "Peto" else "Peto, fixed"
+        an.weight_scope = sc
+        an.weight = w
+        an.dev["weight_pp"] = dev
+        an.pooled = {"method": meth, "model": mod, "weight_scope": sc,
+                     "alternatives": [f"{m1}, {m2} ({s})" for d, m1, m2, s, _, _ in scored
+                                      if d <= WEIGHT_ATOL and (m1, m2, s) != (meth, mod, sc)],
+                     "_units": plist}
+
+
+# ----------------------------------------------------------------------------
+# reproduce
+
+
+def _to_printed(measure, est, lb, ub):
+    if measure in RATIO:
+        return math.exp(est), math.exp(lb), math.exp(ub)
+    return est, lb, ub
+
+
+def _summarise(an, p, label=None):
+    e, lb, ub = _to_printed(an.measure, p["estimate"], p["ci_lb"], p["ci_ub"])
+    out = {"estimate": e, "ci_lb": lb, "ci_ub": ub, "tau2": p["tau2"], "I2": p["I2"],
+           "Q": p["Q"], "Q_df": p["Q_df"], "k": p["k"]}
+    if label is not None:
+        out = {"subgroup": label, **out}
+    return out
+
+
+def _nonevent_rr_matches(ex, an) -> bool:
+    """Does the printed RR equal the risk ratio of NON-events (cases read as non-cases)?"""
+    rows = an.rows
+    a, n1 = _nz(ex.num["Experimental cases"][rows]), _nz(ex.num["Experimental N"][rows])
+    c, n2 = _nz(ex.num["Control cases"][rows]), _nz(ex.num["Control N"][rows])
+    if np.any(n1 <= 0) or np.any(n2 <= 0):
+        return False
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yi, vi = escalc("RR", ai=n1 - a, n1i=n1, ci=n2 - c, n2i=n2, add=0.5, to="only0")
+    e, lb, ub = printed_scale("RR", yi, vi, an.alpha)
+    pm = ex.num["Mean"][rows]
+    ok = np.isfinite(pm)
+    return bool(ok.any()) and float(np.nanmax(_rel_dev(e[ok], pm[ok]))) <= EFFECT_RTOL
+
+
+def _finish(ex: Export, an: Analysis) -> None:
+    """Deviations from the printed numbers, the verdict and its reason."""
+    pm, pl, pu = ex.num["Mean"][an.rows], ex.num["CI start"][an.rows], ex.num["CI end"][an.rows]
+    pw = ex.num["Weight"][an.rows]
+    if an.measure == "unknown":
+        an.dev = {"effect": None, "ci": None, "weight": None}
+        an.reproduced = False
+        return
+    both = np.isfinite(pm) & np.isfinite(an.effect)
+    with np.errstate(invalid="ignore"):
+        de = float(np.max(_rel_dev(an.effect[both], pm[both]), initial=0.0))
+        dc = float(max(np.max(_rel_dev(an.ci_lb[both], pl[both]), initial=0.0),
+                       np.max(_rel_dev(an.ci_ub[both], pu[both]), initial=0.0)))
+    est_mism = int(np.sum(np.isfinite(pm) != np.isfinite(an.effect)))
+    if an.weight_scope == "none":
+        dw = 0.0
+        w_mism = 0
+    else:
+        wb = np.isfinite(pw) & np.isfinite(an.weight)
+        dw = float(np.max(np.abs(an.weight[wb] - pw[wb]), initial=0.0))
+        w_mism = int(np.sum(np.isfinite(pw) != np.isfinite(an.weight)))
+    an.dev = {"effect": de, "ci": dc, "weight": dw, "not_estimable_mismatches": est_mism + w_mism}
+    reasons = []
+    if est_mism or de > EFFECT_RTOL or dc > EFFECT_RTOL:
+        why = (f"the printed study effects match no measure at 90/95/99% confidence; closest is "
+               f"{an.measure} ({an.data_type}) with relative deviation {max(de, dc):.3g}")
+        if est_mism:
+            why += f" and {est_mism} row(s) disagree on 'not estimable'"
+        if an.data_type == "dichotomous" and _nonevent_rr_matches(ex, an):
+            why = ("the printed effects are the risk ratio of NON-events (the export's cases read as "
+                   "non-cases), which the export's columns do not say")
+        reasons.append(why)
+    if dw > WEIGHT_ATOL or w_mism:
+        alts = _all_model_names(an)
+        reasons.append(f"the printed weights match no model ({' | '.join(alts)}; per analysis or per "
+                       f"subgroup); closest is {an.model} ({an.weight_scope}) within {dw:.3g} "
+                       "percentage points")
+    an.reproduced = not reasons
+    an.reason = "; ".join(reasons)
+
+
+def _all_model_names(an):
+    return [f"{m}, {mo}" for m, mo in MODELS.get(an.measure, IV_MODELS)]
+
+
+def _pooled(ex, analyses) -> None:
+    """Pooled totals under each analysis's inferred model: the analysis total
+    (when weights are per analysis) and every subgroup total, batched."""
+    wanted: dict = {}
+    for ai, an in enumerate(analyses):
+        if an.weight_scope in ("overall", "subgroup") and any(s is not None for s in an.subgroup):
+            meth, mod = an.pooled["method"], an.pooled["model"]
+            wanted.setdefault(_model_key(an, meth, mod, "subgroup"), []).append(ai)
+    got = _weights_by_key(ex, analyses, wanted)
+    for ai, an in enumerate(analyses):
+        if an.weight_scope not in ("overall", "subgroup"):
+            an.pooled = {"shown": False, "note": "RevMan shows this analysis without totals"
+                         if an.weight_scope == "none" else "not reproduced: no usable data"}
+            continue
+        units = an.pooled.pop("_units")
+        names = {k: n for k, n in zip(an.subgroup, an.subgroup_name)}
+        overall = None
+        if an.weight_scope == "overall":
+            overall = _summarise(an, units[0][1])
+        subs = []
+        if any(s is not None for s in an.subgroup):
+            plist = units if an.weight_scope == "subgroup" else \
+                got[(_model_key(an, an.pooled["method"], an.pooled["model"], "subgroup"), ai)][1]
+            subs = [_summarise(an, p, names[s]) for s, p in plist]
+        an.pooled.update({"shown": True, "alpha": an.alpha, "overall": overall, "subgroups": subs})
+
+
+@dataclass
+class Review:
+    """A reproduced review: its analyses, in file order."""
+
+    path: str
+    analyses: list
+
+    def to_dict(self) -> dict:
+        """Exactly the JSON of ``meta revman reproduce --json``."""
+        out = []
+        for an in self.analyses:
+            studies = []
+            for i, r in enumerate(an.rows):
+                def f(x):
+                    return None if x is None or not np.isfinite(x[i]) else float(x[i])
+                studies.append({"study": _study_label(self._ex, r), "subgroup": an.subgroup_name[i],
+                                "effect": f(an.effect), "ci_lb": f(an.ci_lb), "ci_ub": f(an.ci_ub),
+                                "weight": f(an.weight)})
+            md = dict(an.dev)
+            md["reason"] = an.reason or None
+            out.append({"group": an.group, "number": an.number, "name": an.name,
+                        "data_type": an.data_type, "measure": an.measure,
+                        "model": an.model, "studies": studies, "pooled": _clean(an.pooled),
+                        "reproduced": bool(an.reproduced), "max_deviation": _clean(md)})
+        return {"analyses": out}
+
+
+def _study_label(ex, r):
+    return ex.text["Study"][r]
+
+
+def _clean(obj):
+    """JSON-safe: numpy scalars to float/int, NaN/inf to None."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def reproduce(path, progress=None) -> Review:
+    """Read a RevMan export and reproduce every analysis.
+
+    Parameters
+    ----------
+    path : str or Path
+        The review's "Data and analyses" CSV export.
+    progress : callable, optional
+        Called once per analysis (for a progress bar).
+
+    Returns
+    -------
+    Review
+        ``.analyses`` carries, per analysis, the inferred data type, measure,
+        model, confidence level and weight scope, the recomputed study rows,
+        the pooled totals, the deviations and (if not reproduced) the reason.
+    """
+    ex = read_export(path)
+    analyses = split_analyses(ex)
+    infer_measures(ex, analyses)
+    for an in analyses:
+        if an.measure == "unknown":
+            an.effect = an.ci_lb = an.ci_ub = np.full(len(an.rows), np.nan)
+    infer_models(ex, analyses, progress=progress)
+    for an in analyses:
+        if an.weight is None:
+            an.weight = np.full(len(an.rows), np.nan)
+    _pooled(ex, analyses)
+    for an in analyses:
+        _finish(ex, an)
+    rev = Review(str(path), analyses)
+    rev._ex = ex
+    return rev
+
+
+def summary_by_type(reviews) -> dict:
+    """{data type: (reproduced, total)} over reviews."""
+    out: dict = {}
+    for rev in reviews:
+        for an in rev.analyses:
+            r, t = out.get(an.data_type, (0, 0))
+            out[an.data_type] = (r + int(an.reproduced), t + 1)
+    return out
