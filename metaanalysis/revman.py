@@ -813,3 +813,91 @@ def summary_by_type(reviews) -> dict:
             r, t = out.get(an.data_type, (0, 0))
             out[an.data_type] = (r + int(an.reproduced), t + 1)
     return out
+
+
+# ----------------------------------------------------------------------------
+# re-analysis under Cochrane's 2025 random-effects defaults
+
+#: Cochrane 2025 (RevMan since January 2025; Handbook chapter 10): REML tau2,
+#: Q-profile CI for tau2, Hartung-Knapp-Sidik-Jonkman CI for the mean
+#: (untruncated, t with k - 1 df) and a prediction interval (t, k - 1 df)
+COCHRANE_2025 = {"method": "REML", "test": "knha", "tau2_ci": "Q-profile", "pi_df": "k-1"}
+#: RevMan shows a prediction interval only with at least 3 studies
+PI_MIN_K = 3
+
+
+def _null_excluded(measure, lb, ub):
+    """Does the interval exclude no effect (0, or 1 for ratios)?"""
+    null = 1.0 if measure in RATIO else 0.0
+    return lb > null or ub < null
+
+
+def reanalyse(review: Review) -> list[dict]:
+    """Every pooled analysis (or subgroup, where RevMan shows subgroup totals
+    only) under the review's inferred settings and under Cochrane's 2025
+    defaults, with the changes of conclusion and why.
+
+    The 2025 fits for all units are one batched ``rma(..., "REML", "knha")``
+    call, one ``q_profile_ci`` call and one ``prediction_interval`` call.
+
+    Returns
+    -------
+    list of dict
+        Per unit: ``analysis``, ``name``, ``measure``, ``model``, ``k``,
+        ``review`` (estimate, ci_lb, ci_ub, tau2, I2 on the printed scale),
+        ``cochrane2025`` (the same plus tau2_ci_lb/ub, pi_lb/pi_ub, I2), and
+        ``changes`` (list of str, empty when the conclusion stands).
+    """
+    items = []  # (analysis, label, review summary, positions)
+    for an in review.analyses:
+        p = an.pooled
+        if not p.get("shown") or not an.reproduced and an.measure == "unknown":
+            continue
+        est = np.isfinite(an.yi) & np.isfinite(an.vi)
+        if an.weight_scope == "overall":
+            items.append((an, an.label, p["overall"], np.flatnonzero(est)))
+        else:
+            for s in p["subgroups"]:
+                key = next(k for k, n in zip(an.subgroup, an.subgroup_name) if n == s["subgroup"])
+                pos = np.array([i for i in np.flatnonzero(est) if an.subgroup[i] == key], dtype=int)
+                items.append((an, f"{an.label} / {s['subgroup']}", s, pos))
+    items = [it for it in items if len(it[3]) >= 2]  # one study: nothing to re-analyse
+    if not items:
+        return []
+    kmax = max(len(it[3]) for it in items)
+    Y = _pad([it[0].yi[it[3]] for it in items], kmax, 0.0)
+    V = _pad([it[0].vi[it[3]] for it in items], kmax, 1.0)
+    M = _pad([np.ones(len(it[3])) for it in items], kmax, 0.0) > 0
+    # confidence level: each review's own (the same for all its analyses in practice)
+    out = []
+    for alpha in sorted({it[0].alpha for it in items}):
+        sel = np.array([it[0].alpha == alpha for it in items])
+        fit = rma(Y[:, sel], V[:, sel], COCHRANE_2025["method"], COCHRANE_2025["test"],
+                  mask=M[:, sel], alpha=alpha)
+        tlb, tub = q_profile_ci(Y[:, sel], V[:, sel], mask=M[:, sel], alpha=alpha)
+        plb, pub = prediction_interval(fit, pi_df=COCHRANE_2025["pi_df"])
+        for j, it in enumerate([it for it, s in zip(items, sel) if s]):
+            an, label, old, pos = it
+            k = len(pos)
+            e, lb, ub = _to_printed(an.measure, fit.beta[0, j], fit.ci_lb[0, j], fit.ci_ub[0, j])
+            has_pi = k >= PI_MIN_K
+            pl_, pu_ = (_to_printed(an.measure, 0.0, plb[j], pub[j])[1:] if has_pi else (None, None))
+            new = {"estimate": e, "ci_lb": lb, "ci_ub": ub, "tau2": float(fit.tau2[j]),
+                   "tau2_ci_lb": float(tlb[j]), "tau2_ci_ub": float(tub[j]), "I2": float(fit.I2[j]),
+                   "pi_lb": pl_, "pi_ub": pu_, "df": k - 1}
+            changes = []
+            was = _null_excluded(an.measure, old["ci_lb"], old["ci_ub"])
+            now = _null_excluded(an.measure, lb, ub)
+            why = (f"{an.model} (tau2 {old['tau2']:.3g}) -> IV REML (tau2 {new['tau2']:.3g}) with HKSJ "
+                   f"t({k - 1})")
+            if was and not now:
+                changes.append(f"CI now includes no effect [{why}]")
+            elif now and not was:
+                changes.append(f"CI now excludes no effect [{why}]")
+            if has_pi and now and not _null_excluded(an.measure, pl_, pu_):
+                changes.append("prediction interval crosses no effect")
+            out.append({"analysis": label, "name": an.name, "measure": an.measure, "model": an.model,
+                        "k": k, "alpha": alpha, "review": _clean(old), "cochrane2025": _clean(new),
+                        "changes": changes, "_order": items.index(it)})
+    out.sort(key=lambda r: r.pop("_order"))
+    return out
