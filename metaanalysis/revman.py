@@ -103,9 +103,17 @@ class Export:
     line: np.ndarray  # CSV line number of each row (header = line 1)
 
 
-def _err(path, row, column, msg):
-    # row: 1-based data row; InputError prints "row r (line r+1)"
-    return InputError(msg, file=str(path), row=row, column=column)
+def _err(path, row, column, msg, lines=None):
+    """One-line error naming the data row, its CSV line and the column.
+
+    Quoted cells (RoB 2 support text) may span several lines, so the line
+    is the reader's, not ``row + 1``.
+    """
+    line = lines[row - 1] if lines is not None else row + 1
+    where = f"row {row} (line {line})" + (f", column '{column}'" if column else "")
+    err = InputError(f"{where}: {msg}", file=str(path))
+    err.row, err.column = row, column
+    return err
 
 
 def read_export(path) -> Export:
@@ -134,11 +142,12 @@ def read_export(path) -> Export:
         header = [h.strip() for h in next(reader)]
         rows = []
         lines = []
+        start = reader.line_num + 1
         for r in reader:
-            if not r or all(not c.strip() for c in r):
-                continue
-            rows.append(r)
-            lines.append(reader.line_num)
+            if r and any(c.strip() for c in r):
+                rows.append(r)
+                lines.append(start)  # the line the record starts on
+            start = reader.line_num + 1
     except csv.Error as exc:
         raise InputError(f"not a valid CSV table (line {reader.line_num}): {exc}", file=str(p)) from None
     missing = [c for c in REQUIRED if c not in header]
@@ -155,7 +164,7 @@ def read_export(path) -> Export:
         if len(r) != len(header):
             what = "truncated" if len(r) < len(header) else "too long"
             col = header[len(r)] if len(r) < len(header) else None
-            raise _err(p, i, col, f"row is {what}: {len(r)} cells, the header has {len(header)}")
+            raise _err(p, i, col, f"row is {what}: {len(r)} cells, the header has {len(header)}", lines)
     n = len(rows)
     tcols = {h: [r[idx[h]].strip() for r in rows] for h in header}
     num = {}
@@ -168,9 +177,9 @@ def read_export(path) -> Export:
                 try:
                     arr[i] = float(s)
                 except ValueError:
-                    raise _err(p, i + 1, col, f"expected a number, got {s[:40]!r}") from None
+                    raise _err(p, i + 1, col, f"expected a number, got {s[:40]!r}", lines) from None
                 if not math.isfinite(arr[i]):
-                    raise _err(p, i + 1, col, f"expected a finite number, got {s[:40]!r}")
+                    raise _err(p, i + 1, col, f"expected a finite number, got {s[:40]!r}", lines)
         num[col] = arr
     for col in ("Analysis group", "Analysis number"):
         for i, s in enumerate(tcols[col]):
@@ -179,16 +188,16 @@ def read_export(path) -> Export:
                 if v != int(v) or v < 0:
                     raise ValueError
             except ValueError:
-                raise _err(p, i + 1, col, f"expected a non-negative integer, got {s[:40]!r}") from None
+                raise _err(p, i + 1, col, f"expected a non-negative integer, got {s[:40]!r}", lines) from None
         num[col] = np.array([int(float(s)) for s in tcols[col]], dtype=float)
     for i, s in enumerate(tcols["Study"]):
         if not s:
-            raise _err(p, i + 1, "Study", "empty study label")
+            raise _err(p, i + 1, "Study", "empty study label", lines)
     for col in ("Experimental cases", "Experimental N", "Control cases", "Control N", "Experimental SD",
                 "Control SD", "GIV SE", "Variance"):
         bad = np.flatnonzero(num[col] < 0)
         if bad.size:
-            raise _err(p, int(bad[0]) + 1, col, f"must not be negative, got {num[col][bad[0]]:g}")
+            raise _err(p, int(bad[0]) + 1, col, f"must not be negative, got {num[col][bad[0]]:g}", lines)
     return Export(str(p), n, tcols, num, np.array(lines))
 
 
