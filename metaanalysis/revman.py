@@ -829,7 +829,8 @@ def summary_by_type(reviews) -> dict:
 
 #: Cochrane 2025 (RevMan since January 2025; Handbook chapter 10): REML tau2,
 #: Q-profile CI for tau2, Hartung-Knapp-Sidik-Jonkman CI for the mean
-#: (untruncated, t with k - 1 df) and a prediction interval (t, k - 1 df)
+#: (untruncated, t with k - 1 df) and a prediction interval (t, k - 1 df;
+#: with the HKSJ standard error of the mean, as metafor's predict() under knha)
 COCHRANE_2025 = {"method": "REML", "test": "knha", "tau2_ci": "Q-profile", "pi_df": "k-1"}
 #: RevMan shows a prediction interval only with at least 3 studies
 PI_MIN_K = 3

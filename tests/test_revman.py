@@ -27,6 +27,7 @@ from scipy import stats
 
 from metaanalysis import revman
 from metaanalysis.cli import main
+from tests.tolerances import RTOL_ITER
 
 HEADER = ["Analysis group", "Analysis number", "Analysis name", "Subgroup", "Applicability", "Study",
           "Study year", "GIV Mean", "GIV SE", "Experimental mean", "Experimental SD", "Experimental cases",
@@ -251,27 +252,46 @@ def test_o_minus_e_and_variance_peto(tmp_path):
 # re-analysis
 
 
+def reml_by_hand(y, v, iters=10000):
+    """REML tau2 by the fixed-point iteration of Viechtbauer (2005), eq. 12."""
+    y, v = np.asarray(y), np.asarray(v)
+    t = 0.0
+    for _ in range(iters):
+        w = 1 / (v + t)
+        mu = (w * y).sum() / w.sum()
+        t_new = max(0.0, ((w**2) * ((y - mu) ** 2 - v)).sum() / (w**2).sum() + 1 / w.sum())
+        if abs(t_new - t) < 1e-15:
+            break
+        t = t_new
+    return t
+
+
 def test_reanalyse_flags_a_ci_that_now_includes_no_effect(tmp_path):
-    # three consistent MD studies: Wald DL CI excludes 0, HKSJ with t(2) does not
-    data = [(1.0, 1, 30, 0, 1, 30), (0.9, 1, 30, 0, 1, 30), (1.6, 1, 30, 0, 1, 30)]
-    ys = [d[0] - d[3] for d in data]
-    vs = [2 / 30] * 3
-    w, tau2 = dl_weights(ys, vs)
+    # three heterogeneous MD studies: the DL Wald CI excludes 0, HKSJ with t(2) does not
+    data = [(1.0, 1, 30, 0, 1, 30), (0.3, 1, 60, 0, 1, 60), (1.6, 1, 20, 0, 1, 20)]
+    ys = np.array([d[0] - d[3] for d in data])
+    vs = np.array([d[1] ** 2 / d[2] + d[4] ** 2 / d[5] for d in data])
+    w, _ = dl_weights(ys, vs)
     rows = [{"Study": f"S{i}", **cont(*d), **printed(y, math.sqrt(v), False), "Weight": f"{wi:.5f}"}
             for i, (d, y, v, wi) in enumerate(zip(data, ys, vs, w))]
     res = revman.reproduce(write(tmp_path, rows))
-    assert res.analyses[0].reproduced
-    rows_ = revman.reanalyse(res)
-    assert len(rows_) == 1
-    r = rows_[0]
+    assert res.analyses[0].model == "IV, random" and res.analyses[0].reproduced
+    (r,) = revman.reanalyse(res)
     assert r["review"]["ci_lb"] > 0
-    # by hand: REML tau2 from metaanalysis.fit would be circular; check the HKSJ
-    # interval is the t(2) interval around the REML mean and wider than Wald
+    # Cochrane 2025 by hand: REML tau2, HKSJ t(k-1) interval, PI t(k-1)
+    t2 = reml_by_hand(ys, vs)
+    wr = 1 / (vs + t2)
+    mu = (wr * ys).sum() / wr.sum()
+    se = math.sqrt((wr * (ys - mu) ** 2).sum() / (2 * wr.sum()))
+    crit = stats.t.isf(0.025, 2)
     new = r["cochrane2025"]
-    assert new["ci_ub"] - new["ci_lb"] > r["review"]["ci_ub"] - r["review"]["ci_lb"]
-    assert new["df"] == 2 and new["pi_lb"] is not None
-    assert any("CI now includes no effect" in c for c in r["changes"]) == (new["ci_lb"] <= 0)
-    assert new["tau2_ci_lb"] == 0.0
+    assert new["tau2"] == pytest.approx(t2, rel=RTOL_ITER)
+    assert new["estimate"] == pytest.approx(mu, rel=RTOL_ITER)
+    assert new["ci_lb"] == pytest.approx(mu - crit * se, rel=RTOL_ITER)
+    assert new["ci_lb"] < 0
+    half = crit * math.sqrt(t2 + se**2)  # the HKSJ standard error, as metafor's predict()
+    assert new["pi_ub"] == pytest.approx(mu + half, rel=RTOL_ITER)
+    assert r["changes"] and r["changes"][0].startswith("CI now includes no effect")
 
 
 # ----------------------------------------------------------------------------
