@@ -215,7 +215,14 @@ def revman_reanalyse(
         (out / "reanalysis.json").write_text(json.dumps({"analyses": rows}, indent=1, allow_nan=False),
                                              encoding="utf-8")
         (out / "report.md").write_text(reanalysis_markdown(review.name, rows), encoding="utf-8")
-        typer.echo(f"wrote {out}/reanalysis.json and {out}/report.md")
+        from metaanalysis.render.revman import reanalysis_forest
+
+        for r in changed:
+            stem = out / "forest" / ("analysis-" + r["analysis"].replace(" / ", "-").replace("/", "-")
+                                     .replace(" ", "_")[:80])
+            reanalysis_forest(revman.forest_result(r), r, stem)
+        typer.echo(f"wrote {out}/reanalysis.json, {out}/report.md and {len(changed)} forest plot(s) "
+                   f"in {out}/forest/")
 
 
 def main(argv: list[str] | None = None) -> int:

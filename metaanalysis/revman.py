@@ -908,6 +908,24 @@ def reanalyse(review: Review) -> list[dict]:
                 changes.append("prediction interval crosses no effect")
             out.append({"analysis": label, "name": an.name, "measure": an.measure, "model": an.model,
                         "k": k, "alpha": alpha, "review": _clean(old), "cochrane2025": _clean(new),
-                        "changes": changes, "_order": items.index(it)})
+                        "changes": changes,
+                        "studies": [review._ex.text["Study"][an.rows[i]] for i in pos],
+                        "yi": _clean(list(an.yi[pos])), "vi": _clean(list(an.vi[pos])),
+                        "_order": items.index(it)})
     out.sort(key=lambda r: r.pop("_order"))
     return out
+
+
+#: measure codes of metaanalysis.api for the forest plots (Peto OR is drawn
+#: as an odds ratio; GIV ratios on the log scale as generic effects)
+_API_MEASURE = {"RR": "RR", "OR": "OR", "Peto OR": "OR", "RD": "RD", "MD": "MD", "SMD": "SMD",
+                "difference": "GEN", "ratio": "GEN"}
+
+
+def forest_result(row: dict):
+    """The 2025 fit of one re-analysed unit as a PoolResult, for a forest plot."""
+    from metaanalysis.api import pool_effects
+
+    return pool_effects(np.asarray(row["yi"], float), np.asarray(row["vi"], float), row["studies"],
+                        measure=_API_MEASURE[row["measure"]], method=COCHRANE_2025["method"],
+                        test=COCHRANE_2025["test"], alpha=row["alpha"], pi_df=COCHRANE_2025["pi_df"])

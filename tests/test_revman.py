@@ -412,3 +412,20 @@ def test_cochrane_confidence_levels_and_reml_reviews(cochrane):
     assert {a.alpha for a in cochrane["CD001909.pub4.csv"].analyses if a.group == 3} == {0.01}
     # CD016064 (2025) prints REML random-effects weights
     assert by_label(cochrane["CD016064.csv"], "1.2").model == "IV, random-REML"
+
+
+def test_cli_reanalyse_writes_report_json_and_forest_of_changed(tmp_path, capsys):
+    data = [(1.0, 1, 30, 0, 1, 30), (0.3, 1, 60, 0, 1, 60), (1.6, 1, 20, 0, 1, 20)]
+    ys = [d[0] - d[3] for d in data]
+    vs = [d[1] ** 2 / d[2] + d[4] ** 2 / d[5] for d in data]
+    w, _ = dl_weights(ys, vs)
+    rows = [{"Study": f"S{i}", **cont(*d), **printed(y, math.sqrt(v), False), "Weight": f"{wi:.5f}"}
+            for i, (d, y, v, wi) in enumerate(zip(data, ys, vs, w))]
+    out = tmp_path / "out"
+    code, stdout, err = run(["revman", "reanalyse", str(write(tmp_path, rows)), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert "1 of 1 pooled analyses change" in stdout
+    got = json.loads((out / "reanalysis.json").read_text())["analyses"]
+    assert got[0]["changes"][0].startswith("CI now includes no effect")
+    assert "## Analyses whose conclusion changes" in (out / "report.md").read_text()
+    assert (out / "forest" / "analysis-1.1.svg").stat().st_size > 1000

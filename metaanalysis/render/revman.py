@@ -107,3 +107,17 @@ def reanalysis_markdown(review_name: str, rows: list[dict]) -> str:
             "## Analyses whose conclusion changes\n\n" + head
             + "\n".join(x for r, x in zip(rows, body) if r["changes"]) + "\n\n## All pooled analyses\n\n"
             + head + "\n".join(body) + "\n")
+
+
+def reanalysis_forest(result, row: dict, stem):
+    """Forest plot (RevMan layout) of one re-analysed unit under the 2025 defaults; SVG."""
+    from metaanalysis.render._common import save_figure
+    from metaanalysis.render.forest import forest_plot
+
+    scale = " (log ratio)" if row["measure"] == "ratio" else ""
+    fig = forest_plot(result, columns=("weight", "effect"), prediction=True,
+                      arms=("Experimental", "Control"),
+                      title=f"Analysis {row['analysis']}: {row['name']}{scale} - Cochrane 2025 "
+                            "(REML, HKSJ, prediction interval)",
+                      footnotes=[f"Review: {row['model']}; " + "; ".join(row["changes"])])
+    return save_figure(fig, stem, formats=("svg",))
