@@ -25,12 +25,20 @@ RevMan conventions (Deeks JJ, Higgins JPT. Statistical algorithms in Review
 Manager 5, 2010; checked here against the printed numbers of 24 reviews):
 
 * Zero cells: a study with a zero cell gets 0.5 added to all four cells for
-  its own estimate and variance (RR, OR, RD). A study with no events in both
-  arms, or only events in both arms, is "not estimable" for RR and OR (no
-  estimate, no weight); for RD it is estimable (RD = 0, corrected variance).
+  its own estimate and variance (RR, OR, RD). OR: a study with no events, or
+  only events, in both arms is "not estimable" (no estimate, no weight).
+  RR: only no events in both arms is not estimable; events in every
+  participant of both arms give RR = 1 exactly, with the corrected variance.
+  RD: always estimable; the difference itself comes from the raw
+  proportions (0 for a double-zero study), only its variance from the
+  corrected cells. (Each rule is what the printed rows of the 24 reviews
+  require; e.g. CD016002 1.1, CD015087 3.9, CD013278 1.3.)
 * Mantel-Haenszel weights (fixed effect) use the corrected cells for studies
-  with a zero cell; random effects with MH data use DerSimonian-Laird with
-  Q computed about the MH fixed estimate and inverse-variance study weights.
+  with a zero cell (21 of the 24 reviews' MH analyses fail without this);
+  random effects with MH data use DerSimonian-Laird with Q computed about
+  the MH fixed estimate and inverse-variance study weights.
+* Random effects: DerSimonian-Laird (RevMan 5 and RevMan Web until 2024) or
+  REML (RevMan's 2025 default; CD013801, CD016064 print REML weights).
 * Peto odds ratio per study: ``exp((O - E)/V)`` with ``SE = 1/sqrt(V)``;
   weights proportional to V.
 * SMD: Hedges' adjusted g, ``J = 1 - 3/(4N - 9)``, variance

@@ -429,3 +429,24 @@ def test_cli_reanalyse_writes_report_json_and_forest_of_changed(tmp_path, capsys
     assert got[0]["changes"][0].startswith("CI now includes no effect")
     assert "## Analyses whose conclusion changes" in (out / "report.md").read_text()
     assert (out / "forest" / "analysis-1.1.svg").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("measure", ["OR", "RR"])
+def test_mh_pooled_total_matches_binary_mantel_haenszel(tmp_path, measure):
+    from metaanalysis.binary import mantel_haenszel
+
+    data = [("A", 10, 50, 20, 50), ("B", 5, 60, 15, 58), ("C", 30, 90, 28, 91)]
+    a = np.array([d[1] for d in data], float)
+    n1 = np.array([d[2] for d in data], float)
+    c = np.array([d[3] for d in data], float)
+    n2 = np.array([d[4] for d in data], float)
+    ref = mantel_haenszel(a, n1 - a, c, n2 - c, measure)
+    f = log_or if measure == "OR" else log_rr
+    rows = [{"Study": s, **arm(*x), **printed(*f(*x), True), "Weight": f"{wi:.5f}"}
+            for (s, *x), wi in zip(data, ref.weights)]
+    an = revman.reproduce(write(tmp_path, rows)).analyses[0]
+    assert (an.measure, an.model) == (measure, "MH, fixed") and an.reproduced
+    ov = an.pooled["overall"]
+    assert ov["estimate"] == pytest.approx(math.exp(ref.estimate), rel=1e-12)
+    assert ov["ci_lb"] == pytest.approx(math.exp(ref.ci_lb), rel=1e-12)
+    assert ov["Q"] == pytest.approx(ref.Q, rel=1e-12)
