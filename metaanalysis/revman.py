@@ -110,6 +110,13 @@ class Export:
     num: dict  # column -> ndarray (n,)
     line: np.ndarray  # CSV line number of each row (header = line 1)
 
+    @property
+    def nz(self) -> dict:
+        """Numeric columns with empty cells as 0 (RevMan writes unused fields as 0)."""
+        if not hasattr(self, "_nz"):
+            self._nz = {c: np.nan_to_num(self.num[c], nan=0.0) for c in NUMERIC}
+        return self._nz
+
 
 def _err(path, row, column, msg, lines=None):
     """One-line error naming the data row, its CSV line and the column.
@@ -270,67 +277,64 @@ def _nz(x):
 RATIO = {"RR", "OR", "Peto OR", "ratio"}
 
 
-def _candidate_effects(ex: Export, rows: np.ndarray, data_type: str, measure: str):
-    """Per-study (yi, vi) on the analysis scale (log for ratios); NaN = not estimable.
+def _candidate_effects(ex: Export, data_type: str, measure: str):
+    """Per-row (yi, vi, bad, usable) of one candidate for every row of the export.
 
-    Returns None when the rows lack the data for this candidate.
+    ``yi``/``vi`` are on the analysis scale (log for ratios); NaN = not
+    estimable. ``bad`` marks rows whose data rule the candidate out for their
+    whole analysis (e.g. a non-integer event count for dichotomous data);
+    an analysis also needs at least one ``usable`` row (e.g. one with SDs).
     """
-    nm = {c: _nz(ex.num[c][rows]) for c in NUMERIC}
-    if data_type == "dichotomous":
-        a, n1, c, n2 = nm["Experimental cases"], nm["Experimental N"], nm["Control cases"], nm["Control N"]
-        if np.any(n1 <= 0) or np.any(n2 <= 0) or np.any(a > n1) or np.any(c > n2):
-            return None
-        if np.any(a != np.round(a)) or np.any(c != np.round(c)):
-            return None
-        if measure == "Peto OR":
-            N = n1 + n2
-            xt = a + c
-            E = xt * n1 / N
-            with np.errstate(divide="ignore", invalid="ignore"):
+    nm = ex.nz
+    n = ex.n
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if data_type == "dichotomous":
+            a, n1, c, n2 = nm["Experimental cases"], nm["Experimental N"], nm["Control cases"], nm["Control N"]
+            bad = (n1 <= 0) | (n2 <= 0) | (a > n1) | (c > n2) | (a != np.round(a)) | (c != np.round(c))
+            # keep the arithmetic finite on rows that are ruled out anyway
+            n1, n2 = np.where(bad, 1.0, n1), np.where(bad, 1.0, n2)
+            a, c = np.where(bad, 0.0, a), np.where(bad, 0.0, c)
+            if measure == "Peto OR":
+                N = n1 + n2
+                xt = a + c
+                E = xt * n1 / N
                 V = xt * (N - xt) * n1 * n2 / (N**2 * (N - 1))
-                return np.where(V > 0, (a - E) / V, np.nan), np.where(V > 0, 1 / V, np.nan)
-        # RevMan: RR/OR not estimable with no events or only events in both arms
-        yi, vi = escalc(measure, ai=a, n1i=n1, ci=c, n2i=n2, add=0.5, to="only0")
-        if measure == "RR":
-            # RevMan: RR is not estimable only with no events in both arms;
-            # with events in all participants of both arms it is exactly 1
-            # (the 0.5-corrected cells enter only its variance)
-            yi = np.where((a == n1) & (c == n2), 0.0, yi)
-            dead = (a == 0) & (c == 0)
-            yi, vi = np.where(dead, np.nan, yi), np.where(dead, np.nan, vi)
-        if measure == "OR":
-            # no events, or only events, in both arms: not estimable
-            dead = ((a == 0) & (c == 0)) | ((a == n1) & (c == n2))
-            yi, vi = np.where(dead, np.nan, yi), np.where(dead, np.nan, vi)
-        if measure == "RD":
-            # RevMan: the risk difference itself from the raw proportions
-            # (0 for a double-zero study); only its variance uses the
-            # zero-cell-corrected counts
-            yi = a / n1 - c / n2
-        return yi, vi
-    if data_type == "continuous":
-        m1, s1, n1 = nm["Experimental mean"], nm["Experimental SD"], nm["Experimental N"]
-        m2, s2, n2 = nm["Control mean"], nm["Control SD"], nm["Control N"]
-        if np.any(n1 <= 0) or np.any(n2 <= 0):
-            return None
-        ok = (s1 > 0) & (s2 > 0)
-        if not ok.any():
-            return None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            yi, vi = escalc(measure, m1i=m1, sd1i=s1, n1i=n1, m2i=m2, sd2i=s2, n2i=n2,
-                            smd_correction="revman")
-        return np.where(ok, yi, np.nan), np.where(ok, vi, np.nan)
-    if data_type == "generic inverse variance":
-        y, se = nm["GIV Mean"], nm["GIV SE"]
-        if not np.any(se > 0):
-            return None
-        return np.where(se > 0, y, np.nan), np.where(se > 0, se**2, np.nan)
-    if data_type == "O-E and variance":
-        oe, v = nm["O-E"], nm["Variance"]
-        if not np.any(v > 0):
-            return None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(v > 0, oe / v, np.nan), np.where(v > 0, 1 / v, np.nan)
+                return (np.where(V > 0, (a - E) / V, np.nan), np.where(V > 0, 1 / V, np.nan), bad,
+                        np.ones(n, bool))
+            yi, vi = escalc(measure, ai=a, n1i=n1, ci=c, n2i=n2, add=0.5, to="only0")
+            if measure == "RR":
+                # RevMan: RR is not estimable only with no events in both arms;
+                # with events in all participants of both arms it is exactly 1
+                # (the 0.5-corrected cells enter only its variance)
+                yi = np.where((a == n1) & (c == n2), 0.0, yi)
+                dead = (a == 0) & (c == 0)
+                yi, vi = np.where(dead, np.nan, yi), np.where(dead, np.nan, vi)
+            if measure == "OR":
+                # no events, or only events, in both arms: not estimable
+                dead = ((a == 0) & (c == 0)) | ((a == n1) & (c == n2))
+                yi, vi = np.where(dead, np.nan, yi), np.where(dead, np.nan, vi)
+            if measure == "RD":
+                # RevMan: the risk difference itself from the raw proportions
+                # (0 for a double-zero study); only its variance uses the
+                # zero-cell-corrected counts
+                yi = a / n1 - c / n2
+            return yi, vi, bad, np.ones(n, bool)
+        if data_type == "continuous":
+            m1, s1, n1 = nm["Experimental mean"], nm["Experimental SD"], nm["Experimental N"]
+            m2, s2, n2 = nm["Control mean"], nm["Control SD"], nm["Control N"]
+            bad = (n1 <= 0) | (n2 <= 0)
+            ok = (s1 > 0) & (s2 > 0) & ~bad
+            yi, vi = escalc(measure, m1i=m1, sd1i=s1, n1i=np.where(bad, 2.0, n1), m2i=m2, sd2i=s2,
+                            n2i=np.where(bad, 2.0, n2), smd_correction="revman")
+            return np.where(ok, yi, np.nan), np.where(ok, vi, np.nan), bad, ok
+        if data_type == "generic inverse variance":
+            y, se = nm["GIV Mean"], nm["GIV SE"]
+            ok = se > 0
+            return np.where(ok, y, np.nan), np.where(ok, se**2, np.nan), np.zeros(n, bool), ok
+        if data_type == "O-E and variance":
+            oe, v = nm["O-E"], nm["Variance"]
+            ok = v > 0
+            return np.where(ok, oe / v, np.nan), np.where(ok, 1 / v, np.nan), np.zeros(n, bool), ok
     raise ValueError(data_type)
 
 
@@ -362,55 +366,63 @@ def _rel_dev(calc, printed):
         return excess / np.maximum(np.abs(printed), 1e-300)
 
 
-def _effect_score(ex, an, data_type, measure):
-    """(max relative deviation, alpha, yi, vi) of one candidate for one analysis."""
-    got = _candidate_effects(ex, an.rows, data_type, measure)
-    if got is None:
-        return math.inf, None, None, None
-    yi, vi = got
-    pm = ex.num["Mean"][an.rows]
-    pl, pu = ex.num["CI start"][an.rows], ex.num["CI end"][an.rows]
-    printed = np.isfinite(pm)
-    est = np.isfinite(yi) & np.isfinite(vi)
-    mismatch = np.sum(printed != est)
-    best = (math.inf, None)
-    for alpha in ALPHAS:
-        e, lb, ub = printed_scale(measure, yi, vi, alpha)
-        both = printed & est
-        if not both.any():
-            dev = 0.0 if mismatch == 0 else math.inf
-        else:
-            with np.errstate(invalid="ignore"):
-                devs = np.concatenate([_rel_dev(e[both], pm[both]), _rel_dev(lb[both], pl[both]),
-                                       _rel_dev(ub[both], pu[both])])
-            dev = float(np.nanmax(np.where(np.isnan(devs), np.inf, devs)))
-        if mismatch:
-            dev = max(dev, 1.0 + mismatch)  # a not-estimable disagreement always fails
-        if dev < best[0]:
-            best = (dev, alpha)
-        if dev <= EFFECT_RTOL:
-            break
-    return best[0], best[1], yi, vi
+def _per_analysis_max(values, order, starts):
+    """Max of a per-row array within each analysis (rows grouped by ``order``)."""
+    return np.maximum.reduceat(values[order], starts)
 
 
 def infer_measures(ex: Export, analyses: list[Analysis]) -> None:
-    """Pick each analysis's data type, measure and confidence level."""
-    for an in analyses:
-        best = None
-        for dt, ms in CANDIDATES:
-            dev, alpha, yi, vi = _effect_score(ex, an, dt, ms)
-            if best is None or dev < best[0]:
-                best = (dev, dt, ms, alpha, yi, vi)
-            if best[0] <= EFFECT_RTOL:
-                break
-        dev, dt, ms, alpha, yi, vi = best
-        if alpha is None:
+    """Pick each analysis's data type, measure and confidence level.
+
+    Every candidate (data type, measure) and confidence level is evaluated
+    for all rows of the export at once; the worst row deviation per analysis
+    comes from one ``reduceat``. The first candidate (in ``CANDIDATES``
+    order) within the tolerance wins, else the closest one.
+    """
+    order = np.concatenate([an.rows for an in analyses])
+    starts = np.cumsum([0] + [len(an.rows) for an in analyses[:-1]])
+    pm, pl, pu = ex.num["Mean"], ex.num["CI start"], ex.num["CI end"]
+    printed_ = np.isfinite(pm)
+    na = len(analyses)
+    best_dev = np.full(na, np.inf)
+    best = np.full(na, -1)
+    best_alpha = np.full(na, np.nan)
+    found = np.zeros(na, bool)
+    cand_data = []
+    for ci_, (dt, ms) in enumerate(CANDIDATES):
+        yi, vi, bad, usable = _candidate_effects(ex, dt, ms)
+        cand_data.append((yi, vi))
+        ruled_out = (_per_analysis_max(bad.astype(float), order, starts) > 0) | \
+            (_per_analysis_max(usable.astype(float), order, starts) == 0)
+        est = np.isfinite(yi) & np.isfinite(vi)
+        mism = (printed_ != est).astype(float)
+        n_mism = np.add.reduceat(mism[order], starts)
+        both = printed_ & est
+        for alpha in ALPHAS:
+            e, lb, ub = printed_scale(ms, yi, vi, alpha)
+            with np.errstate(invalid="ignore"):
+                row = np.fmax(np.fmax(_rel_dev(e, pm), _rel_dev(lb, pl)), _rel_dev(ub, pu))
+            row = np.where(both, np.where(np.isnan(row), np.inf, row), 0.0)
+            dev = _per_analysis_max(row, order, starts)
+            # a disagreement on "not estimable" always fails
+            dev = np.where(n_mism > 0, np.maximum(dev, 1.0 + n_mism), dev)
+            dev = np.where(ruled_out, np.inf, dev)
+            take = ~found & (dev < best_dev)
+            best_dev = np.where(take, dev, best_dev)
+            best = np.where(take, ci_, best)
+            best_alpha = np.where(take, alpha, best_alpha)
+            found |= best_dev <= EFFECT_RTOL
+    for j, an in enumerate(analyses):
+        if best[j] < 0:  # every candidate ruled out by the data columns
             an.data_type, an.measure, an.reason = "unknown", "unknown", "no usable data in any layout"
             an.yi = an.vi = np.full(len(an.rows), np.nan)
             continue
-        an.data_type, an.measure, an.alpha, an.yi, an.vi = dt, ms, alpha, yi, vi
-        an.dev["effect_rel"] = dev
-        an.effect, an.ci_lb, an.ci_ub = printed_scale(ms, yi, vi, alpha)
+        dt, ms = CANDIDATES[best[j]]
+        yi, vi = cand_data[best[j]]
+        an.data_type, an.measure, an.alpha = dt, ms, float(best_alpha[j])
+        an.yi, an.vi = yi[an.rows], vi[an.rows]
+        an.dev["effect_rel"] = float(best_dev[j])
+        an.effect, an.ci_lb, an.ci_ub = printed_scale(ms, an.yi, an.vi, an.alpha)
 
 
 # ----------------------------------------------------------------------------
@@ -894,8 +906,8 @@ def reanalyse(review: Review) -> list[dict]:
                   mask=M[:, sel], alpha=alpha)
         tlb, tub = q_profile_ci(Y[:, sel], V[:, sel], mask=M[:, sel], alpha=alpha)
         plb, pub = prediction_interval(fit, pi_df=COCHRANE_2025["pi_df"])
-        for j, it in enumerate([it for it, s in zip(items, sel) if s]):
-            an, label, old, pos = it
+        for j, idx in enumerate(np.flatnonzero(sel)):
+            an, label, old, pos = items[idx]
             k = len(pos)
             e, lb, ub = _to_printed(an.measure, fit.beta[0, j], fit.ci_lb[0, j], fit.ci_ub[0, j])
             has_pi = k >= PI_MIN_K
@@ -919,7 +931,7 @@ def reanalyse(review: Review) -> list[dict]:
                         "changes": changes,
                         "studies": [review._ex.text["Study"][an.rows[i]] for i in pos],
                         "yi": _clean(list(an.yi[pos])), "vi": _clean(list(an.vi[pos])),
-                        "_order": items.index(it)})
+                        "_order": int(idx)})
     out.sort(key=lambda r: r.pop("_order"))
     return out
 
