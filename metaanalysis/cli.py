@@ -225,6 +225,23 @@ def revman_reanalyse(
                    f"in {out}/forest/")
 
 
+@revman_app.command("import")
+def revman_import(
+    review: Annotated[Path, typer.Argument(help="The review's RevMan 'Data and analyses' CSV export.")],
+    analysis: Annotated[str, typer.Option(help="The analysis to import, e.g. 1.2.")],
+    out: Annotated[Path, typer.Option(help="Folder for the study files.")],
+    purpose: Annotated[str, typer.Option(help="treatment | prevention (the export does not say).")],
+    comparator: Annotated[str, typer.Option(help="placebo | prebiotic | none | usual_care | active.")],
+    outcome: Annotated[str, typer.Option(help="The schema's outcome kind, e.g. eczema_incidence.")] = "other",
+):
+    """Write one analysis's studies as study files (the data row as the quote)."""
+    from metaanalysis import revman
+
+    files = revman.import_analysis(review, analysis, out, purpose=purpose, comparator=comparator,
+                                   outcome=outcome)
+    typer.echo(f"wrote {len(files)} study file(s) to {out}/ (check them with `meta validate {out}`)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app, never show a traceback."""
     try:

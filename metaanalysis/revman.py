@@ -949,3 +949,185 @@ def forest_result(row: dict):
     return pool_effects(np.asarray(row["yi"], float), np.asarray(row["vi"], float), row["studies"],
                         measure=_API_MEASURE[row["measure"]], method=COCHRANE_2025["method"],
                         test=COCHRANE_2025["test"], alpha=row["alpha"], pi_df=COCHRANE_2025["pi_df"])
+
+
+# ----------------------------------------------------------------------------
+# import: one analysis's studies as extraction files
+
+#: export column (judgement) -> RoB 2 domain key of the study schema
+ROB2_COLUMNS = {
+    "randomisation": "Bias arising from the randomization process",
+    "deviations": "Bias due to deviations from intended interventions",
+    "missing_data": "Bias due to missing outcome data",
+    "measurement": "Bias in measurement of the outcome",
+    "selection": "Bias in selection of the reported result",
+}
+ROB2_JUDGEMENTS = {"low risk": "low", "some concerns": "some_concerns", "high risk": "high"}
+PURPOSES = ("treatment", "prevention")
+COMPARATORS = ("placebo", "prebiotic", "none", "usual_care", "active")
+
+
+def _strip_html(s: str) -> str:
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", s)).strip()
+
+
+def _study_id(label: str, year: str, taken: set) -> str:
+    import re
+
+    base = re.sub(r"[^A-Za-z0-9]", "", label) or "Study"
+    if not base[0].isalpha():
+        base = "S" + base
+    base = base[:70]
+    sid, i = base, 2
+    while sid in taken:
+        sid, i = f"{base}_{i}", i + 1
+    taken.add(sid)
+    return sid
+
+
+def import_analysis(path, analysis: str, out_dir, *, purpose: str, comparator: str,
+                    outcome: str = "other") -> list[Path]:
+    """Write the studies of one analysis as study extraction files.
+
+    Each study row becomes ``OUT/<id>.yaml``: the export's data row is the
+    verbatim quote behind every number, the review is the (secondary)
+    source, RoB 2 judgements in the export are carried over. What the export
+    does not hold (strains, dose, comparator, purpose) is either given by
+    the caller (``purpose``, ``comparator``) or left for the extractor and
+    said so in ``awaiting_data``.
+
+    Parameters
+    ----------
+    analysis : str
+        ``"G.N"``, e.g. ``"1.2"``.
+    purpose : {"treatment", "prevention"}
+    comparator : {"placebo", "prebiotic", "none", "usual_care", "active"}
+    outcome : str
+        The schema's outcome kind (default ``"other"``, labelled with the
+        analysis name).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from ruamel.yaml import YAML
+
+    if purpose not in PURPOSES:
+        raise InputError(f"--purpose must be one of {', '.join(PURPOSES)} (the export does not say)")
+    if comparator not in COMPARATORS:
+        raise InputError(f"--comparator must be one of {', '.join(COMPARATORS)} (the export does not say)")
+    rev = reproduce(path)
+    ex = rev._ex
+    found = [an for an in rev.analyses if an.label == analysis]
+    if not found:
+        known = ", ".join(an.label for an in rev.analyses[:12])
+        raise InputError(f"no analysis {analysis!r} in the export (analyses: {known}, ...)",
+                         file=str(path))
+    an = found[0]
+    if an.data_type not in ("dichotomous", "continuous"):
+        raise InputError(f"analysis {analysis} holds {an.data_type} data; only dichotomous and "
+                         "continuous analyses have per-arm data for study files", file=str(path))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    taken = {p.stem for p in out.glob("*.yaml")}
+    url = ex.text.get("review_url", [""] * ex.n)
+    doi = ex.text.get("review_doi", [""] * ex.n)
+    cols = (("Experimental cases", "Experimental N", "Control cases", "Control N")
+            if an.data_type == "dichotomous" else
+            ("Experimental mean", "Experimental SD", "Experimental N", "Control mean", "Control SD",
+             "Control N"))
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False
+    written = []
+    for i, r in enumerate(an.rows):
+        label = ex.text["Study"][r]
+        year_txt = ex.text.get("Study year", [""] * ex.n)[r]
+        try:
+            year = int(float(year_txt))
+        except ValueError:
+            import re
+
+            m = re.search(r"(19|20)\d\d", label)
+            if not m:
+                raise _err(ex.path, int(r) + 1, "Study year", f"no study year for {label!r}",
+                           ex.line) from None
+            year = int(m.group(0))
+        sid = _study_id(label, year_txt, taken)
+        row_text = "; ".join([f"Study: {label}"]
+                             + ([f"Subgroup: {an.subgroup_name[i]}"] if an.subgroup_name[i] else [])
+                             + [f"{c}: {ex.text[c][r]}" for c in cols]
+                             + [f"{c}: {ex.text[c][r]}" for c in ("Weight", "Mean", "CI start", "CI end")
+                                if c in ex.text])
+
+        def num(col):
+            v = float(ex.num[col][r])
+            if not np.isfinite(v):
+                raise _err(ex.path, int(r) + 1, col, f"empty cell in analysis {analysis}", ex.line)
+            return {"value": int(v) if v.is_integer() else v, "quote": "q1"}
+
+        if an.data_type == "dichotomous":
+            per_arm = {"probiotic": {"events": num("Experimental cases"), "n": num("Experimental N")},
+                       "control": {"events": num("Control cases"), "n": num("Control N")}}
+            scale = "events"
+        else:
+            per_arm = {"probiotic": {"mean": num("Experimental mean"), "sd": num("Experimental SD"),
+                                     "n": num("Experimental N")},
+                       "control": {"mean": num("Control mean"), "sd": num("Control SD"),
+                                   "n": num("Control N")}}
+            scale = "final"
+        printed_txt = ("not estimable" if not np.isfinite(ex.num["Mean"][r]) else
+                       f"{ex.text['Mean'][r]} [{ex.text['CI start'][r]}, {ex.text['CI end'][r]}]")
+        study = {
+            "schema_version": 1, "id": sid,
+            "citation": f"{label}; data as given in Cochrane review {doi[r] or '(DOI not in export)'}, "
+                        f"Analysis {analysis}",
+            "doi": None, "pmid": None, "year": year, "design": "parallel", "purpose": purpose,
+            "status": "included",
+            "awaiting_data": "Imported from a RevMan export: strains, dose, duration and the "
+                             "comparator's description come from the primary report, not the export; "
+                             "check scale (final vs change) for continuous data.",
+            "flags": ["secondary_source"],
+            "sources": {"s1": {"citation": f"Cochrane review {doi[r] or ''}, Data and analyses, "
+                                           f"Analysis {analysis}: {an.name} (RevMan Web CSV export)".strip(),
+                               "url": url[r] or None, "kind": "secondary review table",
+                               "secondary": True}},
+            "quotes": {"q1": {"source": "s1", "location": f"Analysis {analysis}, data row of {label} "
+                                                          f"(CSV line {int(ex.line[r])})",
+                              "text": row_text}},
+            "arms": [
+                {"id": "probiotic", "role": "intervention", "name": "experimental arm of the review",
+                 "intervention": {"strains": [{"as_written": "not in the RevMan export (see the "
+                                                             "primary report)", "registry": None}]}},
+                {"id": "control", "role": "control", "name": "control arm of the review",
+                 "comparator": comparator},
+            ],
+            "outcomes": [{"id": f"revman_{an.group}_{an.number}", "outcome": outcome,
+                          "outcome_label": an.name, "scale": scale, "per_arm": per_arm,
+                          "note": f"RevMan printed {an.measure} {printed_txt}"
+                                  + (f", weight {ex.text['Weight'][r]}%" if ex.text["Weight"][r] else "")
+                                  + (f"; subgroup: {an.subgroup_name[i]}" if an.subgroup_name[i] else "")}],
+        }
+        domains = {}
+        for key, head in ROB2_COLUMNS.items():
+            j = ex.text.get(f"{head} (judgement)", [""] * ex.n)[r]
+            if j.strip().lower() in ROB2_JUDGEMENTS:
+                d = {"judgement": ROB2_JUDGEMENTS[j.strip().lower()]}
+                sup = _strip_html(ex.text.get(f"{head} (support)", [""] * ex.n)[r])
+                if sup:
+                    d["note"] = sup[:19_000]
+                domains[key] = d
+        ov = ex.text.get("Overall bias (judgement)", [""] * ex.n)[r].strip().lower()
+        if domains or ov in ROB2_JUDGEMENTS:
+            study["rob"] = {"tool": "RoB2", "source": f"Cochrane review {doi[r] or ''} (RevMan export)".strip(),
+                            "domains": domains}
+            if ov in ROB2_JUDGEMENTS:
+                study["rob"]["overall"] = {"judgement": ROB2_JUDGEMENTS[ov]}
+        target = out / f"{sid}.yaml"
+        with target.open("w", encoding="utf-8") as fh:
+            yaml.dump(study, fh)
+        written.append(target)
+    return written

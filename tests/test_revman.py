@@ -450,3 +450,52 @@ def test_mh_pooled_total_matches_binary_mantel_haenszel(tmp_path, measure):
     assert ov["estimate"] == pytest.approx(math.exp(ref.estimate), rel=1e-12)
     assert ov["ci_lb"] == pytest.approx(math.exp(ref.ci_lb), rel=1e-12)
     assert ov["Q"] == pytest.approx(ref.Q, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------
+# import
+
+
+def test_import_writes_valid_study_files_with_quotes_and_rob2(tmp_path, capsys):
+    from metaanalysis.validate import validate_paths
+
+    header = HEADER + ["Bias arising from the randomization process (judgement)",
+                       "Bias arising from the randomization process (support)",
+                       "Overall bias (judgement)", "Overall bias (support)", "review_doi"]
+    rows = [{"Study": "Smith 2010", "Study year": 2010, **arm(7, 95, 10, 93), **printed(*log_rr(7, 95, 10, 93), True),
+             "Weight": 0, "Bias arising from the randomization process (judgement)": "Low risk",
+             "Bias arising from the randomization process (support)": "<p>Computer list.</p>",
+             "Overall bias (judgement)": "Some concerns", "Overall bias (support)": "",
+             "review_doi": "10.1002/14651858.CD000000"},
+            {"Study": "Jones 2012", "Study year": 2012, **arm(3, 40, 5, 41), **printed(*log_rr(3, 40, 5, 41), True),
+             "Weight": 0, "Bias arising from the randomization process (judgement)": "",
+             "Bias arising from the randomization process (support)": "",
+             "Overall bias (judgement)": "", "Overall bias (support)": "", "review_doi": ""}]
+    src = write(tmp_path, rows, header=header)
+    out = tmp_path / "studies"
+    code, stdout, err = run(["revman", "import", str(src), "--analysis", "1.1", "--out", str(out),
+                             "--purpose", "prevention", "--comparator", "placebo",
+                             "--outcome", "eczema_incidence"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in out.glob("*.yaml")) == ["Jones2012.yaml", "Smith2010.yaml"]
+    assert validate_paths([str(out)]) == []
+    from ruamel.yaml import YAML
+
+    doc = YAML(typ="safe", pure=True).load((out / "Smith2010.yaml").read_text())
+    assert doc["quotes"]["q1"]["text"].startswith(
+        "Study: Smith 2010; Experimental cases: 7; Experimental N: 95; Control cases: 10; Control N: 93")
+    assert doc["outcomes"][0]["per_arm"]["probiotic"]["events"] == {"value": 7, "quote": "q1"}
+    assert doc["rob"]["domains"] == {"randomisation": {"judgement": "low", "note": "Computer list."}}
+    assert doc["rob"]["overall"] == {"judgement": "some_concerns"}
+    assert "rob" not in YAML(typ="safe", pure=True).load((out / "Jones2012.yaml").read_text())
+
+
+def test_import_refuses_unknown_analysis_and_missing_settings(tmp_path, capsys):
+    src = write(tmp_path, [{"Study": "A 2010", "Study year": 2010, **arm(3, 40, 5, 40),
+                            **printed(*log_rr(3, 40, 5, 40), True), "Weight": 0}])
+    code, _, err = run(["revman", "import", str(src), "--analysis", "2.1", "--out", str(tmp_path / "o"),
+                        "--purpose", "prevention", "--comparator", "placebo"], capsys)
+    assert code == 1 and "no analysis '2.1'" in err
+    code, _, err = run(["revman", "import", str(src), "--analysis", "1.1", "--out", str(tmp_path / "o"),
+                        "--purpose", "cure", "--comparator", "placebo"], capsys)
+    assert code == 1 and "--purpose must be one of" in err
