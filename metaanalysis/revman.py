@@ -230,6 +230,7 @@ class Analysis:
     rows: np.ndarray  # indices into the export
     subgroup: list  # per row: str | None (a key: heading plus subgroup number)
     subgroup_name: list  # per row: the heading as printed, or None
+    applicability: list  # per row: SUBGROUP_AND_OVERALL | SUBGROUP_ONLY | OVERALL_ONLY | ""
     data_type: str = ""
     measure: str = ""
     alpha: float = 0.05
@@ -263,10 +264,22 @@ def split_analyses(ex: Export) -> list[Analysis]:
     out = []
     for (gg, nn), rows in order.items():
         # two subgroups may share a heading: the subgroup number (where
-        # present) tells them apart
-        sg = [(subs[i] or None) if not subn[i] else f"{subs[i]}\x00{subn[i]}" for i in rows]
+        # present) tells them apart; without it, a heading that comes back
+        # after another one starts a new subgroup (RevMan writes a
+        # subgroup's rows together)
+        sg, seen, prev = [], {}, object()
+        for i in rows:
+            if subn[i]:
+                sg.append(f"{subs[i]}\x00{subn[i]}")
+                continue
+            head = subs[i] or None
+            if head != prev:
+                seen[head] = seen.get(head, -1) + 1
+                prev = head
+            sg.append(head if head is None or seen[head] == 0 else f"{head}\x00#{seen[head]}")
         out.append(Analysis(gg, nn, ex.text["Analysis name"][rows[0]], np.array(rows), sg,
-                            [subs[i] or None for i in rows]))
+                            [subs[i] or None for i in rows],
+                            [ex.text.get("Applicability", [""] * ex.n)[i] for i in rows]))
     return out
 
 
@@ -567,9 +580,15 @@ def pool_units(ex, analyses, units, method, model, alpha_of=None):
 
 
 def _units_for(ai, an, scope):
-    est = np.flatnonzero(np.isfinite(an.yi) & np.isfinite(an.vi))
+    ok = np.isfinite(an.yi) & np.isfinite(an.vi)
+    # RevMan's Applicability: a SUBGROUP_ONLY row is left out of the overall
+    # total, an OVERALL_ONLY row out of its subgroup's (none of the 24 shared
+    # reviews uses either; all rows there are SUBGROUP_AND_OVERALL)
+    app = np.array([a.strip().upper() for a in an.applicability])
     if scope == "overall":
+        est = np.flatnonzero(ok & (app != "SUBGROUP_ONLY"))
         return [Unit(ai, None, est)] if est.size else []
+    est = np.flatnonzero(ok & (app != "OVERALL_ONLY"))
     out = []
     for sg in dict.fromkeys(an.subgroup):
         pos = np.array([i for i in est if an.subgroup[i] == sg], dtype=int)
@@ -881,16 +900,15 @@ def reanalyse(review: Review) -> list[dict]:
     items = []  # (analysis, label, review summary, positions)
     for an in review.analyses:
         p = an.pooled
-        if not p.get("shown") or not an.reproduced and an.measure == "unknown":
+        if not p.get("shown"):
             continue
-        est = np.isfinite(an.yi) & np.isfinite(an.vi)
+        # the same units (rows) the review's totals were computed from
+        units = _units_for(0, an, an.weight_scope)
         if an.weight_scope == "overall":
-            items.append((an, an.label, p["overall"], np.flatnonzero(est)))
+            items.append((an, an.label, p["overall"], units[0].pos))
         else:
-            for s in p["subgroups"]:
-                key = next(k for k, n in zip(an.subgroup, an.subgroup_name) if n == s["subgroup"])
-                pos = np.array([i for i in np.flatnonzero(est) if an.subgroup[i] == key], dtype=int)
-                items.append((an, f"{an.label} / {s['subgroup']}", s, pos))
+            for u, summ in zip(units, p["subgroups"]):
+                items.append((an, f"{an.label} / {summ['subgroup']}", summ, u.pos))
     items = [it for it in items if len(it[3]) >= 2]  # one study: nothing to re-analyse
     if not items:
         return []

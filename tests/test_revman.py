@@ -499,3 +499,21 @@ def test_import_refuses_unknown_analysis_and_missing_settings(tmp_path, capsys):
     code, _, err = run(["revman", "import", str(src), "--analysis", "1.1", "--out", str(tmp_path / "o"),
                         "--purpose", "cure", "--comparator", "placebo"], capsys)
     assert code == 1 and "--purpose must be one of" in err
+
+
+def test_a_heading_that_comes_back_is_a_new_subgroup(tmp_path):
+    # README: rarely two subgroups of one analysis carry the same heading;
+    # without a subgroup number, RevMan's row order tells them apart
+    blocks = [("Dose", [(10, 2, 20, 12, 2.5, 22), (30, 8, 45, 25, 9, 40)]),
+              ("Age", [(5, 3, 30, 9, 3, 31), (1, 1, 50, 2, 1, 50)]),
+              ("Dose", [(4, 2, 25, 2, 2.2, 26), (7, 2, 30, 6, 2, 30)])]
+    rows = []
+    for b, (sg, data) in enumerate(blocks):
+        vs = np.array([d[1] ** 2 / d[2] + d[4] ** 2 / d[5] for d in data])
+        w = 100 * (1 / vs) / (1 / vs).sum()  # fixed effect, weights within each subgroup
+        rows += [{"Study": f"B{b}S{i}", "Subgroup": sg, **cont(*d),
+                  **printed(d[0] - d[3], math.sqrt(v), False), "Weight": f"{wi:.5f}"}
+                 for i, (d, v, wi) in enumerate(zip(data, vs, w))]
+    an = revman.reproduce(write(tmp_path, rows)).analyses[0]
+    assert an.weight_scope == "subgroup" and an.reproduced, an.reason
+    assert [s["subgroup"] for s in an.pooled["subgroups"]] == ["Dose", "Age", "Dose"]
