@@ -737,8 +737,36 @@ def _finish(ex: Export, an: Analysis) -> None:
         reasons.append(f"the printed weights match no model ({' | '.join(alts)}; per analysis or per "
                        f"subgroup); closest is {an.model} ({an.weight_scope}) within {dw:.3g} "
                        "percentage points")
+        if an.model.startswith("IV, random") and an.weight_scope == "overall" and not w_mism:
+            t_fit, d_fit = _tau2_from_weights(an.vi, pw)
+            if d_fit <= WEIGHT_ATOL:
+                reasons[-1] += (f"; the printed weights are inverse-variance weights with tau2 = "
+                                f"{t_fit:.5g} (within {d_fit:.2g} pp), not the converged "
+                                f"{'REML' if an.model.endswith('REML') else 'DL'} tau2 "
+                                f"{an.pooled['overall']['tau2']:.5g} (presumably a looser "
+                                "convergence criterion in RevMan's iteration)")
     an.reproduced = not reasons
     an.reason = "; ".join(reasons)
+
+
+def _tau2_from_weights(vi, printed_w):
+    """The tau2 whose inverse-variance weights 1/(vi + tau2) come closest to
+    the printed weights (a diagnostic for weights no estimator reproduces)."""
+    from scipy.optimize import minimize_scalar
+
+    ok = np.isfinite(vi) & np.isfinite(printed_w)
+
+    def dev(t):
+        w = 1 / (vi[ok] + t)
+        return float(np.max(np.abs(100 * w / w.sum() - printed_w[ok])))
+
+    hi = max(10 * float(np.nanmax(vi[ok])), 1.0)
+    grid = np.linspace(0.0, hi, 2001)
+    t0 = grid[int(np.argmin([dev(t) for t in grid]))]
+    step = grid[1]
+    res = minimize_scalar(dev, bounds=(max(0.0, t0 - step), t0 + step), method="bounded",
+                          options={"xatol": 1e-10})
+    return float(res.x), float(res.fun)
 
 
 def _all_model_names(an):
