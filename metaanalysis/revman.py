@@ -806,6 +806,7 @@ class Review:
 
     path: str
     analyses: list
+    export: Export = field(repr=False, default=None)
 
     def to_dict(self) -> dict:
         """Exactly the JSON of ``meta revman reproduce --json``."""
@@ -815,7 +816,7 @@ class Review:
             for i, r in enumerate(an.rows):
                 def f(x):
                     return None if x is None or not np.isfinite(x[i]) else float(x[i])
-                studies.append({"study": _study_label(self._ex, r), "subgroup": an.subgroup_name[i],
+                studies.append({"study": _study_label(self.export, r), "subgroup": an.subgroup_name[i],
                                 "effect": f(an.effect), "ci_lb": f(an.ci_lb), "ci_ub": f(an.ci_ub),
                                 "weight": f(an.weight)})
             md = dict(an.dev)
@@ -876,9 +877,7 @@ def reproduce(path, progress=None) -> Review:
     _pooled(ex, analyses)
     for an in analyses:
         _finish(ex, an)
-    rev = Review(str(path), analyses)
-    rev._ex = ex
-    return rev
+    return Review(str(path), analyses, ex)
 
 
 def summary_by_type(reviews) -> dict:
@@ -975,7 +974,7 @@ def reanalyse(review: Review) -> list[dict]:
             out.append({"analysis": label, "name": an.name, "measure": an.measure, "model": an.model,
                         "k": k, "alpha": alpha, "review": _clean(old), "cochrane2025": _clean(new),
                         "changes": changes,
-                        "studies": [review._ex.text["Study"][an.rows[i]] for i in pos],
+                        "studies": [review.export.text["Study"][an.rows[i]] for i in pos],
                         "yi": _clean(list(an.yi[pos])), "vi": _clean(list(an.vi[pos])),
                         "_order": int(idx)})
     out.sort(key=lambda r: r.pop("_order"))
@@ -1066,7 +1065,7 @@ def import_analysis(path, analysis: str, out_dir, *, purpose: str, comparator: s
     if comparator not in COMPARATORS:
         raise InputError(f"--comparator must be one of {', '.join(COMPARATORS)} (the export does not say)")
     rev = reproduce(path)
-    ex = rev._ex
+    ex = rev.export
     found = [an for an in rev.analyses if an.label == analysis]
     if not found:
         known = ", ".join(an.label for an in rev.analyses[:12])
