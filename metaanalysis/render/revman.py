@@ -68,7 +68,7 @@ def reanalysis_table(rows: list[dict], title: str, changed_only: bool = False):
     from rich.table import Table
 
     t = Table(title=title, title_justify="left")
-    for col in ("Analysis", "Outcome", "k", "Review: est [CI]", "tau2", "I2",
+    for col in ("Analysis", "Outcome", "k", "Review: est [CI]", "tau2", "I2 (review)",
                 "2025: est [CI]", "tau2 [Q-profile CI]", "PI", "Change"):
         t.add_column(col, max_width=34 if col == "Outcome" else None)
     for r in rows:
@@ -86,7 +86,7 @@ def reanalysis_table(rows: list[dict], title: str, changed_only: bool = False):
 def reanalysis_markdown(review_name: str, rows: list[dict]) -> str:
     """The re-analysis as a markdown report (written by ``meta revman reanalyse --out``)."""
     head = ("| Analysis | Outcome | k | Review model | Review: est [CI] | 2025: est [CI] | "
-            "tau2 (2025) [Q-profile CI] | I2 | PI (2025) | Conclusion change |\n"
+            "tau2 (2025) [Q-profile CI] | I2 (review / 2025) | PI (2025) | Conclusion change |\n"
             "|---|---|---|---|---|---|---|---|---|---|\n")
     body = []
     for r in rows:
@@ -94,7 +94,7 @@ def reanalysis_markdown(review_name: str, rows: list[dict]) -> str:
         body.append(f"| {r['analysis']} | {r['name']} | {r['k']} | {r['model']} ({r['measure']}) | "
                     f"{_ci(o['estimate'], o['ci_lb'], o['ci_ub'])} | {_ci(n['estimate'], n['ci_lb'], n['ci_ub'])} | "
                     f"{_num(n['tau2'], 3)} [{_num(n['tau2_ci_lb'], 3)}, {_num(n['tau2_ci_ub'], 3)}] | "
-                    f"{_num(o['I2'], 1)}% | "
+                    f"{_num(o['I2'], 1)}% / {_num(n['I2'], 1)}% | "
                     + ("-" if n["pi_lb"] is None else f"[{_num(n['pi_lb'])}, {_num(n['pi_ub'])}]")
                     + f" | {'; '.join(r['changes']) or '-'} |")
     changed = [r for r in rows if r["changes"]]
