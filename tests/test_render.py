@@ -134,12 +134,12 @@ def test_revman_text_for_normand1999(figure_reader):
     res = m.pool(normand(), "MD", "REML", "knha")
     fig = forest_plot(res, study_data=arm_data(normand()))
     texts = figure_reader.texts(fig)
-    assert "Heterogeneity: Tau\u00b2 = 684.65; Chi\u00b2 = 238.92, df = 8 (P < 0.00001); I\u00b2 = 99%" in texts
+    assert "Heterogeneity: Tau\u00b2 = 684.65; Chi\u00b2 = 238.92, df = 8 (P < 0.001); I\u00b2 = 99%" in texts
     assert "Test for overall effect: t = 1.64, df = 8 (P = 0.14)" in texts
     for s in res.overall.studies:
         assert s.study in texts
     assert "Favours probiotic" in texts and "Favours control" in texts
-    assert "Mean Difference" in texts and "IV, Random, 95% CI" in texts
+    assert "Mean difference" in texts and "IV, Random, 95% CI" in texts
     # Edinburgh: -20 [-32.47, -7.53], on one row with its data 55, 47, 155
     row = text_row(fig, "Edinburgh")
     for piece in (f"{MINUS}20.00", f"[{MINUS}32.47,", f"{MINUS}7.53]", "55", "47", "155", "11.0%"):
@@ -231,7 +231,7 @@ def test_ratio_measures_use_a_log_axis_and_exponentiated_text(figure_reader):
                                [math.exp(s.yi) for s in res.overall.studies])
     texts = figure_reader.texts(fig)
     assert f"{math.exp(res.estimate):.2f}" in texts
-    assert "Risk Ratio" in texts and "Events" in texts and "Total events" in texts
+    assert "Risk ratio" in texts and "Events" in texts and "Total events" in texts
     assert str(df.ai.sum()) in texts and str(df.ci.sum()) in texts
     # tick labels are plain ratios at the tick positions, no-effect included
     labels = [t.get_text() for t in ax.get_xticklabels()]
@@ -551,3 +551,77 @@ def test_save_figure_rejects_unknown_formats(tmp_path):
     fig = forest_plot(m.pool(normand(), "MD", "DL"))
     with pytest.raises(ValueError, match="format"):
         save_figure(fig, tmp_path / "x", formats=("gif",))
+
+
+# ----------------------------------------------------------------------------
+# small-k intervals: the axis follows the studies, long pooled intervals end in arrows
+
+
+def two_trials():
+    """Allen 2014 and Kim 2010 (eczema, RR): REML + HKSJ on two trials gives
+    RR 0.81 [0.019, 34.91] and a prediction interval of 0.002-324."""
+    return pd.DataFrame({"study": ["Allen2014", "Kim2010"], "ai": [73, 12], "n1i": [214, 33],
+                         "ci": [72, 22], "n2i": [222, 35]})
+
+
+def test_a_wide_pooled_interval_does_not_stretch_a_log_axis(figure_reader):
+    df = two_trials()
+    res = m.pool(df, "RR", "REML", "knha")
+    assert math.exp(res.ci_lb) < 0.02 and math.exp(res.ci_ub) > 30  # the case of the issue
+    fig = forest_plot(res, study_data=arm_data(df), prediction=True)
+    ax = panel(fig)
+    lo, hi = ax.get_xlim()
+    # the axis covers the studies' CIs (0.34-1.37), not the pooled 0.019-34.9
+    assert lo <= min(math.exp(s.ci_lb) for s in res.overall.studies)
+    assert hi >= max(math.exp(s.ci_ub) for s in res.overall.studies)
+    assert (lo, hi) == (0.2, 5.0)
+    # the diamond is cut inside the axis and ends in an arrowhead on each side
+    (dia,) = diamonds(fig, "total")
+    xs = dia.get_xy()[:, 0]
+    assert xs.min() > lo and xs.max() < hi
+    for side, limit in (("left", lo), ("right", hi)):
+        (head,) = by_gid(ax, f"diamond-arrow-{side}", Polygon)
+        tip = head.get_xy()[0]
+        assert tip[0] == pytest.approx(limit) and tip[1] == 2  # the total's row
+    # so does the prediction interval
+    (bar,) = by_gid(ax, "prediction-interval", Rectangle)
+    assert bar.get_x() > lo and bar.get_x() + bar.get_width() < hi
+    assert len(by_gid(ax, "pi-arrow-left", Polygon)) == len(by_gid(ax, "pi-arrow-right", Polygon)) == 1
+    # study CIs inside the axis have no arrows
+    assert len(arrows(fig, "left")) == len(arrows(fig, "right")) == 0
+    # the text columns keep the real bounds, never "0.00"
+    texts = figure_reader.texts(fig)
+    assert "[0.019," in texts and "34.91]" in texts and "[0.0020," in texts and "324.2]" in texts
+    assert not any(re.fullmatch(r"\[?0\.00,?\]?", t) for t in texts)
+
+
+def test_intervals_inside_the_axis_have_no_arrows():
+    res = m.pool(normand(), "MD", "REML")
+    fig = forest_plot(res, prediction=True)
+    ax = panel(fig)
+    for gid in ("diamond-arrow-left", "diamond-arrow-right", "pi-arrow-left", "pi-arrow-right"):
+        assert by_gid(ax, gid, Polygon) == []
+    lo, hi = ax.get_xlim()
+    assert lo <= res.pi_lb and hi >= res.pi_ub
+
+
+def test_a_diamond_beyond_a_given_xlim_is_clipped_with_arrows():
+    res = m.pool(normand(), "MD", "REML", "knha")
+    fig = forest_plot(res, xlim=(-5, 5), prediction=True)
+    ax = panel(fig)
+    (dia,) = diamonds(fig, "total")
+    assert dia.get_xy()[:, 0].min() >= -5
+    assert res.ci_lb < -5
+    assert len(by_gid(ax, "diamond-arrow-left", Polygon)) == 1
+    assert (len(by_gid(ax, "diamond-arrow-right", Polygon)) == 1) == (res.ci_ub > 5)
+
+
+def test_a_ratio_axis_stops_at_one_hundredth_to_one_hundred():
+    # one trial with a CI of 0.001-1100 (a tiny trial with a zero cell): the
+    # axis stops at 0.01-100 and that CI ends in arrows on both sides
+    fit = m.pool(two_trials(), "RR", "DL").overall
+    wide = dataclasses.replace(fit.studies[1], ci_lb=-7.0, ci_ub=7.0)
+    fit = dataclasses.replace(fit, studies=(fit.studies[0], wide))
+    fig = forest_plot(fit)
+    assert panel(fig).get_xlim() == (0.01, 100.0)
+    assert arrows(fig, "left")[:, 1].tolist() == arrows(fig, "right")[:, 1].tolist() == [1]

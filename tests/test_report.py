@@ -23,7 +23,6 @@ import pytest
 from markupsafe import escape
 
 from metaanalysis.render import report
-from metaanalysis.runner import run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -45,10 +44,9 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
+def outputs(bundled_run):
     """protocol id -> (output folder, results.json content, figure index)."""
-    out = tmp_path_factory.mktemp("report") / "out"
-    done = run_all([ROOT / "protocols"], ROOT / "studies", out)
+    done, _ = bundled_run  # shared with the other tests: read only
     result = {}
     for o in done:
         folder = Path(o.out_dir)
@@ -394,3 +392,30 @@ def test_branches_the_bundled_run_does_not_reach(outputs):
     assert '<span class="badge v-contradicted">contradicted</span>' in text
     assert 'src="data:image/png;base64,' in text and text.count("<svg") == len(index) - 1
     assert "- **Egger regression:** intercept -1.20" in md and "## 9. Adverse events" in md
+
+
+# ----------------------------------------------------------------------------
+# GRADE Summary of Findings table
+
+
+def test_reports_show_the_grade_summary_of_findings_table(outputs):
+    from metaanalysis.render import sof
+
+    for folder, data, _ in outputs.values():
+        table = sof.summary_of_findings(data)
+        assert table["rows"], "every protocol with a main analysis has a Summary of Findings row"
+        # sof.csv is written beside the reports, and is exactly the table
+        assert (folder / "sof.csv").read_text(encoding="utf-8") == sof.sof_csv(table)
+        md, html = _md(folder), _html(folder)
+        section = md.split("## 2. Summary of findings", 1)[1].split("\n## ", 1)[0]
+        grade = section.split("### Claims and verdicts", 1)[0]
+        for r in table["rows"]:
+            line = next(x for x in grade.splitlines() if x.startswith(f"| {r['outcome']} "))
+            assert f"{r['certainty_symbols']} {r['certainty']}" in line
+            assert r["participants"] in line
+            assert esc(r["outcome"]) in html and esc(r["participants"]) in html
+        for i, note in enumerate(table["footnotes"], 1):
+            assert f"\n{i}. " in grade
+            assert f"<li>{esc(note)}</li>" in html
+        # near the top: before the studies and the main analysis
+        assert html.index('id="grade-sof"') < html.index('id="studies"')

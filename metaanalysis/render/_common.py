@@ -16,11 +16,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
+from metaanalysis.render import fmt
+
 #: One font family for every figure: DejaVu Sans ships with matplotlib, so
 #: text widths (and therefore the layout) are the same on every machine.
 FONT_FAMILY = "DejaVu Sans"
 
-MINUS = "\u2212"  # typographic minus, as matplotlib's own tick labels use
+MINUS = fmt.MINUS  # typographic minus, as matplotlib's own tick labels use
 
 #: robvis colours (McGuinness & Higgins 2021, Res Synth Methods 12:55-61).
 ROB_COLORS = {
@@ -68,21 +70,16 @@ SAVE_METADATA = {
 
 
 # ----------------------------------------------------------------------------
-# number formatting (the only place, with render/text.py, that rounds)
+# number formatting for figures: thin wrappers of render/fmt.py (typographic minus)
 
 
 def is_number(x) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+    return fmt.is_number(x)
 
 
 def fmt_num(x, digits: int = 2) -> str:
-    """Fixed decimals with a typographic minus; "-0.00" becomes "0.00"."""
-    if not is_number(x):
-        return "NA"
-    s = f"{x:.{digits}f}"
-    if s.lstrip("-").strip("0.") == "":
-        s = s.lstrip("-")
-    return s.replace("-", MINUS)
+    """Fixed decimals with a typographic minus; "-0.00" becomes "0.00" (:func:`fmt.num`)."""
+    return fmt.num(x, digits, minus=MINUS)
 
 
 def fmt_small(x, digits: int = 2) -> str:
@@ -96,30 +93,13 @@ def fmt_small(x, digits: int = 2) -> str:
 
 
 def fmt_ratio(x, digits: int = 2) -> str:
-    """A ratio (RR, OR) on its natural scale; large ratios lose decimals."""
-    if not is_number(x):
-        return "NA"
-    if x >= 1000:
-        return f"{x:.0f}"
-    if x >= 100:
-        return f"{x:.1f}"
-    return fmt_num(x, digits)
+    """A ratio (RR, OR) on its natural scale, never "0.00" (:func:`fmt.ratio`)."""
+    return fmt.ratio(x, digits)
 
 
 def fmt_p(p) -> str:
-    """RevMan's P: 'P < 0.00001', else 2 decimals (3 below 0.01 or near 0.05)."""
-    if not is_number(p):
-        return "P = NA"
-    if p < 0.00001:
-        return "P < 0.00001"
-    if p < 0.001:
-        return f"P = {p:.1g}" if p >= 0.0001 else f"P = {p:.5f}".rstrip("0")
-    if p < 0.01:
-        return f"P = {p:.3f}"
-    s = f"{p:.2f}"
-    if s == "0.05" and p != 0.05:
-        s = f"{p:.3f}"  # never print 0.0496 as the ambiguous "0.05"
-    return f"P = {s}"
+    """RevMan's capital P in figures: 'P = 0.03', 'P < 0.001' (:func:`fmt.p_phrase`)."""
+    return fmt.p_phrase(p, symbol="P")
 
 
 def fmt_data(x, digits: int = 2) -> str:

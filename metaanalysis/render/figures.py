@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from metaanalysis.render import fmt
+
 DERIVED_NOTES = {
     "derived_from_p": "p-value",
     "from_figure": "figure",
@@ -118,7 +120,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
                                 filled=(tf.yi_fill, tf.vi_fill) if tf.k0 else None,
                                 measure=measure, title=f"Contour-enhanced funnel plot: {label}")
         save(fig, "funnel", "Contour-enhanced funnel plot",
-             f"Egger's test p = {eg.pval:.3f}; trim-and-fill imputed {tf.k0} studies.")
+             f"Egger's test {fmt.p_phrase(eg.pval)}; trim-and-fill imputed {tf.k0} studies.")
     for name, reg, note, keys in run.regressions:
         if reg is None:
             continue
@@ -130,7 +132,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
                                 xlabel=next(m.label for m in proto.meta_regression if m.moderator == name),
                                 title=f"Meta-regression on {name}")
         save(fig, f"bubble_{name}", f"Meta-regression: {name}",
-             f"Slope {reg.beta[1]:.2f} (p = {reg.pval[1]:.3f}); bubble area proportional to weight.")
+             f"Slope {fmt.num(reg.beta[1])} ({fmt.p_phrase(reg.pval[1])}); bubble area proportional to weight.")
     judged = {c.key: dict(c.rob_domains, Overall=c.rob_overall) for c in run.comparisons if c.rob_overall}
     if judged:
         fig = plots.rob_traffic_light(judged)

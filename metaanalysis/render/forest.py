@@ -18,8 +18,20 @@ rows line up exactly.
 Artists carry gids that tests (and anyone post-processing the SVG) can find:
 ``study-square`` (one PathCollection with one square per drawn study),
 ``study-ci`` (LineCollection), ``ci-arrow-left``/``ci-arrow-right``,
-``diamond-subtotal``/``diamond-total`` (Polygons), ``prediction-interval``,
-``null-line``, ``rob-dot``.
+``diamond-subtotal``/``diamond-total`` (Polygons, clipped to the axis),
+``diamond-arrow-left``/``-right`` (Polygon arrowheads), ``prediction-interval``
+(Rectangle, clipped), ``pi-arrow-left``/``-right`` (Polygons), ``null-line``, ``rob-dot``.
+
+Axis limits
+-----------
+By default the axis is symmetric around no effect and shows every central
+estimate and the study CIs (with 10 or more studies, the widest 10% may end
+in arrows). Pooled intervals (diamonds, prediction intervals) widen it only
+while they stay within ``AXIS_STRETCH`` times that range, and a ratio axis
+stops at 1/100-100 (``RATIO_AXIS_MAX``) unless an estimate lies beyond:
+anything longer (a two-trial Knapp-Hartung interval of 0.02-35, say) is cut
+at the axis and ends in an arrow. Ratio bounds in the text columns are never
+printed as "0.00" (see :func:`metaanalysis.render.fmt.ratio`).
 """
 
 from __future__ import annotations
@@ -57,18 +69,11 @@ from metaanalysis.render._common import (
     save_figure,
     tick_label,
 )
-from metaanalysis.results import RATIO_MEASURES, FitResult, PoolResult
+from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES
+from metaanalysis.results import FitResult, PoolResult
 
 __all__ = ["forest_plot", "save_figure", "DEFAULT_COLUMNS", "MEASURE_NAMES"]
 
-MEASURE_NAMES = {
-    "MD": "Mean Difference",
-    "SMD": "Std. Mean Difference",
-    "RR": "Risk Ratio",
-    "OR": "Odds Ratio",
-    "RD": "Risk Difference",
-    "GEN": "Effect",
-}
 METHOD_NAMES = {"FE": "IV, Fixed", "MH": "M-H, Fixed", "PETO": "Peto, Fixed"}  # else IV, Random
 
 #: RevMan's default columns. "data" and "rob" appear only when ``study_data``
@@ -87,6 +92,17 @@ DERIVED_TEXT = {
     "figure": "Data read from a published figure",
     True: "Effect derived from a P value or read from a figure",
 }
+
+#: Intervals may run this far (x the range the estimates and study CIs need,
+#: on the analysis scale) before the axis stops growing for them and they end
+#: in an arrow instead.
+AXIS_STRETCH = 1.5
+#: The widest default ratio axis is 1/100 to 100 (RevMan's widest usual
+#: scale); only a central estimate beyond it widens the axis further.
+RATIO_AXIS_MAX = 100.0
+#: Length (inches) of the arrowhead that ends a clipped diamond or prediction
+#: interval: long enough to read as an arrow next to the bar it ends.
+ARROW_HEAD_IN = 0.09
 
 COLORS = {
     "square": "#1F4E79",
@@ -142,7 +158,7 @@ def heterogeneity_text(f: FitResult, *, digits: int = 2, i2_from: str = "fit") -
         i2 = max(0.0, (f.Q - f.Q_df) / f.Q) * 100 if f.Q > 0 else 0.0
     else:
         i2 = f.I2
-    i2s = "NA" if not is_number(i2) else f"{i2:.0f}%"
+    i2s = "NA" if not is_number(i2) else f"{fmt_num(i2, 0)}%"
     chi = f"Chi\u00b2 = {f.Q:.2f}, df = {f.Q_df} ({fmt_p(f.Q_p)}); I\u00b2 = {i2s}"
     if f.method in ("FE", "MH", "PETO"):
         return f"Heterogeneity: {chi}"
@@ -168,7 +184,8 @@ def subgroup_text(res: PoolResult) -> str:
     if res.subgroup_test and "F-test" in res.subgroup_test:
         return f"Test for subgroup differences: F = {Q:.2f}, df = {df} ({fmt_p(p)})"
     i2 = max(0.0, (Q - df) / Q) * 100 if Q > 0 else 0.0
-    return f"Test for subgroup differences: Chi\u00b2 = {Q:.2f}, df = {df} ({fmt_p(p)}), I\u00b2 = {i2:.0f}%"
+    return (f"Test for subgroup differences: Chi\u00b2 = {fmt_num(Q)}, df = {df} ({fmt_p(p)}), "
+            f"I\u00b2 = {fmt_num(i2, 0)}%")
 
 
 # ----------------------------------------------------------------------------
@@ -461,6 +478,41 @@ def _rob_short(key: str, i: int) -> str:
     return chr(ord("A") + i)
 
 
+def _clip_x(verts, lo, hi):
+    """Clip a convex polygon to lo <= x <= hi (Sutherland-Hodgman, two edges)."""
+
+    def clip(pts, inside, cross):
+        out = []
+        for j, cur in enumerate(pts):
+            prev = pts[j - 1]
+            if inside(cur):
+                if not inside(prev):
+                    out.append(cross(prev, cur))
+                out.append(cur)
+            elif inside(prev):
+                out.append(cross(prev, cur))
+        return out
+
+    def at(x0):
+        def cross(p, q):
+            t = (x0 - p[0]) / (q[0] - p[0])
+            return (x0, p[1] + t * (q[1] - p[1]))
+        return cross
+
+    pts = clip(list(verts), lambda p: p[0] >= lo, at(lo))
+    if pts:
+        pts = clip(pts, lambda p: p[0] <= hi, at(hi))
+    return pts
+
+
+def _arrow_head(side, tip, y, length, half_height, to_an, disp, color, gid) -> Polygon:
+    """A filled arrowhead with its tip at ``tip`` (display scale) on row ``y``,
+    ``length`` long on the analysis scale, pointing off the axis."""
+    base = disp(to_an(tip) + (length if side == "left" else -length))
+    return Polygon([(tip, y), (base, y - half_height), (base, y + half_height)], closed=True,
+                   facecolor=color, edgecolor=color, lw=0.5, zorder=5, gid=gid)
+
+
 def _arrow_marker(direction: str) -> MarkerStyle:
     """A filled triangle whose tip is at the data point."""
     s = -1 if direction == "left" else 1
@@ -565,33 +617,45 @@ def _layout_and_draw(*, rows, bottom_lines, notes, title, measure, method, ci_te
     label_fit = cols[0].width - pad
 
     ### the plot panel: limits and ticks on the display scale
-    xs_core, xs_all = [], []  # distances from no effect on the analysis scale
+    # Distances from no effect on the analysis scale. The axis always shows
+    # every central estimate; it covers the study CIs (see below) and the
+    # pooled intervals (diamonds, prediction intervals) only while they stay
+    # near that range: a two-trial HKSJ interval of 0.02-35 must not squeeze
+    # every study into the middle of a 0.002-500 axis. Whatever runs beyond
+    # the axis ends in an arrow.
+    xs_centre, xs_study, xs_pooled = [], [], []
     for r in rows:
         if r.draw is None:
             continue
         if r.draw[0] == "square":
             _, y, lb, ub, _w = r.draw
-            xs_core.append(abs(y))
-            xs_all.append(max(abs(lb), abs(ub)))
+            xs_centre.append(abs(y))
+            xs_study.append(max(abs(lb), abs(ub)))
         elif r.draw[0] == "diamond":
             _, y, lb, ub, _k = r.draw
-            xs_core += [abs(y), abs(lb), abs(ub)]
+            xs_centre.append(abs(y))
+            xs_pooled += [abs(lb), abs(ub)]
         else:
-            xs_core += [abs(r.draw[1]), abs(r.draw[2])]
-    xs_core = [v for v in xs_core if is_number(v)]
-    xs_all = [v for v in xs_all if is_number(v)]
+            xs_pooled += [abs(r.draw[1]), abs(r.draw[2])]
+    xs_centre = [v for v in xs_centre if is_number(v)]
+    xs_study = [v for v in xs_study if is_number(v)]
+    xs_pooled = [v for v in xs_pooled if is_number(v)]
     if xlim is None:
-        core = max(xs_core + [1e-12])
-        if xs_all:
+        centre = max(xs_centre + [1e-12])
+        if xs_study:
             # cover (nearly) every study CI; with 10 or more studies the widest
             # 10% may end in an arrow instead of squeezing every other study
             # into the middle
-            q = float(np.quantile(xs_all, 0.9)) if len(xs_all) >= 10 else max(xs_all)
-            ext = max(core, q)
-            if max(xs_all) <= 1.5 * ext:
-                ext = max(ext, max(xs_all))
+            q = float(np.quantile(xs_study, 0.9)) if len(xs_study) >= 10 else max(xs_study)
+            ext = max(centre, q)
+            if max(xs_study) <= AXIS_STRETCH * ext:
+                ext = max(ext, max(xs_study))
         else:
-            ext = core
+            ext = max([centre] + xs_pooled)
+        if xs_pooled and max(xs_pooled) <= AXIS_STRETCH * ext:
+            ext = max(ext, max(xs_pooled))
+        if ratio:
+            ext = min(ext, max(centre, math.log(RATIO_AXIS_MAX)))
         (lo, hi), auto_ticks = nice_limits(ext, ratio)
     else:
         lo, hi = float(xlim[0]), float(xlim[1])
@@ -762,6 +826,13 @@ def _layout_and_draw(*, rows, bottom_lines, notes, title, measure, method, ci_te
     max_side = 0.82 * pt_per_row
     squares_x, squares_y, squares_s = [], [], []
     segs, arrows_l, arrows_r = [], [], []
+
+    def to_an(v):  # display scale -> analysis scale
+        return math.log(v) if ratio else v
+
+    # the length of an arrowhead of a clipped diamond or prediction interval,
+    # on the analysis scale
+    head = ARROW_HEAD_IN / panel_w * (to_an(hi) - to_an(lo))
     w_all = [r.draw[4] for r in rows if r.draw and r.draw[0] == "square" and is_number(r.draw[4])]
     w_ref = max(w_all + [15.0])  # squares shrink when no study dominates
     for i, r in enumerate(rows):
@@ -786,15 +857,31 @@ def _layout_and_draw(*, rows, bottom_lines, notes, title, measure, method, ci_te
         elif kind == "diamond":
             _, est, lb, ub, k = r.draw
             h = 0.34
-            poly = Polygon([(disp(lb), i), (disp(est), i - h), (disp(ub), i), (disp(est), i + h)],
-                           closed=True, facecolor=colors["diamond"], edgecolor=colors["diamond"],
-                           lw=0.5, zorder=4, gid=f"diamond-{k}")
-            ax.add_patch(poly)
+            # a clipped end stops one arrow length inside the limit; the
+            # arrowhead fills that length, tip on the limit
+            a_lo = to_an(lo) + head if disp(lb) < lo else -math.inf
+            a_hi = to_an(hi) - head if disp(ub) > hi else math.inf
+            # clip on the analysis scale, where the diamond's edges are straight
+            verts = _clip_x([(lb, i), (est, i - h), (ub, i), (est, i + h)], a_lo, a_hi)
+            if verts:
+                ax.add_patch(Polygon([(disp(x), y) for x, y in verts], closed=True,
+                                     facecolor=colors["diamond"], edgecolor=colors["diamond"],
+                                     lw=0.5, zorder=4, gid=f"diamond-{k}"))
+            for side, clipped in (("left", disp(lb) < lo), ("right", disp(ub) > hi)):
+                if clipped:
+                    ax.add_patch(_arrow_head(side, lo if side == "left" else hi, i, head, h,
+                                             to_an, disp, colors["diamond"], f"diamond-arrow-{side}"))
         elif kind == "pi":
             _, lb, ub = r.draw
-            a, b = max(disp(lb), lo), min(disp(ub), hi)
-            ax.add_patch(Rectangle((a, i - 0.11), b - a, 0.22, facecolor=colors["prediction"],
-                                   edgecolor="none", zorder=4, gid="prediction-interval"))
+            a = max(disp(lb), disp(to_an(lo) + head)) if disp(lb) < lo else disp(lb)
+            b = min(disp(ub), disp(to_an(hi) - head)) if disp(ub) > hi else disp(ub)
+            if a < b:
+                ax.add_patch(Rectangle((a, i - 0.11), b - a, 0.22, facecolor=colors["prediction"],
+                                       edgecolor="none", zorder=4, gid="prediction-interval"))
+            for side, clipped in (("left", disp(lb) < lo), ("right", disp(ub) > hi)):
+                if clipped:
+                    ax.add_patch(_arrow_head(side, lo if side == "left" else hi, i, head, 0.24,
+                                             to_an, disp, colors["prediction"], f"pi-arrow-{side}"))
     ax.scatter(squares_x, squares_y, s=squares_s, marker="s", color=colors["square"],
                linewidths=0, zorder=2, gid="study-square")
     ax.add_collection(LineCollection(segs, colors=colors["ci"], linewidths=0.8, zorder=3,

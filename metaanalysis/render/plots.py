@@ -45,7 +45,8 @@ from metaanalysis.render._common import (
     save_figure,
     tick_label,
 )
-from metaanalysis.results import RATIO_MEASURES, FitResult, PoolResult, RegressionResult
+from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES, p_phrase
+from metaanalysis.results import FitResult, PoolResult, RegressionResult
 
 __all__ = [
     "funnel_plot",
@@ -57,14 +58,7 @@ __all__ = [
     "save_figure",
 ]
 
-MEASURE_AXIS = {
-    "MD": "Mean difference",
-    "SMD": "Standardised mean difference",
-    "RR": "Risk ratio",
-    "OR": "Odds ratio",
-    "RD": "Risk difference",
-    "GEN": "Effect size",
-}
+MEASURE_AXIS = MEASURE_NAMES  # axis titles: the one house style of render/fmt.py
 
 #: metafor's contour shades for levels 90/95/99% (funnel(level=c(90,95,99),
 #: shade=c("white","gray55","gray75"), back="lightgray")).
@@ -593,7 +587,7 @@ def bubble_plot(
         b0, b1 = regression.beta[0], regression.beta[j]
         ax.plot(xs, disp(b0 + b1 * xs), color="#B03A2E", lw=1.4, zorder=4, gid="regression-line")
         p = regression.pval[j]
-        ptxt = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+        ptxt = p_phrase(p)
         r2 = "" if regression.R2 is None else f", R\u00b2 = {regression.R2:.0f}%"
         ax.text(0.02, 0.97, f"slope = {fmt_num(b1, 3)} ({ptxt}){r2}", transform=ax.transAxes,
                 ha="left", va="top", fontsize=fs, family=FONT_FAMILY, parse_math=False,

@@ -18,9 +18,11 @@ jinja2 templates in ``render/templates``:
   relative image links (PNG when written, else SVG). Every value is passed
   through :func:`md_escape` by the environment's ``finalize`` hook.
 
-Number conventions: effects with 2 decimals, exponentiated for ratio
-measures (RR, OR); p-values as "0.03", "0.004" or "< 0.001"; I² as an
-integer percentage; tau² with 2 decimals (2 significant digits below 0.005).
+Number conventions (all from :mod:`metaanalysis.render.fmt`): effects with 2
+decimals, exponentiated for ratio measures (RR, OR), small ratios with 2
+significant digits (never "0.00"); p-values as "0.03", "0.004" or
+"< 0.001"; I² as an integer percentage; tau² with 2 decimals (2 significant
+digits below 0.005); interval labels ("95% CI", "95% PI") from alpha.
 The output has no dates, so the same results give byte-identical reports.
 """
 
@@ -34,12 +36,10 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from metaanalysis.render import fmt, sof
+from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES  # noqa: F401  (re-exported)
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-RATIO_MEASURES = frozenset({"RR", "OR"})
-
-MEASURE_NAMES = {"MD": "mean difference", "SMD": "standardised mean difference",
-                 "RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference"}
 METHOD_NAMES = {"REML": "REML", "ML": "maximum likelihood", "DL": "DerSimonian-Laird",
                 "PM": "Paule-Mandel", "HE": "Hedges", "SJ": "Sidik-Jonkman",
                 "FE": "common effect (inverse variance)", "EE": "common effect (inverse variance)",
@@ -66,6 +66,13 @@ FLAG_TEXT = {
     "from_figure": "numbers read from a figure",
     "derived_from_p": "the SE (or SD) was back-calculated from a p-value",
     "source_conflict": "sources disagree on some numbers",
+    "shared_control_split": "a shared control's n (or its mean's variance) split between comparisons",
+    "se_from_arm_ci": "SE of each arm mean from its CI (group sizes unknown)",
+    "ci_asymmetric": "a mean or estimate is not halfway between its CI bounds",
+    "imputed_sd": "SD missing, borrowed from the other trials (sensitivity analysis only)",
+    "imputed_correlation": "SD of change imputed with an assumed baseline-final correlation",
+    "n_from_randomised": "n analysed not reported; the number randomised is used",
+    "one_arm_of_multi_arm": "one arm of a multi-arm trial that reports only ratios (Handbook 23.3.4)",
 }
 
 #: Display names of the keys of data["conventions"] (others: underscores to spaces).
@@ -83,41 +90,16 @@ FOREST_MAIN = "forest_main"
 
 
 def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return fmt.is_number(x)
 
 
-def fmt_num(x, digits: int = 2) -> str:
-    """Fixed decimals; "NA" for a missing value; never "-0.00"."""
-    if not _finite(x):
-        return "NA"
-    s = f"{x:.{digits}f}"
-    if s.startswith("-") and float(s) == 0:
-        s = s[1:]
-    return s
-
-
-def fmt_p(p) -> str:
-    """'< 0.001', 3 decimals below 0.01, else 2 ('0.05' only when exact)."""
-    if not _finite(p):
-        return "NA"
-    if p < 0.001:
-        return "< 0.001"
-    if p < 0.01:
-        return f"{p:.3f}"
-    s = f"{p:.2f}"
-    if s == "0.05" and p != 0.05:
-        s = f"{p:.3f}"  # 0.0496 and 0.0504 are on different sides of 0.05
-    return s
-
-
-def p_eq(p) -> str:
-    """'p = 0.03' or 'p < 0.001'."""
-    s = fmt_p(p)
-    return f"p {s}" if s.startswith("<") else f"p = {s}"
+fmt_num = fmt.num      # fixed decimals, never "-0.00"
+fmt_p = fmt.p_value    # '< 0.001', 3 decimals below 0.01, else 2
+p_eq = fmt.p_phrase    # 'p = 0.03' or 'p < 0.001'
 
 
 def fmt_i2(x) -> str:
-    return "NA" if not _finite(x) else f"{x:.0f}%"
+    return "NA" if not _finite(x) else f"{fmt_num(x, 0)}%"
 
 
 def fmt_tau2(x) -> str:
@@ -166,7 +148,8 @@ class Scale:
         return x
 
     def est(self, x) -> str:
-        return fmt_num(self.value(x))
+        v = self.value(x)
+        return fmt.ratio(v) if self.ratio and v is not None else fmt_num(v)
 
     def ci(self, lb, ub) -> str:
         if not (_finite(lb) and _finite(ub)):
@@ -608,7 +591,9 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         v["figure"] = figs.take(f"forest_{a['name']}")
         strata.append(v)
     regressions = _regression_view(data, S, figs)
-    sensitivity = [_analysis_view(a, S) for a in data.get("sensitivity") or []]
+    # an analysis on another measure (the ratio of means) is shown on its own scale
+    sensitivity = [_analysis_view(a, Scale((a.get("result") or {}).get("measure") or S.measure))
+                   for a in data.get("sensitivity") or []]
     loo = _loo_view(data, S)
     loo_figure = figs.take("leave_one_out")
     cumulative_figure = figs.take("cumulative")
@@ -617,6 +602,9 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
     adverse = _analysis_view(data["adverse_events"], Scale("RR")) if data.get("adverse_events") else None
     proto_claims = {pc["id"]: pc for pc in proto.get("claims") or []}
     claims = [_claim_view(c, S, proto_claims.get(c["id"])) for c in data["claims"]]
+    sof_table = sof.summary_of_findings(data)
+    for r in sof_table["rows"]:
+        r["marks_text"] = sof.marks_text(r["marks"])
     other_figures = figs.rest()
 
     q = proto.get("question") or {}
@@ -631,12 +619,14 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "eligibility": proto.get("eligibility") or {},
         "outcome": proto.get("outcome") or {},
         "model": {
-            "measure": S.measure, "measure_name": MEASURE_NAMES.get(S.measure, S.measure),
+            "measure": S.measure, "measure_name": fmt.measure_name(S.measure, lower=True),
             "ratio": S.ratio, "null": S.null,
             "method": METHOD_NAMES.get(model.get("method"), model.get("method")),
             "test": TEST_NAMES.get(model.get("test"), model.get("test")),
             "alpha": model.get("alpha"),
-            "level": fmt_data(100 * (1 - model.get("alpha", 0.05))) + "%",
+            "level": fmt.level(model.get("alpha", 0.05)),
+            "ci_label": fmt.ci_label(model.get("alpha", 0.05)),
+            "pi_label": fmt.pi_label(model.get("alpha", 0.05)),
             "prediction_interval": model.get("prediction_interval"),
             "change_score_correlation": model.get("change_score_correlation"),
             "multi_arm": (model.get("multi_arm") or "").replace("_", " "),
@@ -660,13 +650,143 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "small": small,
         "adverse": adverse,
         "claims": claims,
+        "verdict_rule": data.get("verdict_rule"),
+        "sof": sof_table,
+        "sof_md": _MdRaw(sof.sof_markdown(sof_table, escape=md_escape)),
         "verdict_counts": [{"verdict": v, "n": sum(c["verdict"] == v for c in claims),
                             "cls": "v-" + _safe_id(v)} for v in VERDICTS
                            if any(c["verdict"] == v for c in claims)],
         "other_figures": other_figures,
         "derivations": _derivation_view(data, S),
         "flag_table": _flags_view(data),
+        "swim": _swim_view(data, S),
+        "published": _published_view(data, S),
     }
+
+
+# ----------------------------------------------------------------------------
+# evidence outside the pooled estimate (SWiM) and published meta-analyses
+
+
+def _swim_view(data: dict, S: Scale) -> dict | None:
+    """Availability of evidence, vote counting and Stouffer, as display strings."""
+    sw = data.get("swim")
+    if not sw:
+        return None
+    av = sw["availability"]
+    main = (data.get("main") or {}).get("result")
+    pooled = (S.est_ci(main.get("estimate"), main.get("ci_lb"), main.get("ci_ub"))
+              if main else "not estimable")
+
+    def n_text(n, unknown):
+        txt = f"{fmt_data(n)} participants"
+        return txt + (f" (n unknown for {unknown})" if unknown else "")
+
+    n_in_unknown = sum(1 for t in sw["trials"] if t["in_analysis"] and not t["n"])
+    headline = (f"The pooled {S.measure} {pooled} comes from {av['trials_analysed']} of "
+                f"{av['trials_eligible']} eligible trials ("
+                f"{n_text(av['participants_analysed'], n_in_unknown)}). "
+                f"{av['trials_missing']} eligible trials "
+                f"({n_text(av['participants_missing'], av['missing_n_unknown'])}) are not in it: "
+                f"{av['missing_favour_probiotic']} point towards the probiotic, "
+                f"{av['missing_favour_control']} towards the control, and "
+                f"{av['missing_no_direction']} report no usable direction.")
+
+    def vote_text(v):
+        if v["proportion"] is None:
+            return "no trial with a direction"
+        return (f"{v['favour_probiotic']} of {v['favour_probiotic'] + v['favour_control']} "
+                f"favour the probiotic (proportion {fmt_num(v['proportion'])}, 95% CI "
+                f"[{fmt_num(v['ci_lb'])}, {fmt_num(v['ci_ub'])}], Wilson; sign test "
+                f"{p_eq(v['pval'])})" + (f"; {v['neither']} neither" if v["neither"] else ""))
+
+    def stouffer_text(st, label):
+        if not st["k"]:
+            return f"{label}: no trial with an exact p-value"
+        return (f"{label}: k = {st['k']}, Z = {fmt_num(st['z'])}, one-sided {p_eq(st['pval'])}"
+                f" ({', '.join(st['trials'])})")
+
+    word = {1: "probiotic", -1: "control", 0: "neither", None: "not reported"}
+    missing = [{"id": t["id"], "n": fmt_data(t["n"]) if t["n"] else "NA",
+                "direction": word[t["direction"]],
+                "basis": t["direction_source"] or "",
+                "p": fmt_p(t["p"]) if t["p"] is not None else ""}
+               for t in sw["trials"] if not t["in_analysis"]]
+    w = sw["stouffer"]["weighted"]
+    return {
+        "headline": headline,
+        "vote_all": vote_text(sw["vote_count"]["all"]),
+        "vote_missing": vote_text(sw["vote_count"]["missing"]),
+        "stouffer_weighted": stouffer_text(w, "weighted by the square root of n")
+        + (f"; left out, n unknown: {', '.join(w['left_out_n_unknown'])}"
+           if w.get("left_out_n_unknown") else ""),
+        "stouffer_unweighted": stouffer_text(sw["stouffer"]["unweighted"], "equal weights"),
+        "kinds": ", ".join(sw["outcome_kinds"]),
+        "missing": missing,
+    }
+
+
+def _norm_label(s: str) -> str:
+    import unicodedata
+
+    s = unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]", "", s)
+
+
+def _published_view(data: dict, S: Scale) -> list[dict]:
+    """Our pooled estimate beside each published one, with the differences the
+    data show (trials, years, model); the protocol's ``published`` entries."""
+    proto = data["protocol"]
+    main = (data.get("main") or {}).get("result")
+    comps = data.get("comparisons") or []
+    ours_ids = sorted({c["study"] for c in comps})
+    years = {c["study"]: c["year"] for c in comps}
+    model = proto.get("model") or {}
+    out = []
+    for p in proto.get("published") or []:
+        PS = Scale(p["measure"])
+        theirs = (fmt_num(p["estimate"]) + (f" [{fmt_num(p['ci_lb'])}, {fmt_num(p['ci_ub'])}]"
+                                            if p.get("ci_lb") is not None else "")
+                  if p.get("estimate") is not None else "not in the stored source")
+        ours = (S.est_ci(main.get("estimate"), main.get("ci_lb"), main.get("ci_ub"))
+                if main else "not estimable")
+        diffs = []
+        k_ours = main.get("k") if main else 0
+        diffs.append(f"Trials: ours {k_ours} comparisons from {len(ours_ids)} trials; theirs "
+                     + (f"{p['k']} trials" if p.get("k") else f"{len(p['trials'])} listed"
+                        if p.get("trials") else "not stated") + ".")
+        if p.get("trials"):
+            mine = {_norm_label(i): i for i in ours_ids}
+            theirs_l = {_norm_label(t): t for t in p["trials"]}
+            both = sorted(mine[k] for k in mine if k in theirs_l)
+            only_t = sorted(theirs_l[k] for k in theirs_l if k not in mine)
+            only_o = sorted(mine[k] for k in mine if k not in theirs_l)
+            diffs.append(f"In both: {', '.join(both) or 'none'}. Only in theirs: "
+                         f"{', '.join(only_t) or 'none'}. Only in ours: {', '.join(only_o) or 'none'}"
+                         " (labels matched on author and year).")
+        if p.get("year"):
+            later = sorted(i for i in ours_ids if years.get(i) and years[i] > p["year"])
+            if later:
+                diffs.append(f"Ours includes trials published after {p['year']}: "
+                             f"{', '.join(later)}.")
+        if main and p.get("estimate") is not None and p["measure"] == S.measure and not S.ratio:
+            d = S.value(main["estimate"]) - p["estimate"]
+            diffs.append(f"Difference in point estimates: {fmt_num(d)} {S.measure} "
+                         f"(ours minus theirs).")
+        diffs.append(f"Our model: {METHOD_NAMES.get(model.get('method'), model.get('method'))}, "
+                     f"{TEST_NAMES.get(model.get('test'), model.get('test'))}; final values and "
+                     "change scores mixed for MD; shared controls split; derived SEs and SDs as "
+                     "in Appendix A." if S.measure == "MD" else
+                     f"Our model: {METHOD_NAMES.get(model.get('method'), model.get('method'))}, "
+                     f"{TEST_NAMES.get(model.get('test'), model.get('test'))}.")
+        if p.get("notes"):
+            diffs.append(p["notes"])
+        out.append({"id": p["id"], "citation": p["citation"], "source": p["source"],
+                    "analysis": p["analysis"], "population": p["population"],
+                    "measure": p["measure"], "theirs": theirs, "ours": ours,
+                    "quote": p["quote"], "differences": diffs,
+                    "same_scale": PS.ratio == S.ratio})
+    return out
 
 
 # ----------------------------------------------------------------------------
@@ -737,11 +857,13 @@ def render_reports(data: dict, index: list[dict], outdir: Path) -> dict[str, str
     Returns
     -------
     dict of str to str
-        ``{"report.html": ..., "report.md": ...}``.
+        ``{"report.html": ..., "report.md": ..., "sof.csv": ...}``: the two
+        reports and the GRADE Summary of Findings table
+        (:mod:`metaanalysis.render.sof`), which both reports show near the top.
     """
     ctx = build_context(data, index, Path(outdir))
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     html = _environment(True).get_template("report.html.j2").render(css=Markup(css), **ctx)
     md = _environment(False).get_template("report.md.j2").render(**ctx)
     md = re.sub(r"\n{3,}", "\n\n", md).strip() + "\n"
-    return {"report.html": html, "report.md": md}
+    return {"report.html": html, "report.md": md, "sof.csv": sof.sof_csv(ctx["sof"])}

@@ -1,24 +1,13 @@
-"""Plain-text summaries in the style of metafor's print methods."""
+"""Plain-text summaries in the style of metafor's print methods (4 decimals,
+p "<.0001"; the metafor print style of render/fmt.py), so ``meta pool``
+output can be compared with R line by line."""
 
 from __future__ import annotations
 
-from metaanalysis.results import RATIO_MEASURES, FitResult, PoolResult, RegressionResult
-
-
-def fmt(x, digits=4):
-    """Format a number with fixed decimals; '' for None/NaN."""
-    if x is None or x != x:
-        return "NA"
-    return f"{x:.{digits}f}"
-
-
-def fmt_p(p, digits=4):
-    """metafor-style p-value: '<.0001' below the printed precision."""
-    if p is None or p != p:
-        return "NA"
-    if p < 10**-digits:
-        return "<." + "0" * (digits - 1) + "1"
-    return f"{p:.{digits}f}"
+from metaanalysis.render.fmt import RATIO_MEASURES
+from metaanalysis.render.fmt import metafor_num as fmt
+from metaanalysis.render.fmt import metafor_p as fmt_p
+from metaanalysis.results import FitResult, PoolResult, RegressionResult
 
 
 def format_fit(f: FitResult, title: str | None = None) -> str:

@@ -1,0 +1,388 @@
+"""The GRADE Summary of Findings table of one protocol, as GRADEpro lays it out.
+
+Built from the content of results.json only (the same ``data`` the reports
+receive); it never fits anything. One row per pooled estimate a reader needs:
+the protocol's main analysis, then each distinct target-subset analysis the
+claims are judged on. Columns (GRADE Handbook 14.1; Guyatt et al. 2013,
+J Clin Epidemiol 66:158-172):
+
+* **Outcome** with its follow-up (the range of the analysed time points).
+* **Anticipated absolute effects** (95% CI from the protocol's alpha):
+  binary outcomes give the *risk with control* (the pooled control-arm
+  risk: all control events over all control participants of the trials in
+  the row with per-arm counts) and the *risk with probiotic* per 1,000 =
+  control risk x RR (x OR through the odds for OR; + RD for RD), with the
+  risk difference per 1,000. Continuous outcomes give the mean difference
+  ("MD 9.85 points lower (14.93 lower to 4.76 lower)") and, when trials
+  report per-arm means, the participant-weighted mean of the control arms
+  (separately for change and final scores, which are not comparable).
+* **Relative effect** (ratio measures only): "RR 0.77 (0.57 to 1.05)".
+* **№ of participants (studies)**: the sum of analysed participants;
+  "at least N" when some trials report no n.
+* **Certainty**: GRADE symbols and words (⊕⊕◯◯ Low), with a numbered
+  footnote per downgrade (domain, levels, reason from the claim's
+  ``downgrades``).
+* **Comments**: the claims judged on the row with their verdicts, and the
+  claim's GRADE certainty statement.
+
+A row's certainty is the rating of the first claim (in protocol order) judged
+on that estimate; effect-modification claims are used only when no other
+claim is. A row no claim rates says "not rated".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from metaanalysis.render import fmt
+
+#: GRADE's symbols (GRADE Handbook 5.1: ⊕ for each level reached, ◯ for each lost).
+CERTAINTY_SYMBOLS = {"high": "\u2295\u2295\u2295\u2295", "moderate": "\u2295\u2295\u2295\u25ef",
+                     "low": "\u2295\u2295\u25ef\u25ef", "very low": "\u2295\u25ef\u25ef\u25ef"}
+CERTAINTY_WORDS = {"high": "High", "moderate": "Moderate", "low": "Low", "very low": "Very low"}
+LEVEL_WORDS = {1: "one level", 2: "two levels", 3: "three levels"}
+#: Absolute effects of binary outcomes are given per this many people (GRADEpro's default).
+PER = 1000
+#: Findings that rate the pooled effect itself; effect-modification claims
+#: rate a comparison between strata, so their certainty is a last resort.
+_MODIFIER_FINDINGS = ("effect_modification",)
+
+CSV_COLUMNS = ["row", "outcome", "follow_up", "claims", "studies", "participants",
+               "participants_note", "measure", "relative_effect", "risk_control",
+               "risk_probiotic", "risk_difference", "mean_difference", "control_mean",
+               "certainty", "certainty_symbols", "footnotes", "comments"]
+
+
+def _thousands(x: float) -> str:
+    return f"{int(round(x)):,}"
+
+
+def _same_estimate(fig: dict, res: dict) -> bool:
+    return (fig.get("k") == res.get("k") and fmt.is_number(fig.get("estimate"))
+            and fmt.is_number(res.get("estimate"))
+            and math.isclose(fig["estimate"], res["estimate"], rel_tol=1e-12, abs_tol=1e-12))
+
+
+def _subset_label(subset: dict) -> str:
+    return "; ".join(f"{k.replace('_', ' ')}: {', '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+                     for k, v in subset.items())
+
+
+def _row_comparisons(data: dict, subset: dict, claim: dict | None, k) -> list[dict]:
+    """The comparisons behind a row: the main analysis filtered by the claim's
+    target subset; when that does not give k comparisons, those of the
+    claim's trials."""
+    main_keys = set(data["main"].get("comparisons") or [])
+    comps = [c for c in data["comparisons"] if c["key"] in main_keys]
+    if subset:
+        def keep(c):
+            strata = c.get("strata") or {}
+            for field, levels in subset.items():
+                levels = levels if isinstance(levels, (list, tuple)) else [levels]
+                if strata.get(field) not in levels:
+                    return False
+            return True
+        comps = [c for c in comps if keep(c)]
+    if claim is not None and k is not None and len(comps) != k:
+        studies = set(claim.get("studies") or [])
+        comps = [c for c in data["comparisons"] if c["study"] in studies]
+    return comps
+
+
+def _follow_up(comps: list[dict]) -> str:
+    weeks = sorted({c["timepoint_weeks"] for c in comps if fmt.is_number(c.get("timepoint_weeks"))})
+    if not weeks:
+        return "not reported"
+    show = lambda w: f"{w:g}"  # noqa: E731
+    if len(weeks) == 1:
+        return f"{show(weeks[0])} weeks"
+    return f"range {show(weeks[0])} to {show(weeks[-1])} weeks"
+
+
+def _participants(comps: list[dict]) -> tuple[str, str]:
+    studies = sorted({c["study"] for c in comps})
+    ns = [c.get("n_total") for c in comps]
+    known = [n for n in ns if fmt.is_number(n)]
+    missing = sorted({c["study"] for c in comps if not fmt.is_number(c.get("n_total"))})
+    rcts = f"{len(studies)} RCT{'s' if len(studies) != 1 else ''}"
+    if not known:
+        return f"not reported ({rcts})", f"n not reported for any of {len(studies)} trials"
+    if missing:
+        return (f"at least {_thousands(sum(known))} ({rcts})",
+                f"n not reported for {len(missing)} trial{'s' if len(missing) != 1 else ''}: "
+                + ", ".join(missing))
+    return f"{_thousands(sum(known))} ({rcts})", ""
+
+
+def _control_risk(comps: list[dict]):
+    events = total = 0.0
+    used = 0
+    for c in comps:
+        ex = c.get("extraction") or {}
+        if fmt.is_number(ex.get("ci")) and fmt.is_number(ex.get("n2i")) and ex["n2i"] > 0:
+            events += ex["ci"]
+            total += ex["n2i"]
+            used += 1
+    return (events / total if total > 0 else None), used
+
+
+def _risk_with(cr: float, x: float, measure: str) -> float:
+    """The risk with probiotic given the control risk and an effect on the display scale."""
+    if measure == "RR":
+        r = cr * x
+    elif measure == "OR":
+        r = cr * x / (1 - cr + cr * x)
+    else:  # RD
+        r = cr + x
+    return min(1.0, max(0.0, r))
+
+
+def _per_k(r: float) -> str:
+    return f"{_thousands(PER * r)} per {_thousands(PER)}"
+
+
+def _diff_words(d: float) -> str:
+    n = int(round(PER * d))
+    if n == 0:
+        return "0 fewer"
+    return f"{_thousands(abs(n))} {'fewer' if n < 0 else 'more'}"
+
+
+def _md_words(x: float, unit: str, digits: int = 2) -> str:
+    s = fmt.num(abs(x), digits)
+    if float(s) == 0:
+        return fmt.num(0.0, digits) + (f" {unit}" if unit else "")
+    return f"{s}{f' {unit}' if unit else ''} {'lower' if x < 0 else 'higher'}"
+
+
+def _control_mean(comps: list[dict], unit: str) -> str:
+    parts = []
+    for scale, word in (("final", "final score"), ("change", "change from baseline")):
+        num = den = 0.0
+        k = 0
+        for c in comps:
+            ex = c.get("extraction") or {}
+            if c.get("scale") == scale and fmt.is_number(ex.get("m2i")) and fmt.is_number(ex.get("n2i")):
+                num += ex["m2i"] * ex["n2i"]
+                den += ex["n2i"]
+                k += 1
+        if den > 0:
+            parts.append(f"mean {word} {fmt.num(num / den, 1)}{f' {unit}' if unit else ''} "
+                         f"({k} trial{'s' if k != 1 else ''})")
+    return "; ".join(parts)
+
+
+class _Footnotes:
+    """Numbered footnotes; the same text keeps its number."""
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def add(self, text: str) -> int:
+        if text not in self.texts:
+            self.texts.append(text)
+        return self.texts.index(text) + 1
+
+
+def _downgrade_text(d: dict) -> str:
+    lv = d.get("levels")
+    lv_words = LEVEL_WORDS.get(lv, f"{lv} levels")
+    domain = str(d.get("domain") or "").strip()
+    reason = str(d.get("reason") or "").strip()
+    reason = reason[:1].upper() + reason[1:]
+    if reason and not reason.endswith("."):
+        reason += "."
+    return f"{domain[:1].upper()}{domain[1:]} (downgraded {lv_words}): {reason}".strip()
+
+
+def summary_of_findings(data: dict) -> dict:
+    """The Summary of Findings table of one protocol as display strings.
+
+    Parameters
+    ----------
+    data : dict
+        The content of results.json (:func:`metaanalysis.write.run_to_dict`).
+
+    Returns
+    -------
+    dict
+        ``{"header": [(name, value)], "rows": [row dicts], "footnotes":
+        [str], "ci_label": str, "measure": str, "ratio": bool}``; each row has
+        the keys of :data:`CSV_COLUMNS` plus ``marks`` (footnote numbers).
+    """
+    proto = data["protocol"]
+    model = proto["model"]
+    alpha = model.get("alpha", 0.05)
+    outcome = proto.get("outcome") or {}
+    unit = outcome.get("unit") or ""
+    label = outcome.get("label") or "outcome"
+    label = label[:1].upper() + label[1:]
+    q = proto.get("question") or {}
+    proto_claims = {pc["id"]: pc for pc in proto.get("claims") or []}
+
+    # ---- the estimates: main analysis first, then each distinct claim subset
+    groups: list[dict] = []
+    main = (data.get("main") or {}).get("result")
+    if main and fmt.is_number(main.get("estimate")):
+        groups.append({"fig": main, "subset": {}, "claims": [], "main": True})
+    for c in data.get("claims") or []:
+        fig = c.get("figures") or {}
+        if not c.get("in_scope", True) or "k" not in fig or not fmt.is_number(fig.get("estimate")):
+            continue
+        g = next((g for g in groups if _same_estimate(fig, g["fig"])
+                  and (fig.get("measure") or model["measure"]) == (g["fig"].get("measure") or model["measure"])),
+                 None)
+        if g is None:
+            subset = ((proto_claims.get(c["id"]) or {}).get("target") or {}).get("subset") or {}
+            g = {"fig": fig, "subset": subset, "claims": [], "main": False}
+            groups.append(g)
+        g["claims"].append(c)
+
+    notes = _Footnotes()
+    rows = []
+    for i, g in enumerate(groups, 1):
+        fig = g["fig"]
+        measure = fig.get("measure") or model["measure"]
+        is_ratio = measure in fmt.RATIO_MEASURES
+        rated = [c for c in g["claims"] if c.get("certainty") and c.get("finding") not in _MODIFIER_FINDINGS]
+        rated = rated or [c for c in g["claims"] if c.get("certainty")]
+        rater = rated[0] if rated else None
+        comps = _row_comparisons(data, g["subset"], g["claims"][0] if g["claims"] else None, fig.get("k"))
+
+        name = f"{label}, all trials" if g["main"] else \
+            f"{label}, {_subset_label(g['subset']) or 'claim analysis'}"
+        participants, p_note = _participants(comps)
+
+        est, lb, ub = fig.get("estimate"), fig.get("ci_lb"), fig.get("ci_ub")
+        disp = (lambda v: math.exp(v) if fmt.is_number(v) else None) if is_ratio else (lambda v: v)
+        e, l, u = disp(est), disp(lb), disp(ub)
+        capped: list = []  # risk bounds cut at 0 or 1
+        row = {"row": i, "outcome": name, "follow_up": _follow_up(comps),
+               "claims": ", ".join(c["id"] for c in g["claims"]), "studies": len({c["study"] for c in comps}),
+               "participants": participants, "participants_note": p_note, "measure": measure,
+               "relative_effect": "", "risk_control": "", "risk_probiotic": "", "risk_difference": "",
+               "mean_difference": "", "control_mean": ""}
+        if is_ratio or measure == "RD":
+            if is_ratio:
+                row["relative_effect"] = (f"{measure} {fmt.ratio(e)} ({fmt.ratio(l)} to {fmt.ratio(u)})"
+                                          if fmt.is_number(l) and fmt.is_number(u) else f"{measure} {fmt.ratio(e)}")
+            cr, used = _control_risk(comps)
+            if cr is not None and all(fmt.is_number(v) for v in (e, l, u)):
+                rp, rl, ru = (_risk_with(cr, v, measure) for v in (e, l, u))
+                row["risk_control"] = _per_k(cr) + (f" (from {used} of {len(comps)} trials)"
+                                                    if used < len(comps) else "")
+                row["risk_probiotic"] = f"{_per_k(rp)} ({_thousands(PER * rl)} to {_thousands(PER * ru)})"
+                capped = [v for v in (l, u) if _risk_with(cr, v, measure) in (0.0, 1.0)]
+                row["risk_difference"] = (f"{_diff_words(rp - cr)} per {_thousands(PER)} "
+                                          f"(from {_diff_words(rl - cr)} to {_diff_words(ru - cr)})")
+            else:
+                row["risk_control"] = "not available (no per-arm counts)"
+        else:
+            if all(fmt.is_number(v) for v in (e, l, u)):
+                row["mean_difference"] = (f"{measure} {_md_words(e, unit)} "
+                                          f"({_md_words(l, '')} to {_md_words(u, '')})")
+            row["control_mean"] = _control_mean(comps, unit)
+
+        marks = []
+        if rater is not None:
+            cert = rater["certainty"]
+            row["certainty"] = CERTAINTY_WORDS.get(cert, cert)
+            row["certainty_symbols"] = CERTAINTY_SYMBOLS.get(cert, "")
+            for d in rater.get("downgrades") or []:
+                marks.append(notes.add(_downgrade_text(d)))
+            marks = sorted(set(marks))
+        else:
+            row["certainty"] = "Not rated"
+            row["certainty_symbols"] = ""
+        row["marks"] = marks
+        row["footnotes"] = "; ".join(f"{m}. {notes.texts[m - 1]}" for m in marks)
+
+        comments = []
+        if g["claims"]:
+            comments.append("Claims: " + "; ".join(f"{c['id']} {c['verdict']}" for c in g["claims"]) + ".")
+        else:
+            comments.append("No claim is judged on this estimate; certainty not rated.")
+        if rater is not None:
+            if len(g["claims"]) > 1:
+                comments.append(f"Certainty as rated for {rater['id']}.")
+            differ = sorted({c["certainty"] for c in g["claims"] if c.get("certainty")
+                             and c["certainty"] != rater["certainty"]})
+            if differ:
+                comments.append("Other claims on this estimate rated: " + ", ".join(differ) + ".")
+            if rater.get("certainty_statement"):
+                comments.append(rater["certainty_statement"])
+        if p_note:
+            comments.append("Participant numbers " + p_note[2:] + ".")
+        if capped:
+            comments.append(f"A risk bound beyond 0 or {_thousands(PER)} per {_thousands(PER)} "
+                            "is shown at that limit.")
+        row["comments"] = " ".join(comments)
+        rows.append(row)
+
+    header = [("Patient or population", q.get("population") or ""),
+              ("Intervention", q.get("intervention") or ""),
+              ("Comparison", q.get("comparator") or ""),
+              ("Outcome", q.get("outcome") or label)]
+    return {"header": header, "rows": rows, "footnotes": notes.texts,
+            "ci_label": fmt.ci_label(alpha), "measure": model["measure"],
+            "ratio": model["measure"] in fmt.RATIO_MEASURES or model["measure"] == "RD",
+            "per": _thousands(PER)}
+
+
+def sof_csv(table: dict) -> str:
+    """The table as CSV (display strings, one row per estimate; byte-stable)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in table["rows"]:
+        w.writerow({k: r.get(k, "") for k in CSV_COLUMNS})
+    return buf.getvalue()
+
+
+_SUP = str.maketrans("0123456789", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def marks_text(marks: list[int]) -> str:
+    """Footnote numbers as superscripts ("¹,²"), for plain text and Markdown."""
+    return ",".join(str(m).translate(_SUP) for m in marks)
+
+
+def sof_markdown(table: dict, escape=None) -> str:
+    """The table as Markdown (GRADEpro's columns), with the numbered footnotes below.
+
+    ``escape`` makes a value safe inside Markdown (the report passes
+    :func:`metaanalysis.render.report.md_escape`); by default only ``|`` is escaped.
+    """
+    ci = table["ci_label"]
+    cell = escape or (lambda s: str(s).replace("|", "\\|").replace("\n", " "))
+    lines = [f"**{name}:** {cell(value)}  " for name, value in table["header"] if value]
+    lines.append("")
+    if table["ratio"]:
+        lines += [f"| Outcome | Risk with control | Risk with probiotic ({ci}) | Relative effect ({ci}) "
+                  "| № of participants (studies) | Certainty of the evidence (GRADE) | Comments |",
+                  "|---|---|---|---|---|---|---|"]
+    else:
+        lines += [f"| Outcome | Control groups | Difference with probiotic ({ci}) "
+                  "| № of participants (studies) | Certainty of the evidence (GRADE) | Comments |",
+                  "|---|---|---|---|---|---|"]
+
+    for r in table["rows"]:
+        cert = f"{r['certainty_symbols']} {r['certainty']}".strip() + marks_text(r["marks"])
+        out = [f"{r['outcome']} (follow-up: {r['follow_up']})"]
+        if table["ratio"]:
+            out += [r["risk_control"] or "NA",
+                    (r["risk_probiotic"] + (f"; {r['risk_difference']}" if r["risk_difference"] else ""))
+                    or "NA", r["relative_effect"] or "NA"]
+        else:
+            out += [r["control_mean"] or "not reported", r["mean_difference"] or "NA"]
+        out += [r["participants"], cert, r["comments"]]
+        lines.append("| " + " | ".join(cell(x) for x in out) + " |")
+    if table["footnotes"]:
+        lines.append("")
+        lines.append("Explanations:")
+        lines.append("")
+        for i, t in enumerate(table["footnotes"], 1):
+            lines.append(f"{i}. {cell(t)}")
+    return "\n".join(lines) + "\n"
