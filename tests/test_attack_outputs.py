@@ -443,7 +443,10 @@ def test_explain_ignores_leftovers_only_and_stale_folders(bundled_run, tmp_path,
         shutil.copytree(src, out / fake)
     assert main(["explain", "C1", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert text.count("C1:") == 1, text
+    # C1 is judged in two real protocols (SCORAD and responders): once each,
+    # never again from the leftover, --only, stale or copied folders
+    assert text.count("C1: ") == 2, text
+    assert text.count("[treatment-scorad]") == 1 and text.count("[treatment-responder]") == 1, text
 
 
 def test_only_runs_replace_each_other_and_never_touch_full_outputs(bundled, sens_out):
