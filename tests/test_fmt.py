@@ -95,7 +95,11 @@ def test_measure_names_one_house_style():
     # sentence case: only the first letter is a capital
     for name in fmt.MEASURE_NAMES.values():
         assert name[0].isupper() and name[1:] == name[1:].lower()
-    assert fmt.RATIO_MEASURES == {"RR", "OR"}
+    assert fmt.RATIO_MEASURES == {"RR", "OR", "ROM"}
+    # the stats core and the schema keep their own copies (they must not import
+    # render/): all three must name the same measures
+    from metaanalysis import results, schema
+    assert fmt.RATIO_MEASURES == results.RATIO_MEASURES == schema.RATIO_MEASURES
     assert fmt.null_value("OR") == "1" and fmt.null_value("SMD") == "0"
 
 
