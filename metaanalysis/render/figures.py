@@ -97,7 +97,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
         fig = plots.leave_one_out_plot(L.estimate, L.ci_lb, L.ci_ub, [c.key for c in run.comparisons],
                                        overall=run.main.result, measure=measure, tau2=L.tau2,
                                        I2=L.I2, benefit=_favours(run),
-                                       title=f"Leave-one-out: {label}")
+                                       alpha=proto.model.alpha, title=f"Leave-one-out: {label}")
         save(fig, "leave_one_out", "Leave-one-out analysis",
              "Each row: the pooled estimate with that comparison left out.")
     if run.cumulative is not None:
@@ -106,7 +106,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
         fig = plots.cumulative_plot(C.estimate, C.ci_lb, C.ci_ub,
                                     [run.comparisons[i].key for i in order],
                                     years=[run.comparisons[i].year for i in order],
-                                    measure=measure, benefit=_favours(run),
+                                    measure=measure, benefit=_favours(run), alpha=proto.model.alpha,
                                     title=f"Cumulative meta-analysis by year: {label}")
         save(fig, "cumulative", "Cumulative meta-analysis by year",
              "Each row: the pooled estimate of all comparisons published up to that one.")

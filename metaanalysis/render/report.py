@@ -32,6 +32,7 @@ import base64
 import math
 import re
 from pathlib import Path
+from statistics import NormalDist
 
 import jinja2
 from markupsafe import Markup
@@ -298,12 +299,12 @@ def _analysis_view(a: dict, S: Scale) -> dict:
             "fit": _pooled_view(a["result"], S) if a.get("result") else None}
 
 
-def _wald(c: dict) -> tuple:
-    """A comparison's Wald 95% interval on the analysis scale (as the forest plot draws it)."""
+def _wald(c: dict, alpha: float = 0.05) -> tuple:
+    """A comparison's Wald 1 - alpha interval on the analysis scale (as the forest plot draws it)."""
     yi, sei = c.get("yi"), c.get("sei")
     if not (_finite(yi) and _finite(sei)):
         return None, None
-    z = 1.959963984540054  # qnorm(0.975)
+    z = NormalDist().inv_cdf(1 - alpha / 2)  # qnorm(0.975) = 1.959964 for alpha = 0.05
     return yi - z * sei, yi + z * sei
 
 
@@ -354,7 +355,7 @@ def _studies_view(data: dict, S: Scale) -> dict:
     comps = []
     for i, c in enumerate(data["comparisons"], 1):
         ex = c.get("extraction") or {}
-        lb, ub = _wald(c)
+        lb, ub = _wald(c, data["protocol"]["model"].get("alpha", 0.05))
         comps.append({
             "key": c["key"], "anchor": f"cmp-{i}-{_safe_id(c['key'])}",
             "der_anchor": f"der-{i}-{_safe_id(c['key'])}", "study": c["study"],
@@ -554,7 +555,7 @@ def _derivation_view(data: dict, S: Scale) -> list[dict]:
             "used": used, "steps": steps, "notes": list(ex.get("notes") or []),
             "flags": list(c.get("flags") or []), "outcome_choice": c.get("outcome_choice") or "",
             "yi": fmt_num(c.get("yi"), 4), "vi": fmt_num(c.get("vi"), 4),
-            "effect_ci": S.est_ci(c.get("yi"), *_wald(c)),
+            "effect_ci": S.est_ci(c.get("yi"), *_wald(c, data["protocol"]["model"].get("alpha", 0.05))),
         })
     return out
 
