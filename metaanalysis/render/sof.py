@@ -108,11 +108,11 @@ def _participants(comps: list[dict]) -> tuple[str, str]:
     missing = sorted({c["study"] for c in comps if not fmt.is_number(c.get("n_total"))})
     rcts = f"{len(studies)} RCT{'s' if len(studies) != 1 else ''}"
     if not known:
-        return f"not reported ({rcts})", f"n not reported for any of {len(studies)} trials"
+        return f"not reported ({rcts})", f"Participant numbers not reported for any of {len(studies)} trials."
     if missing:
         return (f"at least {_thousands(sum(known))} ({rcts})",
-                f"n not reported for {len(missing)} trial{'s' if len(missing) != 1 else ''}: "
-                + ", ".join(missing))
+                f"Participant numbers not reported for {len(missing)} trial{'s' if len(missing) != 1 else ''}: "
+                + ", ".join(missing) + ".")
     return f"{_thousands(sum(known))} ({rcts})", ""
 
 
@@ -209,8 +209,12 @@ def summary_of_findings(data: dict) -> dict:
     -------
     dict
         ``{"header": [(name, value)], "rows": [row dicts], "footnotes":
-        [str], "ci_label": str, "measure": str, "ratio": bool}``; each row has
-        the keys of :data:`CSV_COLUMNS` plus ``marks`` (footnote numbers).
+        [str], "ci_label": str, "binary": bool, "continuous": bool,
+        "control_head": str, "probiotic_head": str, ...}``; each row has the
+        keys of :data:`CSV_COLUMNS` plus ``marks`` (footnote numbers) and the
+        display cells ``abs_control``, ``abs_probiotic``, ``abs_detail``,
+        ``relative`` (GRADEpro puts binary and continuous outcomes in one
+        table; the column heads say which kinds it holds).
     """
     proto = data["protocol"]
     model = proto["model"]
@@ -249,18 +253,31 @@ def summary_of_findings(data: dict) -> dict:
         rated = [c for c in g["claims"] if c.get("certainty") and c.get("finding") not in _MODIFIER_FINDINGS]
         rated = rated or [c for c in g["claims"] if c.get("certainty")]
         rater = rated[0] if rated else None
-        comps = _row_comparisons(data, g["subset"], g["claims"][0] if g["claims"] else None, fig.get("k"))
-
-        name = f"{label}, all trials" if g["main"] else \
-            f"{label}, {_subset_label(g['subset']) or 'claim analysis'}"
-        participants, p_note = _participants(comps)
+        harms = not g["main"] and any(c.get("finding") == "harms" for c in g["claims"])
+        if harms:
+            # the adverse-event analysis has its own trials; results.json keeps
+            # their effects but not their per-arm counts
+            comps = []
+            ae_studies = {st["study"] for st in
+                          (((data.get("adverse_events") or {}).get("result") or {}).get("studies") or [])}
+            n_trials = len(ae_studies) or fig.get("k")
+            name = "Adverse events (any)"
+            participants = f"not available ({n_trials} RCT{'s' if n_trials != 1 else ''})"
+            p_note = "Participant numbers and control-arm risks of the adverse-event trials are not in results.json."
+        else:
+            comps = _row_comparisons(data, g["subset"], g["claims"][0] if g["claims"] else None,
+                                     fig.get("k"))
+            name = f"{label}, all trials" if g["main"] else \
+                f"{label}, {_subset_label(g['subset']) or 'claim analysis'}"
+            participants, p_note = _participants(comps)
 
         est, lb, ub = fig.get("estimate"), fig.get("ci_lb"), fig.get("ci_ub")
         disp = (lambda v: math.exp(v) if fmt.is_number(v) else None) if is_ratio else (lambda v: v)
         e, l, u = disp(est), disp(lb), disp(ub)
         capped: list = []  # risk bounds cut at 0 or 1
         row = {"row": i, "outcome": name, "follow_up": _follow_up(comps),
-               "claims": ", ".join(c["id"] for c in g["claims"]), "studies": len({c["study"] for c in comps}),
+               "claims": ", ".join(c["id"] for c in g["claims"]),
+               "studies": len({c["study"] for c in comps}) if not harms else n_trials,
                "participants": participants, "participants_note": p_note, "measure": measure,
                "relative_effect": "", "risk_control": "", "risk_probiotic": "", "risk_difference": "",
                "mean_difference": "", "control_mean": ""}
@@ -279,6 +296,8 @@ def summary_of_findings(data: dict) -> dict:
                                           f"(from {_diff_words(rl - cr)} to {_diff_words(ru - cr)})")
             else:
                 row["risk_control"] = "not available (no per-arm counts)"
+            if harms:
+                row["risk_probiotic"] = row["risk_difference"] = ""
         else:
             if all(fmt.is_number(v) for v in (e, l, u)):
                 row["mean_difference"] = (f"{measure} {_md_words(e, unit)} "
@@ -314,20 +333,40 @@ def summary_of_findings(data: dict) -> dict:
             if rater.get("certainty_statement"):
                 comments.append(rater["certainty_statement"])
         if p_note:
-            comments.append("Participant numbers " + p_note[2:] + ".")
+            comments.append(p_note)
         if capped:
             comments.append(f"A risk bound beyond 0 or {_thousands(PER)} per {_thousands(PER)} "
                             "is shown at that limit.")
         row["comments"] = " ".join(comments)
+        row["binary"] = is_ratio or measure == "RD"
+        if row["binary"]:
+            row["abs_control"] = row["risk_control"] or "NA"
+            row["abs_probiotic"] = row["risk_probiotic"] or "NA"
+            row["abs_detail"] = row["risk_difference"]
+            row["relative"] = row["relative_effect"] or "NA"
+        else:
+            row["abs_control"] = row["control_mean"] or "not reported"
+            row["abs_probiotic"] = row["mean_difference"] or "NA"
+            row["abs_detail"] = ""
+            row["relative"] = "not applicable"
         rows.append(row)
 
     header = [("Patient or population", q.get("population") or ""),
               ("Intervention", q.get("intervention") or ""),
               ("Comparison", q.get("comparator") or ""),
               ("Outcome", q.get("outcome") or label)]
-    return {"header": header, "rows": rows, "footnotes": notes.texts,
-            "ci_label": fmt.ci_label(alpha), "measure": model["measure"],
-            "ratio": model["measure"] in fmt.RATIO_MEASURES or model["measure"] == "RD",
+    binary = any(r["binary"] for r in rows)
+    continuous = any(not r["binary"] for r in rows)
+    ci = fmt.ci_label(alpha)
+    if binary and not continuous:
+        control_head, probiotic_head = "Risk with control", f"Risk with probiotic ({ci})"
+    elif continuous and not binary:
+        control_head, probiotic_head = "Control groups", f"Difference with probiotic ({ci})"
+    else:
+        control_head, probiotic_head = "With control", f"With probiotic ({ci})"
+    return {"header": header, "rows": rows, "footnotes": notes.texts, "ci_label": ci,
+            "measure": model["measure"], "binary": binary, "continuous": continuous,
+            "control_head": control_head, "probiotic_head": probiotic_head,
             "per": _thousands(PER)}
 
 
@@ -359,24 +398,16 @@ def sof_markdown(table: dict, escape=None) -> str:
     cell = escape or (lambda s: str(s).replace("|", "\\|").replace("\n", " "))
     lines = [f"**{name}:** {cell(value)}  " for name, value in table["header"] if value]
     lines.append("")
-    if table["ratio"]:
-        lines += [f"| Outcome | Risk with control | Risk with probiotic ({ci}) | Relative effect ({ci}) "
-                  "| № of participants (studies) | Certainty of the evidence (GRADE) | Comments |",
-                  "|---|---|---|---|---|---|---|"]
-    else:
-        lines += [f"| Outcome | Control groups | Difference with probiotic ({ci}) "
-                  "| № of participants (studies) | Certainty of the evidence (GRADE) | Comments |",
-                  "|---|---|---|---|---|---|"]
-
+    rel = table["binary"]  # a relative-effect column only when some outcome is binary
+    head = ["Outcome", table["control_head"], table["probiotic_head"]]
+    head += [f"Relative effect ({ci})"] if rel else []
+    head += ["№ of participants (studies)", "Certainty of the evidence (GRADE)", "Comments"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table["rows"]:
         cert = f"{r['certainty_symbols']} {r['certainty']}".strip() + marks_text(r["marks"])
-        out = [f"{r['outcome']} (follow-up: {r['follow_up']})"]
-        if table["ratio"]:
-            out += [r["risk_control"] or "NA",
-                    (r["risk_probiotic"] + (f"; {r['risk_difference']}" if r["risk_difference"] else ""))
-                    or "NA", r["relative_effect"] or "NA"]
-        else:
-            out += [r["control_mean"] or "not reported", r["mean_difference"] or "NA"]
+        out = [f"{r['outcome']} (follow-up: {r['follow_up']})", r["abs_control"],
+               r["abs_probiotic"] + (f"; {r['abs_detail']}" if r["abs_detail"] else "")]
+        out += [r["relative"]] if rel else []
         out += [r["participants"], cert, r["comments"]]
         lines.append("| " + " | ".join(cell(x) for x in out) + " |")
     if table["footnotes"]:
