@@ -98,9 +98,7 @@ def fmt_i2(x) -> str:
 
 def fmt_tau2(x) -> str:
     """2 decimals; a positive value below 0.005 keeps 2 significant digits."""
-    if _finite(x) and 0 < x < 0.005:
-        return f"{x:.2g}" if x >= 1e-4 else f"{x:.1e}"
-    return fmt_num(x)
+    return fmt.small(x)
 
 
 def fmt_data(x) -> str:
