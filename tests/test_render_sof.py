@@ -152,9 +152,12 @@ def test_effect_modification_certainty_only_as_a_last_resort():
     data = binary_results()
     em = copy.deepcopy(data["claims"][0])
     em.update(id="C0", finding="effect_modification", certainty="low", downgrades=[ROB])
+    em["figures"]["Q_between_p"] = 0.3766
     data["claims"].insert(0, em)
+    data["protocol"]["claims"].append({"id": "C0", "modifier": "mix_type", "target": {"subset": {}}})
     main = sof.summary_of_findings(data)["rows"][0]
     assert main["claims"] == "C0, C1"
+    assert "C0 inconclusive (subgroup differences by mix type: p = 0.38); C1 inconclusive." in main["comments"]
     assert main["certainty"] == "Very low"  # C1's rating, not the modifier claim's
     assert "Certainty as rated for C1." in main["comments"]
     assert "Other claims on this estimate rated: low." in main["comments"]

@@ -186,6 +186,16 @@ class _Footnotes:
         return self.texts.index(text) + 1
 
 
+def _claim_note(c: dict, proto_claim: dict | None) -> str:
+    """"C1 inconclusive"; an effect-modification claim adds its interaction test."""
+    note = f"{c['id']} {c['verdict']}"
+    fig = c.get("figures") or {}
+    if c.get("finding") in _MODIFIER_FINDINGS and fmt.is_number(fig.get("Q_between_p")):
+        by = str((proto_claim or {}).get("modifier") or "subgroup").replace("_", " ")
+        note += f" (subgroup differences by {by}: {fmt.p_phrase(fig['Q_between_p'])})"
+    return note
+
+
 def _downgrade_text(d: dict) -> str:
     lv = d.get("levels")
     lv_words = LEVEL_WORDS.get(lv, f"{lv} levels")
@@ -320,7 +330,8 @@ def summary_of_findings(data: dict) -> dict:
 
         comments = []
         if g["claims"]:
-            comments.append("Claims: " + "; ".join(f"{c['id']} {c['verdict']}" for c in g["claims"]) + ".")
+            comments.append("Claims: " + "; ".join(_claim_note(c, proto_claims.get(c["id"]))
+                                                   for c in g["claims"]) + ".")
         else:
             comments.append("No claim is judged on this estimate; certainty not rated.")
         if rater is not None:
