@@ -326,7 +326,7 @@ def summary_of_findings(data: dict) -> dict:
             row["certainty"] = "Not rated"
             row["certainty_symbols"] = ""
         row["marks"] = marks
-        row["footnotes"] = "; ".join(f"{m}. {notes.texts[m - 1]}" for m in marks)
+        row["footnotes"] = " ".join(f"{m}. {notes.texts[m - 1]}" for m in marks)
 
         comments = []
         if g["claims"]:
