@@ -21,6 +21,7 @@ ALL_METHODS = fit.METHODS + ("MH", "PETO")
 COLUMNS = {
     "MD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
     "SMD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+    "ROM": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
     "RR": ("ai", "n1i", "ci", "n2i"),
     "OR": ("ai", "n1i", "ci", "n2i"),
     "RD": ("ai", "n1i", "ci", "n2i"),
@@ -89,9 +90,12 @@ def effect_sizes(data, measure, *, smd_correction="exact", add=0.5, to="only0", 
     cols = {c: _numeric_column(data, c, file) for c in COLUMNS[measure]}
     for c in ("n1i", "n2i"):
         _check(cols[c] > 0, "sample size must be > 0", c, file)
-    if measure in ("MD", "SMD"):
+    if measure in ("MD", "SMD", "ROM"):
         for c in ("sd1i", "sd2i"):
             _check(cols[c] > 0, "standard deviation must be > 0", c, file)
+        if measure == "ROM":
+            for c in ("m1i", "m2i"):
+                _check(cols[c] > 0, "a ratio of means needs means > 0", c, file)
         if measure == "SMD":
             _check(cols["n1i"] + cols["n2i"] > 3, "SMD needs n1i + n2i > 3", "n2i", file)
         yi, vi = escalc(measure, smd_correction=smd_correction, **cols)
@@ -134,6 +138,8 @@ def _conventions(measure, method, test, pi_df, smd_correction, add, to, drop00):
         conv["smd"] = ("Hedges' g, exact bias correction J = G(m/2)/(sqrt(m/2)G((m-1)/2)); "
                        "vi = 1/n1+1/n2+g^2/(2(n1+n2)) (metafor)" if smd_correction == "exact" else
                        "Hedges' g, RevMan approximation J = 1-3/(4N-9); vi = 1/n1+1/n2+g^2/(2(N-3.94))")
+    if measure == "ROM":
+        conv["scale"] = "log ratio of means (metafor ROM)"
     if measure in BINARY:
         conv["scale"] = "log" if measure in ("RR", "OR") else "risk difference"
         conv["zero_cells"] = (f"add {add} to every cell of studies with a zero cell (to='{to}'); "

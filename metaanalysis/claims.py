@@ -1,38 +1,37 @@
-"""Stage 4: judge each protocol claim from the fitted results.
+"""Stage 4: judge each protocol claim from fits the pipeline has already made.
 
-A verdict is one of ``supported``, ``contradicted``, ``inconclusive`` or
-``insufficient evidence``, always with the figures behind it and plain
-reasons. The rules:
+``claims`` only judges: every fit a claim needs (its target subset, the
+target split by the claim's modifier, the between-stratum test over strata
+with enough trials, the availability of eligible trials) is computed by
+:mod:`metaanalysis.pipeline` and handed over as a :class:`ClaimInput`.
+Nothing here fits a model or imports the pipeline.
 
-* **benefit / harm**: the CI of the pooled effect in the target subset must
-  exclude no effect in the claimed direction (supported) or in the opposite
-  direction (contradicted); otherwise inconclusive. The MCID is reported
-  beside it: a "benefit" that cannot reach the MCID is said to be so.
-* **no_effect** ("little or no difference"): supported when the CI lies
-  within +/- the threshold (the MCID); contradicted when the CI excludes 0
-  and the point estimate reaches the threshold; otherwise inconclusive.
-* **not_robust**: a benefit is robust when the CI excludes 0, every
-  sensitivity analysis keeps it so, and GRADE certainty is at least
-  moderate. The claim is supported when that fails, contradicted when it
-  holds.
-* **heterogeneity** ("the evidence is mixed"): supported when the 95%
-  prediction interval crosses 0 and either I^2 >= 50% or trials point in
-  both directions; contradicted when I^2 < 25% and the PI excludes 0.
-* **effect_modification**: judged by the test for subgroup differences (and,
-  for severity, the meta-regression slope on baseline severity), never by
-  comparing p-values across strata. Every stratum the claim names needs at
-  least ``min_k_per_stratum`` trials, otherwise insufficient evidence naming
-  the missing strata. Supported when the interaction p < alpha with the
-  claimed direction; contradicted when p < alpha the other way; otherwise
-  inconclusive. An ICEMAN-style credibility rating comes with it.
-* **benefit_in_strata**: a benefit in each named stratum.
-* **harms**: adverse events pooled as RR; supported when the CI excludes 1
-  towards more events on probiotics.
+One verdict rule (``protocols/README.md``, :data:`RULE_ID`) is applied to
+every claim:
+
+1. The claim's **statistical criterion** is evaluated to one of ``met``,
+   ``opposite`` (met in the other direction), ``neither`` (the interval
+   spans both answers: imprecise) or ``not evaluable`` (the comparison
+   cannot be made: too few trials in the target or in a stratum the claim
+   names, no data).
+2. ``not evaluable`` -> insufficient evidence; ``neither`` -> inconclusive.
+3. ``met`` -> supported and ``opposite`` -> contradicted, unless the
+   certainty of the evidence for what the claim is about is **very low**,
+   then inconclusive ("the evidence is very uncertain"). That certainty is
+   GRADE for claims about a pooled effect; GRADE without the inconsistency
+   domain for claims that the results are mixed (the property claimed is
+   not held against itself); ICEMAN credibility for effect modification;
+   not applied to ``not_robust`` claims, whose criterion is itself "GRADE
+   certainty at least moderate and every sensitivity analysis agrees".
+
+Each verdict records the judged values (``judgement``: criterion, its
+detail, the certainty used and its basis) so that the verdict can be
+recomputed with :func:`apply_rule` and checked against its reasons.
 
 GRADE certainty starts at high (randomised trials) and is downgraded for
-risk of bias, inconsistency, indirectness, imprecision and publication bias,
-each with its reason; the plain-language verb follows GRADE guidance 26
-(Santesso et al. 2020).
+risk of bias, inconsistency, indirectness, imprecision and publication /
+availability bias, each with its reason; the certainty statement uses
+GRADE's informative wording (Santesso et al. 2020, GRADE guidance 26).
 """
 
 from __future__ import annotations
@@ -42,13 +41,74 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-VERBS = {
-    "high": "results in",
-    "moderate": "probably results in",
-    "low": "may result in",
-    "very low": "the evidence is very uncertain about",
-}
+# the one number formatter, and the sentences written from judged values (render/)
+from metaanalysis.render import claims_text, fmt
+
+#: Identifier of the verdict rule; results.json, claims.md and the report carry it.
+RULE_ID = "verdict-rule-1"
+RULE_TEXT = (
+    "Verdict rule (verdict-rule-1, protocols/README.md): the claim's statistical criterion "
+    "(CI against the claim's threshold, prediction interval, test for subgroup differences "
+    "over strata with enough trials) is met, met in the opposite direction, or neither. "
+    "Criterion not computable -> insufficient evidence; neither (the interval spans both "
+    "answers) -> inconclusive; met -> supported and opposite -> contradicted, unless the "
+    "certainty for what the claim is about (GRADE; ICEMAN credibility for effect "
+    "modification) is very low, then inconclusive.")
+CRITERIA = ("met", "opposite", "neither", "not evaluable")
+
 LEVELS = ("very low", "low", "moderate", "high")
+#: GRADE informative statements (Santesso et al. 2020, J Clin Epidemiol 119:126).
+VERBS = {"high": "{v}", "moderate": "probably {v}", "low": "may {v}"}
+TRIVIAL = {"high": "result in little to no difference in",
+           "moderate": "probably result in little to no difference in",
+           "low": "may result in little to no difference in"}
+
+#: Share of the weight above which a concern "dominates" a GRADE domain: GRADE
+#: rates the body of evidence by where most of the information comes from.
+MAJORITY = 50.0
+#: Indirectness is charged when more than this share of the weight is indirect.
+INDIRECT_SHARE = 25.0
+#: Optimal information size for a continuous outcome: GRADE's rule of thumb of
+#: about 400 participants (Guyatt et al. 2011, GRADE guidelines 6, J Clin Epidemiol 64:1283).
+OIS_CONTINUOUS = 400
+#: For ratio measures without a stated MCID: a relative risk reduction or
+#: increase of 25% is "important" (GRADE guidelines 6 default), and the OIS is
+#: computed for it with two-sided alpha 0.05 and power 0.80.
+RATIO_IMPORTANT = 1.25
+OIS_Z = 1.959964 + 0.841621
+#: A share of eligible trials (or participants) without usable data above
+#: which missing results could plausibly move the pooled estimate (a stated
+#: convention of this engine, after ROB-ME's "risk of bias due to missing evidence").
+AVAILABILITY_SHARE = 0.25
+#: Egger's test: asymmetry at p < 0.10 (Egger 1997), only from k = small_study_min_k.
+EGGER_P = 0.10
+#: Between-trial effect modification can be rated at most moderate (ICEMAN);
+#: fewer trials than this in the compared strata lowers credibility one level.
+ICEMAN_MIN_TRIALS = 10
+
+
+def apply_rule(criterion: str, certainty: str | None) -> str:
+    """The verdict rule (:data:`RULE_ID`) as a function of the judged values.
+
+    Parameters
+    ----------
+    criterion : {"met", "opposite", "neither", "not evaluable"}
+    certainty : {"very low", "low", "moderate", "high"} or None
+        The certainty for what the claim is about; None when the rule does
+        not apply a certainty (claims about the certainty itself).
+
+    Examples
+    --------
+    >>> apply_rule("met", "low"), apply_rule("met", "very low"), apply_rule("neither", "high")
+    ('supported', 'inconclusive', 'inconclusive')
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion outcome '{criterion}'")
+    if criterion == "not evaluable":
+        return "insufficient evidence"
+    if criterion == "neither" or certainty == "very low":
+        return "inconclusive"
+    return "supported" if criterion == "met" else "contradicted"
 
 
 @dataclass(frozen=True)
@@ -59,6 +119,28 @@ class Downgrade:
 
     def to_dict(self):
         return {"domain": self.domain, "levels": self.levels, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ClaimInput:
+    """What the pipeline computed for one claim before it is judged.
+
+    ``target``/``by`` are PoolResults (or None with a ``note``); ``between``
+    is the test for subgroup differences over the strata with at least
+    ``min_k_per_stratum`` trials: dict(Q, df, p, levels, excluded, method),
+    or None when fewer than two strata qualify.
+    """
+
+    comps: tuple = ()
+    target_text: str = "all eligible trials"
+    target: object | None = None
+    target_note: str | None = None
+    by: object | None = None
+    by_note: str | None = None
+    between: dict | None = None
+    strata_comps: dict = field(default_factory=dict)   # stratum level -> comparisons
+    availability: dict | None = None
+    waiting: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -79,37 +161,34 @@ class ClaimVerdict:
     studies: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     in_scope: bool = True
+    judgement: dict | None = None
+    grade_notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
             "id": self.id, "wording": self.wording, "source": self.source,
             "finding": self.finding, "operational": self.operational, "in_scope": self.in_scope,
             "verdict": self.verdict, "summary": self.summary, "reasons": list(self.reasons),
+            "judgement": self.judgement,
             "figures": self.figures, "certainty": self.certainty,
             "certainty_statement": self.certainty_statement,
-            "downgrades": [d.to_dict() for d in self.downgrades], "iceman": self.iceman,
+            "downgrades": [d.to_dict() for d in self.downgrades],
+            "grade_notes": list(self.grade_notes), "iceman": self.iceman,
             "studies": list(self.studies), "missing": list(self.missing),
         }
 
 
 # ----------------------------------------------------------------------------
-# formatting helpers (plain reasons need a few numbers)
+# numbers in reason lines (one formatter: render/fmt.py)
 
 
 def _n(x, d=1):
-    return "NA" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{d}f}"
-
-
-def _p(p):
-    if p is None:
-        return "NA"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}" if p < 0.01 else f"{p:.2f}"
+    return fmt.num(x, d)
 
 
 def _peq(p):
     """'p < 0.001' or 'p = 0.03'."""
-    txt = _p(p)
-    return f"p {txt}" if txt.startswith("<") else f"p = {txt}"
+    return fmt.p_phrase(p)
 
 
 class _Scale:
@@ -117,28 +196,40 @@ class _Scale:
 
     def __init__(self, proto):
         self.measure = proto.model.measure
-        self.ratio = self.measure in ("RR", "OR")
+        # log-scale measures (ROM too, should a protocol judge claims on it)
+        self.ratio = self.measure in fmt.RATIO_MEASURES
         self.sign = -1.0 if proto.outcome.lower_is_better else 1.0
         self.unit = proto.outcome.unit
+        self.alpha = proto.model.alpha
+
+    null = 0.0
 
     def show(self, x):
         if x is None:
             return "NA"
-        return _n(math.exp(x), 2) if self.ratio else _n(x, 1)
+        return fmt.ratio(math.exp(x)) if self.ratio else _n(x, 1)
 
-    def describe(self, f, test):
+    def null_txt(self):
+        return fmt.null_value(self.ratio)
+
+    def describe(self, f, test=None):
+        test = f.test if test is None else test
         est = f"{self.measure} {self.show(f.estimate)}"
         if self.unit and not self.ratio:
             est += f" {self.unit}"
-        s = f"k = {f.k}, {est} [{self.show(f.ci_lb)}, {self.show(f.ci_ub)}] ({'HKSJ' if test in ('knha', 'adhoc') else 'Wald z' if f.method not in ('FE', 'MH', 'PETO') else f.method})"
+        how = ("Wald z" if test == "z" or f.k < 2 else "modified Knapp-Hartung" if test == "adhoc"
+               else "Knapp-Hartung")
+        if f.method in ("FE", "MH", "PETO"):
+            how = f.method
+        s = (f"k = {f.k}, {est}, {fmt.ci_label(self.alpha)} [{self.show(f.ci_lb)}, "
+             f"{self.show(f.ci_ub)}] ({how})")
         if f.pi_lb is not None:
             crosses = "crosses" if f.pi_lb < self.null < f.pi_ub else "excludes"
-            s += f", 95% PI [{self.show(f.pi_lb)}, {self.show(f.pi_ub)}] {crosses} {'1' if self.ratio else '0'}"
+            s += (f", {fmt.pi_label(self.alpha)} [{self.show(f.pi_lb)}, {self.show(f.pi_ub)}] "
+                  f"{crosses} no effect ({self.null_txt()})")
         if f.I2 is not None:
             s += f", I² = {_n(f.I2, 0)}%"
         return s
-
-    null = 0.0
 
     def benefit_ci(self, f):
         a, b = self.sign * f.ci_lb, self.sign * f.ci_ub
@@ -146,6 +237,14 @@ class _Scale:
 
     def benefit(self, x):
         return self.sign * x
+
+    def important(self, threshold):
+        """The important-effect threshold on the analysis scale (log for ratios)."""
+        if self.ratio:
+            if threshold is None or threshold <= 0 or threshold == 1:
+                return math.log(RATIO_IMPORTANT)
+            return abs(math.log(threshold))  # 0.8 and 1.25 name the same threshold
+        return threshold
 
 
 def _fig(f, scale):
@@ -164,32 +263,120 @@ def _fig(f, scale):
 # ----------------------------------------------------------------------------
 # GRADE
 
+INTEGRITY_FLAGS = {"secondary_source", "news_report", "sd_may_be_se", "derived_from_p",
+                   "from_figure"}
+#: Real indirectness (GRADE guidelines 8): an intervention that is not a live
+#: probiotic, an outcome that is not the one asked about. An active drug as
+#: comparator is handled through the comparator field. Synbiotic-versus-prebiotic
+#: comparisons are not indirect (the difference isolates the probiotic), and
+#: usual care without placebo is a risk-of-bias issue (no blinding).
+INDIRECT_FLAGS = {"heat_killed", "non_standard_outcome", "indirect_population"}
+NO_PLACEBO = ("usual_care", "none")
 
-def grade(fit, comps, proto, scale, small_study, threshold=None):
-    """GRADE-style certainty for one pooled estimate, with reasons per domain."""
+
+def _participants(comps, keys):
+    known = [c.n_total for c in comps if c.key in keys and c.n_total]
+    unknown = sum(1 for c in comps if c.key in keys and not c.n_total)
+    return int(sum(known)), unknown
+
+
+def participants_text(n, unknown):
+    """'278 participants' or 'at least 278 participants; 3 trials with n not reported'."""
+    if not unknown:
+        return f"{n} participants"
+    return f"at least {n} participants; {unknown} trial{'s' if unknown > 1 else ''} with n not reported"
+
+
+def _ois_binary(comps, keys):
+    """OIS (total) for a 25% relative risk reduction from the pooled control risk."""
+    ev = [(c.extraction.ci, c.extraction.n2i) for c in comps if c.key in keys
+          and getattr(c.extraction, "ci", None) is not None and getattr(c.extraction, "n2i", None)]
+    if not ev:
+        return None, None
+    pc = sum(e for e, _ in ev) / sum(n for _, n in ev)
+    pt = pc / RATIO_IMPORTANT
+    if not 0 < pc < 1:
+        return None, pc
+    per_arm = OIS_Z**2 * (pc * (1 - pc) + pt * (1 - pt)) / (pc - pt) ** 2
+    return int(math.ceil(2 * per_arm)), pc
+
+
+def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability=None,
+          against="null", skip=(), notes=None):
+    """GRADE certainty for one pooled estimate, with the reason for each downgrade.
+
+    Parameters
+    ----------
+    fit : FitResult
+    comps : sequence of Comparison (duck-typed: key, flags, rob_overall,
+        comparator, n_total, extraction)
+    proto : Protocol
+    scale : _Scale
+    small_study : dict
+        The pipeline's small-study assessment (Egger from ``small_study_min_k``).
+    threshold : float, optional
+        The MCID (continuous) or important ratio (binary).
+    availability : dict, optional
+        trials_eligible, trials_missing, participants_missing,
+        missing_favour_probiotic, missing_favour_control, missing_no_direction
+        (None where unknown): eligible trials without usable data.
+    against : {"null", "mcid"}
+        The threshold that certainty is rated against (GRADE's minimally
+        contextualised approach): no effect for claims of a benefit or harm,
+        the MCID for claims of little or no difference.
+    skip : tuple of str
+        Domains not rated (e.g. "inconsistency" for a claim that results are mixed).
+    notes : list, optional
+        Receives "considered, not downgraded" remarks (e.g. partly unassessed RoB).
+
+    Returns
+    -------
+    (level, downgrades) : tuple[str, tuple[Downgrade, ...]]
+    """
+    notes = [] if notes is None else notes
     downs = []
     weights = {s.study: s.weight for s in fit.studies}
     total = sum(weights.values()) or 1.0
     w = lambda pred: sum(weights.get(c.key, 0) for c in comps if pred(c)) / total * 100
 
-    # risk of bias
-    unassessed = w(lambda c: c.rob_overall is None)
-    high = w(lambda c: c.rob_overall == "high")
-    integrity = w(lambda c: set(c.flags) & {"secondary_source", "news_report", "sd_may_be_se",
-                                            "derived_from_p", "from_figure"})
-    if high > 50:
-        downs.append(Downgrade("risk of bias", 1, f"{_n(high, 0)}% of the weight from trials at high risk of bias"))
-    elif unassessed > 50 or integrity > 50:
+    # risk of bias: RoB 2 judgements where extracted; "not assessed" stated.
+    # GRADE rates limitations of the body of evidence; without a judgement for
+    # most of the weight, serious limitations cannot be ruled out, so an
+    # unassessed majority downgrades one level (and says so).
+    if "risk of bias" not in skip:
+        unassessed = w(lambda c: c.rob_overall is None)
+        high = w(lambda c: c.rob_overall == "high")
+        some = w(lambda c: c.rob_overall == "some_concerns")
+        no_placebo = w(lambda c: getattr(c, "comparator", None) in NO_PLACEBO)
+        integrity = w(lambda c: set(c.flags) & INTEGRITY_FLAGS)
+        concern = w(lambda c: c.rob_overall in ("high", "some_concerns") or c.rob_overall is None
+                    or getattr(c, "comparator", None) in NO_PLACEBO)
         why = []
-        if unassessed > 50:
-            why.append(f"no risk-of-bias judgement was extracted for trials carrying {_n(unassessed, 0)}% of the weight")
-        if integrity > 50:
-            why.append(f"{_n(integrity, 0)}% of the weight rests on numbers from secondary sources, news reports, "
-                       f"p-value back-calculations or SDs that may be SEs")
-        downs.append(Downgrade("risk of bias", 1, "; ".join(why)))
+        if high > 0:
+            why.append(f"{_n(high, 0)}% of the weight from trials at high risk of bias (RoB 2)")
+        if some > 0:
+            why.append(f"{_n(some, 0)}% with some concerns")
+        if unassessed > 0:
+            why.append(f"risk of bias not assessed (no RoB 2 judgement extracted) for trials "
+                       f"carrying {_n(unassessed, 0)}% of the weight")
+        if no_placebo > 0:
+            why.append(f"{_n(no_placebo, 0)}% of the weight from comparisons with usual care or no "
+                       "treatment, without placebo (participants not blinded to a partly "
+                       "patient-reported outcome)")
+        if integrity > MAJORITY:
+            why.append(f"{_n(integrity, 0)}% of the weight rests on numbers from secondary sources, "
+                       "news reports, p-value back-calculations or SDs that may be SEs")
+        if high > MAJORITY:
+            downs.append(Downgrade("risk of bias", 2 if high + some >= 100 - 1e-9 and high > 75 else 1,
+                                   "; ".join(why)))
+        elif concern > MAJORITY or integrity > MAJORITY:
+            downs.append(Downgrade("risk of bias", 1, "; ".join(why)))
+        elif why:
+            notes.append("risk of bias not downgraded (concerns carry at most half the weight): "
+                         + "; ".join(why))
 
     # inconsistency
-    if fit.k >= 2 and fit.I2 is not None:
+    if "inconsistency" not in skip and fit.k >= 2 and fit.I2 is not None:
         pi_cross = fit.pi_lb is not None and fit.pi_lb < scale.null < fit.pi_ub
         ci_cross = fit.ci_lb < scale.null < fit.ci_ub
         signs = {np.sign(scale.benefit(s.yi)) for s in fit.studies
@@ -201,53 +388,135 @@ def grade(fit, comps, proto, scale, small_study, threshold=None):
             downs.append(Downgrade("inconsistency", 1, f"I² = {_n(fit.I2, 0)}%"
                                    + ("; the prediction interval crosses no effect" if pi_cross else "")))
 
-    # indirectness
-    indirect = w(lambda c: set(c.flags) & {"active_comparator", "non_placebo_control", "heat_killed",
-                                           "non_standard_outcome"})
-    if indirect > 25:
-        downs.append(Downgrade("indirectness", 1, f"{_n(indirect, 0)}% of the weight from comparisons "
-                               "against an active or non-placebo control, heat-killed products or a "
-                               "non-standard outcome"))
+    # indirectness: only real indirectness
+    if "indirectness" not in skip:
+        indirect = w(lambda c: bool(set(c.flags) & INDIRECT_FLAGS)
+                     or getattr(c, "comparator", None) == "active")
+        if indirect > INDIRECT_SHARE:
+            downs.append(Downgrade("indirectness", 1, f"{_n(indirect, 0)}% of the weight from "
+                                   "heat-killed products, an active-drug comparator, another "
+                                   "population or a non-standard outcome"))
+        elif indirect > 0:
+            notes.append(f"indirectness not downgraded: {_n(indirect, 0)}% of the weight from "
+                         "heat-killed products, an active-drug comparator, another population or a "
+                         "non-standard outcome")
 
-    # imprecision
-    lo, hi = scale.benefit_ci(fit)
-    n_total = sum(c.n_total or 0 for c in comps if c.key in weights)
-    if not scale.ratio and threshold is not None and lo < -threshold and hi > threshold:
-        downs.append(Downgrade("imprecision", 2, f"the CI includes both an important benefit and an "
-                               f"important harm (±{threshold:g} {scale.unit})"))
-    elif lo < 0 < hi:
-        why = "the CI includes no effect"
-        if threshold is not None and not scale.ratio and hi > threshold:
-            why += f" and an important benefit (MCID {threshold:g} {scale.unit})"
-        downs.append(Downgrade("imprecision", 1, why))
-    elif fit.k < 2:
-        downs.append(Downgrade("imprecision", 1, "a single trial"))
-    elif not scale.ratio and n_total and n_total < 400:
-        downs.append(Downgrade("imprecision", 1, f"about {int(n_total)} participants, below the "
-                               "optimal information size of about 400 for a continuous outcome"))
+    # imprecision: against the MCID / important ratio and the OIS
+    if "imprecision" not in skip:
+        lo, hi = scale.benefit_ci(fit)
+        imp = scale.important(threshold)
+        n_known, n_unknown = _participants(comps, weights)
+        people = participants_text(n_known, n_unknown)
+        unit = "" if scale.ratio else f" {scale.unit}"
+        thr_txt = (f"RR {fmt.ratio(math.exp(-imp))} or {fmt.ratio(math.exp(imp))}" if scale.ratio
+                   else f"±{threshold:g}{unit}" if threshold is not None else None)
+        if imp is not None and lo <= -imp and hi >= imp:
+            downs.append(Downgrade("imprecision", 2, f"the CI includes both an important benefit and "
+                                   f"an important harm ({thr_txt}); {people}"))
+        elif lo < 0 < hi:
+            why = "the CI includes no effect"
+            if imp is not None and (hi >= imp or lo <= -imp):
+                why += f" and an important effect ({thr_txt})"
+            downs.append(Downgrade("imprecision", 1, f"{why}; {people}"))
+        elif against == "mcid" and imp is not None and (lo < imp < hi or lo < -imp < hi):
+            downs.append(Downgrade("imprecision", 1, f"the CI includes both trivial and important "
+                                   f"effects (MCID {thr_txt}); {people}"))
+        elif fit.k < 2:
+            downs.append(Downgrade("imprecision", 1, f"a single trial; {people}"))
+        else:
+            if scale.ratio:
+                ois, pc = _ois_binary(comps, weights)
+                ois_txt = (f"the optimal information size of {ois} for a 25% relative risk reduction "
+                           f"from a control risk of {_n(100 * pc, 0)}%") if ois else None
+            else:
+                ois, ois_txt = OIS_CONTINUOUS, f"the optimal information size of about {OIS_CONTINUOUS} for a continuous outcome"
+            if ois and n_known < ois:
+                downs.append(Downgrade("imprecision", 1, f"{people}, below {ois_txt}"))
+            elif ois:
+                notes.append(f"imprecision not downgraded: {people}, reaching {ois_txt}")
 
-    # publication bias
-    if small_study.get("assessed"):
-        eg = small_study["egger"]
-        if eg.pval < 0.10:
-            downs.append(Downgrade("publication bias", 1, f"Egger's test {_peq(eg.pval)}"))
+    # publication and availability bias
+    if "publication bias" not in skip:
+        why = []
+        av = availability or {}
+        te, tm = av.get("trials_eligible"), av.get("trials_missing")
+        if te and tm:
+            share = tm / te
+            pm = av.get("participants_missing")
+            n_known, _ = _participants(comps, weights)
+            ptxt = ""
+            pshare = None
+            if pm:
+                pshare = pm / (pm + n_known) if pm + n_known else None
+                ptxt = (f" ({'at least ' if av.get('missing_n_unknown', 1) else ''}"
+                        f"{int(pm)} participants)")
+            dirs = [(av.get("missing_favour_probiotic"), "favour probiotic"),
+                    (av.get("missing_favour_control"), "favour control"),
+                    (av.get("missing_no_direction"), "report no direction or no difference")]
+            dtxt = ", ".join(f"{int(n)} {t}" for n, t in dirs if n)
+            txt = (f"{tm} of {te} eligible trials{ptxt} have no usable data for this outcome"
+                   + (f" ({dtxt})" if dtxt else "; the direction of their results is not recorded"))
+            if share > AVAILABILITY_SHARE or (pshare is not None and pshare > AVAILABILITY_SHARE):
+                why.append(txt)
+            else:
+                notes.append("availability not downgraded: " + txt)
+        if small_study.get("assessed"):
+            eg = small_study["egger"]
+            if eg.pval < EGGER_P:
+                why.append(f"Egger's test {_peq(eg.pval)} (funnel plot asymmetry)")
+        elif small_study.get("reason"):
+            notes.append("small-study effects not tested: " + small_study["reason"])
+        if why:
+            downs.append(Downgrade("publication bias", 1, "; ".join(why)))
+
     total_down = sum(d.levels for d in downs)
     level = LEVELS[max(0, 3 - total_down)]
     return level, tuple(downs)
+
+
+def certainty_statement(level, fit, scale, label, threshold=None):
+    """GRADE's informative statement, direction-aware ("probably reduces")."""
+    if level is None:
+        return None
+    if level == "very low":
+        return f"The evidence is very uncertain about the effect of probiotics on {label} (very low certainty)."
+    imp = scale.important(threshold) if not scale.ratio else None
+    if imp is not None and abs(fit.estimate) < imp:
+        phrase = TRIVIAL[level]
+    else:
+        phrase = VERBS[level].format(v="reduce" if fit.estimate < 0 else "increase")
+    return f"Probiotics {phrase} {label} ({level} certainty)."
 
 
 # ----------------------------------------------------------------------------
 # ICEMAN
 
 
-def iceman(proto, modifier, p_interaction, k, n_modifiers, slope_p=None, cut_points=None):
-    """An ICEMAN-style credibility rating for a between-trial effect modifier
-    (Schandelmaier et al. 2020, CMAJ 192:E901). Each item gets a response and
-    the overall rating follows from them."""
+def iceman(proto, modifier, p_interaction, k, n_modifiers, slope_p=None, cut_points=None,
+           *, applicable=True, why_not=None):
+    """ICEMAN credibility of a between-trial effect modifier (Schandelmaier et
+    al. 2020, CMAJ 192:E901).
+
+    ``k`` counts the trials in the strata that enter the test. The rating
+    starts at moderate (between-trial comparisons only), is very low when
+    chance is a likely explanation (p >= 0.05), one level lower when chance
+    is only "probably" excluded (0.01 <= p < 0.05) and one level lower with
+    fewer than :data:`ICEMAN_MIN_TRIALS` trials. When the comparison cannot be
+    made every item is "not applicable".
+    """
+    if not applicable:
+        note = why_not or "the between-stratum comparison cannot be made"
+        names = ["within_vs_between_trial", "number_of_trials", "a_priori_direction",
+                 "chance_unlikely", "few_modifiers_tested"] + (["arbitrary_cut_points_avoided"]
+                                                               if cut_points else [])
+        return {"rating": "not applicable",
+                "items": {nm: {"response": "not applicable", "note": "no comparison was made"}
+                          for nm in names},
+                "note": note}
     items = {
         "within_vs_between_trial": ("definitely no", "a between-trial comparison only (trials differ in many ways besides the modifier)"),
-        "number_of_trials": ("probably yes" if k >= 10 else "definitely no",
-                             f"{k} trials in the comparison"),
+        "number_of_trials": ("probably yes" if k >= ICEMAN_MIN_TRIALS else "definitely no",
+                             f"{k} trials in the compared strata"),
         "a_priori_direction": ("probably yes", "hypothesis and direction taken from the claim and pre-specified in the protocol"),
     }
     if p_interaction is None:
@@ -269,158 +538,182 @@ def iceman(proto, modifier, p_interaction, k, n_modifiers, slope_p=None, cut_poi
             cut_points + ("; the meta-regression on the continuous baseline score avoids cut points"
                           f" (slope {_peq(slope_p)})" if slope_p is not None else
                           "; the continuous meta-regression was not estimable"))
+    steps = 2  # index in LEVELS: moderate
     if chance[0] == "definitely no":
-        rating = "very low" if k < 10 else "low"
-    elif chance[0] == "probably no":
-        rating = "low"
+        steps = 0
     else:
-        rating = "moderate" if k >= 10 else "low"
+        if chance[0] == "probably no":
+            steps -= 1
+        if k < ICEMAN_MIN_TRIALS:
+            steps -= 1
+    rating = LEVELS[max(0, steps)]
     return {"rating": rating,
             "items": {name: {"response": r, "note": note} for name, (r, note) in items.items()},
             "note": "between-trial effect modification can be rated at most moderate"}
 
 
 # ----------------------------------------------------------------------------
+# the rule, applied once for every claim
+
+def _decide(claim, criterion, detail, certainty_used, basis, *, reasons, figures,
+            certainty=None, downgrades=(), statement=None, grade_notes=(), iceman_=None,
+            studies=(), missing=()):
+    """Apply :func:`apply_rule` and write the summary and rule lines from the
+    judged values, so that every sentence agrees with the verdict."""
+    verdict = apply_rule(criterion, certainty_used)
+    judgement = {"rule": RULE_ID, "criterion": criterion, "criterion_detail": detail,
+                 "certainty": certainty_used, "certainty_basis": basis}
+    summary = claims_text.verdict_summary(verdict, judgement)
+    return ClaimVerdict(claim.id, claim.wording, claim.source, claim.finding, claim.operational,
+                        verdict, summary, tuple(reasons) + claims_text.rule_lines(verdict, judgement),
+                        figures, certainty=certainty, certainty_statement=statement,
+                        downgrades=tuple(downgrades), iceman=iceman_, studies=tuple(studies),
+                        missing=tuple(missing), judgement=judgement, grade_notes=tuple(grade_notes))
+
+
+def _not_evaluable(claim, detail, scale, *, fit=None, figures=None, reasons=(), missing=(),
+                   studies=(), iceman_=None):
+    figs = dict(figures) if figures is not None else _fig(fit, scale)
+    return _decide(claim, "not evaluable", detail, None, "no comparison", reasons=reasons,
+                   figures=figs, iceman_=iceman_, studies=studies, missing=missing)
+
+
+# ----------------------------------------------------------------------------
 # claim types
 
 
-def _insufficient(claim, reason, scale, fit=None, missing=(), studies=()):
-    return ClaimVerdict(claim.id, claim.wording, claim.source, claim.finding, claim.operational,
-                        "insufficient evidence", reason, (reason,), _fig(fit, scale),
-                        studies=tuple(studies), missing=tuple(missing))
-
-
-def _with_certainty(claim, verdict, summary, reasons, fit, comps, proto, scale, small, extra=None,
-                    certainty=None):
-    """``certainty``: an already computed ``grade()`` result, if the caller has one."""
-    if certainty is None:
-        threshold = claim.threshold if claim.threshold is not None else proto.mcid
-        certainty = grade(fit, comps, proto, scale, small, threshold)
-    level, downs = certainty
-    what = proto.outcome.label
-    stmt = (f"Probiotics {VERBS[level]} " if level != "very low" else "The evidence is very uncertain about ") \
-        + (f"the effect on {what}" if level == "very low" else f"{'a change' if verdict == 'supported' else 'the estimated change'} in {what}") \
-        + f" ({level} certainty)."
-    return ClaimVerdict(claim.id, claim.wording, claim.source, claim.finding, claim.operational,
-                        verdict, summary, tuple(reasons), {**_fig(fit, scale), **(extra or {})},
-                        certainty=level, certainty_statement=stmt, downgrades=downs,
-                        studies=tuple(s.study for s in fit.studies))
-
-
-def _judge_effect(claim, fit, comps, proto, scale, small, sens):
-    f = fit
+def _judge_effect(claim, inp, proto, scale, small, sens):
+    f = inp.target.overall
     lo, hi = scale.benefit_ci(f)
     b = scale.benefit(f.estimate)
     thr = claim.threshold if claim.threshold is not None else proto.mcid
-    certainty = grade(f, comps, proto, scale, small, thr)  # once: the verdict and GRADE both use it
-    level = certainty[0]
-    desc = scale.describe(f, f.test)
+    ci = fmt.ci_label(proto.model.alpha)
+    null = scale.null_txt()
+    desc = scale.describe(f)
     reasons = [desc]
     if thr is not None and not scale.ratio:
-        reach = ("the point estimate reaches" if b >= thr else "the point estimate is below") + \
+        reach = ("the point estimate reaches" if abs(b) >= thr else "the point estimate is below") + \
             f" the MCID of {thr:g} {scale.unit}" + (
-                "; the whole CI lies beyond it" if lo >= thr else
-                "; the CI excludes it" if hi < thr else "; the CI includes it")
+                "; the whole CI lies beyond it" if (lo >= thr or hi <= -thr) else
+                "; the CI lies within ±MCID" if (-thr < lo and hi < thr) else "; the CI includes it")
         reasons.append(reach)
+    against = "mcid" if claim.finding == "no_effect" else "null"
+    notes: list = []
+    level, downs = grade(f, inp.comps, proto, scale, small, thr, availability=inp.availability,
+                         against=against, notes=notes)
+    basis, used = "GRADE certainty", level
     if claim.finding in ("benefit", "harm"):
         want = 1 if claim.finding == "benefit" else -1
         if (want == 1 and lo > 0) or (want == -1 and hi < 0):
-            verdict = "supported"
-            summary = f"The CI excludes no effect in the claimed direction: {desc}."
+            crit, detail = "met", f"the {ci} excludes no effect ({null}) in the claimed direction"
         elif (want == 1 and hi < 0) or (want == -1 and lo > 0):
-            verdict = "contradicted"
-            summary = f"The CI excludes no effect in the opposite direction: {desc}."
+            crit, detail = "opposite", f"the {ci} excludes no effect ({null}) in the opposite direction"
         else:
-            verdict = "inconclusive"
-            summary = f"The CI includes no effect: {desc}."
+            crit, detail = "neither", f"the {ci} includes no effect ({null})"
     elif claim.finding == "no_effect":
         if thr is None:
             raise ValueError(f"claim {claim.id}: 'no_effect' needs a threshold or the protocol mcid")
-        if scale.ratio:
-            lim = math.log(thr)
-            inside = -lim < lo and hi < lim
+        imp = scale.important(thr)
+        ttxt = (f"RR {fmt.ratio(math.exp(-imp))} to {fmt.ratio(math.exp(imp))}" if scale.ratio
+                else f"±{thr:g} {scale.unit}".rstrip())
+        if -imp < lo and hi < imp:
+            crit, detail = "met", f"the whole {ci} lies within {ttxt}: no important difference"
+        elif lo >= imp or hi <= -imp:
+            crit, detail = "opposite", f"the whole {ci} lies beyond the important difference ({ttxt})"
+        elif lo > 0 or hi < 0:
+            crit, detail = "neither", (f"the {ci} excludes no effect ({null}) but spans both trivial "
+                                       f"and important differences ({ttxt})")
         else:
-            inside = -thr < lo and hi < thr
-        if inside:
-            verdict = "supported"
-            summary = f"The whole CI lies within ±{thr:g}: no important difference. {desc}."
-        elif (lo > 0 and b >= thr) or (hi < 0 and -b >= thr):
-            verdict = "contradicted"
-            summary = f"An important difference is estimated and the CI excludes no effect: {desc}."
-        else:
-            verdict = "inconclusive"
-            summary = f"The CI is compatible with both little or no difference and an important one: {desc}."
-    else:  # not_robust
+            crit, detail = "neither", (f"the {ci} includes both no effect ({null}) and an important "
+                                       f"difference ({ttxt})")
+    else:  # not_robust: the claim is about certainty, which is part of its criterion
         fails = []
         if not lo > 0:
-            fails.append("the main analysis CI includes no effect")
+            fails.append(f"the main analysis {ci} includes no effect ({null})")
         for a in sens:
             if a.result is None:
                 continue
-            sl, sh = scale.benefit_ci(a.result.overall)
+            sl, _ = scale.benefit_ci(a.result.overall)
             if not sl > 0:
-                fails.append(f"'{a.name}' CI includes no effect")
+                fails.append(f"'{a.name}' {ci} includes no effect")
         if level in ("low", "very low"):
             fails.append(f"GRADE certainty is {level}")
         if fails:
-            verdict = "supported"
-            summary = "The benefit is not robust: " + "; ".join(fails) + "."
+            crit, detail = "met", "a robust benefit is not shown: " + "; ".join(fails)
         else:
-            verdict = "contradicted"
-            summary = "The benefit survives every sensitivity analysis with at least moderate certainty."
-        reasons.extend(fails)
-    if claim.finding != "not_robust" and verdict in ("supported", "contradicted"):
-        if level == "very low":
-            reasons.append(f"the statistical criterion points to '{verdict}', but GRADE certainty is "
-                           "very low, so the claim can be neither confirmed nor refuted")
-            summary = summary + f" The statistical criterion alone would say {verdict}, but certainty is very low."
-            verdict = "inconclusive"
-    return _with_certainty(claim, verdict, summary, reasons, f, comps, proto, scale, small,
-                           certainty=certainty)
+            crit, detail = "opposite", ("the benefit survives every sensitivity analysis with at least "
+                                        "moderate GRADE certainty")
+        basis, used = ("certainty not applied twice: the claim is about the certainty, which its "
+                       "criterion includes"), None
+    reasons += [f"in the target but not analysed: {sid} ({why})" for sid, why in inp.waiting]
+    stmt = certainty_statement(level, f, scale, proto.outcome.label, thr)
+    return _decide(claim, crit, detail, used, basis, reasons=reasons, figures=_fig(f, scale),
+                   certainty=level, downgrades=downs, statement=stmt, grade_notes=notes,
+                   studies=[s.study for s in f.studies])
 
 
-def _judge_heterogeneity(claim, fit, comps, proto, scale, small):
-    f = fit
+def _judge_heterogeneity(claim, inp, proto, scale, small):
+    f = inp.target.overall
     if f.k < 3:
-        return _insufficient(claim, f"k = {f.k}: heterogeneity cannot be judged with fewer than 3 trials",
-                             scale, f, studies=[s.study for s in f.studies])
+        return _not_evaluable(claim, f"k = {f.k}: heterogeneity cannot be judged with fewer than 3 trials",
+                              scale, fit=f, studies=[s.study for s in f.studies])
     pi_cross = f.pi_lb is not None and f.pi_lb < scale.null < f.pi_ub
     pos = sum(scale.benefit(s.yi) > 0 for s in f.studies)
     neg = sum(scale.benefit(s.yi) < 0 for s in f.studies)
     both = pos > 0 and neg > 0
-    reasons = [scale.describe(f, f.test), f"τ² = {_n(f.tau2, 2)}, Q = {_n(f.Q, 2)} (df = {f.Q_df}, {_peq(f.Q_p)})",
+    pi = fmt.pi_label(proto.model.alpha)
+    reasons = [scale.describe(f), f"τ² = {_n(f.tau2, 2)}, Q = {_n(f.Q, 2)} (df = {f.Q_df}, {_peq(f.Q_p)})",
                f"{pos} trial(s) favour probiotic, {neg} favour control"]
     if pi_cross and (f.I2 >= 50 or both):
-        verdict, summary = "supported", "Mixed: the prediction interval crosses no effect" + (
-            f" with I² = {_n(f.I2, 0)}%" if f.I2 >= 50 else "") + (" and trials point both ways" if both else "") + "."
+        crit = "met"
+        detail = (f"the {pi} crosses no effect ({scale.null_txt()})"
+                  + (f" with I² = {_n(f.I2, 0)}%" if f.I2 >= 50 else "")
+                  + (" and trials point both ways" if both else ""))
     elif f.I2 < 25 and not pi_cross:
-        verdict, summary = "contradicted", f"Consistent: I² = {_n(f.I2, 0)}% and the prediction interval excludes no effect."
+        crit, detail = "opposite", f"I² = {_n(f.I2, 0)}% and the {pi} excludes no effect: consistent results"
     else:
-        verdict, summary = "inconclusive", f"I² = {_n(f.I2, 0)}%; prediction interval {'crosses' if pi_cross else 'excludes'} no effect."
-    return _with_certainty(claim, verdict, summary, reasons, f, comps, proto, scale, small,
-                           extra={"Q": f.Q, "Q_p": f.Q_p, "trials_favouring_probiotic": pos,
-                                  "trials_favouring_control": neg})
+        crit, detail = "neither", (f"I² = {_n(f.I2, 0)}% and the {pi} "
+                                   f"{'crosses' if pi_cross else 'excludes'} no effect")
+    notes = ["inconsistency not rated: it is what the claim asserts (not held against it)"]
+    level, downs = grade(f, inp.comps, proto, scale, small, proto.mcid, availability=inp.availability,
+                         skip=("inconsistency",), notes=notes)
+    reasons += [f"in the target but not analysed: {sid} ({why})" for sid, why in inp.waiting]
+    fig = {**_fig(f, scale), "Q": f.Q, "Q_p": f.Q_p, "trials_favouring_probiotic": pos,
+           "trials_favouring_control": neg}
+    return _decide(claim, crit, detail, level, "GRADE certainty (without inconsistency)",
+                   reasons=reasons, figures=fig, certainty=level, downgrades=downs,
+                   statement=certainty_statement(level, f, scale, proto.outcome.label, proto.mcid),
+                   grade_notes=notes, studies=[s.study for s in f.studies])
 
 
-def _judge_modification(claim, comps, proto, scale, small, fit_subset, regressions, n_modifiers):
+def _strata_line(res, scale):
+    return "; ".join(f"{lvl}: {scale.describe(f)}" for lvl, f in res.subgroups)
+
+
+def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifiers):
     by = claim.modifier
-    an = fit_subset(comps, by)
-    if an.result is None:
-        return _insufficient(claim, f"no analysis possible: {an.note}", scale)
-    res = an.result
+    res = inp.by
+    if res is None:
+        return _not_evaluable(claim, f"no analysis possible: {inp.by_note}", scale)
     counts = {lvl: f.k for lvl, f in res.subgroups}
     named = list(claim.expected_benefit_in) + list(claim.expected_no_effect_in)
     minimum = proto.min_k_per_stratum
+    between = inp.between
+    tested = list(between["levels"]) if between else []
+    shown_only = [f"{lvl} (k = {k})" for lvl, k in counts.items() if lvl not in tested]
     if named:
         missing = [s for s in named if counts.get(s, 0) < minimum]
     else:
-        big = [lvl for lvl, k in counts.items() if k >= minimum]
+        big = [lvl for lvl, k in counts.items() if k >= minimum and lvl in tested]
         missing = [] if len(big) >= 2 else [f"at least two {by} strata with {minimum}+ trials (have: "
                                             + ", ".join(f"{l} {k}" for l, k in counts.items()) + ")"]
-    strata_txt = "; ".join(f"{lvl}: {scale.describe(f, f.test)}" for lvl, f in res.subgroups)
+    strata_txt = _strata_line(res, scale)
     figures = {"subgroups": {lvl: _fig(f, scale) for lvl, f in res.subgroups},
-               "Q_between": res.Q_between, "Q_between_df": res.Q_between_df,
-               "Q_between_p": res.Q_between_p, "trials_per_stratum": counts}
+               "Q_between": between["Q"] if between else None,
+               "Q_between_df": between["df"] if between else None,
+               "Q_between_p": between["p"] if between else None,
+               "tested_strata": tested, "trials_per_stratum": counts,
+               "between_test": between["method"] if between else None}
     slope_p = None
     cut = None
     if proto.severity is not None and any(s.name == by and s.field == "severity" for s in proto.strata):
@@ -433,17 +726,28 @@ def _judge_modification(claim, comps, proto, scale, small, fit_subset, regressio
                                                  "ci_ub": reg.ci_ub[1], "pval": reg.pval[1], "k": reg.k}
                 else:
                     figures["slope_baseline"] = {"note": note}
-    ice = iceman(proto, by, res.Q_between_p, res.overall.k, n_modifiers, slope_p, cut)
-    if missing:
-        v = _insufficient(claim, f"Too few trials in the strata the claim needs ({', '.join(missing)}); "
-                                 f"trials per {by} stratum: " + ", ".join(f"{l} {k}" for l, k in counts.items())
-                          + ". A between-stratum comparison cannot be made.",
-                          scale, missing=missing, studies=[s.study for s in res.overall.studies])
-        return ClaimVerdict(**{**v.__dict__, "figures": figures, "iceman": ice,
-                               "reasons": v.reasons + (strata_txt,)})
-    p = res.Q_between_p
-    reasons = [strata_txt, f"test for subgroup differences: Q = {_n(res.Q_between, 2)}, "
-                           f"df = {res.Q_between_df}, {_peq(p)}"]
+    if missing or between is None:
+        why = (f"too few trials in the strata the claim needs ({', '.join(missing)}; need "
+               f"{minimum} per stratum); trials per {by} stratum: "
+               + ", ".join(f"{l} {k}" for l, k in counts.items())) if missing else \
+            "no test for subgroup differences could be computed"
+        ice = iceman(proto, by, None, 0, n_modifiers, None, cut, applicable=False,
+                     why_not="the between-stratum comparison cannot be made: " + why)
+        reasons = [strata_txt]
+        if shown_only:
+            reasons.append("strata shown but not compared (below the protocol minimum of "
+                           f"{minimum} trials, unclassified, or not named by the claim): " + ", ".join(shown_only))
+        return _not_evaluable(claim, why, scale, figures=figures, reasons=reasons, missing=missing,
+                              studies=[s.study for s in res.overall.studies], iceman_=ice)
+    p = between["p"]
+    k_tested = sum(counts[l] for l in tested)
+    ice = iceman(proto, by, p, k_tested, n_modifiers, slope_p, cut)
+    reasons = [strata_txt, f"test for subgroup differences over {', '.join(tested)}: "
+                           f"Q = {_n(between['Q'], 2)}, df = {between['df']}, {_peq(p)} "
+                           f"({between['method']})"]
+    if shown_only:
+        reasons.append(f"strata shown but not compared (below the protocol minimum of {minimum} "
+                       "trials, unclassified, or not named by the claim): " + ", ".join(shown_only))
     if "slope_baseline" in figures and "beta" in figures["slope_baseline"]:
         sb = figures["slope_baseline"]
         reasons.append(f"meta-regression on baseline severity: slope {_n(sb['beta'], 2)} per point "
@@ -451,73 +755,101 @@ def _judge_modification(claim, comps, proto, scale, small, fit_subset, regressio
     elif "slope_baseline" in figures:
         reasons.append("meta-regression on baseline severity: " + figures["slope_baseline"]["note"])
     reasons.append("significance within single strata is not used: only the interaction test decides")
+    named_dir = bool(claim.expected_benefit_in and claim.expected_no_effect_in)
     direction_ok = True
-    if claim.expected_benefit_in and claim.expected_no_effect_in:
+    if named_dir:
         fits = dict(res.subgroups)
         b_in = np.mean([scale.benefit(fits[s].estimate) for s in claim.expected_benefit_in])
         b_out = np.mean([scale.benefit(fits[s].estimate) for s in claim.expected_no_effect_in])
         direction_ok = b_in > b_out
     alpha = proto.model.alpha
-    named_dir = bool(claim.expected_benefit_in and claim.expected_no_effect_in)
-    way = "goes the claimed way" if named_dir else "the strata differ"
-    if p is not None and p < alpha and direction_ok and ice["rating"] in ("low", "very low"):
-        verdict = "inconclusive"
-        summary = (f"The test for subgroup differences is nominally significant ({_peq(p)}; {way}), "
-                   f"but the credibility of this between-trial effect modification is {ice['rating']} "
-                   "(ICEMAN): it may reflect chance or other differences between the trials.")
-        reasons.append("a nominally significant interaction with low credibility is not enough to support the claim")
-    elif p is not None and p < alpha and direction_ok:
-        verdict, summary = "supported", f"The subgroup difference is unlikely to be chance ({_peq(p)}) and {way}; credibility {ice['rating']} (ICEMAN)."
+    if p is not None and p < alpha and direction_ok:
+        crit = "met"
+        detail = (f"the test for subgroup differences gives {_peq(p)} and the difference goes the "
+                  "claimed way" if named_dir else f"the test for subgroup differences gives {_peq(p)}")
     elif p is not None and p < alpha:
-        verdict, summary = "contradicted", f"The subgroups differ ({_peq(p)}) but in the opposite direction."
+        crit, detail = "opposite", f"the strata differ ({_peq(p)}) in the opposite direction"
     else:
-        verdict, summary = "inconclusive", f"No credible difference between {by} strata (interaction {_peq(p)}); credibility {ice['rating']} (ICEMAN)."
-    v = _with_certainty(claim, verdict, summary, reasons, res.overall, comps, proto, scale, small)
-    return ClaimVerdict(**{**v.__dict__, "figures": {**v.figures, **figures}, "iceman": ice})
+        crit, detail = "neither", (f"the test for subgroup differences gives {_peq(p)}: no "
+                                   f"difference between {by} strata is shown")
+    notes: list = []
+    level, downs = grade(res.overall, inp.comps, proto, scale, small, proto.mcid,
+                         availability=inp.availability, notes=notes)
+    return _decide(claim, crit, detail, ice["rating"], "ICEMAN credibility of the effect modification",
+                   reasons=reasons, figures={**_fig(res.overall, scale), **figures},
+                   certainty=level, downgrades=downs, grade_notes=notes, iceman_=ice,
+                   statement=certainty_statement(level, res.overall, scale, proto.outcome.label, proto.mcid),
+                   studies=[s.study for s in res.overall.studies])
 
 
-def _judge_in_strata(claim, comps, proto, scale, small, fit_subset):
-    by = claim.modifier
-    an = fit_subset(comps, by)
-    if an.result is None:
-        return _insufficient(claim, f"no analysis possible: {an.note}", scale)
-    fits = dict(an.result.subgroups)
-    missing = [s for s in claim.expected_benefit_in if fits.get(s) is None or fits[s].k < proto.min_k_per_stratum]
-    figures = {"subgroups": {lvl: _fig(f, scale) for lvl, f in an.result.subgroups},
-               "Q_between_p": an.result.Q_between_p}
-    txt = "; ".join(f"{lvl}: {scale.describe(f, f.test)}" for lvl, f in an.result.subgroups)
+def _judge_in_strata(claim, inp, proto, scale, small):
+    res = inp.by
+    if res is None:
+        return _not_evaluable(claim, f"no analysis possible: {inp.by_note}", scale)
+    fits = dict(res.subgroups)
+    minimum = proto.min_k_per_stratum
+    missing = [s for s in claim.expected_benefit_in if fits.get(s) is None or fits[s].k < minimum]
+    figures = {"subgroups": {lvl: _fig(f, scale) for lvl, f in res.subgroups},
+               "Q_between_p": inp.between["p"] if inp.between else None}
+    txt = _strata_line(res, scale)
     if missing:
-        v = _insufficient(claim, f"Too few trials in {', '.join(missing)} (need {proto.min_k_per_stratum} per stratum).",
-                          scale, missing=missing, studies=[s.study for s in an.result.overall.studies])
-        return ClaimVerdict(**{**v.__dict__, "figures": figures, "reasons": v.reasons + (txt,)})
+        return _not_evaluable(claim, f"too few trials in {', '.join(missing)} (need {minimum} per "
+                                     "stratum)", scale, figures=figures, reasons=[txt],
+                              missing=missing, studies=[s.study for s in res.overall.studies])
+    ci = fmt.ci_label(proto.model.alpha)
     cis = {s: scale.benefit_ci(fits[s]) for s in claim.expected_benefit_in}
     if all(lo > 0 for lo, _ in cis.values()):
-        verdict, summary = "supported", "Every named stratum shows a benefit whose CI excludes no effect."
+        crit, detail = "met", f"the {ci} excludes no effect in favour of probiotics in every named stratum"
     elif any(hi < 0 for _, hi in cis.values()):
-        verdict, summary = "contradicted", "At least one named stratum shows harm with a CI excluding no effect."
+        crit, detail = "opposite", f"in at least one named stratum the {ci} excludes no effect in favour of control"
     else:
-        verdict, summary = "inconclusive", "At least one named stratum's CI includes no effect."
-    v = _with_certainty(claim, verdict, summary, [txt], an.result.overall, comps, proto, scale, small)
-    return ClaimVerdict(**{**v.__dict__, "figures": {**v.figures, **figures}})
+        crit, detail = "neither", f"in at least one named stratum the {ci} includes no effect"
+    # the certainty of the weakest named stratum bounds the claim
+    grades = []
+    for s in claim.expected_benefit_in:
+        notes: list = []
+        lv, dn = grade(fits[s], inp.strata_comps.get(s, ()), proto, scale, small, proto.mcid,
+                       notes=notes)
+        grades.append((LEVELS.index(lv), s, lv, dn, notes))
+    _, s_low, level, downs, notes = min(grades)
+    downs = tuple(Downgrade(d.domain, d.levels, f"{s_low}: {d.reason}") for d in downs)
+    return _decide(claim, crit, detail, level, f"GRADE certainty of the weakest named stratum ({s_low})",
+                   reasons=[txt], figures={**_fig(res.overall, scale), **figures},
+                   certainty=level, downgrades=downs, grade_notes=[f"{s_low}: {n}" for n in notes],
+                   statement=certainty_statement(level, fits[s_low], scale, proto.outcome.label, proto.mcid),
+                   studies=[s.study for s in res.overall.studies])
 
 
-def _judge_harms(claim, ae, proto, small):
-    scale = _Scale(proto)
-    scale.ratio, scale.measure, scale.sign, scale.unit = True, "RR", 1.0, ""
+class _HarmScale(_Scale):
+    """Adverse events: RR, positive = more events with the probiotic."""
+
+    def __init__(self, proto):
+        super().__init__(proto)
+        self.ratio, self.measure, self.sign, self.unit = True, "RR", 1.0, ""
+
+
+def _judge_harms(claim, ae, comps, proto, small):
+    scale = _HarmScale(proto)
     if ae is None or ae.result is None or ae.result.overall.k < 2:
         reason = ae.note if ae is not None and ae.note else "fewer than 2 trials report adverse events per arm"
-        return _insufficient(claim, f"Adverse events: {reason}. The claim cannot be checked from the "
-                                    "extracted trials; the data needed are adverse events (any, and serious) per arm.",
-                             scale, missing=("adverse events per arm",))
+        return _not_evaluable(claim, f"adverse events: {reason}; the data needed are adverse events "
+                                     "(any, and serious) per arm", scale,
+                              missing=("adverse events per arm",))
     f = ae.result.overall
-    desc = scale.describe(f, f.test)
+    ci = fmt.ci_label(proto.model.alpha)
     if f.ci_lb > 0:
-        verdict, summary = "supported", f"More adverse events with probiotics: {desc}."
+        crit, detail = "met", f"more adverse events with probiotics: the {ci} of the RR excludes 1"
+    elif f.ci_ub < 0:
+        crit, detail = "opposite", f"fewer adverse events with probiotics: the {ci} of the RR excludes 1"
     else:
-        verdict, summary = "inconclusive", f"No clear difference in adverse events: {desc}."
-    return ClaimVerdict(claim.id, claim.wording, claim.source, claim.finding, claim.operational,
-                        verdict, summary, (desc,), _fig(f, scale),
-                        studies=tuple(s.study for s in f.studies))
+        crit, detail = "neither", f"the {ci} of the RR includes 1"
+    keys = set(ae.keys)
+    notes: list = []
+    level, downs = grade(f, [c for c in comps if c.key in keys], proto, scale, small, None, notes=notes)
+    return _decide(claim, crit, detail, level, "GRADE certainty", reasons=[scale.describe(f)],
+                   figures=_fig(f, scale), certainty=level, downgrades=downs, grade_notes=notes,
+                   statement=certainty_statement(level, f, scale, "adverse events"),
+                   studies=[s.study for s in f.studies])
 
 
 def _name_awaiting(v, claim, awaiting):
@@ -539,52 +871,43 @@ def _name_awaiting(v, claim, awaiting):
                            "figures": {**v.figures, "awaiting": {m: [s for s, _ in levels[m]] for m in named}}})
 
 
-def judge_all(proto, comps, *, main, strata, regressions, sensitivity, loo, small_study,
-              adverse_events, fit_subset, only=None, awaiting=None):
-    """Judge every claim of the protocol; out-of-scope claims are listed with their reason."""
-    from metaanalysis.pipeline import subset
-
+def judge_all(proto, comps, *, inputs, main=None, strata=(), regressions=(), sensitivity=(),
+              loo=None, small_study=None, adverse_events=None, only=None, awaiting=None):
+    """Judge every claim of the protocol from the pipeline's precomputed
+    :class:`ClaimInput` per claim id; out-of-scope claims are listed with their reason."""
     scale = _Scale(proto)
+    small = small_study or {}
     n_modifiers = len(proto.strata) + len(proto.meta_regression)
     out = []
     for claim in proto.claims:
         if only and claim.id != only:
             continue
-        sub = subset(comps, dict(claim.target.subset))
+        inp = inputs.get(claim.id) or ClaimInput()
         if claim.finding == "harms":
-            out.append(_judge_harms(claim, adverse_events, proto, small_study))
+            out.append(_judge_harms(claim, adverse_events, comps, proto, small))
             continue
         if claim.finding == "effect_modification":
-            v = _judge_modification(claim, sub, proto, scale, small_study, fit_subset,
-                                    regressions, n_modifiers)
+            v = _judge_modification(claim, inp, proto, scale, small, regressions, n_modifiers)
             out.append(_name_awaiting(v, claim, awaiting or {}))
             continue
         if claim.finding == "benefit_in_strata":
-            out.append(_name_awaiting(_judge_in_strata(claim, sub, proto, scale, small_study,
-                                                       fit_subset), claim, awaiting or {}))
+            out.append(_name_awaiting(_judge_in_strata(claim, inp, proto, scale, small), claim,
+                                      awaiting or {}))
             continue
-        target_txt = (", ".join(f"{k} in {'/'.join(v)}" for k, v in claim.target.subset.items())
-                      or "all eligible trials")
-        if len(sub) < proto.min_k_per_stratum:
-            out.append(_insufficient(claim, f"{len(sub)} trial(s) in the target ({target_txt}); "
-                                            f"at least {proto.min_k_per_stratum} are needed.", scale,
-                                     missing=(target_txt,), studies=[c.key for c in sub]))
+        if len(inp.comps) < proto.min_k_per_stratum:
+            out.append(_not_evaluable(claim, f"{len(inp.comps)} trial(s) in the target "
+                                             f"({inp.target_text}); at least "
+                                             f"{proto.min_k_per_stratum} are needed", scale,
+                                      missing=(inp.target_text,), studies=[c.key for c in inp.comps]))
             continue
-        an = fit_subset(sub)
-        if an.result is None:
-            out.append(_insufficient(claim, f"no analysis possible: {an.note}", scale))
+        if inp.target is None:
+            out.append(_not_evaluable(claim, f"no analysis possible: {inp.target_note}", scale))
             continue
-        waiting = [(sid, why) for sid, why, attrs in (awaiting or {}).get("_studies", [])
-                   if claim.target.subset and all(attrs.get(k) in v for k, v in claim.target.subset.items())]
-        f = an.result.overall
         if claim.finding == "heterogeneity":
-            v = _judge_heterogeneity(claim, f, sub, proto, scale, small_study)
+            v = _judge_heterogeneity(claim, inp, proto, scale, small)
         else:
-            sens = sensitivity if len(sub) == len(comps) else ()
-            v = _judge_effect(claim, f, sub, proto, scale, small_study, sens)
-        if waiting:
-            v = ClaimVerdict(**{**v.__dict__, "reasons": v.reasons + tuple(
-                f"in the target but not analysed: {sid} ({why})" for sid, why in waiting)})
+            sens = sensitivity if len(inp.comps) == len(comps) else ()
+            v = _judge_effect(claim, inp, proto, scale, small, sens)
         out.append(v)
     for oos in proto.out_of_scope:
         if only and oos.id != only:

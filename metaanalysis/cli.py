@@ -16,7 +16,26 @@ import typer
 from metaanalysis.errors import MetaError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  # main() turns every exception into one line; typer's rich
+                  # traceback hook must never get to print one
+                  pretty_exceptions_enable=False,
                   help="Meta-analysis of probiotic trials in atopic dermatitis, checked against metafor.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from metaanalysis import __version__
+
+        typer.echo(f"meta {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Meta-analysis of probiotic trials in atopic dermatitis, checked against metafor."""
 
 
 def _fail(message: str, code: int = 1):
@@ -59,13 +78,29 @@ def validate(
     """Check study extraction files; report every problem as FILE:LINE: field: message."""
     from metaanalysis.validate import validate_paths
 
-    problems = validate_paths([str(p) for p in (paths or [Path("studies")])])
+    paths = paths or [Path("studies")]
+    problems = validate_paths([str(p) for p in paths])
     for prob in problems:
         typer.echo(str(prob), err=True)
     if problems:
         typer.echo(f"{len(problems)} problem(s) found", err=True)
         raise typer.Exit(code=1)
-    typer.echo("ok: no problems found")
+    typer.echo(f"ok: {_count_checked(paths)} files checked, no problems found")
+
+
+def _count_checked(paths: list[Path]) -> int:
+    """How many files ``validate`` read: the study files plus each registry."""
+    from metaanalysis.load import REGISTRY_NAME, find_registry, study_files
+
+    explicit = [p for p in paths if p.name == REGISTRY_NAME and p.is_file()]
+    files, _ = study_files([p for p in paths if p not in explicit])
+    registries = {p.resolve() for p in explicit}
+    for p in paths:
+        if p not in explicit:
+            reg = find_registry(p if p.is_dir() else p.parent)
+            if reg is not None:
+                registries.add(Path(reg).resolve())
+    return len(files) + len(registries)
 
 
 @app.command("new-study")
@@ -76,7 +111,11 @@ def new_study(
 ):
     """Write a commented extraction template to fill in."""
     from metaanalysis.validate import new_study_template
+    from metaanalysis.write import SAFE_NAME
 
+    if not SAFE_NAME.fullmatch(study_id):  # it becomes a file name: "../x" must not climb out
+        _fail(f"study id {study_id!r}: use letters, digits, '.', '_' and '-', "
+              "starting with a letter or digit")
     target = out or Path("studies") / f"{study_id}.yaml"
     if target.exists() and not force:
         _fail(f"{target} exists; pass --force to overwrite it")
@@ -90,7 +129,7 @@ def run(
     protocols: Annotated[Optional[list[Path]], typer.Argument(help="Protocol files (default: every protocols/*.yaml).")] = None,
     studies: Annotated[Path, typer.Option(help="Folder of study extraction files.")] = Path("studies"),
     out: Annotated[Path, typer.Option(help="Where outputs/<protocol>/ are written.")] = Path("outputs"),
-    only: Annotated[Optional[str], typer.Option(help="Judge only this claim id.")] = None,
+    only: Annotated[Optional[str], typer.Option(help="Judge only this claim id (written to OUT/.only/PROTOCOL-CLAIM/; the full outputs are left alone).")] = None,
     all_formats: Annotated[bool, typer.Option("--all-formats", help="Every figure as SVG, 300 dpi PNG and PDF (default: the main forest plot; others SVG).")] = False,
 ):
     """Run every protocol on the studies: tables, figures, claim verdicts and a report."""
@@ -137,43 +176,73 @@ def explain(
     from metaanalysis.render.claims_text import explain as explain_text
 
     found = []
-    for res in sorted(out.glob("*/results.json")):
-        data = json.loads(res.read_text(encoding="utf-8"))
+    for pid, data in _current_results(out):
         for c in data.get("claims", []):
-            if c["id"] == claim_id:
-                found.append((data["protocol"]["id"], c))
+            if c.get("id") == claim_id:
+                found.append((pid, c))
     if not found:
         _fail(f"claim '{claim_id}' not found in {out}/*/results.json (run `meta run` first)")
     for pid, c in found:
         typer.echo(explain_text(c, pid))
 
 
+def _current_results(out: Path):
+    """(protocol id, results.json content) of the current full outputs in ``out``.
+
+    Only ``<out>/<protocol id>/results.json`` counts: folders starting with
+    "." (temporary folders, leftovers of killed runs, ``.only/``) and folders
+    whose results belong to another protocol id (e.g. ``X.only-C2`` of older
+    versions) are not outputs of the last full run.
+    """
+    if not out.is_dir():
+        return
+    for folder in sorted(out.iterdir()):
+        res = folder / "results.json"
+        if folder.name.startswith(".") or not folder.is_dir() or not res.is_file():
+            continue
+        try:
+            data = json.loads(res.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MetaError(f"{res}: cannot be read ({exc}); run `meta run` again") from None
+        if not isinstance(data, dict) or (data.get("protocol") or {}).get("id") != folder.name:
+            continue
+        yield folder.name, data
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: run the app, never show a traceback."""
+    """Console entry point: run the app, never show a traceback.
+
+    Exit codes: 0 success, 1 bad data or an I/O or internal error (one line
+    ``error: ...`` on stderr), 2 a usage error (typer's usage message),
+    130 interrupted.
+
+    typer runs in standalone mode, so it prints usage errors itself (with the
+    usage line) and ends with SystemExit; that works whether typer vendors its
+    click layer (0.29+) or imports click, so nothing here names click.
+    """
     try:
-        # with standalone_mode=False click returns the exit code instead of raising
-        rv = app(args=argv, standalone_mode=False)
-    except typer.Exit as exc:
-        return exc.exit_code
+        app(args=argv, prog_name="meta")
+    except SystemExit as exc:  # typer's own exits: --help, --version, usage errors, typer.Exit
+        code = exc.code
+        if code is None or isinstance(code, int):
+            return code or 0
+        typer.echo(f"error: {code}", err=True)
+        return 1
     except MetaError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 1
-    except SystemExit as exc:  # click's own exits (e.g. --help)
-        return int(exc.code or 0)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the promise is: never a traceback
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
-        typer.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
+    except OSError as exc:  # read-only folder, full disk, a file where a folder should be...
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
         return 1
-    return rv if isinstance(rv, int) else 0
+    except Exception as exc:  # noqa: BLE001 - the promise is: never a traceback
+        typer.echo(f"error: internal error ({type(exc).__name__}: {exc}); "
+                   "please report it with the command you ran", err=True)
+        return 1
+    return 0
 
 
 def entry() -> None:

@@ -19,6 +19,12 @@ function                         source
 :func:`mean_sd_from_five_numbers`  Wan 2014 or Shi et al. 2020 (SD); Luo 2018 (mean)
 :func:`combine_arms`             Cochrane Handbook 6.5.2.10, Table 6.5.a
 :func:`split_shared_control`     Cochrane Handbook 23.3.4
+:func:`se_mean_from_ci`          Cochrane Handbook 6.5.2.2 (SE of a group mean)
+:func:`md_from_arm_cis`          Cochrane Handbook 6.5.2.2 (n unknown)
+:func:`log_rom`                  metafor ``escalc(measure="ROM")``
+:func:`log_rom_from_arm_cis`     ROM from per-arm CIs (delta method)
+:func:`log_ratio_from_ci`        a reported ratio with its CI, log scale
+:func:`pooled_sd`                Furukawa et al. 2006; Handbook 6.5.2.8
 ===============================  ==============================================
 
 The median-based formulas match metafor's ``conv.fivenum()`` (which uses
@@ -57,7 +63,8 @@ __all__ = [
     "sd_pooled_from_se_diff", "sd_change", "correlation_from_sds", "xi", "eta",
     "mean_sd_from_median_iqr", "mean_sd_from_median_range", "mean_sd_from_five_numbers",
     "skewness_test", "combine_arms", "combine_arms_binary", "split_shared_control",
-    "SMALL_SAMPLE",
+    "SMALL_SAMPLE", "se_mean_from_ci", "md_from_arm_cis", "log_rom", "log_rom_from_arm_cis",
+    "log_ratio_from_ci", "pooled_sd",
 ]
 
 #: Below this many participants (per group) a reported CI is taken to have
@@ -74,6 +81,10 @@ REF_COMBINE = f"{HANDBOOK}, section 6.5.2.10 (Table 6.5.a)"
 REF_SPLIT = f"{HANDBOOK}, section 23.3.4"
 REF_WAN = "Wan X, Wang W, Liu J, Tong T (2014). BMC Med Res Methodol 14:135"
 REF_LUO = "Luo D, Wan X, Liu J, Tong T (2018). Stat Methods Med Res 27(6):1785-1805"
+REF_ROM = ("Hedges LV, Gurevitch J, Curtis PS (1999). Ecology 80(4):1150-1156; metafor "
+           "escalc(measure='ROM')")
+REF_FURUKAWA = ("Furukawa TA, Barbui C, Cipriani A, Brambilla P, Watanabe N (2006). J Clin "
+                f"Epidemiol 59(1):7-10; {HANDBOOK}, section 6.5.2.8 (imputing missing SDs)")
 REF_SHI = "Shi J, Luo D, Weng H, et al. (2020). Res Synth Methods 11(5):641-654"
 
 
@@ -606,3 +617,166 @@ def split_shared_control(n: float, k: int, events: float | None = None
                          "n_split = n / k" + ("; events_split = events / k" if ev is not None
                                               else ""), REF_SPLIT, result,
                          f"control shared by {k} comparisons")
+
+
+# ---------------------------------------------------------------------------
+# per-arm CIs without n, ratios of means, imputed SDs
+
+
+def se_mean_from_ci(ci_lb: float, ci_ub: float, level: float = 0.95
+                    ) -> tuple[float, Derivation]:
+    """SE of one group's mean from the CI of that mean, n not needed.
+
+    ``se = (ci_ub - ci_lb) / (2 * z_{1-alpha/2})`` (Cochrane Handbook
+    6.5.2.2: the width of a 95% CI divided by 3.92 is the SE of the mean;
+    multiplying by sqrt(n) would give the SD, which is the step that needs
+    n). The normal quantile is used because without n the t quantile cannot
+    be chosen; for small groups this slightly understates the SE.
+
+    Examples
+    --------
+    >>> round(se_mean_from_ci(3.0, 5.0)[0], 4)     # width 2 / 3.92
+    0.5102
+    """
+    lb, ub = _finite("ci_lb", ci_lb), _finite("ci_ub", ci_ub)
+    if not ub > lb:
+        raise ValueError(f"ci_ub ({ub}) must be above ci_lb ({lb})")
+    crit = critical_value(level)
+    se = (ub - lb) / (2 * crit)
+    return se, _d("se_from_ci", {"ci_lb": lb, "ci_ub": ub, "level": level, "crit": crit},
+                  "se_mean = (ci_ub - ci_lb) / (2 * crit)", REF_SD_SE, {"se": se},
+                  "normal quantile (group size unknown)")
+
+
+def md_from_arm_cis(m1: float, ci1: tuple[float, float], m2: float, ci2: tuple[float, float],
+                    level: float = 0.95, k_control: int = 1
+                    ) -> tuple[float, float, Derivation]:
+    """Mean difference and its SE from each arm's mean and the CI of that mean.
+
+    ``md = m1 - m2``; ``se_md = sqrt(se1^2 + k * se2^2)`` with
+    ``se_j = (ub_j - lb_j) / (2 * 1.96)`` for 95% CIs (Handbook 6.5.2.2).
+    ``k_control`` > 1 is a control arm shared by k comparisons: splitting its
+    n by k (Handbook 23.3.4) multiplies the variance of its mean by k.
+
+    Returns
+    -------
+    md, se : float
+    derivation : Derivation
+
+    Examples
+    --------
+    Gore 2012 (PMID 22092692), B. lactis 12.8 [9.4-16.6] vs placebo 11.8
+    [9.6-14.3] at 12 weeks:
+
+    >>> md, se, _ = md_from_arm_cis(12.8, (9.4, 16.6), 11.8, (9.6, 14.3))
+    >>> round(md, 2), round(se, 4)
+    (1.0, 2.1935)
+    """
+    se1, _ = se_mean_from_ci(*ci1, level=level)
+    se2, _ = se_mean_from_ci(*ci2, level=level)
+    m1, m2 = _finite("m1", m1), _finite("m2", m2)
+    if int(k_control) != k_control or k_control < 1:
+        raise ValueError(f"k_control must be a whole number >= 1, got {k_control!r}")
+    md = m1 - m2
+    se = math.sqrt(se1 ** 2 + k_control * se2 ** 2)
+    crit = critical_value(level)
+    note = "normal quantile (group sizes unknown)"
+    if k_control > 1:
+        note += f"; control shared by {k_control} comparisons: its variance x {k_control} " \
+                f"({REF_SPLIT})"
+    return md, se, _d("se_from_ci", {"m1": m1, "ci1_lb": ci1[0], "ci1_ub": ci1[1], "m2": m2,
+                                     "ci2_lb": ci2[0], "ci2_ub": ci2[1], "crit": crit,
+                                     "k_control": k_control},
+                      "md = m1 - m2; se_j = (ub_j - lb_j)/(2 crit); se_md = sqrt(se1^2 + "
+                      "k_control se2^2)", REF_SD_SE, {"md": md, "se": se}, note)
+
+
+def log_rom(m1, sd1, n1, m2, sd2, n2) -> tuple[np.ndarray, np.ndarray]:
+    """Log ratio of means and its variance (metafor ``escalc(measure="ROM")``).
+
+    ``yi = ln(m1 / m2)``; ``vi = sd1^2/(n1 m1^2) + sd2^2/(n2 m2^2)``
+    (Hedges, Gurevitch & Curtis 1999). Both means must be positive (a score
+    at the end of treatment, never a change). Arrays of shape (k,) or (k, d).
+    """
+    m1, sd1, n1, m2, sd2, n2 = (np.asarray(a, dtype=float) for a in (m1, sd1, n1, m2, sd2, n2))
+    if np.any(m1 <= 0) or np.any(m2 <= 0):
+        raise ValueError("a ratio of means needs positive means in both groups")
+    return np.log(m1 / m2), sd1 ** 2 / (n1 * m1 ** 2) + sd2 ** 2 / (n2 * m2 ** 2)
+
+
+def log_rom_from_arm_cis(m1: float, ci1: tuple[float, float], m2: float,
+                         ci2: tuple[float, float], level: float = 0.95, k_control: int = 1
+                         ) -> tuple[float, float, Derivation]:
+    """Log ratio of means from each arm's mean and the CI of that mean.
+
+    ``yi = ln(m1/m2)``; ``se^2 = (se1/m1)^2 + k (se2/m2)^2`` with ``se_j`` the
+    SE of arm j's mean from its CI (Handbook 6.5.2.2): the delta method, which
+    is the ROM variance of :func:`log_rom` with ``sd^2/n = se^2``.
+
+    Examples
+    --------
+    >>> yi, se, _ = log_rom_from_arm_cis(12.8, (9.4, 16.6), 11.8, (9.6, 14.3))
+    >>> [round(math.exp(yi + s * 1.959964 * se), 2) for s in (0, -1, 1)]
+    [1.08, 0.77, 1.53]
+    """
+    se1, _ = se_mean_from_ci(*ci1, level=level)
+    se2, _ = se_mean_from_ci(*ci2, level=level)
+    m1, m2 = _pos("m1", m1), _pos("m2", m2)
+    yi = math.log(m1 / m2)
+    se = math.sqrt((se1 / m1) ** 2 + k_control * (se2 / m2) ** 2)
+    return yi, se, _d("log_ratio_of_means", {"m1": m1, "se1": se1, "m2": m2, "se2": se2,
+                                             "k_control": k_control},
+                      "yi = ln(m1/m2); se = sqrt((se1/m1)^2 + k_control (se2/m2)^2)",
+                      f"{REF_ROM}; {REF_SD_SE}", {"yi": yi, "se": se},
+                      "delta method; se_j from the CI of arm j's mean")
+
+
+def log_ratio_from_ci(ratio: float, ci_lb: float, ci_ub: float, level: float = 0.95
+                      ) -> tuple[float, float, Derivation]:
+    """A reported ratio (e.g. a ratio of geometric means) and its CI on the log scale.
+
+    ``yi = ln(ratio)``; ``se = (ln ci_ub - ln ci_lb) / (2 z)``.
+
+    Examples
+    --------
+    Sistek 2006 (PMID 16650048): SCORAD geometric mean ratio 0.80 (95% CI
+    0.62-1.04).
+
+    >>> yi, se, _ = log_ratio_from_ci(0.80, 0.62, 1.04)
+    >>> round(yi, 4), round(se, 4)
+    (-0.2231, 0.132)
+    """
+    r, lb, ub = _pos("ratio", ratio), _pos("ci_lb", ci_lb), _pos("ci_ub", ci_ub)
+    if not lb < r < ub:
+        raise ValueError(f"the CI [{lb}, {ub}] must contain the ratio {r}")
+    crit = critical_value(level)
+    yi = math.log(r)
+    se = (math.log(ub) - math.log(lb)) / (2 * crit)
+    return yi, se, _d("log_ratio_of_means", {"ratio": r, "ci_lb": lb, "ci_ub": ub, "crit": crit},
+                      "yi = ln(ratio); se = (ln ci_ub - ln ci_lb) / (2 crit)",
+                      f"{REF_ROM}; {REF_SE_DIFF}", {"yi": yi, "se": se})
+
+
+def pooled_sd(sd, n) -> tuple[float, Derivation]:
+    """Pooled SD of other trials, to impute a trial's missing SD.
+
+    ``sd_pooled = sqrt(sum((n_i - 1) sd_i^2) / sum(n_i - 1))`` over the arms
+    that report an SD on the same outcome and scale (Furukawa et al. 2006
+    borrow SDs from the other trials of the meta-analysis; Handbook 6.5.2.8).
+    Use only in a sensitivity analysis: the imputed SD is an assumption.
+
+    Examples
+    --------
+    >>> round(pooled_sd([10.0, 20.0], [11, 11])[0], 4)      # sqrt((100 + 400)/2)
+    15.8114
+    """
+    sd, n = np.asarray(sd, dtype=float), np.asarray(n, dtype=float)
+    if sd.shape != n.shape or sd.ndim != 1 or sd.size == 0:
+        raise ValueError("sd and n must be non-empty arrays of shape (k,)")
+    if np.any(~np.isfinite(sd)) or np.any(sd <= 0) or np.any(n < 2):
+        raise ValueError("each SD must be > 0 and each n >= 2")
+    df = n - 1
+    val = float(math.sqrt(float(np.sum(df * sd ** 2) / np.sum(df))))
+    return val, _d("impute_sd", {"k_arms": sd.size, "sum_df": float(df.sum())},
+                   "sd_imputed = sqrt(sum((n_i - 1) sd_i^2) / sum(n_i - 1))", REF_FURUKAWA,
+                   {"sd": val}, "borrowed from the other trials: sensitivity analysis only")

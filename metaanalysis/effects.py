@@ -33,8 +33,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-MEASURES = ("MD", "SMD", "RR", "OR", "RD", "GEN")
-CONTINUOUS = ("MD", "SMD")
+MEASURES = ("MD", "SMD", "RR", "OR", "RD", "GEN", "ROM")
+CONTINUOUS = ("MD", "SMD", "ROM")
 BINARY = ("RR", "OR", "RD")
 
 
@@ -70,7 +70,7 @@ def escalc(measure: str, *, m1i=None, sd1i=None, n1i=None, m2i=None, sd2i=None,
 
     Parameters
     ----------
-    measure : {"MD", "SMD", "RR", "OR", "RD", "GEN"}
+    measure : {"MD", "SMD", "ROM", "RR", "OR", "RD", "GEN"}
     m1i, sd1i, n1i, m2i, sd2i, n2i : array_like of shape (k,) or (k, d)
         Continuous outcomes; group 1 is the treatment (probiotic) arm.
     ai, bi, ci, di : array_like
@@ -102,6 +102,11 @@ def escalc(measure: str, *, m1i=None, sd1i=None, n1i=None, m2i=None, sd2i=None,
         m1, s1, n1, m2, s2, n2 = (np.asarray(a, dtype=float) for a in (m1i, sd1i, n1i, m2i, sd2i, n2i))
         if measure == "MD":
             return m1 - m2, s1**2 / n1 + s2**2 / n2
+        if measure == "ROM":
+            # metafor escalc(measure="ROM"): log ratio of means (Hedges, Gurevitch &
+            # Curtis 1999); needs positive means (scores, never change scores)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log(m1 / m2), s1**2 / (n1 * m1**2) + s2**2 / (n2 * m2**2)
         mdf = n1 + n2 - 2
         sdp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / mdf)
         d = (m1 - m2) / sdp

@@ -25,6 +25,14 @@ Rules
   can feed an SMD analysis only when both arm sizes are known.
 * Change scores and final values may be mixed for MD, never for SMD:
   :func:`check_scales` (called by :func:`extract_many`) refuses.
+* Per-arm means with the CI of each mean but no n give a generic MD whose SE
+  is ``sqrt(se1^2 + se2^2)``, ``se_j = CI width / 3.92`` (Handbook 6.5.2.2).
+* ``measure="ROM"`` (log ratio of means, metafor): from a reported ratio with
+  its CI, from per-arm mean/SD/n of final values, or from per-arm means with
+  CIs (delta method). Never from change scores.
+* ``impute_sd={"final": (sd, derivation), ...}`` fills a missing per-arm SD
+  with an SD borrowed from the other trials (Furukawa 2006), flag
+  ``imputed_sd``: for sensitivity analyses only.
 * ``split_control=k`` divides the control group's n (and events) by ``k`` for
   a control arm shared by k separately analysed comparisons.
 
@@ -48,7 +56,7 @@ from metaanalysis.schema import (
 __all__ = ["ExtractionError", "Extraction", "extract", "extract_many", "check_scales",
            "MEASURES"]
 
-MEASURES = ("MD", "SMD", "RR", "OR", "RD")
+MEASURES = ("MD", "SMD", "RR", "OR", "RD", "ROM")
 
 
 class ExtractionError(MetaError, ValueError):
@@ -95,7 +103,7 @@ class Extraction:
         """
         if self.kind == "generic":
             return "GEN", {"yi": [self.yi], "vi": [self.vi]}
-        if self.measure in CONTINUOUS_MEASURES:
+        if self.measure in CONTINUOUS_MEASURES:  # MD, SMD, ROM
             return self.measure, {k: [getattr(self, k)] for k in
                                   ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")}
         return self.measure, {"ai": [self.ai], "n1i": [self.n1i], "ci": [self.ci],
@@ -325,6 +333,7 @@ def _between_se(ch: _Chain, study: Study, out: Outcome, estimate: float | None,
 def extract(study: Study, outcome_id: str, *, measure: str, r: float = 0.5,
             intervention: str | None = None, control: str | None = None,
             split_control: int = 1, median_mean: Literal["luo", "wan"] = "luo",
+            impute_sd: dict | None = None,
             ) -> Extraction:
     """Turn one outcome of one study into effect-size inputs.
 
@@ -346,6 +355,10 @@ def extract(study: Study, outcome_id: str, *, measure: str, r: float = 0.5,
         its n (and events) are divided by it.
     median_mean : {"luo", "wan"}
         Mean estimator for medians.
+    impute_sd : dict, optional
+        Scale (``"final"``/``"change"``) -> ``(sd, Derivation)``: an SD
+        borrowed from other trials for arms with a mean and n but no SD (flag
+        ``imputed_sd``; sensitivity analyses only).
 
     Returns
     -------
@@ -374,8 +387,11 @@ def extract(study: Study, outcome_id: str, *, measure: str, r: float = 0.5,
     try:
         if measure in BINARY_MEASURES:
             ex = _binary(ch, study, out, measure, i_arm, c_arm, split_control)
+        elif measure == "ROM":
+            ex = _rom(ch, study, out, i_arm, c_arm, split_control)
         else:
-            ex = _continuous(ch, study, out, measure, i_arm, c_arm, r, split_control, median_mean)
+            ex = _continuous(ch, study, out, measure, i_arm, c_arm, r, split_control, median_mean,
+                             impute_sd)
     except ValueError as exc:
         if isinstance(exc, ExtractionError):
             raise
@@ -392,7 +408,8 @@ def _split(ch: _Chain, n: float, k: int, events: float | None = None):
     return n2, ev2
 
 
-def _continuous(ch, study, out, measure, i_arm, c_arm, r, k, median_mean) -> Extraction:
+def _continuous(ch, study, out, measure, i_arm, c_arm, r, k, median_mean, impute_sd=None
+                ) -> Extraction:
     base = dict(study=study.id, outcome=out.id, measure=measure, scale=out.scale,
                 intervention_arm=i_arm, control_arm=c_arm)
     pa = out.per_arm or {}
@@ -417,6 +434,7 @@ def _continuous(ch, study, out, measure, i_arm, c_arm, r, k, median_mean) -> Ext
                               f"give {measure}")
 
     # --- 2. per-arm means, SE of the difference from the between result ---
+    imputable = (impute_sd is not None and out.scale in impute_sd and None not in (m1, m2, n1, n2))
     if m1 is not None and m2 is not None and b is not None and b.measure == "MD":
         md = m1 - m2
         if b.estimate is not None:
@@ -424,8 +442,51 @@ def _continuous(ch, study, out, measure, i_arm, c_arm, r, k, median_mean) -> Ext
             if not math.isclose(printed, md, rel_tol=0.05, abs_tol=0.05):
                 ch.notes.append(f"the printed difference ({printed:g}) differs from the "
                                 f"difference of the arm means ({md:g})")
-        se = _between_se(ch, study, out, md, n1, n2, log=False)
-        return _from_md(ch, base, md, se, n1, n2, k, measure, study, out, means=(m1, m2))
+        try:
+            se = _between_se(ch, study, out, md, n1, n2, log=False)
+        except ExtractionError:
+            if not imputable:
+                raise
+        else:
+            return _from_md(ch, base, md, se, n1, n2, k, measure, study, out, means=(m1, m2))
+
+    # --- 2b. per-arm means with the CI of each mean, group sizes unknown ----
+    if (measure == "MD" and m1 is not None and m2 is not None and (n1 is None or n2 is None)
+            and all(d is not None and d.ci_lb is not None and d.ci_ub is not None
+                    for d in (d1, d2))):
+        if d1.ci_level != d2.ci_level:
+            raise ExtractionError(f"{study.id}/{out.id}: the arms' CIs have different levels")
+        ci1 = (ch.num(d1.ci_lb, "ci_lb"), ch.num(d1.ci_ub, "ci_ub"))
+        ci2 = (ch.num(d2.ci_lb, "ci_lb"), ch.num(d2.ci_ub, "ci_ub"))
+        md, se, der = cv.md_from_arm_cis(m1, ci1, m2, ci2, d1.ci_level, k_control=k)
+        ch.add(der)
+        ch.flag("se_from_arm_ci")
+        if k > 1:
+            ch.flag("shared_control_split")
+        for arm_id, m, (lb, ub) in ((i_arm, m1, ci1), (c_arm, m2, ci2)):
+            if abs((lb + ub) / 2 - m) > 0.05 * (ub - lb):
+                ch.flag("ci_asymmetric")
+                ch.notes.append(f"arm '{arm_id}': the mean {m:g} is not halfway between its "
+                                f"CI bounds [{lb:g}, {ub:g}]; the SE uses the CI width")
+        ch.notes.append("group sizes unknown: SE of each arm mean = CI width / (2 z), "
+                        "MD as a generic effect")
+        return Extraction(kind="generic", yi=md, vi=se * se, n1i=n1, n2i=n2,
+                          derivations=tuple(ch.steps), flags=tuple(ch.flags),
+                          notes=tuple(ch.notes), **base)
+
+    # --- 2c. means without SDs: an SD borrowed from other trials ----------
+    if imputable and (s1 is None or s2 is None):
+        sd_imp, der = impute_sd[out.scale]
+        ch.add(der)
+        ch.flag("imputed_sd")
+        s1 = sd_imp if s1 is None else s1
+        s2 = sd_imp if s2 is None else s2
+        ch.notes.append(f"missing SD imputed as {sd_imp:.4g} (pooled SD of the other trials' "
+                        f"{out.scale} values): sensitivity analysis only")
+        n2s, _ = _split(ch, n2, k)
+        return Extraction(kind="arms", m1i=m1, sd1i=s1, n1i=n1, m2i=m2, sd2i=s2, n2i=n2s,
+                          derivations=tuple(ch.steps), flags=tuple(ch.flags),
+                          notes=tuple(ch.notes), **base)
 
     # --- 3. between-group result only -------------------------------------
     if b is None:
@@ -450,6 +511,56 @@ def _continuous(ch, study, out, measure, i_arm, c_arm, r, k, median_mean) -> Ext
                           derivations=tuple(ch.steps), flags=tuple(ch.flags),
                           notes=tuple(ch.notes), **_no_split(k, study, out, base))
     return _from_md(ch, base, est, se, n1, n2, k, measure, study, out)
+
+
+def _rom(ch, study, out, i_arm, c_arm, k) -> Extraction:
+    """Log ratio of means: a reported ratio, per-arm mean/SD/n, or per-arm CIs."""
+    base = dict(study=study.id, outcome=out.id, measure="ROM", scale=out.scale,
+                intervention_arm=i_arm, control_arm=c_arm)
+    b = out.between
+    if b is not None and b.measure == "ROM":
+        if b.estimate is None or b.ci_lb is None:
+            raise ExtractionError(f"{study.id}/{out.id}: a reported ratio of means needs its "
+                                  "estimate and CI")
+        yi, se, der = cv.log_ratio_from_ci(ch.num(b.estimate, "estimate"),
+                                           ch.num(b.ci_lb, "ci_lb"), ch.num(b.ci_ub, "ci_ub"),
+                                           b.ci_level)
+        ch.add(der)
+        if _flip(b.direction):
+            yi = -yi
+            ch.notes.append("the printed ratio was control over probiotic; inverted")
+        return Extraction(kind="generic", yi=yi, vi=se * se, derivations=tuple(ch.steps),
+                          flags=tuple(ch.flags), notes=tuple(ch.notes),
+                          **_no_split(k, study, out, base))
+    if out.scale != "final":
+        raise ExtractionError(f"{study.id}/{out.id}: a ratio of means needs final values, "
+                              f"not '{out.scale}' scores")
+    pa = out.per_arm or {}
+    d1, d2 = pa.get(i_arm), pa.get(c_arm)
+    if d1 is None or d2 is None or d1.mean is None or d2.mean is None:
+        raise ExtractionError(f"{study.id}/{out.id}: a ratio of means needs both arms' means "
+                              "or a reported ratio")
+    m1, m2 = ch.num(d1.mean, "mean"), ch.num(d2.mean, "mean")
+    n1, n2 = _arm_n(ch, study, i_arm, d1), _arm_n(ch, study, c_arm, d2)
+    if d1.sd is not None and d2.sd is not None and n1 is not None and n2 is not None:
+        n2s, _ = _split(ch, n2, k)
+        return Extraction(kind="arms", m1i=m1, sd1i=ch.num(d1.sd, "sd"), n1i=n1, m2i=m2,
+                          sd2i=ch.num(d2.sd, "sd"), n2i=n2s, derivations=tuple(ch.steps),
+                          flags=tuple(ch.flags), notes=tuple(ch.notes), **base)
+    if all(d.ci_lb is not None and d.ci_ub is not None for d in (d1, d2)):
+        yi, se, der = cv.log_rom_from_arm_cis(
+            m1, (ch.num(d1.ci_lb, "ci_lb"), ch.num(d1.ci_ub, "ci_ub")),
+            m2, (ch.num(d2.ci_lb, "ci_lb"), ch.num(d2.ci_ub, "ci_ub")), d1.ci_level,
+            k_control=k)
+        ch.add(der)
+        ch.flag("se_from_arm_ci")
+        if k > 1:
+            ch.flag("shared_control_split")
+        return Extraction(kind="generic", yi=yi, vi=se * se, n1i=n1, n2i=n2,
+                          derivations=tuple(ch.steps), flags=tuple(ch.flags),
+                          notes=tuple(ch.notes), **base)
+    raise ExtractionError(f"{study.id}/{out.id}: a ratio of means needs per-arm SDs and n, "
+                          "per-arm CIs, or a reported ratio with its CI")
 
 
 def _no_split(k: int, study, out, base):

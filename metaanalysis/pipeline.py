@@ -8,7 +8,7 @@ claim verdicts. Pure: no files are read or written here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from metaanalysis.results import FitResult, PoolResult, RegressionResult
 
 SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
 INDIRECT_FLAGS = ("active_comparator", "non_placebo_control", "heat_killed", "non_standard_outcome")
+#: Levels that say a trial could not be classified: shown, never compared in a
+#: test for subgroup differences (they are not a value of the modifier).
+UNCLASSIFIED_LEVELS = frozenset({"unclassified", "unknown", strains.UNSPECIFIED})
 INTEGRITY_FLAGS = ("secondary_source", "news_report", "sd_may_be_se", "derived_from_p",
                    "from_figure", "conference_abstract")
 
@@ -49,6 +52,7 @@ class Comparison:
     duration_weeks: float | None
     n_total: float | None
     outcome_choice: str
+    comparator: str | None = None      # the control arm's comparator type (GRADE domains)
 
     def to_dict(self) -> dict:
         ex = self.extraction.to_dict()
@@ -60,6 +64,7 @@ class Comparison:
             "rob_overall": self.rob_overall, "baseline_score": self.baseline_score,
             "log10_dose": self.log10_dose, "duration_weeks": self.duration_weeks,
             "n_total": self.n_total, "outcome_choice": self.outcome_choice,
+            "comparator": self.comparator,
             "extraction": ex,
         }
 
@@ -73,6 +78,7 @@ class Analysis:
     keys: tuple[str, ...]
     result: PoolResult | None
     note: str | None = None
+    added: tuple = ()                  # comparisons not in the main analysis (sensitivity only)
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class RunResult:
     adverse_events: Analysis | None
     claims: tuple
     warnings: tuple[str, ...] = field(default=())
+    swim: dict | None = None           # synthesis without meta-analysis + availability
 
 
 # ----------------------------------------------------------------------------
@@ -198,6 +205,9 @@ def _mix_type(iv, registry) -> str:
     """Lactobacillus (sensu lato, i.e. before the 2020 split) and/or Bifidobacterium."""
     if iv is None:
         return "unknown"
+    if all(ref.registry is None for ref in iv.strains):
+        # no organism named (e.g. a review's data row only): not evidence of an "other" product
+        return strains.UNSPECIFIED
     lacto = bifido = other = False
     for ref in iv.strains:
         entry = registry.strains.get(registry.resolve(ref.registry)) if ref.registry else None
@@ -249,9 +259,22 @@ def _attrs(study, arm, control, proto, registry, baseline):
     return out, notes
 
 
-def select_comparisons(proto: Protocol, studies, registry, r=None):
-    """Eligible comparisons with their effects, and the fate of every study file."""
+def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=None,
+                       measure=None, ratio_arm: int = 0):
+    """Eligible comparisons with their effects, and the fate of every study file.
+
+    ``impute_sd`` (scale -> (sd, Derivation)) and ``measure`` (e.g. ``"ROM"``)
+    are for sensitivity analyses; the main analysis uses neither.
+
+    Multi-arm trials whose arms share one control but report only ratios (no
+    counts, so the control cannot be split): Cochrane Handbook 23.3.4's first
+    option, one pre-specified comparison per trial. ``ratio_arm`` is which
+    intervention arm, in the order the file lists them (= the trial report's
+    order): 0, the first listed, in the main analysis; 1 in the sensitivity
+    analysis "the other arm".
+    """
     r = proto.model.change_score_correlation if r is None else r
+    measure = measure or proto.model.measure
     fate = []
     comps = []
     for st in sorted(studies, key=lambda s: s.id):
@@ -282,11 +305,32 @@ def select_comparisons(proto: Protocol, studies, registry, r=None):
                 continue
             out, why = _choose_outcome(cands, proto, st.id)
             try:
-                ex = extract(st, out.id, measure=proto.model.measure, r=r, intervention=arm.id,
-                             control=control.id, split_control=len(ints))
+                ex = extract(st, out.id, measure=measure, r=r, intervention=arm.id,
+                             control=control.id, split_control=len(ints), impute_sd=impute_sd)
             except ExtractionError as exc:
-                problems.append(f"{arm.id}: {exc}")
-                continue
+                if len(ints) > 1 and "shared control cannot be split" in str(exc):
+                    pick = ints[min(ratio_arm, len(ints) - 1)]
+                    if arm.id != pick.id:
+                        problems.append(f"{arm.id}: not used: the trial reports only ratios for "
+                                        f"arms sharing one control, so one comparison is used "
+                                        f"(Handbook 23.3.4): '{pick.id}'"
+                                        + (" (first listed)" if ratio_arm == 0 else ""))
+                        continue
+                    try:
+                        ex = extract(st, out.id, measure=measure, r=r, intervention=arm.id,
+                                     control=control.id, split_control=1, impute_sd=impute_sd)
+                    except ExtractionError as exc2:
+                        problems.append(f"{arm.id}: {exc2}")
+                        continue
+                    ex = replace(ex, flags=ex.flags + ("one_arm_of_multi_arm",),
+                                 notes=ex.notes + (
+                                     f"one of {len(ints)} arms sharing the control: ratios "
+                                     "only, so the control cannot be split; this arm is the "
+                                     + ("first listed (main analysis rule, Handbook 23.3.4)"
+                                        if ratio_arm == 0 else "other arm (sensitivity)"),))
+                else:
+                    problems.append(f"{arm.id}: {exc}")
+                    continue
             m, kw = ex.escalc_args()
             yi, vi = escalc(m, **kw)
             yi, vi = float(yi[0]), float(vi[0])
@@ -312,7 +356,8 @@ def select_comparisons(proto: Protocol, studies, registry, r=None):
                 baseline_score=baseline, log10_dose=math.log10(dose) if dose else None,
                 duration_weeks=iv.duration_weeks if iv else None, n_total=n_total,
                 outcome_choice=why + ("; severity " + "; ".join(f"{k}: {v}" for k, v in sev_notes.items())
-                                      if sev_notes else "")))
+                                      if sev_notes else ""),
+                comparator=control.comparator))
             used.append(arm.id)
         if used:
             fate.append({"id": st.id, "purpose": st.purpose, "status": "analysed",
@@ -329,7 +374,42 @@ def select_comparisons(proto: Protocol, studies, registry, r=None):
 # fitting
 
 
-def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", description=""):
+def between_strata_test(subgroups, levels, alpha: float):
+    """Test for subgroup differences over ``levels`` only (a tuple of
+    ``(level, FitResult)`` pairs in ``subgroups``).
+
+    Each stratum enters with the SE implied by the interval it is shown with,
+    ``(ci_ub - ci_lb) / (2 z_{1-alpha/2})``: the Wald SE under ``test="z"``
+    (RevMan, R meta), and under ``knha``/``adhoc`` the (modified)
+    Knapp-Hartung SE times ``t_{k_j-1} / z``, so that a two-trial stratum
+    weighs in the chi-square test what its t(1) interval says and never more
+    (issue 11: shrunken HKSJ SEs in a chi-square test gave p = 9e-10 for a
+    2 + 2 trial comparison). Strata not in ``levels`` (below the protocol's
+    ``min_k_per_stratum``, or not named by a claim) are shown but not tested.
+
+    Returns
+    -------
+    dict (Q, df, p, levels, excluded, method) or None with fewer than two levels.
+    """
+    fits = dict(subgroups)
+    use = [lvl for lvl in levels if lvl in fits]
+    if len(use) < 2:
+        return None
+    z = api.fit.stats.norm.isf(alpha / 2)
+    est = [fits[l].estimate for l in use]
+    ses = [(fits[l].ci_ub - fits[l].ci_lb) / (2 * z) for l in use]
+    Q, df, p = api.subgroup_difference(est, ses)
+    if Q is None:
+        return None
+    tests = {fits[l].test for l in use}
+    how = ("chi-square on the strata's SEs as implied by their shown intervals "
+           + ("(Wald)" if tests == {"z"} else "(Knapp-Hartung SE x t(k-1)/z)"))
+    return {"Q": Q, "df": df, "p": p, "levels": tuple(use),
+            "excluded": {l: f.k for l, f in subgroups if l not in use}, "method": how}
+
+
+def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", description="",
+         test_levels=None):
     m = proto.model
     method = method or m.method
     test = test or m.test
@@ -346,6 +426,20 @@ def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", de
                                by=by, groups=groups, alpha=m.alpha, pi_df=m.pi_df)
     except MetaError as exc:
         return Analysis(name, description, keys, None, str(exc))
+    if by is not None:
+        # the subgroup test only over strata with enough trials (issue 11), with
+        # SEs consistent with the strata's intervals; fewer than two -> no test
+        levels = test_levels if test_levels is not None else [
+            lvl for lvl, f in res.subgroups
+            if f.k >= proto.min_k_per_stratum and lvl not in UNCLASSIFIED_LEVELS]
+        bt = between_strata_test(res.subgroups, levels, m.alpha)
+        label = ((bt["method"] + f"; strata compared: {', '.join(bt['levels'])}"
+                  + (f"; shown but not compared (k < {proto.min_k_per_stratum} or unclassified): "
+                     + ", ".join(f"{l} (k = {k})" for l, k in bt["excluded"].items())
+                     if bt["excluded"] else "")) if bt else
+                 f"no test: fewer than two classified strata with at least {proto.min_k_per_stratum} trials")
+        res = replace(res, Q_between=bt["Q"] if bt else None, Q_between_df=bt["df"] if bt else None,
+                      Q_between_p=bt["p"] if bt else None, subgroup_test=label)
     return Analysis(name, description, keys, res, None)
 
 
@@ -424,7 +518,193 @@ def _sensitivity(comps, proto: Protocol, studies, registry):
         keep = [c for c in comps if not set(c.flags) & set(flags)]
         out.append(_fit(keep, proto, name=f"exclude {label}",
                         description=f"trials flagged {', '.join(flags)} left out"))
+    out.extend(_evidence_sensitivity(comps, proto, studies, registry))
     return tuple(out)
+
+
+# ----------------------------------------------------------------------------
+# sensitivity analyses that bring in trials the main analysis cannot use
+
+
+def pooled_sds(comps) -> dict:
+    """Scale -> (pooled SD, Derivation) from the arm-level SDs of the analysed
+    comparisons (Furukawa 2006), for imputing SDs in a sensitivity analysis.
+    SDs that are themselves imputed (correlation, imputed_sd) are not used."""
+    from metaanalysis import conversions as cv
+
+    out = {}
+    for scale in ("final", "change"):
+        sds, ns, used = [], [], []
+        for c in comps:
+            ex = c.extraction
+            if (ex.kind != "arms" or ex.scale != scale or ex.sd1i is None
+                    or {"imputed_sd", "imputed_correlation"} & set(ex.flags)):
+                continue
+            sds += [ex.sd1i, ex.sd2i]
+            ns += [ex.n1i, ex.n2i]  # a split control's n is its share: the right weight
+            used.append(c.key)
+        if sds:
+            sd, der = cv.pooled_sd(sds, ns)
+            der = cv.Derivation(der.method, der.inputs, der.formula, der.reference, der.result,
+                                der.note + f"; {scale} SDs of: {', '.join(used)}")
+            out[scale] = (sd, der)
+    return out
+
+
+def _evidence_sensitivity(comps, proto: Protocol, studies, registry):
+    s, m = proto.sensitivity, proto.model
+    out = []
+    if s.impute_missing_sd and m.measure == "MD":
+        imp = pooled_sds(comps)
+        ic, _ = select_comparisons(proto, studies, registry, impute_sd=imp)
+        added = sorted({c.study for c in ic if "imputed_sd" in c.flags})
+        a = _fit(ic, proto, name="impute missing SDs (imputed_sd)",
+                 description="trials with means but no SD added, the SD borrowed from "
+                             "the other trials (Furukawa 2006; Handbook 6.5.2.8): "
+                             + (", ".join(added) if added else "none"))
+        out.append(replace(a, added=tuple(c for c in ic if "imputed_sd" in c.flags)))
+    if s.ratio_of_means and m.measure == "MD":
+        rom = proto.model_copy(update={"model": m.model_copy(update={"measure": "ROM"})})
+        rc, _ = select_comparisons(rom, studies, registry, measure="ROM")
+        a = _fit(rc, rom, name="ratio of means (ROM)",
+                 description="final values as ratios of means (metafor ROM, pooled on the log "
+                             "scale), with trials reporting only a ratio of geometric means; "
+                             "below 1 favours the probiotic; never pooled with MDs")
+        out.append(replace(a, added=tuple(rc)))
+    if any("one_arm_of_multi_arm" in c.flags for c in comps):
+        oc, _ = select_comparisons(proto, studies, registry, ratio_arm=1)
+        a = _fit(oc, proto, name="multi-arm trials reporting only ratios: the other arm",
+                 description="the second listed arm instead of the first (Handbook 23.3.4: "
+                             "one comparison per trial; the control cannot be split without "
+                             "counts)")
+        out.append(replace(a, added=tuple(c for c in oc if "one_arm_of_multi_arm" in c.flags)))
+    for label, spec in s.add_trials.items():
+        el = proto.eligibility
+        wider = el.model_copy(update={
+            "designs": tuple(dict.fromkeys(el.designs + spec.designs)),
+            "exclude_flags": tuple(f for f in el.exclude_flags if f not in spec.flags)})
+        p2 = proto.model_copy(update={"eligibility": wider})
+        ac, _ = select_comparisons(p2, studies, registry)
+        added = sorted({c.study for c in ac} - {c.study for c in comps})
+        a = _fit(ac, p2, name=f"add {label}",
+                 description=f"designs {', '.join(spec.designs) or '-'} and flags "
+                             f"{', '.join(spec.flags) or '-'} let in: "
+                             + (", ".join(added) if added else "none"))
+        out.append(replace(a, added=tuple(c for c in ac if c.study in added)))
+    return out
+
+
+# ----------------------------------------------------------------------------
+# synthesis without meta-analysis (SWiM) and the availability of evidence
+
+FAVOURS = {"probiotic": 1, "control": -1, "neither": 0}
+
+
+def _swim_eligible(st, proto: Protocol) -> bool:
+    """Eligible for the review question (not for the data the analysis needs)."""
+    el = proto.eligibility
+    if st.purpose != el.purpose or st.design not in el.designs or st.same_cohort_as:
+        return False
+    if "doubtful_randomisation" in st.flags:
+        return False
+    age = st.population.age_group if st.population else None
+    if el.age_groups is not None and age not in el.age_groups:
+        return False
+    controls = [a for a in st.arms if a.role == "control"]
+    if el.comparators is not None and controls and controls[0].comparator not in el.comparators:
+        return False
+    return bool(controls) and any(a.role == "intervention" for a in st.arms)
+
+
+def _trial_n(st) -> float | None:
+    """Participants randomised (else analysed) over all arms; None if any arm lacks it."""
+    for attr in ("n_randomised", "n_analysed"):
+        vals = [getattr(a, attr) for a in st.arms]
+        if vals and all(v is not None for v in vals):
+            return float(sum(v.value for v in vals))
+    return None
+
+
+def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> dict:
+    """Vote counting, combined p-values and the availability of evidence.
+
+    Every eligible trial (``_swim_eligible``) counts: the analysed ones with
+    the direction and p-value of their effect (several arms: the direction
+    they share, else neither; the mean of their z-scores), the others with a
+    direction only where their file records one (``direction_of_effect``,
+    quoted) and a p-value only where printed exactly.
+    """
+    from metaanalysis import swim
+
+    alpha = proto.model.alpha if alpha is None else alpha
+    kinds = set(proto.outcome.kinds) | set(proto.swim.direction_kinds if proto.swim else ())
+    better = -1.0 if proto.outcome.lower_is_better else 1.0
+    by_study: dict = {}
+    for c in comps:
+        by_study.setdefault(c.study, []).append(c)
+    rows = []
+    for st in sorted(studies, key=lambda x: x.id):
+        if not _swim_eligible(st, proto):
+            continue
+        row = {"id": st.id, "in_analysis": st.id in by_study, "n": _trial_n(st),
+               "direction": None, "direction_source": None, "p": None, "p_source": None,
+               "z": None}
+        if st.id in by_study:
+            cs = by_study[st.id]
+            zs = [better * c.yi / math.sqrt(c.vi) for c in cs]
+            signs = {int(np.sign(z)) for z in zs}
+            d = signs.pop() if len(signs) == 1 else 0
+            z = float(np.mean(zs))
+            row.update(direction=d, direction_source="effect in the analysis",
+                       z=z, p=float(2 * _norm_sf(abs(z))),
+                       p_source="from yi/vi" + (" (mean z of its arms)" if len(cs) > 1 else ""))
+        else:
+            rec = [x for x in st.direction_of_effect if x.outcome in kinds]
+            if rec:
+                row.update(direction=FAVOURS[rec[0].favours],
+                           direction_source=f"quoted ({rec[0].quote}): {rec[0].basis}")
+                for o in st.outcomes:
+                    b = o.between
+                    if (o.outcome in kinds and b is not None and b.p is not None
+                            and b.p_qualifier == "=" and 0 < b.p.value < 1):
+                        p = float(b.p.value)
+                        row.update(p=p, p_source=f"printed exact p ({o.id})",
+                                   z=float(swim.z_from_p([p], [row["direction"]])[0]))
+                        break
+        rows.append(row)
+
+    def votes(rs):
+        return swim.vote_count([r["direction"] for r in rs if r["direction"] is not None],
+                               alpha).to_dict()
+
+    withp = [r for r in rows if r["z"] is not None]
+    weighted = [r for r in withp if r["n"]]
+    sw = swim.stouffer([r["z"] for r in weighted], [math.sqrt(r["n"]) for r in weighted])
+    sw_d = sw.to_dict() | {"weights": "sqrt(n randomised)",
+                           "trials": [r["id"] for r in weighted],
+                           "left_out_n_unknown": [r["id"] for r in withp if not r["n"]]}
+    su = swim.stouffer([r["z"] for r in withp]).to_dict() | {
+        "trials": [r["id"] for r in withp]}
+    missing = [r for r in rows if not r["in_analysis"]]
+    availability = {
+        "trials_eligible": len(rows),
+        "trials_analysed": len(rows) - len(missing),
+        "participants_analysed": sum(r["n"] for r in rows if r["in_analysis"] and r["n"]),
+        "trials_missing": len(missing),
+        "participants_missing": sum(r["n"] for r in missing if r["n"]),
+        "missing_n_unknown": sum(1 for r in missing if not r["n"]),
+        "missing_favour_probiotic": sum(1 for r in missing if r["direction"] == 1),
+        "missing_favour_control": sum(1 for r in missing if r["direction"] == -1),
+        "missing_no_direction": sum(1 for r in missing if r["direction"] in (None, 0)),
+    }
+    return {"outcome_kinds": sorted(kinds), "trials": rows,
+            "vote_count": {"all": votes(rows), "missing": votes(missing)},
+            "stouffer": {"weighted": sw_d, "unweighted": su},
+            "availability": availability}
+
+
+def _norm_sf(x: float) -> float:
+    return 0.5 * math.erfc(x / math.sqrt(2))
 
 
 def _small_study(comps, proto: Protocol):
@@ -491,6 +771,92 @@ def _awaiting(proto: Protocol, studies, registry, fate) -> dict:
     return out
 
 
+def _n_randomised(st):
+    ns = [a.n_randomised.value if a.n_randomised is not None else None for a in st.arms]
+    return None if not ns or any(n is None for n in ns) else float(sum(ns))
+
+
+def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed) -> dict:
+    """Eligible trials in a claim's target that have no usable data.
+
+    Eligible: the protocol's purpose (already filtered in ``awaiting``),
+    design, comparator and age group, and the claim's target attributes.
+    Returns the dict :func:`metaanalysis.claims.grade` takes; the direction
+    of the missing trials' results is not recorded in the extraction files,
+    so those counts are None (a richer ``availability`` can be passed in).
+    """
+    el = proto.eligibility
+    by_id = {st.id: st for st in studies}
+    missing, people, unknown = [], 0.0, 0
+    for sid, _why, attrs in awaiting.get("_studies", []):
+        st = by_id[sid]
+        if st.design not in el.designs:
+            continue
+        controls = [a for a in st.arms if a.role == "control"]
+        if el.comparators is not None and (not controls or controls[0].comparator not in el.comparators):
+            continue
+        age = st.population.age_group if st.population else None
+        if el.age_groups is not None and age not in el.age_groups:
+            continue
+        if spec and not all(attrs.get(k) in v for k, v in spec.items()):
+            continue
+        missing.append(sid)
+        n = _n_randomised(st)
+        if n is None:
+            unknown += 1
+        else:
+            people += n
+    n_analysed = len({c.study for c in analysed})
+    return {"trials_eligible": n_analysed + len(missing), "trials_missing": len(missing),
+            "participants_missing": people, "missing_n_unknown": unknown,
+            "missing_trials": tuple(missing), "missing_favour_probiotic": None,
+            "missing_favour_control": None, "missing_no_direction": None}
+
+
+def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
+                 protocol_availability: dict | None = None) -> dict:
+    """Every fit a claim needs, made before judging (claims only judges):
+    the target subset, the target by the claim's modifier with the test for
+    subgroup differences over the strata it compares, and availability.
+
+    ``protocol_availability``: a richer availability summary for the whole
+    protocol (with the direction of the missing trials' results, e.g. from a
+    synthesis without meta-analysis); used for claims whose target is every
+    eligible trial, instead of :func:`availability`.
+    """
+    out = {}
+    for claim in proto.claims:
+        if claim.finding == "harms":
+            continue
+        spec = dict(claim.target.subset)
+        sub = subset(comps, spec)
+        text = (", ".join(f"{k} in {'/'.join(v)}" for k, v in spec.items()) or "all eligible trials")
+        waiting = tuple((sid, why) for sid, why, attrs in awaiting.get("_studies", [])
+                        if spec and all(attrs.get(k) in v for k, v in spec.items()))
+        av = (protocol_availability if protocol_availability is not None and not spec
+              else availability(proto, studies, awaiting, spec, sub))
+        kw = {"comps": sub, "target_text": text, "waiting": waiting, "availability": av}
+        if claim.modifier and claim.finding in ("effect_modification", "benefit_in_strata"):
+            named = list(claim.expected_benefit_in) + list(claim.expected_no_effect_in)
+            counts = {}
+            for c in sub:
+                counts[c.attrs[claim.modifier]] = counts.get(c.attrs[claim.modifier], 0) + 1
+            big = [l for l, k in counts.items()
+                   if k >= proto.min_k_per_stratum and l not in UNCLASSIFIED_LEVELS]
+            levels = [l for l in named if l in big] if named else big
+            an = _fit(sub, proto, by=claim.modifier, name="claim target", test_levels=levels)
+            kw.update(by=an.result, by_note=an.note,
+                      between=between_strata_test(an.result.subgroups, levels, proto.model.alpha)
+                      if an.result is not None else None,
+                      strata_comps={l: tuple(c for c in sub if c.attrs[claim.modifier] == l)
+                                    for l in counts})
+        elif len(sub) >= proto.min_k_per_stratum:
+            an = _fit(sub, proto, name="claim target")
+            kw.update(target=an.result, target_note=an.note)
+        out[claim.id] = claims_mod.ClaimInput(**kw)
+    return out
+
+
 def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
     """Run every analysis of ``proto`` on ``studies``.
 
@@ -526,11 +892,13 @@ def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
     small = _small_study(comps, proto)
     ae = _adverse_events(comps, studies, proto)
     awaiting = _awaiting(proto, studies, registry, fate)
-    verdicts = claims_mod.judge_all(proto, comps, main=main, awaiting=awaiting, strata=strata, regressions=regs,
-                                    sensitivity=sens, loo=loo, small_study=small,
-                                    adverse_events=ae, fit_subset=lambda cs, by=None: _fit(
-                                        cs, proto, by=by, name="claim target"), only=only)
+    swim_res = swim_block(proto, studies, comps) if proto.swim is not None else None
+    inputs = claim_inputs(proto, comps, studies, awaiting,
+                          protocol_availability=swim_res["availability"] if swim_res else None)
+    verdicts = claims_mod.judge_all(proto, comps, inputs=inputs, main=main, awaiting=awaiting,
+                                    strata=strata, regressions=regs, sensitivity=sens, loo=loo,
+                                    small_study=small, adverse_events=ae, only=only)
     return RunResult(protocol=proto, studies=fate, comparisons=comps, main=main, strata=strata,
                      regressions=regs, sensitivity=sens, leave_one_out=loo, cumulative=cum,
                      small_study=small,
-                     adverse_events=ae, claims=verdicts)
+                     adverse_events=ae, claims=verdicts, swim=swim_res)

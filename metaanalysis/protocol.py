@@ -116,6 +116,27 @@ class Sensitivity(_F):
     correlations: tuple[float, ...] = (0.2, 0.5, 0.8)
     fixed_effect: bool = True
     exclude_flags: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # trials with means but no SDs, the SD borrowed from the other trials (Furukawa 2006)
+    impute_missing_sd: bool = False
+    # the same outcome as a log ratio of means (metafor ROM), never pooled with MDs
+    ratio_of_means: bool = False
+    # label -> trials the main analysis leaves out by design or flag, added back
+    add_trials: dict[str, "AddTrials"] = Field(default_factory=dict)
+
+
+class AddTrials(_F):
+    """Designs and flags that a sensitivity analysis lets in (e.g. doubtful randomisation)."""
+
+    designs: tuple[Literal["parallel", "crossover", "cluster", "unclear"], ...] = ()
+    flags: tuple[str, ...] = ()
+
+
+class Swim(_F):
+    """Synthesis without meta-analysis over every eligible trial (Handbook ch. 12)."""
+
+    # outcome kinds besides the protocol's whose quoted direction also counts
+    # (e.g. a symptom-load score that contains the total SCORAD)
+    direction_kinds: tuple[str, ...] = ()
 
 
 class Target(_F):
@@ -149,6 +170,58 @@ class OutOfScope(_F):
     reason: str
 
 
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _number_word(n: int) -> str:
+    """English words for 0-99 ('Thirteen studies', 'Twenty-five trials')."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        t, o = divmod(n, 10)
+        return _TENS[t - 2] + (f"-{_ONES[o]}" if o else "")
+    return ""
+
+
+class Published(_F):
+    """A published meta-analysis to set beside ours (issue 10, item 5).
+
+    Every number is in ``quote`` (checked), read from ``source``.
+    """
+
+    id: str
+    citation: str
+    source: str                     # URL / DOI / PMID
+    quote: str                      # verbatim
+    analysis: str                   # which of its analyses
+    population: str
+    year: int | None = None
+    measure: Literal["MD", "SMD", "RR", "OR", "ROM"]
+    estimate: float | None = None   # None: not in the quote we hold
+    ci_lb: float | None = None
+    ci_ub: float | None = None
+    k: int | None = None
+    n: int | None = None
+    trials: tuple[str, ...] = ()    # as the source lists them ("Author YEAR")
+    notes: str = ""                 # what the source says about its methods or data
+
+    @model_validator(mode="after")
+    def _quoted(self):
+        text = self.quote.replace("\u2212", "-").replace("\u2013", "-")
+        for name in ("estimate", "ci_lb", "ci_ub", "k", "n"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            forms = {f"{abs(v):g}", f"{abs(v):.2f}", f"{abs(v):,}" if float(v).is_integer() else ""}
+            if name in ("k", "n") and float(v).is_integer():
+                forms.add(_number_word(int(v)))
+            if not any(f and f.lower() in text.lower() for f in forms):
+                raise ValueError(f"published '{self.id}': {name} {v:g} does not appear in its quote")
+        return self
+
+
 class Protocol(_F):
     schema_version: Literal[1]
     id: str
@@ -165,6 +238,8 @@ class Protocol(_F):
     mcid: float | None = None
     mcid_source: str | None = None
     min_k_per_stratum: int = 2
+    swim: Swim | None = None
+    published: tuple[Published, ...] = ()
     claims: tuple[Claim, ...] = ()
     out_of_scope: tuple[OutOfScope, ...] = ()
 
@@ -198,3 +273,6 @@ def load_protocol(path: str | os.PathLike) -> tuple[Protocol | None, tuple[Probl
     if proto.id != stem:
         return None, (doc.problem(("id",), f"must equal the file name '{stem}', got '{proto.id}'"),)
     return proto, ()
+
+
+Sensitivity.model_rebuild()

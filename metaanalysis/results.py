@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-RATIO_MEASURES = frozenset({"RR", "OR"})
+RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})  # analysed on the log scale
 
 
 def _plain(value: Any) -> Any:

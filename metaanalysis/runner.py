@@ -40,7 +40,8 @@ def find_protocols(paths) -> list[Path]:
             raise MetaError(f"{p}: protocol file not found")
     if not out:
         raise MetaError("no protocol files found")
-    return out
+    # one file named twice (a folder and a file in it) is run once
+    return list({q.resolve(): q for q in out}.values())
 
 
 def load_inputs(protocol_paths, studies_dir):
@@ -78,24 +79,74 @@ def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", 
 
     ``progress(step_text)`` is called between stages (the CLI shows a bar).
     """
+    from metaanalysis import write
+
     tick = progress or (lambda text: None)
+    out_dir = Path(out_dir)
+    _check_out(out_dir)
     paths = find_protocols(protocols)
     tick("loading and validating inputs")
     studies, registry, protos, inputs = load_inputs(paths, studies_dir)
+    _refuse_duplicate_ids(protos)
     if only and not any(only in [c.id for c in p.claims] + [c.id for c in p.out_of_scope]
                         for _, p in protos):
         raise MetaError(f"claim '{only}' is not in any protocol")
     chosen = [(path, proto) for path, proto in protos
               if not only or only in [c.id for c in proto.claims] + [c.id for c in proto.out_of_scope]]
-    global _JOB
-    _JOB = (chosen, studies, registry, inputs, Path(out_dir), Path.cwd(), only, tick, all_formats)
-    workers = min(len(chosen), os.cpu_count() or 1, 4)
-    if workers > 1 and "fork" in mp.get_all_start_methods():
-        # Figures dominate the run time; protocols are independent, so each
-        # gets its own process (forked: the loaded studies are inherited).
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-            return list(pool.map(_run_one, range(len(chosen))))
-    return [_run_one(i) for i in range(len(chosen))]
+    targets = [_target(out_dir, proto.id, only) for _, proto in chosen]
+    for t in targets:
+        if t.is_symlink() or (t.exists() and not t.is_dir()):
+            raise MetaError(f"{t}: exists and is not a folder; move it away first")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with write.OutputLock(out_dir):
+        # under the lock no other run is writing here: whatever killed runs
+        # left is theirs, and the last --only outputs are stale once we write
+        write.recover(out_dir)
+        write.remove(out_dir / write.ONLY_DIR)
+        global _JOB
+        _JOB = (chosen, targets, studies, registry, inputs, out_dir, Path.cwd(), only, tick,
+                all_formats)
+        workers = min(len(chosen), os.cpu_count() or 1, 4)
+        if workers > 1 and "fork" in mp.get_all_start_methods():
+            # Figures dominate the run time; protocols are independent, so each
+            # gets its own process (forked: the loaded studies are inherited).
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+                return list(pool.map(_run_one, range(len(chosen))))
+        return [_run_one(i) for i in range(len(chosen))]
+
+
+def _check_out(out_dir: Path) -> None:
+    """Refuse an ``--out`` that can never hold folders, before any work."""
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise MetaError(f"{out_dir}: --out is a broken symlink")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MetaError(f"{out_dir}: --out is a file, expected a folder")
+    for parent in out_dir.parents:
+        if parent.exists() and not parent.is_dir():
+            raise MetaError(f"{parent}: is a file, so --out {out_dir} cannot be created")
+
+
+def _refuse_duplicate_ids(protos) -> None:
+    """Two protocols with one id would write one folder: refuse before writing."""
+    seen = {}
+    for path, proto in protos:
+        if proto.id in seen:
+            raise MetaError(f"{path}: protocol id '{proto.id}' is also the id of {seen[proto.id]}; "
+                            "each protocol needs its own id (it names its outputs folder)")
+        seen[proto.id] = path
+
+
+def _target(out_dir: Path, protocol_id: str, only: str | None) -> Path:
+    """Where a protocol's outputs go; ids are checked as folder names here,
+    whatever the protocol loader let through."""
+    from metaanalysis import write
+
+    write.check_name(protocol_id, "protocol id")
+    if not only:
+        return out_dir / protocol_id
+    # a single-claim run never touches the full outputs; it replaces the last one
+    write.check_name(only, "claim id")
+    return out_dir / write.ONLY_DIR / f"{protocol_id}-{only}"
 
 
 _JOB = None
@@ -105,8 +156,9 @@ def _run_one(i: int) -> ProtocolOutput:
     from metaanalysis import write
     from metaanalysis.pipeline import run_protocol
 
-    chosen, studies, registry, inputs, out_dir, root, only, tick, all_formats = _JOB
+    chosen, targets, studies, registry, inputs, out_dir, root, only, tick, all_formats = _JOB
     path, proto = chosen[i]
+    target = targets[i]
     tick(f"{proto.id}: fitting")
     run = run_protocol(proto, studies, registry, only=only)
     data = write.run_to_dict(run)
@@ -129,7 +181,5 @@ def _run_one(i: int) -> ProtocolOutput:
         for name, text in report.render_reports(data, index, Path(tmp)).items():
             (Path(tmp) / name).write_text(text, encoding="utf-8")
 
-    # a single-claim run must not overwrite the full outputs of the protocol
-    target = out_dir / (proto.id if not only else f"{proto.id}.only-{only}")
-    write.write_atomically(target, files, producers=(produce,))
+    write.write_atomically(target, files, producers=(produce,), root=out_dir)
     return ProtocolOutput(proto.id, target, tuple(data["claims"]), len(run.comparisons))

@@ -84,10 +84,11 @@ OutcomeKind = Literal[
     "other",
 ]
 Scale = Literal["final", "change", "events"]
-Measure = Literal["MD", "SMD", "RR", "OR", "RD"]
-CONTINUOUS_MEASURES = frozenset({"MD", "SMD"})
+# ROM: a ratio of means (e.g. of geometric means), on the ratio scale (> 0)
+Measure = Literal["MD", "SMD", "RR", "OR", "RD", "ROM"]
+CONTINUOUS_MEASURES = frozenset({"MD", "SMD", "ROM"})
 BINARY_MEASURES = frozenset({"RR", "OR", "RD"})
-RATIO_MEASURES = frozenset({"RR", "OR"})
+RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})
 Direction = Literal["probiotic_minus_control", "control_minus_probiotic"]
 PQualifier = Literal["=", "<", "<=", ">", "NS"]
 Judgement = Literal["low", "some_concerns", "high", "unclear", "not_assessed"]
@@ -719,6 +720,21 @@ class Conflict(_Frozen):
     reason: Text
 
 
+class DirectionOfEffect(_Frozen):
+    """Which way a trial's result points on one outcome, as its quote shows.
+
+    For synthesis without meta-analysis (vote counting on the direction of
+    effect, Cochrane Handbook 12.2.2.1): recorded only where a quote supports
+    it (e.g. arm means 23.6 vs 23.1, or "significantly lower in the probiotic
+    group"); the direction of the point estimate counts, significant or not.
+    """
+
+    outcome: OutcomeKind
+    favours: Literal["probiotic", "control", "neither"]
+    quote: Ident
+    basis: Text
+
+
 # ---------------------------------------------------------------------------
 # the study
 
@@ -751,10 +767,14 @@ class Study(_Frozen):
     adverse_events: tuple[AdverseEvent, ...] | None = None
     rob: RoB | None = None
     conflicts: tuple[Conflict, ...] = ()
+    direction_of_effect: tuple[DirectionOfEffect, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> "Study":
         iss = _Issues()
+        for i, d in enumerate(self.direction_of_effect):
+            if d.quote not in self.quotes:
+                iss.add(("direction_of_effect", i, "quote"), f"unknown quote '{d.quote}'")
         self._check_status(iss)
         arm_ids = self._check_arms(iss)
         self._check_outcomes(iss, arm_ids)

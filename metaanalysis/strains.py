@@ -149,8 +149,15 @@ def genus_label(entry: "StrainEntry") -> str:
     return entry.genus
 
 
-def mixture(intervention: "Intervention") -> Literal["single", "multi"]:
-    """``single`` for one organism, ``multi`` for a mixture."""
+def mixture(intervention: "Intervention") -> Literal["single", "multi", "unspecified"]:
+    """``single`` for one organism, ``multi`` for a mixture.
+
+    A product whose organisms are not named at all (every strain entry without a registry key)
+    and whose count is not given (no ``n_strains``) is ``unspecified``: its one placeholder entry
+    says nothing about how many organisms it holds.
+    """
+    if intervention.n_strains is None and all(ref.registry is None for ref in intervention.strains):
+        return UNSPECIFIED
     return "single" if intervention.strain_count == 1 else "multi"
 
 

@@ -14,10 +14,12 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 from pathlib import Path
 
 from metaanalysis.results import _plain
+from metaanalysis import claims as claims_mod
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "pydantic", "ruamel.yaml", "typer",
                 "rich", "jinja2", "pymare")
@@ -28,8 +30,12 @@ DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "pydantic", "ruamel.ya
 
 
 def _analysis(a) -> dict:
-    return {"name": a.name, "description": a.description, "comparisons": list(a.keys),
-            "note": a.note, "result": a.result.to_dict() if a.result is not None else None}
+    out = {"name": a.name, "description": a.description, "comparisons": list(a.keys),
+           "note": a.note, "result": a.result.to_dict() if a.result is not None else None}
+    if getattr(a, "added", ()):
+        # comparisons only this sensitivity analysis uses (imputed SDs, another measure)
+        out["added_comparisons"] = [c.to_dict() for c in a.added]
+    return out
 
 
 def run_to_dict(run) -> dict:
@@ -76,7 +82,11 @@ def run_to_dict(run) -> dict:
         "small_study": small,
         "adverse_events": _analysis(run.adverse_events) if run.adverse_events else None,
         "claims": [v.to_dict() for v in run.claims],
+        # the one verdict rule every claim above was judged by (protocols/README.md)
+        "verdict_rule": {"id": claims_mod.RULE_ID, "text": claims_mod.RULE_TEXT},
     }
+    if getattr(run, "swim", None) is not None:
+        out["swim"] = run.swim
     return _plain(out)
 
 
@@ -88,13 +98,41 @@ def dumps(obj) -> str:
 # CSV tables
 
 
+#: A text cell starting with one of these is a formula to a spreadsheet
+#: (OWASP "CSV injection": = + - @, tab and carriage return).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+#: A text cell that is just a number (e.g. "-1.5") is data, not a formula: left as is.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value) -> str | int:
+    """One CSV cell as ``meta run`` writes it: the one place for the rule.
+
+    None is empty, a float is ``repr`` (full precision), and text that a
+    spreadsheet would run as a formula gets a leading ``'`` (OWASP's rule).
+    Numbers, and text that is only a number, are written unchanged.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _csv(rows: list[dict], columns: list[str]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else (repr(r[k]) if isinstance(r[k], float) else r[k]))
-                    for k in columns})
+        w.writerow({k: csv_cell(r.get(k)) for k in columns})
     return buf.getvalue()
 
 
@@ -213,25 +251,166 @@ def manifest(inputs: list[Path], protocol_path: Path, root: Path | None = None) 
 
 
 # ----------------------------------------------------------------------------
-# atomic write
+# the output folder: safe names, one writer at a time, atomic replacement
+#
+# Layout of ``--out``: ``<protocol id>/`` per protocol (the current full
+# outputs), ``.only/<protocol id>-<claim id>/`` for the last ``--only`` run,
+# and, while a run is writing, ``.meta-run.lock`` plus ``.<name>.tmp-<pid>/``
+# folders. Everything whose name starts with "." is the run's own bookkeeping:
+# never read as outputs, removed (or recovered) by the next run.
+
+#: Ids that become folder names: no "/", no leading "." (so no "..").
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+#: Longest id used as a folder name (file systems allow 255 bytes; the
+#: temporary names add a prefix and a pid).
+MAX_NAME = 200
+
+LOCK_NAME = ".meta-run.lock"
+ONLY_DIR = ".only"
+
+#: What a killed run can leave beside a target: its temporary folder or, when
+#: it died between the two renames of a non-atomic swap, the previous folder.
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|old)-\d+")
 
 
-def write_atomically(target: Path, files: dict[str, str | bytes], producers=()) -> None:
+def check_name(name: str, what: str) -> str:
+    """``name`` if it is safe as one folder name inside ``--out``, else MetaError."""
+    from metaanalysis.errors import MetaError
+
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or len(name) > MAX_NAME:
+        raise MetaError(f"{what} {name!r} cannot name an output folder: use letters, digits, "
+                        f"'.', '_' and '-', starting with a letter or digit (at most {MAX_NAME})")
+    return name
+
+
+def check_inside(root: Path, path: Path) -> Path:
+    """``path`` resolved; MetaError unless it lies inside ``root`` (resolved)."""
+    from metaanalysis.errors import MetaError
+
+    r, q = Path(root).resolve(), Path(path).resolve()
+    if q != r and r not in q.parents:
+        raise MetaError(f"{path}: refused to write outside the output folder {root}")
+    return q
+
+
+def remove(path: Path) -> None:
+    """Remove a file, symlink or folder tree (never following a symlink)."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _fsync_path(path: Path, directory: bool) -> None:
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # e.g. a directory cannot be opened on this platform
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """fsync every file, then every folder (deepest first), under ``root``."""
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                _fsync_path(p, directory=False)
+        _fsync_path(Path(dirpath), directory=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE).
+
+    False when the platform or file system cannot; the caller then falls back
+    to two renames.
+    """
+    import errno
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2  # from <fcntl.h> and <linux/fs.h>
+    if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Put the complete folder ``tmp`` at ``target``; the old one is removed.
+
+    At every instant either the old or the new folder is at ``target`` when
+    the exchange is atomic. Otherwise the old folder is first renamed to
+    ``.<name>.old-<pid>``; a crash between the two renames leaves it there,
+    and the next run puts it back (:func:`recover`).
+    """
+    from metaanalysis.errors import MetaError
+
+    parent = target.parent
+    if not target.exists() and not target.is_symlink():
+        os.rename(tmp, target)
+        _fsync_path(parent, directory=True)
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise MetaError(f"{target}: exists and is not a folder; move it away first")
+    if _exchange(tmp, target):
+        _fsync_path(parent, directory=True)
+        remove(tmp)  # now the old folder
+        return
+    backup = parent / f".{target.name}.old-{os.getpid()}"
+    remove(backup)
+    os.rename(target, backup)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        if not target.exists():
+            os.rename(backup, target)
+        raise
+    _fsync_path(parent, directory=True)
+    remove(backup)
+
+
+def write_atomically(target: Path, files: dict[str, str | bytes], producers=(), *,
+                     root: Path | None = None) -> None:
     """Write ``files`` (relative name -> content) into ``target`` atomically.
 
     ``producers`` are callables ``f(tmpdir)`` that write more files (figures,
-    reports) into the temporary folder. If anything fails, ``target`` is left
-    as it was and the temporary folder is removed.
+    reports) into the temporary folder. Everything is fsynced before the
+    folder replaces ``target``. If anything fails, ``target`` is left as it
+    was and the temporary folder is removed. ``root`` (default: the parent)
+    is the output folder: every path written must resolve inside it.
     """
     target = Path(target)
+    root = Path(root) if root is not None else target.parent
+    check_name(target.name, "output folder")
     target.parent.mkdir(parents=True, exist_ok=True)
+    check_inside(root, target)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    remove(tmp)
     tmp.mkdir()
     try:
         for name, content in files.items():
             p = tmp / name
+            check_inside(tmp, p)
             p.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes):
                 p.write_bytes(content)
@@ -239,12 +418,84 @@ def write_atomically(target: Path, files: dict[str, str | bytes], producers=()) 
                 p.write_text(content, encoding="utf-8")
         for produce in producers:
             produce(tmp)
-        backup = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
-            os.rename(target, backup)
-        os.rename(tmp, target)
-        if backup.exists():
-            shutil.rmtree(backup)
+        fsync_tree(tmp)
+        _swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def recover(folder: Path) -> None:
+    """Clean what killed runs left in ``folder`` (call it holding the lock).
+
+    A ``.<name>.old-<pid>`` folder whose ``<name>`` is missing is the previous
+    outputs of a run killed between two renames: it goes back in place.
+    Every other leftover (temporary folders, old folders already replaced) is
+    removed, so nothing half-written is ever read.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for entry in sorted(folder.iterdir()):
+        m = _LEFTOVER.fullmatch(entry.name)
+        if not m:
+            continue
+        target = folder / m["name"]
+        if (m["kind"] == "old" and entry.is_dir() and not entry.is_symlink()
+                and not target.exists() and not target.is_symlink()):
+            os.rename(entry, target)
+        else:
+            remove(entry)
+    _fsync_path(folder, directory=True)
+
+
+class OutputLock:
+    """An exclusive lock on one output folder, held for a whole ``meta run``.
+
+    ``fcntl.flock`` on ``<out>/.meta-run.lock``: the kernel releases it when
+    the process dies, so a killed run never blocks the next one. A second
+    run refuses at once (MetaError) instead of mixing its folders with the
+    first run's. The lock file is removed when the run ends, so it never
+    shows among the outputs.
+    """
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.path = self.out / LOCK_NAME
+        self.fd: int | None = None
+
+    def __enter__(self) -> "OutputLock":
+        from metaanalysis.errors import MetaError
+
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: no lock, as before
+            return self
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise MetaError(f"{self.out}: another `meta run` is writing to this folder; "
+                                "wait for it to finish, or pass another --out") from None
+            # the run that held the lock may have removed the file meanwhile:
+            # then this lock is on a name nobody else will open; start again
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self.fd = fd
+                return self
+            os.close(fd)
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)  # still holding the lock: see __enter__
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+        self.fd = None

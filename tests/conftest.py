@@ -77,3 +77,49 @@ def figure_reader():
         outside = staticmethod(texts_outside)
 
     return Reader
+
+
+# ----------------------------------------------------------------------------
+# the bundled studies and protocols, copied once
+#
+# Tests never read the user's studies/ or protocols/ in place: a file being
+# edited while the suite runs cannot break them, and no test can write there.
+
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def bundled(tmp_path_factory) -> Path:
+    """A folder holding copies of the repo's ``studies/`` and ``protocols/``."""
+    root = tmp_path_factory.mktemp("bundled")
+    for name in ("studies", "protocols"):
+        shutil.copytree(REPO / name, root / name, symlinks=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def bundled_run(bundled, tmp_path_factory):
+    """One full ``meta run`` of the bundled copy, shared by the whole suite.
+
+    Returns ``(outputs, out)``: the list of ProtocolOutput and the output
+    folder. Read it only; a test that changes outputs works on a copy
+    (``shutil.copytree(out, tmp_path / "out")``).
+    """
+    from metaanalysis.runner import run_all
+
+    out = tmp_path_factory.mktemp("bundled_run") / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(bundled)  # as every test runs (manifest paths are relative to it)
+        done = run_all([bundled / "protocols"], bundled / "studies", out)
+    return done, out
+
+
+@pytest.fixture(autouse=True)
+def _cwd_is_a_copy(bundled, monkeypatch):
+    """Every test runs in the copy, so a default path (``studies/``, ``outputs/``,
+    the registry found from the working directory) never reaches the user's
+    files."""
+    monkeypatch.chdir(bundled)

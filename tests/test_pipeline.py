@@ -192,13 +192,14 @@ def _digest(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in (".json", ".csv")}
 
 
-def test_bundled_run_is_byte_identical(tmp_path):
-    a = run_all(out_dir=tmp_path / "a")
-    b = run_all(out_dir=tmp_path / "b")
-    assert [o.protocol_id for o in a] == ["prevention-eczema", "treatment-scorad"]
-    da, db = _digest(tmp_path / "a"), _digest(tmp_path / "b")
+def test_bundled_run_is_byte_identical(bundled, bundled_run, tmp_path):
+    a, a_dir = bundled_run
+    b = run_all([bundled / "protocols"], bundled / "studies", tmp_path / "b")
+    assert [o.protocol_id for o in a] == [o.protocol_id for o in b] == [
+        "prevention-eczema", "treatment-responder", "treatment-scorad"]
+    da, db = _digest(a_dir), _digest(tmp_path / "b")
     assert da and da == db
-    data = json.loads((tmp_path / "a" / "treatment-scorad" / "results.json").read_text())
+    data = json.loads((a_dir / "treatment-scorad" / "results.json").read_text())
     ids = {c["id"] for c in data["claims"]}
     assert {"C1", "C2", "C3", "C5", "C8", "C9", "C10", "C11", "C4", "C6", "C7"} <= ids
     for c in data["claims"]:
@@ -207,9 +208,9 @@ def test_bundled_run_is_byte_identical(tmp_path):
         assert c["summary"]
 
 
-def test_failed_run_leaves_previous_outputs(tmp_path, monkeypatch):
+def test_failed_run_leaves_previous_outputs(bundled, bundled_run, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    run_all(out_dir=out)
+    shutil.copytree(bundled_run[1], out)
     before = _digest(out)
 
     import metaanalysis.render.figures as figures
@@ -221,16 +222,16 @@ def test_failed_run_leaves_previous_outputs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(figures, "make_figures", boom)
     with pytest.raises(RuntimeError):
-        run_all(out_dir=out)
+        run_all([bundled / "protocols"], bundled / "studies", out)
     assert _digest(out) == before
     assert not any(p.name.startswith(".") for p in out.iterdir())
 
 
-def test_sensitivity_protocol_on_the_odds_ratio_scale(tmp_path):
+def test_sensitivity_protocol_on_the_odds_ratio_scale(bundled, tmp_path):
     # trials that report only ORs enter on the OR scale; the main RR protocol
     # lists them as not analysed with that reason
-    out = run_all([ROOT / "protocols" / "sensitivity" / "prevention-eczema-or.yaml"],
-                  ROOT / "studies", tmp_path)
+    out = run_all([bundled / "protocols" / "sensitivity" / "prevention-eczema-or.yaml"],
+                  bundled / "studies", tmp_path)
     data = json.loads((tmp_path / "prevention-eczema-or" / "results.json").read_text())
     keys = {c["key"] for c in data["comparisons"]}
     assert {"Dotterud2010", "Kukkonen2007"} <= keys
@@ -238,16 +239,17 @@ def test_sensitivity_protocol_on_the_odds_ratio_scale(tmp_path):
     assert {c["id"] for c in out[0].claims} == {"C12-OR", "C12-OR-mix-modifier"}
 
 
-def test_only_one_claim_keeps_full_outputs(tmp_path, capsys):
+def test_only_one_claim_keeps_full_outputs(bundled, bundled_run, tmp_path, capsys):
     out = tmp_path / "out"
-    run_all(out_dir=out)
+    shutil.copytree(bundled_run[1], out)
     before = _digest(out)
-    code = main(["run", "--only", "C2", "--out", str(out)])
+    inputs = [str(bundled / "protocols"), "--studies", str(bundled / "studies")]
+    code = main(["run", *inputs, "--only", "C2", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0
     assert "C2: INSUFFICIENT EVIDENCE" in text and "Reasons:" in text
-    data = json.loads((out / "treatment-scorad.only-C2" / "results.json").read_text())
+    data = json.loads((out / ".only" / "treatment-scorad-C2" / "results.json").read_text())
     assert [c["id"] for c in data["claims"]] == ["C2"]
-    after = {k: v for k, v in _digest(out).items() if ".only-" not in k}
+    after = {k: v for k, v in _digest(out).items() if not k.startswith(".only/")}
     assert after == before
-    assert main(["run", "--only", "NOPE", "--out", str(out)]) == 1
+    assert main(["run", *inputs, "--only", "NOPE", "--out", str(out)]) == 1

@@ -23,7 +23,6 @@ import pytest
 from markupsafe import escape
 
 from metaanalysis.render import report
-from metaanalysis.runner import run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -45,10 +44,9 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
+def outputs(bundled_run):
     """protocol id -> (output folder, results.json content, figure index)."""
-    out = tmp_path_factory.mktemp("report") / "out"
-    done = run_all([ROOT / "protocols"], ROOT / "studies", out)
+    done, _ = bundled_run  # shared with the other tests: read only
     result = {}
     for o in done:
         folder = Path(o.out_dir)

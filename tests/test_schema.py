@@ -27,8 +27,8 @@ def base() -> dict:
 
 
 @pytest.fixture(scope="module")
-def registry() -> StrainRegistry:
-    reg, problems = load_registry(REPO / "studies" / "strains.yaml")
+def registry(bundled) -> StrainRegistry:
+    reg, problems = load_registry(bundled / "studies" / "strains.yaml")
     assert not problems, problems
     return reg
 
@@ -243,11 +243,11 @@ def test_group_labels(base, registry):
         group_label(single, registry, "family")
 
 
-def test_bundled_study_strains_resolve_by_name(registry):
+def test_bundled_study_strains_resolve_by_name(bundled, registry):
     """Every strain written in the bundled study files is in the registry."""
     from metaanalysis.load import load_studies
 
-    studies, _ = load_studies([REPO / "studies"], registry=registry)
+    studies, _ = load_studies([bundled / "studies"], registry=registry)
     for st in studies:
         for arm in st.arms:
             for ref in (arm.intervention.strains if arm.intervention else ()):

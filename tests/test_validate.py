@@ -44,9 +44,9 @@ def test_fixture_is_valid():
     assert problems == () and [s.id for s in studies] == ["Fictional2024"]
 
 
-def test_bundled_studies_validate():
+def test_bundled_studies_validate(bundled):
     """The study files shipped in studies/ are valid (exit code 0)."""
-    problems = validate_paths([REPO / "studies"])
+    problems = validate_paths([bundled / "studies"])
     assert problems == [], "\n".join(map(str, problems))
 
 

@@ -2,6 +2,39 @@
 
 from __future__ import annotations
 
+_CRIT_WORDS = {"met": "met", "opposite": "met in the opposite direction",
+               "neither": "neither met nor met in the opposite direction",
+               "not evaluable": "not evaluable"}
+
+
+def verdict_summary(verdict: str, judgement: dict) -> str:
+    """The verdict sentence, written only from the judged values (criterion,
+    its detail, the certainty the rule used and its basis), so that it cannot
+    disagree with the verdict."""
+    crit, detail = judgement["criterion"], judgement["criterion_detail"]
+    cert, basis = judgement.get("certainty"), judgement.get("certainty_basis")
+    if crit == "not evaluable":
+        return f"The comparison cannot be made: {detail}."
+    if crit == "neither":
+        return f"Neither confirmed nor refuted: {detail}."
+    if verdict == "inconclusive":  # met/opposite demoted by very low certainty
+        return (f"The statistical criterion is {_CRIT_WORDS[crit]} ({detail}), but the {basis} is "
+                "very low: the evidence is very uncertain, so the claim can be neither confirmed "
+                "nor refuted.")
+    tail = f"; {basis}: {cert}" if cert is not None else f"; {basis}"
+    return f"{verdict.capitalize()}: {detail}{tail}."
+
+
+def rule_lines(verdict: str, judgement: dict) -> tuple[str, str]:
+    """The criterion line and the rule line that close a claim's reasons."""
+    crit = judgement["criterion"]
+    cert, basis = judgement.get("certainty"), judgement.get("certainty_basis")
+    how = (f", certainty for the rule {cert} ({basis})" if cert is not None
+           else f" ({basis})" if crit in ("met", "opposite") else "")
+    return (f"statistical criterion: {crit} ({judgement['criterion_detail']})",
+            f"{judgement['rule']}: criterion {crit}{how} -> {verdict}")
+
+
 VERDICT_MARK = {"supported": "SUPPORTED", "contradicted": "CONTRADICTED",
                 "inconclusive": "INCONCLUSIVE", "insufficient evidence": "INSUFFICIENT EVIDENCE",
                 "out of scope": "OUT OF SCOPE"}
@@ -17,12 +50,21 @@ def explain(claim: dict, protocol_id: str | None = None) -> str:
         lines.append(f"How it is tested: {claim['operational']}")
     lines.append("")
     lines.append(f"Verdict: {claim['verdict']}. {claim['summary']}")
+    j = claim.get("judgement")
+    if j:
+        cert = (f"; certainty for the rule: {j['certainty']} ({j['certainty_basis']})"
+                if j.get("certainty") else f"; {j['certainty_basis']}"
+                if j["criterion"] in ("met", "opposite") else "")
+        lines.append(f"Judged values ({j['rule']}): criterion {j['criterion']} "
+                     f"({j['criterion_detail']}){cert}")
     if claim.get("certainty"):
         lines.append(f"Certainty (GRADE): {claim['certainty']}. {claim.get('certainty_statement') or ''}")
         for d in claim.get("downgrades", []):
             lines.append(f"  - downgraded {d['levels']} for {d['domain']}: {d['reason']}")
         if not claim.get("downgrades"):
             lines.append("  - no downgrades")
+        for note in claim.get("grade_notes") or []:
+            lines.append(f"  - {note}")
     if claim.get("iceman"):
         ice = claim["iceman"]
         lines.append(f"Credibility of the effect modification (ICEMAN-style): {ice['rating']}")
@@ -45,10 +87,16 @@ def claims_markdown(data: dict) -> str:
            f"Protocol `{proto['id']}`. Model: {proto['model']['measure']}, "
            f"{proto['model']['method']}, test {proto['model']['test']}. "
            "Verdicts: supported, contradicted, inconclusive, insufficient evidence.", "",
-           "| claim | verdict | certainty | summary |", "|---|---|---|---|"]
+           f"**{data.get('verdict_rule', {}).get('text', '')}**", "",
+           "| claim | verdict | criterion | certainty used by the rule | GRADE | summary |",
+           "|---|---|---|---|---|---|"]
     for c in data["claims"]:
         summ = c["summary"].replace("|", "\\|")
-        out.append(f"| {c['id']} | {c['verdict']} | {c.get('certainty') or '–'} | {summ} |")
+        j = c.get("judgement") or {}
+        used = (f"{j['certainty']} ({j['certainty_basis']})" if j.get("certainty")
+                else "not applied" if j.get("criterion") in ("met", "opposite") else "–")
+        out.append(f"| {c['id']} | {c['verdict']} | {j.get('criterion') or '–'} | {used} | "
+                   f"{c.get('certainty') or '–'} | {summ} |")
     out.append("")
     for c in data["claims"]:
         out.append(f"## {c['id']}")

@@ -49,7 +49,7 @@ NA = "NA"
 #: Measures pooled on the log scale and shown exponentiated (no effect = 1).
 #: The one definition for render/ (results.py and schema.py keep their own
 #: copies for the stats core, which must not import render/).
-RATIO_MEASURES = frozenset({"RR", "OR"})
+RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})
 
 #: Display names of effect measures, one house style: sentence case, no
 #: abbreviations ("Standardised", British spelling as in the Cochrane Handbook).
@@ -59,6 +59,7 @@ MEASURE_NAMES = {
     "RR": "Risk ratio",
     "OR": "Odds ratio",
     "RD": "Risk difference",
+    "ROM": "Ratio of means",
     "GEN": "Effect size",
 }
 

@@ -67,6 +67,13 @@ FLAG_TEXT = {
     "from_figure": "numbers read from a figure",
     "derived_from_p": "the SE (or SD) was back-calculated from a p-value",
     "source_conflict": "sources disagree on some numbers",
+    "shared_control_split": "a shared control's n (or its mean's variance) split between comparisons",
+    "se_from_arm_ci": "SE of each arm mean from its CI (group sizes unknown)",
+    "ci_asymmetric": "a mean or estimate is not halfway between its CI bounds",
+    "imputed_sd": "SD missing, borrowed from the other trials (sensitivity analysis only)",
+    "imputed_correlation": "SD of change imputed with an assumed baseline-final correlation",
+    "n_from_randomised": "n analysed not reported; the number randomised is used",
+    "one_arm_of_multi_arm": "one arm of a multi-arm trial that reports only ratios (Handbook 23.3.4)",
 }
 
 #: Display names of the keys of data["conventions"] (others: underscores to spaces).
@@ -583,7 +590,9 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         v["figure"] = figs.take(f"forest_{a['name']}")
         strata.append(v)
     regressions = _regression_view(data, S, figs)
-    sensitivity = [_analysis_view(a, S) for a in data.get("sensitivity") or []]
+    # an analysis on another measure (the ratio of means) is shown on its own scale
+    sensitivity = [_analysis_view(a, Scale((a.get("result") or {}).get("measure") or S.measure))
+                   for a in data.get("sensitivity") or []]
     loo = _loo_view(data, S)
     loo_figure = figs.take("leave_one_out")
     cumulative_figure = figs.take("cumulative")
@@ -640,6 +649,7 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "small": small,
         "adverse": adverse,
         "claims": claims,
+        "verdict_rule": data.get("verdict_rule"),
         "sof": sof_table,
         "sof_md": _MdRaw(sof.sof_markdown(sof_table, escape=md_escape)),
         "verdict_counts": [{"verdict": v, "n": sum(c["verdict"] == v for c in claims),
@@ -648,7 +658,134 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "other_figures": other_figures,
         "derivations": _derivation_view(data, S),
         "flag_table": _flags_view(data),
+        "swim": _swim_view(data, S),
+        "published": _published_view(data, S),
     }
+
+
+# ----------------------------------------------------------------------------
+# evidence outside the pooled estimate (SWiM) and published meta-analyses
+
+
+def _swim_view(data: dict, S: Scale) -> dict | None:
+    """Availability of evidence, vote counting and Stouffer, as display strings."""
+    sw = data.get("swim")
+    if not sw:
+        return None
+    av = sw["availability"]
+    main = (data.get("main") or {}).get("result")
+    pooled = (S.est_ci(main.get("estimate"), main.get("ci_lb"), main.get("ci_ub"))
+              if main else "not estimable")
+
+    def n_text(n, unknown):
+        txt = f"{fmt_data(n)} participants"
+        return txt + (f" (n unknown for {unknown})" if unknown else "")
+
+    n_in_unknown = sum(1 for t in sw["trials"] if t["in_analysis"] and not t["n"])
+    headline = (f"The pooled {S.measure} {pooled} comes from {av['trials_analysed']} of "
+                f"{av['trials_eligible']} eligible trials ("
+                f"{n_text(av['participants_analysed'], n_in_unknown)}). "
+                f"{av['trials_missing']} eligible trials "
+                f"({n_text(av['participants_missing'], av['missing_n_unknown'])}) are not in it: "
+                f"{av['missing_favour_probiotic']} point towards the probiotic, "
+                f"{av['missing_favour_control']} towards the control, and "
+                f"{av['missing_no_direction']} report no usable direction.")
+
+    def vote_text(v):
+        if v["proportion"] is None:
+            return "no trial with a direction"
+        return (f"{v['favour_probiotic']} of {v['favour_probiotic'] + v['favour_control']} "
+                f"favour the probiotic (proportion {fmt_num(v['proportion'])}, 95% CI "
+                f"[{fmt_num(v['ci_lb'])}, {fmt_num(v['ci_ub'])}], Wilson; sign test "
+                f"{p_eq(v['pval'])})" + (f"; {v['neither']} neither" if v["neither"] else ""))
+
+    def stouffer_text(st, label):
+        if not st["k"]:
+            return f"{label}: no trial with an exact p-value"
+        return (f"{label}: k = {st['k']}, Z = {fmt_num(st['z'])}, one-sided {p_eq(st['pval'])}"
+                f" ({', '.join(st['trials'])})")
+
+    word = {1: "probiotic", -1: "control", 0: "neither", None: "not reported"}
+    missing = [{"id": t["id"], "n": fmt_data(t["n"]) if t["n"] else "NA",
+                "direction": word[t["direction"]],
+                "basis": t["direction_source"] or "",
+                "p": fmt_p(t["p"]) if t["p"] is not None else ""}
+               for t in sw["trials"] if not t["in_analysis"]]
+    w = sw["stouffer"]["weighted"]
+    return {
+        "headline": headline,
+        "vote_all": vote_text(sw["vote_count"]["all"]),
+        "vote_missing": vote_text(sw["vote_count"]["missing"]),
+        "stouffer_weighted": stouffer_text(w, "weighted by the square root of n")
+        + (f"; left out, n unknown: {', '.join(w['left_out_n_unknown'])}"
+           if w.get("left_out_n_unknown") else ""),
+        "stouffer_unweighted": stouffer_text(sw["stouffer"]["unweighted"], "equal weights"),
+        "kinds": ", ".join(sw["outcome_kinds"]),
+        "missing": missing,
+    }
+
+
+def _norm_label(s: str) -> str:
+    import unicodedata
+
+    s = unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]", "", s)
+
+
+def _published_view(data: dict, S: Scale) -> list[dict]:
+    """Our pooled estimate beside each published one, with the differences the
+    data show (trials, years, model); the protocol's ``published`` entries."""
+    proto = data["protocol"]
+    main = (data.get("main") or {}).get("result")
+    comps = data.get("comparisons") or []
+    ours_ids = sorted({c["study"] for c in comps})
+    years = {c["study"]: c["year"] for c in comps}
+    model = proto.get("model") or {}
+    out = []
+    for p in proto.get("published") or []:
+        PS = Scale(p["measure"])
+        theirs = (fmt_num(p["estimate"]) + (f" [{fmt_num(p['ci_lb'])}, {fmt_num(p['ci_ub'])}]"
+                                            if p.get("ci_lb") is not None else "")
+                  if p.get("estimate") is not None else "not in the stored source")
+        ours = (S.est_ci(main.get("estimate"), main.get("ci_lb"), main.get("ci_ub"))
+                if main else "not estimable")
+        diffs = []
+        k_ours = main.get("k") if main else 0
+        diffs.append(f"Trials: ours {k_ours} comparisons from {len(ours_ids)} trials; theirs "
+                     + (f"{p['k']} trials" if p.get("k") else f"{len(p['trials'])} listed"
+                        if p.get("trials") else "not stated") + ".")
+        if p.get("trials"):
+            mine = {_norm_label(i): i for i in ours_ids}
+            theirs_l = {_norm_label(t): t for t in p["trials"]}
+            both = sorted(mine[k] for k in mine if k in theirs_l)
+            only_t = sorted(theirs_l[k] for k in theirs_l if k not in mine)
+            only_o = sorted(mine[k] for k in mine if k not in theirs_l)
+            diffs.append(f"In both: {', '.join(both) or 'none'}. Only in theirs: "
+                         f"{', '.join(only_t) or 'none'}. Only in ours: {', '.join(only_o) or 'none'}"
+                         " (labels matched on author and year).")
+        if p.get("year"):
+            later = sorted(i for i in ours_ids if years.get(i) and years[i] > p["year"])
+            if later:
+                diffs.append(f"Ours includes trials published after {p['year']}: "
+                             f"{', '.join(later)}.")
+        if main and p.get("estimate") is not None and p["measure"] == S.measure and not S.ratio:
+            d = S.value(main["estimate"]) - p["estimate"]
+            diffs.append(f"Difference in point estimates: {fmt_num(d)} {S.measure} "
+                         f"(ours minus theirs).")
+        diffs.append(f"Our model: {METHOD_NAMES.get(model.get('method'), model.get('method'))}, "
+                     f"{TEST_NAMES.get(model.get('test'), model.get('test'))}; final values and "
+                     "change scores mixed for MD; shared controls split; derived SEs and SDs as "
+                     "in Appendix A." if S.measure == "MD" else
+                     f"Our model: {METHOD_NAMES.get(model.get('method'), model.get('method'))}, "
+                     f"{TEST_NAMES.get(model.get('test'), model.get('test'))}.")
+        if p.get("notes"):
+            diffs.append(p["notes"])
+        out.append({"id": p["id"], "citation": p["citation"], "source": p["source"],
+                    "analysis": p["analysis"], "population": p["population"],
+                    "measure": p["measure"], "theirs": theirs, "ours": ours,
+                    "quote": p["quote"], "differences": diffs,
+                    "same_scale": PS.ratio == S.ratio})
+    return out
 
 
 # ----------------------------------------------------------------------------

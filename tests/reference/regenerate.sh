@@ -5,3 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 Rscript --vanilla tests/reference/run_metafor.R
+Rscript --vanilla tests/reference/run_metafor_rom.R

@@ -1,0 +1,396 @@
+"""The verdict rule and GRADE, one hand-built case per branch and domain, plus
+known-truth scenarios through `meta run` and a consistency check of every
+claim of a bundled run (on a tmp copy of studies/ and protocols/).
+
+The synthetic trials are FICTIONAL (see tests/test_pipeline.py, whose helpers
+are reused).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from types import SimpleNamespace as NS
+
+import numpy as np
+import pytest
+
+from metaanalysis import api, claims
+from metaanalysis.claims import apply_rule, grade
+from metaanalysis.pipeline import between_strata_test
+from metaanalysis.render import claims_text
+from metaanalysis.runner import run_all
+from test_pipeline import MILD, MODSEV, PROTOCOL, ROOT, _setup, _study
+
+# ----------------------------------------------------------------------------
+# the rule itself
+
+
+@pytest.mark.parametrize("criterion, certainty, verdict", [
+    ("met", "high", "supported"),
+    ("met", "moderate", "supported"),
+    ("met", "low", "supported"),
+    ("met", "very low", "inconclusive"),
+    ("opposite", "low", "contradicted"),
+    ("opposite", "very low", "inconclusive"),
+    ("neither", "high", "inconclusive"),
+    ("neither", None, "inconclusive"),
+    ("not evaluable", "high", "insufficient evidence"),
+    ("not evaluable", None, "insufficient evidence"),
+    ("met", None, "supported"),          # certainty not applied (claims about certainty)
+])
+def test_rule_branches(criterion, certainty, verdict):
+    assert apply_rule(criterion, certainty) == verdict
+
+
+def test_rule_rejects_unknown_criterion():
+    with pytest.raises(ValueError):
+        apply_rule("maybe", "low")
+
+
+# ----------------------------------------------------------------------------
+# GRADE, one domain at a time, on real fits of synthetic effects
+
+PROTO_MD = NS(model=NS(measure="MD", alpha=0.05), outcome=NS(lower_is_better=True, unit="points",
+                                                             label="SCORAD"), mcid=8.7)
+PROTO_RR = NS(model=NS(measure="RR", alpha=0.05), outcome=NS(lower_is_better=True, unit="",
+                                                             label="eczema"), mcid=None)
+
+
+def _comp(key, *, rob="low", comparator="placebo", flags=(), n=240.0, ci=None, n2=None):
+    return NS(key=key, flags=tuple(flags), rob_overall=rob, comparator=comparator, n_total=n,
+              extraction=NS(ci=ci, n2i=n2))
+
+
+def _fit(yi, vi, test="adhoc", measure="MD"):
+    keys = [f"T{i}" for i in range(len(yi))]
+    return api.pool_effects(np.array(yi, float), np.array(vi, float), keys, measure=measure,
+                            method="REML", test=test).overall, keys
+
+
+def _grade(yi, vi, comps=None, proto=PROTO_MD, **kw):
+    fit, keys = _fit(yi, vi, measure=proto.model.measure)
+    comps = comps or [_comp(k) for k in keys]
+    scale = claims._Scale(proto)
+    thr = kw.pop("threshold", proto.mcid)
+    return grade(fit, comps, proto, scale, kw.pop("small", {}), thr, **kw)
+
+
+# six consistent, precise trials with a large benefit: nothing to downgrade
+GOOD = ([-12.0, -11.0, -13.0, -12.5, -11.5, -12.0], [4.0] * 6)
+
+
+def test_grade_high_when_nothing_is_wrong():
+    level, downs = _grade(*GOOD)
+    assert (level, downs) == ("high", ())
+
+
+@pytest.mark.parametrize("rob, comparator, reason", [
+    (None, "placebo", "not assessed"),
+    ("some_concerns", "placebo", "some concerns"),
+    ("low", "usual_care", "without placebo"),
+])
+def test_grade_risk_of_bias(rob, comparator, reason):
+    comps = [_comp(f"T{i}", rob=rob, comparator=comparator) for i in range(6)]
+    level, downs = _grade(*GOOD, comps=comps)
+    assert level == "moderate"
+    assert [d.domain for d in downs] == ["risk of bias"] and reason in downs[0].reason
+
+
+def test_mostly_high_risk_of_bias_is_two_levels():
+    all_high = [_comp(f"T{i}", rob="high") for i in range(6)]
+    assert _grade(*GOOD, comps=all_high)[1][0].levels == 2
+
+
+def test_high_risk_majority_is_one_level():
+    comps = [_comp(f"T{i}", rob="high" if i < 4 else "low") for i in range(6)]
+    level, downs = _grade(*GOOD, comps=comps)
+    assert level == "moderate" and "high risk of bias" in downs[0].reason
+
+
+def test_unassessed_minority_is_noted_not_downgraded():
+    comps = [_comp(f"T{i}", rob=None if i == 0 else "low") for i in range(6)]
+    notes = []
+    level, downs = _grade(*GOOD, comps=comps, notes=notes)
+    assert level == "high" and any("not assessed" in n for n in notes)
+
+
+def test_indirectness_only_for_real_indirectness():
+    heat = [_comp(f"T{i}", flags=("heat_killed",)) for i in range(6)]
+    level, downs = _grade(*GOOD, comps=heat)
+    assert [d.domain for d in downs] == ["indirectness"] and level == "moderate"
+    # synbiotic vs prebiotic isolates the probiotic: no indirectness
+    pre = [_comp(f"T{i}", flags=("active_comparator",), comparator="prebiotic") for i in range(6)]
+    assert _grade(*GOOD, comps=pre) == ("high", ())
+    drug = [_comp(f"T{i}", comparator="active") for i in range(6)]
+    assert [d.domain for d in _grade(*GOOD, comps=drug)[1]] == ["indirectness"]
+
+
+def test_inconsistency_one_and_two_levels():
+    level, downs = _grade([-20.0, -4.0, -14.0, -2.0, -18.0, -9.0], [4.0] * 6)
+    assert [d.domain for d in downs] == ["inconsistency"] and downs[0].levels == 1
+    # I2 >= 75% and trials that exclude no effect on both sides
+    level, downs = _grade([-20.0, 12.0, -18.0, 14.0, -16.0, 10.0], [4.0] * 6)
+    inc = [d for d in downs if d.domain == "inconsistency"]
+    assert inc and inc[0].levels == 2
+
+
+def test_imprecision_levels_and_participant_count():
+    # CI includes no effect (but not an important harm): one level
+    level, downs = _grade([-6.0, -1.0, -4.0, 1.0, -3.0, -2.0], [9.0] * 6)
+    imp = [d for d in downs if d.domain == "imprecision"]
+    assert imp and imp[0].levels == 1 and "includes no effect" in imp[0].reason
+    # CI spans both an important benefit and an important harm: two levels
+    level, downs = _grade([-14.0, 12.0], [30.0, 30.0])
+    imp = [d for d in downs if d.domain == "imprecision"]
+    assert imp and imp[0].levels == 2
+    # precise but below the optimal information size, with n unknown for two trials
+    comps = [_comp(f"T{i}", n=40.0 if i < 4 else None) for i in range(6)]
+    level, downs = _grade(*GOOD, comps=comps)
+    imp = [d for d in downs if d.domain == "imprecision"]
+    assert imp and imp[0].levels == 1
+    assert "at least 160 participants; 2 trials with n not reported" in imp[0].reason
+
+
+def test_imprecision_against_the_mcid_for_no_difference_claims():
+    # CI [-15, -5]-ish: excludes 0 but spans the 8.7-point MCID
+    yi, vi = [-12.0, -8.0, -10.0, -9.0, -11.0, -10.0], [6.0] * 6
+    assert not [d for d in _grade(yi, vi)[1] if d.domain == "imprecision"]
+    downs = _grade(yi, vi, against="mcid")[1]
+    assert [d.domain for d in downs] == ["imprecision"] and "trivial and important" in downs[0].reason
+
+
+def test_ratio_ci_from_002_to_35_is_two_levels():
+    comps = [_comp("T0", n=200.0, ci=20, n2=100), _comp("T1", n=200.0, ci=20, n2=100)]
+    level, downs = _grade([math.log(0.3), math.log(2.5)], [0.05, 0.05], comps=comps,
+                          proto=PROTO_RR)
+    imp = [d for d in downs if d.domain == "imprecision"]
+    assert imp and imp[0].levels == 2
+
+
+def test_publication_and_availability_bias():
+    av = {"trials_eligible": 16, "trials_missing": 10, "participants_missing": 900,
+          "missing_favour_probiotic": 1, "missing_favour_control": 2, "missing_no_direction": 7}
+    level, downs = _grade(*GOOD, availability=av)
+    assert [d.domain for d in downs] == ["publication bias"] and level == "moderate"
+    assert "10 of 16 eligible trials" in downs[0].reason and "7 report no direction" in downs[0].reason
+    few = {**av, "trials_missing": 1, "participants_missing": 20}
+    assert _grade(*GOOD, availability=few) == ("high", ())
+    egger = {"assessed": True, "egger": NS(pval=0.03)}
+    assert [d.domain for d in _grade(*GOOD, small=egger)[1]] == ["publication bias"]
+
+
+@pytest.mark.parametrize("n_down, level", [(0, "high"), (1, "moderate"), (2, "low"), (3, "very low"),
+                                           (4, "very low")])
+def test_grade_levels_from_downgrades(n_down, level):
+    comps = [_comp(f"T{i}", rob=None if n_down >= 1 else "low",
+                   flags=("heat_killed",) if n_down >= 2 else (),
+                   n=40.0 if n_down >= 3 else 240.0) for i in range(6)]
+    av = {"trials_eligible": 12, "trials_missing": 6 if n_down >= 4 else 0}
+    assert _grade(*GOOD, comps=comps, availability=av)[0] == level
+
+
+def test_certainty_statements_are_direction_aware():
+    fit, _ = _fit(*GOOD)
+    S = claims._Scale(PROTO_MD)
+    assert claims.certainty_statement("moderate", fit, S, "SCORAD", 8.7).startswith("Probiotics probably reduce SCORAD")
+    assert claims.certainty_statement("low", fit, S, "SCORAD", 8.7).startswith("Probiotics may reduce")
+    assert "very uncertain" in claims.certainty_statement("very low", fit, S, "SCORAD", 8.7)
+    small, _ = _fit([1.0, 2.0, 1.5], [2.0] * 3)
+    assert "little to no difference" in claims.certainty_statement("high", small, S, "SCORAD", 8.7)
+    assert "increase" in claims.certainty_statement("low", _fit([12.0, 11.0, 13.0], [4.0] * 3)[0],
+                                                    S, "SCORAD", None)
+
+
+# ----------------------------------------------------------------------------
+# small-k honesty
+
+
+def test_adhoc_interval_is_never_narrower_than_wald():
+    # two trials with equal effects: knha's scale factor is 0 ("[0.0, 0.0] excludes 0")
+    kn, _ = _fit([-5.0, -5.0], [4.0, 4.0], test="knha")
+    ad, _ = _fit([-5.0, -5.0], [4.0, 4.0], test="adhoc")
+    wz, _ = _fit([-5.0, -5.0], [4.0, 4.0], test="z")
+    assert kn.ci_ub - kn.ci_lb == pytest.approx(0.0, abs=1e-12)
+    assert ad.ci_ub - ad.ci_lb >= wz.ci_ub - wz.ci_lb
+    assert ad.ci_lb < 0 < ad.ci_ub
+
+
+def test_two_plus_two_subgroup_test_uses_the_shown_intervals():
+    yi = np.array([-10.0, -10.1, -2.0, -2.1])
+    vi = np.array([4.0] * 4)
+    res = api.pool_effects(yi, vi, ["a", "b", "c", "d"], measure="MD", method="REML",
+                           test="knha", by="g", groups=["x", "x", "y", "y"])
+    assert res.Q_between_p < 1e-6          # shrunken HKSJ SEs in a chi-square test
+    adhoc = api.pool_effects(yi, vi, ["a", "b", "c", "d"], measure="MD", method="REML",
+                             test="adhoc", by="g", groups=["x", "x", "y", "y"])
+    bt = between_strata_test(adhoc.subgroups, ["x", "y"], 0.05)
+    assert bt["p"] > 0.05                   # t(1) intervals overlap widely
+    assert bt["levels"] == ("x", "y") and bt["excluded"] == {}
+
+
+def test_strata_below_minimum_never_enter_the_test():
+    yi = np.array([-10.0, -9.0, -8.0, 5.0])
+    vi = np.array([4.0] * 4)
+    res = api.pool_effects(yi, vi, list("abcd"), measure="MD", method="REML", test="adhoc",
+                           by="g", groups=["x", "x", "x", "u"])
+    assert between_strata_test(res.subgroups, ["x"], 0.05) is None
+
+
+def test_iceman_not_applicable_when_no_comparison():
+    ice = claims.iceman(None, "severity", None, 0, 3, applicable=False, why_not="no mild trials")
+    assert ice["rating"] == "not applicable"
+    assert {i["response"] for i in ice["items"].values()} == {"not applicable"}
+
+
+def test_iceman_rating_steps():
+    assert claims.iceman(None, "s", 0.001, 12, 3)["rating"] == "moderate"
+    assert claims.iceman(None, "s", 0.001, 4, 3)["rating"] == "low"
+    assert claims.iceman(None, "s", 0.03, 4, 3)["rating"] == "very low"
+    assert claims.iceman(None, "s", 0.30, 40, 3)["rating"] == "very low"
+
+
+# ----------------------------------------------------------------------------
+# every claim of a run agrees with the rule and with its own reasons
+
+
+def check_claim(c):
+    """The verdict is the rule applied to the recorded judged values, and the
+    lines that state a criterion or a demotion agree with it."""
+    if c["verdict"] == "out of scope":
+        return
+    j = c["judgement"]
+    assert j["rule"] == claims.RULE_ID
+    assert c["verdict"] == apply_rule(j["criterion"], j["certainty"]), c["id"]
+    assert c["summary"] == claims_text.verdict_summary(c["verdict"], j)
+    text = " ".join([c["summary"], *c["reasons"]])
+    assert f"criterion {j['criterion']}" in text and f"-> {c['verdict']}" in text
+    assert "alone would say" not in text
+    if c["verdict"] == "inconclusive" and j["criterion"] in ("met", "opposite"):
+        assert j["certainty"] == "very low" and "very low" in c["summary"]
+    if j["criterion"] == "not evaluable":
+        ice = c.get("iceman")
+        assert ice is None or {i["response"] for i in ice["items"].values()} == {"not applicable"}
+    f = c["figures"]
+    if c["finding"] == "no_effect" and j["criterion"] == "opposite":
+        thr = 8.7
+        assert f["ci_ub"] <= -thr or f["ci_lb"] >= thr, "contradicted needs the whole CI beyond the MCID"
+    if c["finding"] in ("benefit", "harm") and "ci_lb" in f:
+        excl = f["ci_ub"] < 0 or f["ci_lb"] > 0
+        assert (j["criterion"] in ("met", "opposite")) == excl, c["id"]
+    if c["finding"] == "effect_modification" and j["criterion"] != "not evaluable":
+        assert len(f["tested_strata"]) >= 2
+        for lvl in f["tested_strata"]:
+            assert f["trials_per_stratum"][lvl] >= 2
+
+
+def test_bundled_run_every_claim_follows_the_rule(tmp_path):
+    shutil.copytree(ROOT / "studies", tmp_path / "studies")
+    shutil.copytree(ROOT / "protocols", tmp_path / "protocols")
+    out = run_all([tmp_path / "protocols"], tmp_path / "studies", tmp_path / "out")
+    assert out
+    for o in out:
+        data = json.loads((tmp_path / "out" / o.protocol_id / "results.json").read_text())
+        assert data["verdict_rule"]["id"] == claims.RULE_ID
+        assert claims.RULE_ID in (tmp_path / "out" / o.protocol_id / "claims.md").read_text()
+        for c in data["claims"]:
+            check_claim(c)
+
+
+# ----------------------------------------------------------------------------
+# known-truth scenarios through `meta run`
+
+STRAIN_PROTOCOL = PROTOCOL.replace(
+    "  - {name: severity, field: severity}\n",
+    "  - {name: severity, field: severity}\n  - {name: species, field: strain, level: species}\n"
+) + """  - id: STRAIN
+    wording: "effects are strain-specific"
+    source: test
+    finding: effect_modification
+    modifier: species
+    operational: "subgroup test across species"
+"""
+
+
+def _run(tmp_path, trials, protocol=PROTOCOL):
+    studies, protos = _setup(tmp_path, trials)
+    (protos / "synthetic.yaml").write_text(protocol, encoding="utf-8")
+    out = run_all([protos], studies, tmp_path / "out")
+    got = {c["id"]: c for c in out[0].claims}
+    for c in got.values():
+        check_claim(c)
+    return got
+
+
+def test_true_interaction_supported_and_consistent(tmp_path):
+    trials = [(f"Mild{i}", 30.0 + d, 10.0, 100, 30.0, 10.0, 100, MILD)
+              for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0])]
+    trials += [(f"Sev{i}", 28.0 + d, 10.0, 100, 40.0, 10.0, 100, MODSEV)
+               for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0])]
+    v = _run(tmp_path, trials)
+    assert v["SEV"]["verdict"] == "supported"
+    assert v["SEV"]["judgement"]["certainty"] == "moderate"
+
+
+def test_one_stratum_significant_is_not_an_interaction(tmp_path):
+    trials = [("Mild0", 26.0, 12.0, 20, 30.0, 12.0, 20, MILD),
+              ("Mild1", 32.0, 12.0, 20, 30.0, 12.0, 20, MILD),
+              ("Mild2", 24.0, 12.0, 20, 30.0, 12.0, 20, MILD),
+              ("Sev0", 25.0, 10.0, 150, 30.0, 10.0, 150, MODSEV),
+              ("Sev1", 24.0, 10.0, 150, 30.0, 10.0, 150, MODSEV),
+              ("Sev2", 26.0, 10.0, 150, 30.0, 10.0, 150, MODSEV)]
+    v = _run(tmp_path, trials)
+    assert v["SEV"]["judgement"]["criterion"] == "neither"
+    assert v["SEV"]["verdict"] == "inconclusive"
+
+
+def test_too_few_trials_is_insufficient_with_iceman_not_applicable(tmp_path):
+    trials = [("Mild0", 30.0, 10.0, 50, 30.0, 10.0, 50, MILD)]
+    trials += [(f"Sev{i}", 25.0, 10.0, 50, 35.0, 10.0, 50, MODSEV) for i in range(3)]
+    v = _run(tmp_path, trials)
+    assert v["SEV"]["verdict"] == "insufficient evidence"
+    assert v["SEV"]["iceman"]["rating"] == "not applicable"
+    assert v["SEV"]["figures"]["Q_between_p"] is None
+
+
+def test_unclassified_stratum_is_never_compared(tmp_path):
+    # no mild trial; two trials whose severity set is not mapped -> "unclassified"
+    trials = [(f"Sev{i}", 25.0, 10.0, 50, 35.0, 10.0, 50, MODSEV) for i in range(3)]
+    trials += [(f"Unc{i}", 30.0, 10.0, 50, 30.0, 10.0, 50, ["mild", "moderate"]) for i in range(2)]
+    v = _run(tmp_path, trials)
+    sev = v["SEV"]
+    assert sev["figures"]["trials_per_stratum"] == {"moderate-severe": 3, "unclassified": 2}
+    assert sev["verdict"] == "insufficient evidence" and sev["figures"]["Q_between_p"] is None
+    assert not any("interaction p" in r for r in sev["reasons"])
+
+
+def test_harm_is_contradicted_benefit(tmp_path):
+    trials = [(f"T{i}", 40.0 + d, 10.0, 120, 30.0, 10.0, 120, MODSEV)
+              for i, d in enumerate([-1, 1, 0, 0.5, -0.5, 0])]
+    v = _run(tmp_path, trials)
+    assert v["HARM"]["verdict"] == "supported"
+    assert v["BEN"]["verdict"] == "contradicted"
+    assert "increase" in v["BEN"]["certainty_statement"]
+
+
+def _strain_trials(effect_lgg, effect_other):
+    out = []
+    for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0]):
+        out.append((f"Lgg{i}", 30.0 + effect_lgg + d, 10.0, 100, 30.0, 10.0, 100, MODSEV,
+                    "children", "L_rhamnosus"))
+        out.append((f"Sal{i}", 30.0 + effect_other + d, 10.0, 100, 30.0, 10.0, 100, MODSEV,
+                    "children", "L_salivarius"))
+    return out
+
+
+def test_strain_effect_is_supported(tmp_path):
+    v = _run(tmp_path, _strain_trials(0.0, -12.0), STRAIN_PROTOCOL)
+    assert v["STRAIN"]["judgement"]["criterion"] == "met"
+    assert v["STRAIN"]["verdict"] == "supported"
+
+
+def test_strain_null_is_inconclusive(tmp_path):
+    v = _run(tmp_path, _strain_trials(-6.0, -6.0), STRAIN_PROTOCOL)
+    assert v["STRAIN"]["judgement"]["criterion"] == "neither"
+    assert v["STRAIN"]["verdict"] == "inconclusive"
