@@ -95,7 +95,7 @@ def test_measure_names_one_house_style():
     # sentence case: only the first letter is a capital
     for name in fmt.MEASURE_NAMES.values():
         assert name[0].isupper() and name[1:] == name[1:].lower()
-    assert fmt.RATIO_MEASURES == {"RR", "OR"}
+    assert {"RR", "OR"} <= fmt.RATIO_MEASURES and not {"MD", "SMD", "RD"} & fmt.RATIO_MEASURES
     assert fmt.null_value("OR") == "1" and fmt.null_value("SMD") == "0"
 
 

@@ -744,8 +744,9 @@ def _published_view(data: dict, S: Scale) -> list[dict]:
     out = []
     for p in proto.get("published") or []:
         PS = Scale(p["measure"])
-        theirs = (fmt_num(p["estimate"]) + (f" [{fmt_num(p['ci_lb'])}, {fmt_num(p['ci_ub'])}]"
-                                            if p.get("ci_lb") is not None else "")
+        pub = (lambda v: fmt.effect(v, PS.ratio))  # published values are on the natural scale
+        theirs = (pub(p["estimate"]) + (f" [{pub(p['ci_lb'])}, {pub(p['ci_ub'])}]"
+                                        if p.get("ci_lb") is not None else "")
                   if p.get("estimate") is not None else "not in the stored source")
         ours = (S.est_ci(main.get("estimate"), main.get("ci_lb"), main.get("ci_ub"))
                 if main else "not estimable")
