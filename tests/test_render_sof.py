@@ -182,3 +182,19 @@ def test_a_harms_claim_gets_its_own_adverse_event_row_in_a_mixed_table():
     md = sof.sof_markdown(t)
     assert "| Outcome | With control | With probiotic (95% CI) | Relative effect (95% CI) |" in md
     assert "| not applicable |" in md
+
+
+def test_a_multi_arm_trial_counts_once():
+    data = binary_results()
+    a1, a2 = copy.deepcopy(data["comparisons"][0]), copy.deepcopy(data["comparisons"][0])
+    a1.update(key="A2001 (low dose)")
+    a2.update(key="A2001 (high dose)")
+    for a in (a1, a2):  # the shared control arm split between the two comparisons
+        a["extraction"].update(ci=15, n2i=50)
+        a["n_total"] = 150
+    data["comparisons"] = [a1, a2, data["comparisons"][2]]
+    data["main"]["comparisons"] = [c["key"] for c in data["comparisons"]]
+    data["claims"] = data["claims"][:1]
+    (row,) = sof.summary_of_findings(data)["rows"]
+    assert row["risk_control"] == "300 per 1,000 (from 1 of 2 trials)"
+    assert row["participants"] == "at least 300 (2 RCTs)"

@@ -118,14 +118,14 @@ def _participants(comps: list[dict]) -> tuple[str, str]:
 
 def _control_risk(comps: list[dict]):
     events = total = 0.0
-    used = 0
+    used = set()  # trials (not comparisons: a multi-arm trial counts once)
     for c in comps:
         ex = c.get("extraction") or {}
         if fmt.is_number(ex.get("ci")) and fmt.is_number(ex.get("n2i")) and ex["n2i"] > 0:
             events += ex["ci"]
             total += ex["n2i"]
-            used += 1
-    return (events / total if total > 0 else None), used
+            used.add(c["study"])
+    return (events / total if total > 0 else None), len(used)
 
 
 def _risk_with(cr: float, x: float, measure: str) -> float:
@@ -298,8 +298,9 @@ def summary_of_findings(data: dict) -> dict:
             cr, used = _control_risk(comps)
             if cr is not None and all(fmt.is_number(v) for v in (e, l, u)):
                 rp, rl, ru = (_risk_with(cr, v, measure) for v in (e, l, u))
-                row["risk_control"] = _per_k(cr) + (f" (from {used} of {len(comps)} trials)"
-                                                    if used < len(comps) else "")
+                n_trials_row = len({c["study"] for c in comps})
+                row["risk_control"] = _per_k(cr) + (f" (from {used} of {n_trials_row} trials)"
+                                                    if used < n_trials_row else "")
                 row["risk_probiotic"] = f"{_per_k(rp)} ({_thousands(PER * rl)} to {_thousands(PER * ru)})"
                 capped = [v for v in (l, u) if _risk_with(cr, v, measure) in (0.0, 1.0)]
                 row["risk_difference"] = (f"{_diff_words(rp - cr)} per {_thousands(PER)} "
