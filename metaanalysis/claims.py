@@ -276,7 +276,8 @@ NO_PLACEBO = ("usual_care", "none")
 
 def _participants(comps, keys):
     known = [c.n_total for c in comps if c.key in keys and c.n_total]
-    unknown = sum(1 for c in comps if c.key in keys and not c.n_total)
+    # trials, not comparisons: a multi-arm trial without n is one trial
+    unknown = len({c.study for c in comps if c.key in keys and not c.n_total})
     return int(sum(known)), unknown
 
 
