@@ -209,6 +209,100 @@ def _current_results(out: Path):
         yield folder.name, data
 
 
+# ----------------------------------------------------------------------------
+# meta revman: Cochrane reviews in (logic in revman.py, text in render/revman.py)
+
+revman_app = typer.Typer(no_args_is_help=True,
+                         help="Cochrane reviews (RevMan Web CSV exports): reproduce, re-analyse, import.")
+app.add_typer(revman_app, name="revman")
+
+
+def _revman_progress(label: str):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(stderr=True)
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), console=console,
+                    transient=True, disable=not console.is_terminal)
+
+
+@revman_app.command("reproduce")
+def revman_reproduce(
+    review: Annotated[Path, typer.Argument(help="The review's RevMan 'Data and analyses' CSV export.")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the reproduction as JSON here.")] = None,
+):
+    """Infer each analysis's measure and model and reproduce RevMan's printed numbers."""
+    from rich.console import Console
+
+    from metaanalysis import revman
+    from metaanalysis.render.revman import reproduce_summary, reproduce_table
+
+    ex = revman.read_export(review)
+    n = len(revman.split_analyses(ex))
+    with _revman_progress("reproducing") as bar:
+        task = bar.add_task("", total=n)
+        res = revman.reproduce(review, progress=lambda: bar.advance(task))
+    data = res.to_dict()
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(data, indent=1, allow_nan=False), encoding="utf-8")
+    console = Console(width=200)
+    console.print(reproduce_table(data, f"{review.name}: {n} analyses"))
+    for line in reproduce_summary(data):
+        typer.echo(line)
+    if json_out:
+        typer.echo(f"wrote {json_out}")
+
+
+@revman_app.command("reanalyse")
+def revman_reanalyse(
+    review: Annotated[Path, typer.Argument(help="The review's RevMan 'Data and analyses' CSV export.")],
+    out: Annotated[Optional[Path], typer.Option(help="Folder for reanalysis.json and report.md.")] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Show every pooled analysis, not only the changed ones.")] = False,
+):
+    """Every pooled analysis under the review's settings and under Cochrane's 2025 defaults."""
+    from rich.console import Console
+
+    from metaanalysis import revman
+    from metaanalysis.render.revman import reanalysis_markdown, reanalysis_table
+
+    rows = revman.reanalyse(revman.reproduce(review))
+    changed = [r for r in rows if r["changes"]]
+    console = Console(width=220)
+    console.print(reanalysis_table(rows, f"{review.name}: {len(changed)} of {len(rows)} pooled analyses "
+                                   "change conclusion under Cochrane 2025 defaults", changed_only=not all_rows))
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "reanalysis.json").write_text(json.dumps({"analyses": rows}, indent=1, allow_nan=False),
+                                             encoding="utf-8")
+        (out / "report.md").write_text(reanalysis_markdown(review.name, rows), encoding="utf-8")
+        from metaanalysis.render.revman import reanalysis_forest
+
+        for r in changed:
+            stem = out / "forest" / ("analysis-" + r["analysis"].replace(" / ", "-").replace("/", "-")
+                                     .replace(" ", "_")[:80])
+            reanalysis_forest(revman.forest_result(r), r, stem)
+        typer.echo(f"wrote {out}/reanalysis.json, {out}/report.md and {len(changed)} forest plot(s) "
+                   f"in {out}/forest/")
+
+
+@revman_app.command("import")
+def revman_import(
+    review: Annotated[Path, typer.Argument(help="The review's RevMan 'Data and analyses' CSV export.")],
+    analysis: Annotated[str, typer.Option(help="The analysis to import, e.g. 1.2.")],
+    out: Annotated[Path, typer.Option(help="Folder for the study files.")],
+    purpose: Annotated[str, typer.Option(help="treatment | prevention (the export does not say).")],
+    comparator: Annotated[str, typer.Option(help="placebo | prebiotic | none | usual_care | active.")],
+    outcome: Annotated[str, typer.Option(help="The schema's outcome kind, e.g. eczema_incidence.")] = "other",
+):
+    """Write one analysis's studies as study files (the data row as the quote)."""
+    from metaanalysis import revman
+
+    files = revman.import_analysis(review, analysis, out, purpose=purpose, comparator=comparator,
+                                   outcome=outcome)
+    typer.echo(f"wrote {len(files)} study file(s) to {out}/ (check them with `meta validate {out}`)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app, never show a traceback.
 

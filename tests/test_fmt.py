@@ -95,7 +95,11 @@ def test_measure_names_one_house_style():
     # sentence case: only the first letter is a capital
     for name in fmt.MEASURE_NAMES.values():
         assert name[0].isupper() and name[1:] == name[1:].lower()
-    assert fmt.RATIO_MEASURES == {"RR", "OR"}
+    assert fmt.RATIO_MEASURES == {"RR", "OR", "ROM"}
+    # the stats core and the schema keep their own copies (they must not import
+    # render/): all three must name the same measures
+    from metaanalysis import results, schema
+    assert fmt.RATIO_MEASURES == results.RATIO_MEASURES == schema.RATIO_MEASURES
     assert fmt.null_value("OR") == "1" and fmt.null_value("SMD") == "0"
 
 
@@ -110,3 +114,11 @@ def test_ratio_measures_agree_with_the_stats_core():
     from metaanalysis.results import RATIO_MEASURES as core
 
     assert fmt.RATIO_MEASURES == core
+
+
+@pytest.mark.parametrize("x, text", [
+    (0.0042, "0.0042"), (0.000042, "0.000042"), (0.04, "0.04"), (0.0, "0.00"), (12.345, "12.35"),
+    (0.0049, "0.0049"), (0.00499, "0.0050"), (0.0000995, "0.00010"), (-0.0042, "-0.0042"), (None, "NA"),
+])
+def test_small_keeps_two_significant_digits(x, text):
+    assert fmt.small(x) == text

@@ -123,7 +123,7 @@ def test_continuous_row_gives_the_mean_difference_and_control_mean():
     data["claims"] = [dict(data["claims"][0], figures=dict(fig), certainty="low",
                            downgrades=[ROB, {"domain": "inconsistency", "levels": 1, "reason": "x"}])]
     t = sof.summary_of_findings(data)
-    assert not t["ratio"]
+    assert t["continuous"] and not t["binary"]
     (row,) = t["rows"]
     # a bound that rounds to zero prints "0.00", never "-0.00 lower"
     assert row["mean_difference"] == "MD 5.00 points lower (8.25 lower to 0.00)"
@@ -152,9 +152,49 @@ def test_effect_modification_certainty_only_as_a_last_resort():
     data = binary_results()
     em = copy.deepcopy(data["claims"][0])
     em.update(id="C0", finding="effect_modification", certainty="low", downgrades=[ROB])
+    em["figures"]["Q_between_p"] = 0.3766
     data["claims"].insert(0, em)
+    data["protocol"]["claims"].append({"id": "C0", "modifier": "mix_type", "target": {"subset": {}}})
     main = sof.summary_of_findings(data)["rows"][0]
     assert main["claims"] == "C0, C1"
+    assert "C0 inconclusive (subgroup differences by mix type: p = 0.38); C1 inconclusive." in main["comments"]
     assert main["certainty"] == "Very low"  # C1's rating, not the modifier claim's
     assert "Certainty as rated for C1." in main["comments"]
     assert "Other claims on this estimate rated: low." in main["comments"]
+
+
+def test_a_harms_claim_gets_its_own_adverse_event_row_in_a_mixed_table():
+    data = binary_results()
+    data["protocol"]["model"]["measure"] = "MD"
+    for f in (data["main"]["result"], data["claims"][0]["figures"]):
+        f.update(measure="MD", estimate=-5.0, ci_lb=-8.0, ci_ub=-2.0)
+    data["claims"][1].update(finding="harms", figures={"k": 2, "measure": "RR", "estimate": math.log(1.2),
+                                                       "ci_lb": math.log(0.9), "ci_ub": math.log(1.6)})
+    data["adverse_events"] = {"result": {"studies": [{"study": "X"}, {"study": "Y"}]}}
+    t = sof.summary_of_findings(data)
+    assert t["binary"] and t["continuous"]
+    assert (t["control_head"], t["probiotic_head"]) == ("With control", "With probiotic (95% CI)")
+    main, ae = t["rows"]
+    assert main["relative"] == "not applicable" and main["abs_probiotic"].startswith("MD 5.00 lower")
+    assert ae["outcome"] == "Adverse events (any)" and ae["relative"] == "RR 1.20 (0.90 to 1.60)"
+    assert ae["participants"] == "not available (2 RCTs)"
+    assert ae["abs_control"] == "not available (no per-arm counts)"
+    md = sof.sof_markdown(t)
+    assert "| Outcome | With control | With probiotic (95% CI) | Relative effect (95% CI) |" in md
+    assert "| not applicable |" in md
+
+
+def test_a_multi_arm_trial_counts_once():
+    data = binary_results()
+    a1, a2 = copy.deepcopy(data["comparisons"][0]), copy.deepcopy(data["comparisons"][0])
+    a1.update(key="A2001 (low dose)")
+    a2.update(key="A2001 (high dose)")
+    for a in (a1, a2):  # the shared control arm split between the two comparisons
+        a["extraction"].update(ci=15, n2i=50)
+        a["n_total"] = 150
+    data["comparisons"] = [a1, a2, data["comparisons"][2]]
+    data["main"]["comparisons"] = [c["key"] for c in data["comparisons"]]
+    data["claims"] = data["claims"][:1]
+    (row,) = sof.summary_of_findings(data)["rows"]
+    assert row["risk_control"] == "300 per 1,000 (from 1 of 2 trials)"
+    assert row["participants"] == "at least 300 (2 RCTs)"

@@ -419,3 +419,18 @@ def test_reports_show_the_grade_summary_of_findings_table(outputs):
             assert f"<li>{esc(note)}</li>" in html
         # near the top: before the studies and the main analysis
         assert html.index('id="grade-sof"') < html.index('id="studies"')
+
+
+def test_interval_labels_follow_alpha(outputs):
+    folder, data, index = next(iter(outputs.values()))
+    assert "95% PI" in _md(folder) and "[95% CI]" in _md(folder)
+    data = copy.deepcopy(data)
+    data["protocol"]["model"]["alpha"] = 0.10
+    for c in data["claims"]:  # claim sentences are written by claims.py, not here
+        c.update(summary="", reasons=[])
+    files = report.render_reports(data, [], folder)  # the figures were drawn at alpha = 0.05
+    for name in ("report.md", "report.html"):
+        text = files[name]
+        assert "90% PI" in text and "[90% CI]" in text and "Wald 90% intervals" in text
+        assert "95% PI" not in text and "[95% CI]" not in text
+    assert "Risk with probiotic (90% CI)" in files["report.md"] or "Difference with probiotic (90% CI)" in files["report.md"]

@@ -84,12 +84,8 @@ def fmt_num(x, digits: int = 2) -> str:
 
 def fmt_small(x, digits: int = 2) -> str:
     """Like :func:`fmt_num`, but a positive value that would print as 0.00
-    keeps two significant digits (Tau² = 0.0042, not 0.00)."""
-    if is_number(x) and 0 < abs(x) < 0.5 * 10**-digits:
-        s = f"{x:.1e}"
-        mant, exp = s.split("e")
-        return f"{float(mant) * 10 ** int(exp):.{-int(exp) + 1}f}".rstrip("0").replace("-", MINUS)
-    return fmt_num(x, digits)
+    keeps two significant digits (Tau² = 0.0042, not 0.00; :func:`fmt.small`)."""
+    return fmt.small(x, digits, minus=MINUS)
 
 
 def fmt_ratio(x, digits: int = 2) -> str:

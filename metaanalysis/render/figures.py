@@ -67,6 +67,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
     sd = _study_data(run)
     index = []
     label = proto.outcome.label
+    Label = label[:1].upper() + label[1:]  # at the start of a figure title
     measure = proto.model.measure
 
     def save(fig, name, title, caption, formats=("svg",)):
@@ -79,7 +80,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
     if run.main.result is not None:
         fig = forest_plot(run.main.result, study_data=sd, benefit=_favours(run),
                           prediction=proto.model.prediction_interval,
-                          title=f"{label}: all eligible comparisons ({measure})")
+                          title=f"{Label}: all eligible comparisons ({measure})")
         # the main forest plot also goes out as PDF (for manuscripts); PDF font
         # subsetting costs ~0.7 s a figure, so the others are SVG + 300 dpi PNG
         save(fig, "forest_main", f"Forest plot: {label}, all eligible comparisons",
@@ -89,7 +90,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
             continue
         fig = forest_plot(a.result, study_data=sd, benefit=_favours(run),
                           prediction=proto.model.prediction_interval,
-                          title=f"{label} by {a.name}")
+                          title=f"{Label} by {a.name.replace('_', ' ')}")
         save(fig, f"forest_{a.name}", f"Forest plot by {a.name}",
              f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences at the bottom.")
     if run.leave_one_out is not None and run.main.result is not None:
@@ -97,7 +98,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
         fig = plots.leave_one_out_plot(L.estimate, L.ci_lb, L.ci_ub, [c.key for c in run.comparisons],
                                        overall=run.main.result, measure=measure, tau2=L.tau2,
                                        I2=L.I2, benefit=_favours(run),
-                                       title=f"Leave-one-out: {label}")
+                                       alpha=proto.model.alpha, title=f"Leave-one-out: {label}")
         save(fig, "leave_one_out", "Leave-one-out analysis",
              "Each row: the pooled estimate with that comparison left out.")
     if run.cumulative is not None:
@@ -106,7 +107,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
         fig = plots.cumulative_plot(C.estimate, C.ci_lb, C.ci_ub,
                                     [run.comparisons[i].key for i in order],
                                     years=[run.comparisons[i].year for i in order],
-                                    measure=measure, benefit=_favours(run),
+                                    measure=measure, benefit=_favours(run), alpha=proto.model.alpha,
                                     title=f"Cumulative meta-analysis by year: {label}")
         save(fig, "cumulative", "Cumulative meta-analysis by year",
              "Each row: the pooled estimate of all comparisons published up to that one.")

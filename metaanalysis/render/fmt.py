@@ -6,6 +6,8 @@ these functions, so one value never prints two ways. The conventions
 
 * **Decimals**: fixed decimals (:func:`num`); a value that rounds to zero
   prints without a sign ("0.0", never "-0.0" or "−0.0").
+* **Small positive quantities** (tau², :func:`small`): 2 significant digits
+  where fixed decimals would print 0.00.
 * **Minus sign**: ASCII "-" in text (reports, CSV: copy-pasteable into
   software); figures pass ``minus=MINUS`` for the typographic minus that
   matplotlib's own tick labels use.
@@ -36,7 +38,7 @@ from __future__ import annotations
 import math
 
 __all__ = [
-    "MINUS", "NA", "RATIO_MEASURES", "MEASURE_NAMES", "is_number", "num", "p_value",
+    "MINUS", "NA", "RATIO_MEASURES", "MEASURE_NAMES", "is_number", "num", "small", "p_value",
     "p_phrase", "ratio", "effect", "interval", "level", "ci_label", "pi_label",
     "null_value", "excludes_null_phrase", "measure_name", "metafor_num", "metafor_p",
 ]
@@ -93,6 +95,23 @@ def num(x, digits: int = 2, minus: str = "-") -> str:
     if s.startswith("-") and float(s) == 0:
         s = s[1:]
     return s.replace("-", minus) if minus != "-" else s
+
+
+def small(x, digits: int = 2, minus: str = "-") -> str:
+    """Like :func:`num`, but a nonzero value that would print as 0.00 keeps
+    two significant digits (tau² = 0.0042, not 0.00; 0.000042, never "4.2e-05").
+
+    Examples
+    --------
+    >>> small(0.0042), small(0.000042), small(0.04), small(0.0)
+    ('0.0042', '0.000042', '0.04', '0.00')
+    """
+    if is_number(x) and 0 < abs(x) < 0.5 * 10**-digits:
+        d = -math.floor(math.log10(abs(x))) + 1  # decimals for 2 significant digits
+        if round(abs(x), d) >= 10.0 ** -(d - 2):  # 0.0000995 rounds up to 0.00010
+            d -= 1
+        return num(x, d, minus)
+    return num(x, digits, minus)
 
 
 def p_value(p) -> str:

@@ -464,13 +464,13 @@ def leave_one_out_plot(
     if tau2 is not None:
         extra.append(("Tau\u00b2", [fmt_small(t, digits + 1) for t in tau2]))
     if I2 is not None:
-        extra.append(("I\u00b2", [f"{v:.0f}%" if is_number(v) else "NA" for v in I2]))
+        extra.append(("I\u00b2", [f"{fmt_num(v, 0)}%" if is_number(v) else "NA" for v in I2]))
     if extra and pooled is not None and isinstance(overall, (FitResult, PoolResult)):
         fo = overall.overall if isinstance(overall, PoolResult) else overall
         if tau2 is not None:
             extra[0][1].append(fmt_small(fo.tau2, digits + 1))
         if I2 is not None:
-            extra[-1][1].append(f"{fo.I2:.0f}%" if is_number(fo.I2) else "NA")
+            extra[-1][1].append(f"{fmt_num(fo.I2, 0)}%" if is_number(fo.I2) else "NA")
     return _interval_rows_plot(
         [f"Omitting {l}" for l in labels], estimates, ci_lb, ci_ub, measure=measure,
         header="Study omitted", pooled=pooled, ref=None if pooled is None else pooled[1],
@@ -588,7 +588,7 @@ def bubble_plot(
         ax.plot(xs, disp(b0 + b1 * xs), color="#B03A2E", lw=1.4, zorder=4, gid="regression-line")
         p = regression.pval[j]
         ptxt = p_phrase(p)
-        r2 = "" if regression.R2 is None else f", R\u00b2 = {regression.R2:.0f}%"
+        r2 = "" if regression.R2 is None else f", R\u00b2 = {fmt_num(regression.R2, 0)}%"
         ax.text(0.02, 0.97, f"slope = {fmt_num(b1, 3)} ({ptxt}){r2}", transform=ax.transAxes,
                 ha="left", va="top", fontsize=fs, family=FONT_FAMILY, parse_math=False,
                 gid="regression-text")

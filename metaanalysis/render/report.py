@@ -32,6 +32,7 @@ import base64
 import math
 import re
 from pathlib import Path
+from statistics import NormalDist
 
 import jinja2
 from markupsafe import Markup
@@ -104,9 +105,7 @@ def fmt_i2(x) -> str:
 
 def fmt_tau2(x) -> str:
     """2 decimals; a positive value below 0.005 keeps 2 significant digits."""
-    if _finite(x) and 0 < x < 0.005:
-        return f"{x:.2g}" if x >= 1e-4 else f"{x:.1e}"
-    return fmt_num(x)
+    return fmt.small(x)
 
 
 def fmt_data(x) -> str:
@@ -305,12 +304,12 @@ def _analysis_view(a: dict, S: Scale) -> dict:
             "fit": _pooled_view(a["result"], S) if a.get("result") else None}
 
 
-def _wald(c: dict) -> tuple:
-    """A comparison's Wald 95% interval on the analysis scale (as the forest plot draws it)."""
+def _wald(c: dict, alpha: float = 0.05) -> tuple:
+    """A comparison's Wald 1 - alpha interval on the analysis scale (as the forest plot draws it)."""
     yi, sei = c.get("yi"), c.get("sei")
     if not (_finite(yi) and _finite(sei)):
         return None, None
-    z = 1.959963984540054  # qnorm(0.975)
+    z = NormalDist().inv_cdf(1 - alpha / 2)  # qnorm(0.975) = 1.959964 for alpha = 0.05
     return yi - z * sei, yi + z * sei
 
 
@@ -361,7 +360,7 @@ def _studies_view(data: dict, S: Scale) -> dict:
     comps = []
     for i, c in enumerate(data["comparisons"], 1):
         ex = c.get("extraction") or {}
-        lb, ub = _wald(c)
+        lb, ub = _wald(c, data["protocol"]["model"].get("alpha", 0.05))
         comps.append({
             "key": c["key"], "anchor": f"cmp-{i}-{_safe_id(c['key'])}",
             "der_anchor": f"der-{i}-{_safe_id(c['key'])}", "study": c["study"],
@@ -561,7 +560,7 @@ def _derivation_view(data: dict, S: Scale) -> list[dict]:
             "used": used, "steps": steps, "notes": list(ex.get("notes") or []),
             "flags": list(c.get("flags") or []), "outcome_choice": c.get("outcome_choice") or "",
             "yi": fmt_num(c.get("yi"), 4), "vi": fmt_num(c.get("vi"), 4),
-            "effect_ci": S.est_ci(c.get("yi"), *_wald(c)),
+            "effect_ci": S.est_ci(c.get("yi"), *_wald(c, data["protocol"]["model"].get("alpha", 0.05))),
         })
     return out
 
@@ -745,8 +744,9 @@ def _published_view(data: dict, S: Scale) -> list[dict]:
     out = []
     for p in proto.get("published") or []:
         PS = Scale(p["measure"])
-        theirs = (fmt_num(p["estimate"]) + (f" [{fmt_num(p['ci_lb'])}, {fmt_num(p['ci_ub'])}]"
-                                            if p.get("ci_lb") is not None else "")
+        pub = (lambda v: fmt.effect(v, PS.ratio))  # published values are on the natural scale
+        theirs = (pub(p["estimate"]) + (f" [{pub(p['ci_lb'])}, {pub(p['ci_ub'])}]"
+                                        if p.get("ci_lb") is not None else "")
                   if p.get("estimate") is not None else "not in the stored source")
         ours = (S.est_ci(main.get("estimate"), main.get("ci_lb"), main.get("ci_ub"))
                 if main else "not estimable")

@@ -118,24 +118,24 @@ def _participants(comps: list[dict]) -> tuple[str, str]:
             missing.remove(s)
     rcts = f"{len(studies)} RCT{'s' if len(studies) != 1 else ''}"
     if not known:
-        return f"not reported ({rcts})", f"n not reported for any of {len(studies)} trials"
+        return f"not reported ({rcts})", f"Participant numbers not reported for any of {len(studies)} trials."
     if missing:
         return (f"at least {_thousands(sum(known))} ({rcts})",
-                f"n not reported for {len(missing)} trial{'s' if len(missing) != 1 else ''}: "
-                + ", ".join(missing))
+                f"Participant numbers not reported for {len(missing)} trial{'s' if len(missing) != 1 else ''}: "
+                + ", ".join(missing) + ".")
     return f"{_thousands(sum(known))} ({rcts})", ""
 
 
 def _control_risk(comps: list[dict]):
     events = total = 0.0
-    used = 0
+    used = set()  # trials (not comparisons: a multi-arm trial counts once)
     for c in comps:
         ex = c.get("extraction") or {}
         if fmt.is_number(ex.get("ci")) and fmt.is_number(ex.get("n2i")) and ex["n2i"] > 0:
             events += ex["ci"]
             total += ex["n2i"]
-            used += 1
-    return (events / total if total > 0 else None), used
+            used.add(c["study"])
+    return (events / total if total > 0 else None), len(used)
 
 
 def _risk_with(cr: float, x: float, measure: str) -> float:
@@ -196,6 +196,16 @@ class _Footnotes:
         return self.texts.index(text) + 1
 
 
+def _claim_note(c: dict, proto_claim: dict | None) -> str:
+    """"C1 inconclusive"; an effect-modification claim adds its interaction test."""
+    note = f"{c['id']} {c['verdict']}"
+    fig = c.get("figures") or {}
+    if c.get("finding") in _MODIFIER_FINDINGS and fmt.is_number(fig.get("Q_between_p")):
+        by = str((proto_claim or {}).get("modifier") or "subgroup").replace("_", " ")
+        note += f" (subgroup differences by {by}: {fmt.p_phrase(fig['Q_between_p'])})"
+    return note
+
+
 def _downgrade_text(d: dict) -> str:
     lv = d.get("levels")
     lv_words = LEVEL_WORDS.get(lv, f"{lv} levels")
@@ -219,8 +229,12 @@ def summary_of_findings(data: dict) -> dict:
     -------
     dict
         ``{"header": [(name, value)], "rows": [row dicts], "footnotes":
-        [str], "ci_label": str, "measure": str, "ratio": bool}``; each row has
-        the keys of :data:`CSV_COLUMNS` plus ``marks`` (footnote numbers).
+        [str], "ci_label": str, "binary": bool, "continuous": bool,
+        "control_head": str, "probiotic_head": str, ...}``; each row has the
+        keys of :data:`CSV_COLUMNS` plus ``marks`` (footnote numbers) and the
+        display cells ``abs_control``, ``abs_probiotic``, ``abs_detail``,
+        ``relative`` (GRADEpro puts binary and continuous outcomes in one
+        table; the column heads say which kinds it holds).
     """
     proto = data["protocol"]
     model = proto["model"]
@@ -259,18 +273,31 @@ def summary_of_findings(data: dict) -> dict:
         rated = [c for c in g["claims"] if c.get("certainty") and c.get("finding") not in _MODIFIER_FINDINGS]
         rated = rated or [c for c in g["claims"] if c.get("certainty")]
         rater = rated[0] if rated else None
-        comps = _row_comparisons(data, g["subset"], g["claims"][0] if g["claims"] else None, fig.get("k"))
-
-        name = f"{label}, all trials" if g["main"] else \
-            f"{label}, {_subset_label(g['subset']) or 'claim analysis'}"
-        participants, p_note = _participants(comps)
+        harms = not g["main"] and any(c.get("finding") == "harms" for c in g["claims"])
+        if harms:
+            # the adverse-event analysis has its own trials; results.json keeps
+            # their effects but not their per-arm counts
+            comps = []
+            ae_studies = {st["study"] for st in
+                          (((data.get("adverse_events") or {}).get("result") or {}).get("studies") or [])}
+            n_trials = len(ae_studies) or fig.get("k")
+            name = "Adverse events (any)"
+            participants = f"not available ({n_trials} RCT{'s' if n_trials != 1 else ''})"
+            p_note = "Participant numbers and control-arm risks of the adverse-event trials are not in results.json."
+        else:
+            comps = _row_comparisons(data, g["subset"], g["claims"][0] if g["claims"] else None,
+                                     fig.get("k"))
+            name = f"{label}, all trials" if g["main"] else \
+                f"{label}, {_subset_label(g['subset']) or 'claim analysis'}"
+            participants, p_note = _participants(comps)
 
         est, lb, ub = fig.get("estimate"), fig.get("ci_lb"), fig.get("ci_ub")
         disp = (lambda v: math.exp(v) if fmt.is_number(v) else None) if is_ratio else (lambda v: v)
         e, l, u = disp(est), disp(lb), disp(ub)
         capped: list = []  # risk bounds cut at 0 or 1
         row = {"row": i, "outcome": name, "follow_up": _follow_up(comps),
-               "claims": ", ".join(c["id"] for c in g["claims"]), "studies": len({c["study"] for c in comps}),
+               "claims": ", ".join(c["id"] for c in g["claims"]),
+               "studies": len({c["study"] for c in comps}) if not harms else n_trials,
                "participants": participants, "participants_note": p_note, "measure": measure,
                "relative_effect": "", "risk_control": "", "risk_probiotic": "", "risk_difference": "",
                "mean_difference": "", "control_mean": ""}
@@ -281,14 +308,17 @@ def summary_of_findings(data: dict) -> dict:
             cr, used = _control_risk(comps)
             if cr is not None and all(fmt.is_number(v) for v in (e, l, u)):
                 rp, rl, ru = (_risk_with(cr, v, measure) for v in (e, l, u))
-                row["risk_control"] = _per_k(cr) + (f" (from {used} of {len(comps)} trials)"
-                                                    if used < len(comps) else "")
+                n_trials_row = len({c["study"] for c in comps})
+                row["risk_control"] = _per_k(cr) + (f" (from {used} of {n_trials_row} trials)"
+                                                    if used < n_trials_row else "")
                 row["risk_probiotic"] = f"{_per_k(rp)} ({_thousands(PER * rl)} to {_thousands(PER * ru)})"
                 capped = [v for v in (l, u) if _risk_with(cr, v, measure) in (0.0, 1.0)]
                 row["risk_difference"] = (f"{_diff_words(rp - cr)} per {_thousands(PER)} "
                                           f"(from {_diff_words(rl - cr)} to {_diff_words(ru - cr)})")
             else:
                 row["risk_control"] = "not available (no per-arm counts)"
+            if harms:
+                row["risk_probiotic"] = row["risk_difference"] = ""
         else:
             if all(fmt.is_number(v) for v in (e, l, u)):
                 row["mean_difference"] = (f"{measure} {_md_words(e, unit)} "
@@ -307,11 +337,12 @@ def summary_of_findings(data: dict) -> dict:
             row["certainty"] = "Not rated"
             row["certainty_symbols"] = ""
         row["marks"] = marks
-        row["footnotes"] = "; ".join(f"{m}. {notes.texts[m - 1]}" for m in marks)
+        row["footnotes"] = " ".join(f"{m}. {notes.texts[m - 1]}" for m in marks)
 
         comments = []
         if g["claims"]:
-            comments.append("Claims: " + "; ".join(f"{c['id']} {c['verdict']}" for c in g["claims"]) + ".")
+            comments.append("Claims: " + "; ".join(_claim_note(c, proto_claims.get(c["id"]))
+                                                   for c in g["claims"]) + ".")
         else:
             comments.append("No claim is judged on this estimate; certainty not rated.")
         if rater is not None:
@@ -324,20 +355,40 @@ def summary_of_findings(data: dict) -> dict:
             if rater.get("certainty_statement"):
                 comments.append(rater["certainty_statement"])
         if p_note:
-            comments.append("Participant numbers " + p_note[2:] + ".")
+            comments.append(p_note)
         if capped:
             comments.append(f"A risk bound beyond 0 or {_thousands(PER)} per {_thousands(PER)} "
                             "is shown at that limit.")
         row["comments"] = " ".join(comments)
+        row["binary"] = is_ratio or measure == "RD"
+        if row["binary"]:
+            row["abs_control"] = row["risk_control"] or "NA"
+            row["abs_probiotic"] = row["risk_probiotic"] or "NA"
+            row["abs_detail"] = row["risk_difference"]
+            row["relative"] = row["relative_effect"] or "NA"
+        else:
+            row["abs_control"] = row["control_mean"] or "not reported"
+            row["abs_probiotic"] = row["mean_difference"] or "NA"
+            row["abs_detail"] = ""
+            row["relative"] = "not applicable"
         rows.append(row)
 
     header = [("Patient or population", q.get("population") or ""),
               ("Intervention", q.get("intervention") or ""),
               ("Comparison", q.get("comparator") or ""),
               ("Outcome", q.get("outcome") or label)]
-    return {"header": header, "rows": rows, "footnotes": notes.texts,
-            "ci_label": fmt.ci_label(alpha), "measure": model["measure"],
-            "ratio": model["measure"] in fmt.RATIO_MEASURES or model["measure"] == "RD",
+    binary = any(r["binary"] for r in rows)
+    continuous = any(not r["binary"] for r in rows)
+    ci = fmt.ci_label(alpha)
+    if binary and not continuous:
+        control_head, probiotic_head = "Risk with control", f"Risk with probiotic ({ci})"
+    elif continuous and not binary:
+        control_head, probiotic_head = "Control groups", f"Difference with probiotic ({ci})"
+    else:
+        control_head, probiotic_head = "With control", f"With probiotic ({ci})"
+    return {"header": header, "rows": rows, "footnotes": notes.texts, "ci_label": ci,
+            "measure": model["measure"], "binary": binary, "continuous": continuous,
+            "control_head": control_head, "probiotic_head": probiotic_head,
             "per": _thousands(PER)}
 
 
@@ -369,24 +420,16 @@ def sof_markdown(table: dict, escape=None) -> str:
     cell = escape or (lambda s: str(s).replace("|", "\\|").replace("\n", " "))
     lines = [f"**{name}:** {cell(value)}  " for name, value in table["header"] if value]
     lines.append("")
-    if table["ratio"]:
-        lines += [f"| Outcome | Risk with control | Risk with probiotic ({ci}) | Relative effect ({ci}) "
-                  "| № of participants (studies) | Certainty of the evidence (GRADE) | Comments |",
-                  "|---|---|---|---|---|---|---|"]
-    else:
-        lines += [f"| Outcome | Control groups | Difference with probiotic ({ci}) "
-                  "| № of participants (studies) | Certainty of the evidence (GRADE) | Comments |",
-                  "|---|---|---|---|---|---|"]
-
+    rel = table["binary"]  # a relative-effect column only when some outcome is binary
+    head = ["Outcome", table["control_head"], table["probiotic_head"]]
+    head += [f"Relative effect ({ci})"] if rel else []
+    head += ["№ of participants (studies)", "Certainty of the evidence (GRADE)", "Comments"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table["rows"]:
         cert = f"{r['certainty_symbols']} {r['certainty']}".strip() + marks_text(r["marks"])
-        out = [f"{r['outcome']} (follow-up: {r['follow_up']})"]
-        if table["ratio"]:
-            out += [r["risk_control"] or "NA",
-                    (r["risk_probiotic"] + (f"; {r['risk_difference']}" if r["risk_difference"] else ""))
-                    or "NA", r["relative_effect"] or "NA"]
-        else:
-            out += [r["control_mean"] or "not reported", r["mean_difference"] or "NA"]
+        out = [f"{r['outcome']} (follow-up: {r['follow_up']})", r["abs_control"],
+               r["abs_probiotic"] + (f"; {r['abs_detail']}" if r["abs_detail"] else "")]
+        out += [r["relative"]] if rel else []
         out += [r["participants"], cert, r["comments"]]
         lines.append("| " + " | ".join(cell(x) for x in out) + " |")
     if table["footnotes"]:
