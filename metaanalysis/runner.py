@@ -168,6 +168,9 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             tmps.append(tmp)
             write.write_files(tmp, files)
             jobs = figures.plan_figures(run, all_formats)
+            if only:
+                needed = _figures_for(proto, only)
+                jobs = [job for job in jobs if job.id in needed]
             keys = []
             for job in jobs:
                 key = write.fingerprint(code, "figure", job)
@@ -215,6 +218,22 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
         # a full run keeps exactly what it used: the cache never grows past one run
         cache.prune(used)
     return outputs
+
+
+def _figures_for(proto, claim_id: str) -> set[str]:
+    """The figures a ``--only`` run draws: what its one claim is judged on.
+
+    The main forest plot (the pooled estimate every effect claim reads) and,
+    for an effect-modification claim, the forest plot of its stratum. A claim
+    out of scope is judged on nothing, so it draws nothing.
+    """
+    claim = next((c for c in proto.claims if c.id == claim_id), None)
+    if claim is None:
+        return set()
+    needed = {"forest_main"}
+    if claim.modifier:
+        needed.add(f"forest_{claim.modifier}")
+    return needed
 
 
 def _has_reports() -> bool:
