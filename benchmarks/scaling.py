@@ -81,16 +81,17 @@ def timed(cmd, cwd=ROOT) -> tuple[float, float, float, int]:
 
 
 def edit_one(studies: Path) -> None:
-    """Change one number in one included study file (a sample size by one)."""
+    """Edit one included study file as a correction would: its year, one later.
+
+    (A number of participants would need its quote changed too: the strict
+    file checks compare values with their quotes.) The year feeds results,
+    the cumulative plot and the forest plots' labels of that study's protocol.
+    """
     for p in sorted(studies.glob("*.yaml")):
         text = p.read_text(encoding="utf-8")
-        if "status: included" not in text:
-            continue
-        m = re.search(r"n_randomised: \{value: (\d+)", text)
-        if m:
-            n = int(m[1])
-            text = text[:m.start(1)] + str(n + 1 if n % 2 == 0 else n - 1) + text[m.end(1):]
-            p.write_text(text, encoding="utf-8")
+        m = re.search(r"(?m)^year: (\d{4})$", text)
+        if "status: included" in text and m:
+            p.write_text(text[:m.start(1)] + str(int(m[1]) + 1) + text[m.end(1):], encoding="utf-8")
             return
 
 
