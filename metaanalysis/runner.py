@@ -151,6 +151,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
     cache = write.OutputCache(out_dir)
     code = write.code_fingerprint()
     used: list[str | None] = []
+    hashes: dict = {}  # input file -> sha256, for every protocol's manifest
     tmps: list[Path] = []
     outputs = []
     try:
@@ -161,7 +162,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             run = run_protocol(proto, studies, registry, only=only)
             data = write.run_to_dict(run)
             files = {"results.json": write.dumps(data),
-                     "manifest.json": write.dumps(write.manifest(inputs, path, root)),
+                     "manifest.json": write.dumps(write.manifest(inputs, path, root, hashes)),
                      "claims.md": write.claims_markdown(data)}
             files.update(write.tables(data))
             tmp = write.begin_atomically(target, root=out_dir)
