@@ -261,10 +261,32 @@ def _pool_map(fn, tasks) -> list:
         return [fn(t) for t in tasks]
     _TASKS = tasks  # inherited by the forks: nothing is pickled but an index
     try:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
+                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
             return list(pool.map(_by_index, [(fn, i) for i in range(len(tasks))]))
     finally:
         _TASKS = []
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a worker: be killed when the run is (Linux PR_SET_PDEATHSIG).
+
+    A killed run's workers would otherwise go on drawing into its temporary
+    folder after the next run has cleaned it up (``write.recover``).
+    """
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the run died before the line above
+        os._exit(1)
 
 
 def _by_index(arg):
