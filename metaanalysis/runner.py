@@ -121,9 +121,9 @@ def _import_drawing() -> None:
     Forked workers inherit the imported modules (and matplotlib's font
     cache) instead of importing them again each (1-3 s a worker).
     """
-    # figures have their own Agg canvas (render/_common.py): no backend to choose
-    from matplotlib.backends import backend_agg, backend_pdf, backend_svg  # noqa: F401
-    from metaanalysis.render import figures, forest, plots  # noqa: F401
+    from metaanalysis.render import figures
+
+    figures.preload()
     try:
         from metaanalysis.render import report  # noqa: F401
     except ImportError:  # the report extra (jinja2) is optional

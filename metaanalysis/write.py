@@ -661,8 +661,8 @@ def code_fingerprint() -> str:
     """
     global _CODE
     if _CODE is None:
-        import matplotlib
-        import numpy
+        from importlib import metadata
+
         import metaanalysis
 
         h = hashlib.sha256()
@@ -670,14 +670,12 @@ def code_fingerprint() -> str:
         for p in sorted(pkg.rglob("*")):
             if p.is_file() and p.suffix in (".py", ".j2", ".css", ".js", ".json", ".yaml", ".ttf"):
                 h.update(str(p.relative_to(pkg)).encode() + b"\0" + p.read_bytes() + b"\0")
-        for dep in ("jinja2", "markupsafe", "fontTools"):
+        h.update(platform.python_version().encode())
+        for dep in ("numpy", "matplotlib", "fonttools", "jinja2", "markupsafe"):
             try:
-                from importlib import metadata
-
                 h.update(f"{dep}={metadata.version(dep)}".encode())
-            except Exception:  # not installed: the name alone
+            except metadata.PackageNotFoundError:  # the name alone
                 h.update(dep.encode())
-        h.update(f"{platform.python_version()} {numpy.__version__} {matplotlib.__version__}".encode())
         _CODE = h.hexdigest()
     return _CODE
 

@@ -86,6 +86,16 @@ def draw_figure(job: FigureJob, figdir: Path) -> list[Path]:
     return save_figure(fig, Path(figdir) / job.id, formats=job.formats)
 
 
+def preload() -> None:
+    """Import what drawing and saving use (``meta run`` does it once, before forking).
+
+    Figures have their own Agg canvas (render/_common.py): no backend is chosen.
+    """
+    from matplotlib.backends import backend_agg, backend_pdf, backend_svg  # noqa: F401
+
+    from metaanalysis.render import forest, plots  # noqa: F401
+
+
 def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
     """Draw every figure into ``outdir/figures``; return their index.
 
