@@ -536,12 +536,19 @@ def did_you_mean(value: Any, choices: Iterable[str]) -> str:
     return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
 
 
-def one_of(value: Any, choices: Iterable[str], what: str = "value") -> str:
+#: Longest list of choices an error message spells out; past it, it gives
+#: the count (a list of every study id helps nobody).
+MAX_CHOICES_SHOWN = 20
+
+
+def one_of(value: Any, choices: Iterable[str], what: str | None = None) -> str:
     """``"unknown flag 'x' (did you mean 'y'?); expected one of a, b, c"``."""
     choices = [str(c) for c in choices]
     shown = value if not isinstance(value, str) else value[:60]
-    return (f"unknown {what} {shown!r}{did_you_mean(value, choices)}; expected one of "
-            f"{', '.join(choices)}")
+    head = f"unknown {what} {shown!r}" if what else f"{shown!r} is not allowed"
+    tail = (f"expected one of {', '.join(choices)}" if len(choices) <= MAX_CHOICES_SHOWN
+            else f"not among the {len(choices)} known {(what + 's') if what else 'values'}")
+    return f"{head}{did_you_mean(value, choices)}; {tail}"
 
 
 def _typename(v: Any) -> str:
@@ -570,6 +577,12 @@ def _message(err: dict, names: Iterable[str] | None = None) -> str:
         return "required field is missing"
     if typ == "extra_forbidden":
         return "unknown field" + _suggest(loc[-1] if loc else "", names)
+    bounds = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
+              "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
+    if typ in bounds:
+        key, op = bounds[typ]
+        bound = (err.get("ctx") or {}).get(key)
+        return f"must be {op} {bound}, got {inp!r}"
     if typ == "literal_error":
         expected = re.findall(r"'((?:[^'\\]|\\.)*)'", str((err.get("ctx") or {}).get("expected", "")))
         if expected and isinstance(inp, str):
