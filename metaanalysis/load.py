@@ -45,6 +45,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from metaanalysis.io import file_kind, read_regular_file
 from metaanalysis.provenance import number_in_text
 from metaanalysis.schema import (MAX_ABS_VALUE, PLACEHOLDER, FieldIssues, StrainRegistry,
                                  Study)
@@ -295,68 +296,6 @@ def _read_yaml(path: str | os.PathLike, *, fast: bool) -> tuple[YamlDoc | None, 
     if builder.problems:
         return None, tuple(Problem(file, ln, format_path(p), m) for ln, p, m in builder.problems)
     return YamlDoc(file, data, builder.lines), ()
-
-
-def file_kind(mode: int) -> str:
-    """What a non-regular file is, in words (for error messages)."""
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
-def read_regular_file(path: str | os.PathLike, max_bytes: int) -> tuple[bytes | None, str]:
-    """Read at most ``max_bytes + 1`` bytes of a regular file.
-
-    Returns ``(data, "")``, or ``(None, reason)`` when ``path`` is missing,
-    not a regular file (directory, FIFO, device, socket) or unreadable.
-
-    Notes
-    -----
-    The file is opened with ``O_NONBLOCK`` and checked with ``fstat`` on the
-    open descriptor before anything is read: opening a FIFO for reading
-    would otherwise block until a writer appears (``meta validate`` hung),
-    and reading ``/dev/zero`` never ends. Checking the descriptor rather
-    than the name leaves no window for the file to be swapped in between.
-    The read is bounded, so a file that grows while it is read (or a
-    ``/proc`` file that reports size 0) cannot exhaust memory.
-    """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        if os.path.islink(path):
-            return None, "broken symbolic link (its target does not exist)"
-        return None, "no such file"
-    except OSError as exc:
-        return None, f"cannot read file: {exc.strerror or exc}"
-    if not stat.S_ISREG(st.st_mode):
-        return None, f"is {file_kind(st.st_mode)}, expected a regular file"
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
-                     | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        return None, f"cannot read file: {exc.strerror or exc}"
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None, f"is {file_kind(st.st_mode)}, expected a regular file"
-        chunks, left = [], max_bytes + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks), ""
-    except OSError as exc:
-        return None, f"cannot read file: {exc.strerror or exc}"
-    finally:
-        os.close(fd)
 
 
 def _alias_line(text: str, nth: int) -> int:
