@@ -17,6 +17,7 @@ that name no study, a filter that selects no trial). Every problem is
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Annotated, Literal, get_args
@@ -138,7 +139,7 @@ class OutcomeRule(_F):
     def _target(self):
         if self.timepoint == "nearest" and self.target_weeks is None:
             raise ValueError("timepoint 'nearest' needs target_weeks")
-        types = {OUTCOME_TYPE_OF_SCALE[sc] for sc in self.scales}
+        types = {OUTCOME_TYPE_OF_SCALE.get(sc, sc) for sc in self.scales}
         if len(types) > 1:
             raise FieldIssues([(("scales",), "event counts and continuous scales cannot be "
                                              "pooled together; list either [events] or final "
@@ -148,7 +149,7 @@ class OutcomeRule(_F):
     @property
     def outcome_type(self) -> str:
         """``continuous`` or ``events`` (see :data:`OUTCOME_TYPE_OF_SCALE`)."""
-        return OUTCOME_TYPE_OF_SCALE[self.scales[0]]
+        return OUTCOME_TYPE_OF_SCALE.get(self.scales[0], self.scales[0])
 
 
 class Model(_F):
@@ -185,7 +186,8 @@ class SeverityRule(_F):
     @model_validator(mode="after")
     def _bands(self):
         issues = []
-        lo_scale, hi_scale = SCALE_RANGES[self.scale]
+        # a scale added without a known range is only checked for order
+        lo_scale, hi_scale = SCALE_RANGES.get(self.scale, (-math.inf, math.inf))
         names = [b.name for b in self.bands]
         for i, b in enumerate(self.bands):
             if not b.lower < b.upper:
@@ -348,7 +350,7 @@ class Protocol(_F):
         """The measure fits the outcome type; MH/Peto only where they apply."""
         otype = self.outcome.outcome_type
         m = self.model.measure
-        allowed = MEASURES_BY_OUTCOME_TYPE[otype]
+        allowed = MEASURES_BY_OUTCOME_TYPE.get(otype, frozenset())
         if m not in allowed:
             issues.append((("model", "measure"),
                            f"{m} cannot be computed from {otype} outcomes (scales "

@@ -482,8 +482,9 @@ def _run(case: Case, root: Path, studies: Path):
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, request):
     """Run the selected cases (all of them unless ``-k`` picks some)."""
-    chosen = {item.callspec.params["case"].id for item in request.session.items
-              if getattr(item, "callspec", None) and "case" in item.callspec.params}
+    params = [getattr(getattr(item, "callspec", None), "params", {}).get("case")
+              for item in request.session.items]
+    chosen = {p.id for p in params if isinstance(p, Case)}
     cases = [c for c in CASES if c.id in chosen] or CASES
     base = tmp_path_factory.mktemp("attack")
     studies = base / "studies"
