@@ -396,8 +396,14 @@ class _Builder:
 
     def _scalar(self, node, path, tag):
         value = str(node.value)
-        if node.style in ("'", '"', "|", ">") or tag in (_CORE + "str", _CORE + "timestamp"):
+        if tag in (_CORE + "str", _CORE + "timestamp"):
             return value
+        if node.style in ("'", '"', "|", ">"):
+            # a quoted scalar is text; one with an explicit tag
+            # ('!!python/object:x "..."', '!!binary "..."') is refused like
+            # any other tag, not silently read as text
+            self.problems.append((_mark_line(node), path, f"YAML tag '{tag}' is not allowed"))
+            return None
         if tag == _CORE + "null":
             return None
         if tag == _CORE + "bool":

@@ -300,6 +300,19 @@ CASES = [
     proto_case("proto-target-empty", edit(TREATMENT, "{subset: {age_group: [infants, children]}}",
                                           "{subset: {comparator: [active]}}"),
                ("claims[0].target.subset: claim C1: the target selects none",)),
+    proto_case("proto-designs-empty", edit(TREATMENT, "designs: [parallel]", "designs: []"),
+               ("eligibility.designs:",)),
+    proto_case("proto-kinds-empty", edit(TREATMENT, "kinds: [SCORAD]", "kinds: []"),
+               ("outcome.kinds:",)),
+    proto_case("proto-override-key-path", edit(PREVENTION, "Allen2014: diagnosed",
+                                               "../Allen2014: diagnosed"),
+               ("'../Allen2014' is not a valid id",), name="prevention-eczema"),
+    proto_case("proto-duplicate-key", edit(TREATMENT, "  alpha: 0.05", "  alpha: 0.05\n  alpha: 0.1"),
+               ("model.alpha: duplicate key",)),
+    proto_case("proto-python-tag", edit(TREATMENT, "title: ", "title: !!python/object:os.system "),
+               ("is not allowed",)),
+    proto_case("proto-top-level-list", "- schema_version: 1\n", ("expected a mapping",)),
+    proto_case("proto-empty", "# nothing\n", ("empty file",)),
     # --- protocols: files ------------------------------------------------------
     Case("proto-fifo", ["run", "{T}/p/fifo.yaml", "--studies", "{S}", "--out", "{T}/out"], 1,
          ("fifo.yaml", "named pipe"), setup=fifo("p/fifo.yaml")),
@@ -382,6 +395,11 @@ CASES = [
                                       os.symlink(root / "B2020.yaml", root / "v" / "B2020.yaml"))),
     validate_case("study-symlink-device", {"A2020.yaml": study("A2020")},
                   ("null.yaml", "outside the folder"), setup=symlink("v/null.yaml", "/dev/null")),
+    validate_case("study-self-cohort", {"A2020.yaml": study("A2020", parent="A2020")},
+                  ("same_cohort_as: a study cannot be a follow-up of itself",)),
+    validate_case("study-hidden-lock-file-skipped", {"A2020.yaml": study("A2020")},
+                  ("ok: no problems found",), code=0,
+                  setup=symlink("v/.#A2020.yaml", "user@host.1234:1600000000")),
     Case("study-explicit-fifo", ["validate", "{T}/f.yaml"], 1, ("f.yaml", "named pipe"),
          setup=fifo("f.yaml")),
     Case("study-explicit-device", ["validate", "/dev/zero"], 1, ("/dev/zero", "is a device")),
@@ -389,6 +407,8 @@ CASES = [
     # --- meta pool -------------------------------------------------------------
     Case("pool-fifo", ["pool", "{T}/f.csv"], 1, ("f.csv", "named pipe"), setup=fifo("f.csv")),
     Case("pool-dev-zero", ["pool", "/dev/zero"], 1, ("/dev/zero", "is a device")),
+    Case("pool-symlink-to-device", ["pool", "{T}/z.csv"], 1, ("z.csv", "is a device"),
+         setup=symlink("z.csv", "/dev/zero")),
     Case("pool-directory", ["pool", "{T}"], 1, ("is a directory",)),
     pool_case("pool-over-limit", CSV_OK, ("larger than the limit of 20 bytes", "--max-bytes"),
               "--max-bytes", "20"),
@@ -446,6 +466,11 @@ CASES = [
               "--measure", "GEN"),
     pool_case("pool-header-only", "study,yi,vi\n", ("no rows",), "--measure", "GEN"),
     pool_case("pool-empty-file", "", ("empty file",), "--measure", "GEN"),
+    pool_case("pool-blank-by", "study,yi,vi,g\nA,1,1,x\nB,2,1,   \nC,3,1,x\n",
+              ("row 2 (line 3), column 'g': empty subgroup value",), "--measure", "GEN",
+              "--by", "g"),
+    pool_case("pool-missing-column", "study,yi\nA,1\nB,2\n", ("missing column 'vi'",),
+              "--measure", "GEN"),
     pool_case("pool-ragged-row", "study,yi,vi\nA,1,1,7,8\nB,2,1\n", ("t.csv",),
               "--measure", "GEN"),
 ]
@@ -635,6 +660,15 @@ def test_bundled_protocols_load_and_keep_their_k(tmp_path):
     st, reg, protos, _ = load_inputs(paths, studies)
     k = {p.id: len(select_comparisons(p, st, reg)[0]) for _, p in protos}
     assert k == {"treatment-scorad": 7, "prevention-eczema": 8, "prevention-eczema-or": 9}
+
+
+def test_protocol_with_bom_and_crlf_is_accepted(tmp_path):
+    from metaanalysis.protocol import load_protocol
+
+    p = tmp_path / "treatment-scorad.yaml"
+    p.write_bytes(("\ufeff" + TREATMENT).replace("\n", "\r\n").encode())
+    proto, problems = load_protocol(p)
+    assert not problems and proto.id == "treatment-scorad"
 
 
 def test_allow_empty_opts_in(tmp_path):
