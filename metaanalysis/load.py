@@ -26,9 +26,17 @@ Checks done here (they need more than one model)
   error's ``loc`` mapped to the line of its YAML node;
 * ``id`` equals the file name stem; study ids are unique across files;
 * strain keys exist in the registry (``studies/strains.yaml``);
-* ``same_cohort_as`` names a known study;
+* ``same_cohort_as`` names a known study and forms no cycle; two files with
+  the same DOI, PMID or registration id are one trial twice unless linked
+  by ``same_cohort_as`` (see :func:`_cohort_problems`);
 * provenance: each quoted number appears in its quote's text
   (:func:`metaanalysis.provenance.number_in_text`).
+
+Only regular files are read (:func:`study_files`,
+:func:`metaanalysis.io.read_regular_file`): a FIFO, device, directory named
+``*.yaml``, broken symbolic link or link leaving the folder is a problem,
+and nothing is opened before its type is known, so a FIFO cannot hang
+``meta validate``.
 """
 
 from __future__ import annotations
