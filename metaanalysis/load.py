@@ -481,8 +481,11 @@ def did_you_mean(value: Any, choices: Iterable[str]) -> str:
     """
     choices = [str(c) for c in choices]
     text = str(value)
+    def fold(x: str) -> str:
+        return x.lower().replace("-", "_")
+
     for c in choices:
-        if c.lower() == text.lower() or c.lower().replace("-", "_") == text.lower().replace("-", "_"):
+        if fold(c) == fold(text):
             return f" (did you mean '{c}'?)"
     lowered = {c.lower(): c for c in choices}
     close = difflib.get_close_matches(text.lower(), list(lowered), n=1, cutoff=0.6)
@@ -537,7 +540,8 @@ def _message(err: dict, names: Iterable[str] | None = None) -> str:
         bound = (err.get("ctx") or {}).get(key)
         return f"must be {op} {bound}, got {inp!r}"
     if typ == "literal_error":
-        expected = re.findall(r"'((?:[^'\\]|\\.)*)'", str((err.get("ctx") or {}).get("expected", "")))
+        ctx = err.get("ctx") or {}
+        expected = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected", "")))
         if expected and isinstance(inp, str):
             return one_of(inp, expected)
         if expected:

@@ -22,7 +22,7 @@ import os
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError,
                       model_validator)
 
 from metaanalysis import schema
@@ -95,8 +95,10 @@ def _ident(v: str) -> str:
 
 
 Id = Annotated[str, AfterValidator(_ident)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Correlation = Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]
+# strict, as in the study schema: "0.05" (text) or true is not a number, and
+# "yes" is not a boolean; a typo must not be coerced into a value
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Correlation = Annotated[float, Field(strict=True, ge=-1, le=1, allow_inf_nan=False)]
 
 
 Method = Literal["FE", "DL", "HE", "SJ", "PM", "EB", "ML", "REML", "MH", "PETO"]
@@ -121,7 +123,7 @@ class Eligibility(_F):
     exclude_flags: tuple[Flag, ...] = ()
     # a protocol whose eligibility selects no study file is refused unless
     # it says that an empty analysis is intended
-    allow_empty: bool = False
+    allow_empty: StrictBool = False
 
 
 class OutcomeRule(_F):
@@ -129,9 +131,10 @@ class OutcomeRule(_F):
     label: str
     unit: str = ""
     timepoint: Literal["end_of_treatment", "nearest"] = "end_of_treatment"
-    target_weeks: Annotated[float, Field(gt=0, le=2000, allow_inf_nan=False)] | None = None
+    target_weeks: Annotated[float, Field(gt=0, le=2000, strict=True,
+                                         allow_inf_nan=False)] | None = None
     scales: Annotated[tuple[Scale, ...], Field(min_length=1)] = ("final", "change")
-    lower_is_better: bool = True
+    lower_is_better: StrictBool = True
     # study id -> outcome id, where the time-point rule alone would be ambiguous
     overrides: dict[Id, Id] = Field(default_factory=dict)
 
@@ -159,8 +162,8 @@ class Model(_F):
     # intervals cover 1 - alpha: at 0.5 or above they would cover half the
     # time or less, and below MIN_ALPHA the value is a typo (1e-300 was
     # accepted); no analysis pre-specifies either
-    alpha: Annotated[float, Field(ge=MIN_ALPHA, lt=0.5, allow_inf_nan=False)] = 0.05
-    prediction_interval: bool = True
+    alpha: Annotated[float, Field(ge=MIN_ALPHA, lt=0.5, strict=True, allow_inf_nan=False)] = 0.05
+    prediction_interval: StrictBool = True
     pi_df: Literal["metafor", "k-1", "k-2", "z"] = "metafor"
     change_score_correlation: Correlation = 0.5
     multi_arm: Literal["split_control"] = "split_control"
@@ -245,12 +248,12 @@ class MetaRegression(_F):
 
 
 class Sensitivity(_F):
-    leave_one_out: bool = True
-    exclude_high_rob: bool = True
+    leave_one_out: StrictBool = True
+    exclude_high_rob: StrictBool = True
     methods: tuple[Method, ...] = ("DL", "PM")
     tests: tuple[Test, ...] = ("z",)
     correlations: tuple[Correlation, ...] = (0.2, 0.5, 0.8)
-    fixed_effect: bool = True
+    fixed_effect: StrictBool = True
     exclude_flags: dict[str, Annotated[tuple[Flag, ...], Field(min_length=1)]] = Field(
         default_factory=dict)
 
@@ -261,7 +264,7 @@ class Target(_F):
         default_factory=dict)
     # a target that selects no eligible trial is refused unless this says
     # that an empty target is intended
-    allow_empty: bool = False
+    allow_empty: StrictBool = False
 
 
 class Claim(_F):
@@ -271,11 +274,11 @@ class Claim(_F):
     finding: Finding
     target: Target = Target()
     operational: str
-    threshold: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    threshold: Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)] | None = None
     modifier: str | None = None  # a stratum name, for effect modification
     expected_benefit_in: tuple[str, ...] = ()
     expected_no_effect_in: tuple[str, ...] = ()
-    direction_a_priori: bool = True
+    direction_a_priori: StrictBool = True
 
     @model_validator(mode="after")
     def _mod(self):
@@ -307,10 +310,10 @@ class Protocol(_F):
     meta_regression: tuple[MetaRegression, ...] = ()
     sensitivity: Sensitivity = Sensitivity()
     # funnel-plot asymmetry tests need at least 3 points to fit a line
-    small_study_min_k: Annotated[int, Field(ge=3)] = 10
-    mcid: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    small_study_min_k: Annotated[int, Field(strict=True, ge=3)] = 10
+    mcid: Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)] | None = None
     mcid_source: str | None = None
-    min_k_per_stratum: Annotated[int, Field(ge=1)] = 2
+    min_k_per_stratum: Annotated[int, Field(strict=True, ge=1)] = 2
     claims: tuple[Claim, ...] = ()
     out_of_scope: tuple[OutOfScope, ...] = ()
 
