@@ -377,7 +377,75 @@ def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=
             fate.append({"id": st.id, "purpose": st.purpose, "status": "not analysed",
                          "reason": "no usable data for this outcome: " + "; ".join(problems),
                          "awaiting_data": st.awaiting_data})
+    comps, fate = one_report_per_cohort(comps, fate, studies, proto)
     return tuple(comps), tuple(fate)
+
+
+def one_report_per_cohort(comps, fate, studies, proto: Protocol):
+    """Keep one report per cohort (files linked by ``same_cohort_as``).
+
+    Several files can report one cohort (a trial and its follow-ups); pooling
+    two of them counts the same patients twice. Among the files of one
+    cohort that contribute comparisons to this analysis, one is kept:
+
+    * under ``timepoint: nearest``, the one whose outcome is nearest the
+      target time (the protocol's own time-point rule, across reports);
+    * otherwise, and to break ties, the main report (the file the others
+      point to, ``same_cohort_as: null``), then the file fewest links away
+      from it, then the first by id.
+
+    The others are listed as not analysed, naming the report used.
+
+    Returns
+    -------
+    comps, fate : lists
+    """
+    parent = {st.id: st.same_cohort_as for st in studies if st.same_cohort_as}
+    if not parent:
+        return comps, fate
+
+    def root_and_hops(sid):
+        hops, seen = 0, {sid}
+        while sid in parent and parent[sid] not in seen:  # load.py refuses cycles
+            sid = parent[sid]
+            seen.add(sid)
+            hops += 1
+        return sid, hops
+
+    by_study: dict[str, list] = {}
+    for c in comps:
+        by_study.setdefault(c.study, []).append(c)
+    cohorts: dict[str, list[str]] = {}
+    for sid in by_study:
+        cohorts.setdefault(root_and_hops(sid)[0], []).append(sid)
+    dropped: dict[str, str] = {}
+    rule = proto.outcome
+    for members in cohorts.values():
+        if len(members) < 2:
+            continue
+
+        def rank(sid):
+            dist = 0.0
+            if rule.timepoint == "nearest":
+                tps = [c.timepoint_weeks for c in by_study[sid]]
+                dist = min(abs(t - rule.target_weeks) if t is not None else math.inf
+                           for t in tps)
+            return (dist, root_and_hops(sid)[1], sid)
+
+        keep = min(members, key=rank)
+        for sid in members:
+            if sid != keep:
+                dropped[sid] = keep
+    if not dropped:
+        return comps, fate
+    comps = [c for c in comps if c.study not in dropped]
+    fate = [f if f["id"] not in dropped else
+            {"id": f["id"], "purpose": f["purpose"], "status": "not analysed",
+             "reason": f"same cohort as {dropped[f['id']]} (same_cohort_as), whose report this "
+                       f"analysis uses: one report per cohort",
+             "awaiting_data": None}
+            for f in fate]
+    return comps, fate
 
 
 # ----------------------------------------------------------------------------
