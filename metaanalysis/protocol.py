@@ -61,7 +61,9 @@ SEVERITY_LEVELS: tuple[str, ...] = get_args(Severity)
 MIN_ALPHA = 1e-6
 #: Values ``pipeline._mix_type`` gives (the ``mix_type`` stratum).
 MIX_TYPES = ("Lactobacillus+Bifidobacterium", "Lactobacillus+Bifidobacterium (+other)",
-             "Lactobacillus only", "Bifidobacterium only", "other", "unknown")
+             "Lactobacillus only", "Bifidobacterium only", "other", "unknown",
+             # no organism named (strains.UNSPECIFIED): e.g. a review's data row only
+             "unspecified")
 #: The levels a stratum of each field can take (``pipeline._attrs`` makes
 #: them), for claim targets and expected strata; ``None`` = open (strain
 #: names come from the registry, countries are free text) and checked
