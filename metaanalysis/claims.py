@@ -485,12 +485,22 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
                 why.append(txt)
             else:
                 notes.append("availability not downgraded: " + txt)
-        if small_study.get("assessed"):
+        # Egger's test belongs to the set it was run on (the main analysis): a
+        # claim on a subset (k = 6 of 23) or on another outcome (adverse events)
+        # must not inherit it, and a subset below the minimum k is not testable.
+        own = small_study.get("k", fit.k) == fit.k
+        if small_study.get("assessed") and own:
             eg = small_study["egger"]
             if eg.pval < EGGER_P:
                 why.append(f"Egger's test {_peq(eg.pval)} (funnel plot asymmetry)")
-        elif small_study.get("reason"):
+        elif small_study.get("reason") and own:
             notes.append("small-study effects not tested: " + small_study["reason"])
+        elif small_study:
+            min_k = getattr(proto, "small_study_min_k", None)
+            notes.append(f"small-study effects not tested on this set of k = {fit.k} trials"
+                         + (f" (< {min_k}: funnel plot asymmetry tests are not meaningful)"
+                            if min_k is not None and fit.k < min_k else
+                            f" (Egger's test was run on the main analysis, k = {small_study['k']})"))
         if why:
             downs.append(Downgrade("publication bias", 1, "; ".join(why)))
 
@@ -870,7 +880,8 @@ def _judge_harms(claim, ae, comps, proto, small):
         crit, detail = "neither", f"the {ci} of the RR includes 1"
     keys = set(ae.keys)
     notes: list = []
-    level, downs = grade(f, [c for c in comps if c.key in keys], proto, scale, small, None, notes=notes)
+    # the small-study assessment is of the main outcome, not of adverse events
+    level, downs = grade(f, [c for c in comps if c.key in keys], proto, scale, {}, None, notes=notes)
     return _decide(claim, crit, detail, level, "GRADE certainty", reasons=[scale.describe(f)],
                    figures=_fig(f, scale), certainty=level, downgrades=downs, grade_notes=notes,
                    statement=certainty_statement(level, f, scale, "adverse events"),

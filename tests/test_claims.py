@@ -394,3 +394,15 @@ def test_strain_null_is_inconclusive(tmp_path):
     v = _run(tmp_path, _strain_trials(-6.0, -6.0), STRAIN_PROTOCOL)
     assert v["STRAIN"]["judgement"]["criterion"] == "neither"
     assert v["STRAIN"]["verdict"] == "inconclusive"
+
+
+def test_egger_only_for_the_set_it_was_run_on():
+    # the main analysis's Egger (k = 23) is not evidence about a 6-trial subset
+    egger = {"assessed": True, "k": 23, "egger": NS(pval=0.03)}
+    notes = []
+    level, downs = _grade(*GOOD, small=egger, notes=notes)
+    assert (level, downs) == ("high", ())
+    assert any("not tested on this set of k = 6" in n for n in notes)
+    # the same test on its own set downgrades
+    own = {**egger, "k": 6}
+    assert [d.domain for d in _grade(*GOOD, small=own)[1]] == ["publication bias"]
