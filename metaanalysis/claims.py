@@ -433,15 +433,20 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
         n_known, n_unknown = _participants(comps, weights)
         people = participants_text(n_known, n_unknown)
         unit = "" if scale.ratio else f" {scale.unit}"
-        thr_txt = (f"RR {fmt.ratio(math.exp(-imp))} or {fmt.ratio(math.exp(imp))}" if scale.ratio
-                   else f"±{threshold:g}{unit}" if threshold is not None else None)
+        # the protocol's measure (OR for responders), not always "RR"
+        thr_txt = (f"{scale.measure} {fmt.ratio(math.exp(-imp))} or {fmt.ratio(math.exp(imp))}"
+                   if scale.ratio else f"±{threshold:g}{unit}" if threshold is not None else None)
         if imp is not None and lo <= -imp and hi >= imp:
             downs.append(Downgrade("imprecision", 2, f"the CI includes both an important benefit and "
                                    f"an important harm ({thr_txt}); {people}"))
         elif lo < 0 < hi:
             why = "the CI includes no effect"
             if imp is not None and (hi >= imp or lo <= -imp):
-                why += f" and an important effect ({thr_txt})"
+                # name the side the CI reaches: benefit is sign * effect >= imp
+                side, edge = ("benefit", scale.sign * imp) if hi >= imp else ("harm", -scale.sign * imp)
+                edge_txt = (f"{scale.measure} {fmt.ratio(math.exp(edge))}" if scale.ratio
+                            else f"{_n(edge, 1)}{unit}")
+                why += f" and an important {side} ({edge_txt})"
             downs.append(Downgrade("imprecision", 1, f"{why}; {people}"))
         elif against == "mcid" and imp is not None and (lo < imp < hi or lo < -imp < hi):
             downs.append(Downgrade("imprecision", 1, f"the CI includes both trivial and important "
@@ -649,7 +654,8 @@ def _judge_effect(claim, inp, proto, scale, small, sens):
         if thr is None:
             raise ValueError(f"claim {claim.id}: 'no_effect' needs a threshold or the protocol mcid")
         imp = scale.important(thr)
-        ttxt = (f"RR {fmt.ratio(math.exp(-imp))} to {fmt.ratio(math.exp(imp))}" if scale.ratio
+        ttxt = (f"{scale.measure} {fmt.ratio(math.exp(-imp))} to {fmt.ratio(math.exp(imp))}"
+                if scale.ratio
                 else f"±{thr:g} {scale.unit}".rstrip())
         if -imp < lo and hi < imp:
             crit, detail = "met", f"the whole {ci} lies within {ttxt}: no important difference"

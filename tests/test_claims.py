@@ -406,3 +406,22 @@ def test_egger_only_for_the_set_it_was_run_on():
     # the same test on its own set downgrades
     own = {**egger, "k": 6}
     assert [d.domain for d in _grade(*GOOD, small=own)[1]] == ["publication bias"]
+
+
+def test_imprecision_names_the_measure_and_the_side_reached():
+    # responders (OR, higher is better): a CI from about 0.9 to 2 reaches an
+    # important benefit (OR 1.25) but not an important harm (OR 0.80)
+    proto_or = NS(model=NS(measure="OR", alpha=0.05),
+                  outcome=NS(lower_is_better=False, unit="", label="responders"), mcid=None)
+    comps = [_comp(f"T{i}", n=200.0, ci=40, n2=100) for i in range(4)]
+    level, downs = _grade([math.log(1.3), math.log(1.4), math.log(1.2), math.log(1.5)], [0.09] * 4,
+                          comps=comps, proto=proto_or)
+    imp = [d for d in downs if d.domain == "imprecision"]
+    assert imp and imp[0].levels == 1
+    assert "an important benefit (OR 1.25)" in imp[0].reason and "RR" not in imp[0].reason
+    # eczema (RR, lower is better): the important benefit is RR 0.80
+    comps = [_comp(f"T{i}", n=200.0, ci=40, n2=100) for i in range(4)]
+    level, downs = _grade([math.log(0.8), math.log(0.7), math.log(0.85), math.log(0.75)], [0.09] * 4,
+                          comps=comps, proto=PROTO_RR)
+    imp = [d for d in downs if d.domain == "imprecision"]
+    assert imp and "an important benefit (RR 0.80)" in imp[0].reason
