@@ -274,6 +274,24 @@ INDIRECT_FLAGS = {"heat_killed", "non_standard_outcome", "indirect_population"}
 NO_PLACEBO = ("usual_care", "none")
 
 
+def _integrity_concern(c) -> bool:
+    """Whether a comparison's numbers carry an integrity concern for GRADE's
+    risk-of-bias domain.
+
+    A number read from a secondary source is a concern only when nothing shows
+    that source to be a systematic review that assessed the trial: a row of a
+    review's data table that also carries the review's RoB 2 judgement (the
+    Cochrane CD006475 prevention rows) is the review's own checked extraction,
+    and its limitations are the RoB 2 judgement already rated here. News
+    reports, p-value back-calculations, figure reads and SDs that may be SEs
+    stay concerns whatever the source.
+    """
+    flags = set(c.flags) & INTEGRITY_FLAGS
+    if flags == {"secondary_source"} and c.rob_overall is not None:
+        return False
+    return bool(flags)
+
+
 def _participants(comps, keys):
     """Participants in the analysis ``keys`` and the trials whose n is not known.
 
@@ -373,7 +391,7 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
         high = w(lambda c: c.rob_overall == "high")
         some = w(lambda c: c.rob_overall == "some_concerns")
         no_placebo = w(lambda c: getattr(c, "comparator", None) in NO_PLACEBO)
-        integrity = w(lambda c: set(c.flags) & INTEGRITY_FLAGS)
+        integrity = w(lambda c: _integrity_concern(c))
         concern = w(lambda c: c.rob_overall in ("high", "some_concerns") or c.rob_overall is None
                     or getattr(c, "comparator", None) in NO_PLACEBO)
         why = []

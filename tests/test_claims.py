@@ -425,3 +425,17 @@ def test_imprecision_names_the_measure_and_the_side_reached():
                           comps=comps, proto=PROTO_RR)
     imp = [d for d in downs if d.domain == "imprecision"]
     assert imp and "an important benefit (RR 0.80)" in imp[0].reason
+
+
+def test_review_table_rows_with_rob2_are_not_an_integrity_concern():
+    # Cochrane data-table rows: secondary source, RoB 2 low from the same review
+    table = [_comp(f"T{i}", rob="low", flags=("secondary_source",)) for i in range(6)]
+    notes = []
+    assert _grade(*GOOD, comps=table, notes=notes) == ("high", ())
+    assert not any("secondary sources" in n for n in notes)
+    # a secondary source without any risk-of-bias assessment, or a news report, still counts
+    bare = [_comp(f"T{i}", rob=None, flags=("secondary_source",)) for i in range(6)]
+    assert "secondary sources" in _grade(*GOOD, comps=bare)[1][0].reason
+    news = [_comp(f"T{i}", rob="low", flags=("secondary_source", "news_report")) for i in range(6)]
+    downs = _grade(*GOOD, comps=news)[1]
+    assert [d.domain for d in downs] == ["risk of bias"] and "news reports" in downs[0].reason
