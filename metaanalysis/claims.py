@@ -736,13 +736,23 @@ def _judge_heterogeneity(claim, inp, proto, scale, small):
     notes = ["inconsistency not rated: it is what the claim asserts (not held against it)"]
     level, downs = grade(f, inp.comps, proto, scale, small, proto.mcid, availability=inp.availability,
                          skip=("inconsistency",), notes=notes)
+    # The level without inconsistency rates the claim that results are mixed,
+    # not the pooled effect: GRADE's statement about the effect ("may result in
+    # little to no difference", low) would contradict the effect's own rating
+    # (very low with inconsistency) that the other claims and the Summary of
+    # Findings give for the same estimate. Say what was rated, and give both.
+    effect_level, _ = grade(f, inp.comps, proto, scale, small, proto.mcid,
+                            availability=inp.availability)
+    notes.append(f"GRADE certainty of the pooled effect itself, inconsistency rated: {effect_level}")
+    statement = (f"Certainty of the evidence that the results on {proto.outcome.label} vary between "
+                 f"trials: {level} (GRADE without the inconsistency domain, which is what the "
+                 "claim asserts).")
     reasons += [f"in the target but not analysed: {sid} ({why})" for sid, why in inp.waiting]
     fig = {**_fig(f, scale), "Q": f.Q, "Q_p": f.Q_p, "trials_favouring_probiotic": pos,
            "trials_favouring_control": neg}
     return _decide(claim, crit, detail, level, "GRADE certainty (without inconsistency)",
                    reasons=reasons, figures=fig, certainty=level, downgrades=downs,
-                   statement=certainty_statement(level, f, scale, proto.outcome.label, proto.mcid),
-                   grade_notes=notes, studies=[s.study for s in f.studies])
+                   statement=statement, grade_notes=notes, studies=[s.study for s in f.studies])
 
 
 def _strata_line(res, scale):

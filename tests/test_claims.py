@@ -439,3 +439,19 @@ def test_review_table_rows_with_rob2_are_not_an_integrity_concern():
     news = [_comp(f"T{i}", rob="low", flags=("secondary_source", "news_report")) for i in range(6)]
     downs = _grade(*GOOD, comps=news)[1]
     assert [d.domain for d in downs] == ["risk of bias"] and "news reports" in downs[0].reason
+
+
+def test_mixed_results_statement_is_about_what_was_rated():
+    # I2 high: full GRADE loses a level for inconsistency that the claim's rating skips
+    yi, vi = [-20.0, -4.0, -14.0, -2.0, -18.0, -9.0], [4.0] * 6
+    fit, keys = _fit(yi, vi)
+    proto = NS(**{**PROTO_MD.__dict__, "min_k_per_stratum": 2})
+    claim = NS(id="H", wording="mixed", source="t", finding="heterogeneity", operational="",
+               threshold=None)
+    inp = claims.ClaimInput(comps=tuple(_comp(k) for k in keys),
+                            target=NS(overall=fit))
+    v = claims._judge_heterogeneity(claim, inp, proto, claims._Scale(proto), {})
+    assert v.certainty == "high"  # rated without inconsistency
+    assert "vary between trials: high" in v.certainty_statement
+    assert "SCORAD" in v.certainty_statement and "reduce" not in v.certainty_statement
+    assert "GRADE certainty of the pooled effect itself, inconsistency rated: moderate" in v.grade_notes
