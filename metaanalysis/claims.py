@@ -500,7 +500,10 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
                         f"{int(pm)} participants)")
             dirs = [(av.get("missing_favour_probiotic"), "favour probiotic"),
                     (av.get("missing_favour_control"), "favour control"),
-                    (av.get("missing_no_direction"), "report no direction or no difference")]
+                    # the count joins trials whose file records no direction
+                    # with those reporting no difference: say both, claim neither
+                    (av.get("missing_no_direction"),
+                     "with no direction recorded or no difference reported")]
             dtxt = ", ".join(f"{int(n)} {t}" for n, t in dirs if n)
             txt = (f"{tm} of {te} eligible trials{ptxt} have no usable data for this outcome"
                    + (f" ({dtxt})" if dtxt else "; the direction of their results is not recorded"))

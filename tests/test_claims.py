@@ -174,7 +174,7 @@ def test_publication_and_availability_bias():
           "missing_favour_probiotic": 1, "missing_favour_control": 2, "missing_no_direction": 7}
     level, downs = _grade(*GOOD, availability=av)
     assert [d.domain for d in downs] == ["publication bias"] and level == "moderate"
-    assert "10 of 16 eligible trials" in downs[0].reason and "7 report no direction" in downs[0].reason
+    assert "10 of 16 eligible trials" in downs[0].reason and "7 with no direction recorded or no difference reported" in downs[0].reason
     few = {**av, "trials_missing": 1, "participants_missing": 20}
     assert _grade(*GOOD, availability=few) == ("high", ())
     egger = {"assessed": True, "egger": NS(pval=0.03)}
