@@ -66,6 +66,12 @@ TRIVIAL = {"high": "result in little to no difference in",
 #: Share of the weight above which a concern "dominates" a GRADE domain: GRADE
 #: rates the body of evidence by where most of the information comes from.
 MAJORITY = 50.0
+#: I² up to this "might not be important" (Cochrane Handbook 10.10.2, 0-40%):
+#: a prediction interval that crosses no effect around a CI that does not is
+#: not by itself problematic inconsistency there (Core GRADE 3 looks for point
+#: estimates on both sides of the threshold with little CI overlap); with a
+#: few trials the PI's t(k-2) quantile alone makes it cross.
+I2_MAY_NOT_MATTER = 40.0
 #: Indirectness is charged when more than this share of the weight is indirect.
 INDIRECT_SHARE = 25.0
 #: Optimal information size for a continuous outcome: GRADE's rule of thumb of
@@ -427,9 +433,13 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
         if fit.I2 >= 75 and len(signs) > 1:
             downs.append(Downgrade("inconsistency", 2, f"I² = {_n(fit.I2, 0)}% and trials with CIs "
                                    "excluding no effect point in opposite directions"))
-        elif fit.I2 >= 50 or (pi_cross and not ci_cross):
+        elif fit.I2 >= 50 or (pi_cross and not ci_cross and fit.I2 > I2_MAY_NOT_MATTER):
             downs.append(Downgrade("inconsistency", 1, f"I² = {_n(fit.I2, 0)}%"
                                    + ("; the prediction interval crosses no effect" if pi_cross else "")))
+        elif pi_cross and not ci_cross:
+            notes.append(f"inconsistency not downgraded: the prediction interval crosses no effect "
+                         f"but I² = {_n(fit.I2, 0)}% (heterogeneity that may not be important, "
+                         "Cochrane Handbook 10.10.2)")
 
     # indirectness: only real indirectness
     if "indirectness" not in skip:

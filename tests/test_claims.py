@@ -455,3 +455,15 @@ def test_mixed_results_statement_is_about_what_was_rated():
     assert "vary between trials: high" in v.certainty_statement
     assert "SCORAD" in v.certainty_statement and "reduce" not in v.certainty_statement
     assert "GRADE certainty of the pooled effect itself, inconsistency rated: moderate" in v.grade_notes
+
+
+def test_pi_crossing_with_low_i2_is_noted_not_downgraded():
+    # small heterogeneity (I2 about 15-35%) around a CI that excludes 0: the
+    # PI crosses 0 but GRADE would not rate down for inconsistency
+    yi, vi = [-10.0, -3.0, -14.0, -6.0, -1.0, -9.0], [16.0] * 6   # I2 = 30%
+    fit, _ = _fit(yi, vi)
+    assert 0 < fit.I2 <= claims.I2_MAY_NOT_MATTER and fit.pi_lb < 0 < fit.pi_ub and fit.ci_ub < 0
+    notes = []
+    downs = _grade(yi, vi, notes=notes)[1]
+    assert "inconsistency" not in [d.domain for d in downs]
+    assert any(n.startswith("inconsistency not downgraded") for n in notes)
