@@ -467,3 +467,14 @@ def test_pi_crossing_with_low_i2_is_noted_not_downgraded():
     downs = _grade(yi, vi, notes=notes)[1]
     assert "inconsistency" not in [d.domain for d in downs]
     assert any(n.startswith("inconsistency not downgraded") for n in notes)
+
+
+def test_explain_labels_a_rating_without_inconsistency():
+    base = {"id": "C3", "wording": "w", "source": "s", "verdict": "supported", "summary": "x",
+            "certainty": "low", "downgrades": [], "reasons": []}
+    het = {**base, "judgement": {"rule": claims.RULE_ID, "criterion": "met", "criterion_detail": "d",
+                                 "certainty": "low",
+                                 "certainty_basis": "GRADE certainty (without inconsistency)"}}
+    assert "Certainty (GRADE without inconsistency): low." in claims_text.explain(het)
+    eff = {**base, "judgement": {**het["judgement"], "certainty_basis": "GRADE certainty"}}
+    assert "Certainty (GRADE): low." in claims_text.explain(eff)

@@ -58,7 +58,11 @@ def explain(claim: dict, protocol_id: str | None = None) -> str:
         lines.append(f"Judged values ({j['rule']}): criterion {j['criterion']} "
                      f"({j['criterion_detail']}){cert}")
     if claim.get("certainty"):
-        lines.append(f"Certainty (GRADE): {claim['certainty']}. {claim.get('certainty_statement') or ''}")
+        # a claim that results are mixed is rated without the inconsistency
+        # domain: its level is not the effect's GRADE rating, so say which it is
+        what = ("GRADE without inconsistency" if "without inconsistency" in
+                str((j or {}).get("certainty_basis")) else "GRADE")
+        lines.append(f"Certainty ({what}): {claim['certainty']}. {claim.get('certainty_statement') or ''}")
         for d in claim.get("downgrades", []):
             lines.append(f"  - downgraded {d['levels']} for {d['domain']}: {d['reason']}")
         if not claim.get("downgrades"):
