@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # the one number formatter, and the sentences written from judged values (render/)
+from metaanalysis import strains
 from metaanalysis.render import claims_text, fmt
 
 #: Identifier of the verdict rule; results.json, claims.md and the report carry it.
@@ -772,6 +773,30 @@ def _strata_line(res, scale):
     return "; ".join(f"{lvl}: {scale.describe(f)}" for lvl, f in res.subgroups)
 
 
+#: Levels that say a trial could not be classified (the pipeline's
+#: UNCLASSIFIED_LEVELS; claims does not import the pipeline).
+_UNCLASSIFIED = frozenset({"unclassified", "unknown", strains.UNSPECIFIED})
+
+
+def _not_compared(counts, tested, minimum, named):
+    """'level (k = n: why)' for each stratum shown but not in the test, with
+    the reason that applies to it, not a list of possible reasons."""
+    out = []
+    for lvl, k in counts.items():
+        if lvl in tested:
+            continue
+        if lvl in _UNCLASSIFIED:
+            why = "unclassified, never compared"
+        elif k < minimum:
+            why = f"below the protocol minimum of {minimum} trials"
+        elif named and lvl not in named:
+            why = "not named by the claim"
+        else:
+            why = "no other stratum with enough trials to compare it with"
+        out.append(f"{lvl} (k = {k}: {why})")
+    return out
+
+
 def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifiers):
     by = claim.modifier
     res = inp.by
@@ -782,7 +807,7 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
     minimum = proto.min_k_per_stratum
     between = inp.between
     tested = list(between["levels"]) if between else []
-    shown_only = [f"{lvl} (k = {k})" for lvl, k in counts.items() if lvl not in tested]
+    shown_only = _not_compared(counts, tested, minimum, named)
     if named:
         missing = [s for s in named if counts.get(s, 0) < minimum]
     else:
@@ -817,8 +842,7 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
                      why_not="the between-stratum comparison cannot be made: " + why)
         reasons = [strata_txt]
         if shown_only:
-            reasons.append("strata shown but not compared (below the protocol minimum of "
-                           f"{minimum} trials, unclassified, or not named by the claim): " + ", ".join(shown_only))
+            reasons.append("strata shown but not compared: " + ", ".join(shown_only))
         return _not_evaluable(claim, why, scale, figures=figures, reasons=reasons, missing=missing,
                               studies=[s.study for s in res.overall.studies], iceman_=ice)
     p = between["p"]
@@ -828,8 +852,7 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
                            f"Q = {_n(between['Q'], 2)}, df = {between['df']}, {_peq(p)} "
                            f"({between['method']})"]
     if shown_only:
-        reasons.append(f"strata shown but not compared (below the protocol minimum of {minimum} "
-                       "trials, unclassified, or not named by the claim): " + ", ".join(shown_only))
+        reasons.append("strata shown but not compared: " + ", ".join(shown_only))
     if "slope_baseline" in figures and "beta" in figures["slope_baseline"]:
         sb = figures["slope_baseline"]
         reasons.append(f"meta-regression on baseline severity: slope {_n(sb['beta'], 2)} per point "

@@ -478,3 +478,15 @@ def test_explain_labels_a_rating_without_inconsistency():
     assert "Certainty (GRADE without inconsistency): low." in claims_text.explain(het)
     eff = {**base, "judgement": {**het["judgement"], "certainty_basis": "GRADE certainty"}}
     assert "Certainty (GRADE): low." in claims_text.explain(eff)
+
+
+def test_each_stratum_not_compared_says_why():
+    counts = {"unclassified": 1, "moderate-severe": 2, "mild": 1, "other": 3}
+    got = claims._not_compared(counts, [], 2, ["mild", "moderate-severe"])
+    assert got == ["unclassified (k = 1: unclassified, never compared)",
+                   "moderate-severe (k = 2: no other stratum with enough trials to compare it with)",
+                   "mild (k = 1: below the protocol minimum of 2 trials)",
+                   "other (k = 3: not named by the claim)"]
+    assert claims._not_compared(counts, ["other", "moderate-severe"], 2, []) == [
+        "unclassified (k = 1: unclassified, never compared)",
+        "mild (k = 1: below the protocol minimum of 2 trials)"]
