@@ -654,7 +654,7 @@ def _not_evaluable(claim, detail, scale, *, fit=None, figures=None, reasons=(), 
 # claim types
 
 
-def _judge_effect(claim, inp, proto, scale, small, sens):
+def _judge_effect(claim, inp, proto, scale, small, sens, sens_skipped=False):
     f = inp.target.overall
     lo, hi = scale.benefit_ci(f)
     b = scale.benefit(f.estimate)
@@ -709,6 +709,11 @@ def _judge_effect(claim, inp, proto, scale, small, sens):
             sl, _ = scale.benefit_ci(a.result.overall)
             if not sl > 0:
                 fails.append(f"'{a.name}' {ci} includes no effect")
+        if sens_skipped:
+            # the sensitivity analyses are fitted on the whole protocol set:
+            # robustness of this subset was not checked, so it is not shown
+            fails.append("no sensitivity analysis was run on this target "
+                         f"({len(inp.comps)} of the protocol's trials)")
         if level in ("low", "very low"):
             fails.append(f"GRADE certainty is {level}")
         if fails:
@@ -1012,8 +1017,9 @@ def judge_all(proto, comps, *, inputs, main=None, strata=(), regressions=(), sen
         if claim.finding == "heterogeneity":
             v = _judge_heterogeneity(claim, inp, proto, scale, small)
         else:
-            sens = sensitivity if len(inp.comps) == len(comps) else ()
-            v = _judge_effect(claim, inp, proto, scale, small, sens)
+            whole = len(inp.comps) == len(comps)
+            v = _judge_effect(claim, inp, proto, scale, small, sensitivity if whole else (),
+                              sens_skipped=bool(sensitivity) and not whole)
         out.append(v)
     for oos in proto.out_of_scope:
         if only and oos.id != only:

@@ -490,3 +490,19 @@ def test_each_stratum_not_compared_says_why():
     assert claims._not_compared(counts, ["other", "moderate-severe"], 2, []) == [
         "unclassified (k = 1: unclassified, never compared)",
         "mild (k = 1: below the protocol minimum of 2 trials)"]
+
+
+def test_not_robust_on_a_subset_never_calls_robustness_shown_unchecked():
+    # a precise, consistent benefit at high certainty: robust if the sensitivity
+    # analyses agree, but on a subset they were not run, so robustness is not shown
+    fit, keys = _fit(*GOOD)
+    proto = NS(**{**PROTO_MD.__dict__, "min_k_per_stratum": 2})
+    claim = NS(id="R", wording="not robust", source="t", finding="not_robust", operational="",
+               threshold=None)
+    inp = claims.ClaimInput(comps=tuple(_comp(k) for k in keys), target=NS(overall=fit))
+    scale = claims._Scale(proto)
+    whole = claims._judge_effect(claim, inp, proto, scale, {}, ())
+    assert whole.judgement["criterion"] == "opposite"
+    sub = claims._judge_effect(claim, inp, proto, scale, {}, (), sens_skipped=True)
+    assert sub.judgement["criterion"] == "met"
+    assert "no sensitivity analysis was run on this target" in sub.judgement["criterion_detail"]
