@@ -18,7 +18,6 @@ Which review label maps to which study file, and what the new files say beyond t
 from __future__ import annotations
 
 import csv
-import html
 import re
 import sys
 from pathlib import Path
@@ -26,6 +25,9 @@ from pathlib import Path
 import io
 
 from ruamel.yaml import YAML
+
+# RoB 2 support HTML -> text: one implementation, shared with `meta revman import`
+from metaanalysis.revman import strip_html  # noqa: F401 (used below and by the tests)
 
 REVIEW_DOI = "10.1002/14651858.CD006475.pub3"
 REVIEW_URL = "https://www.cochranelibrary.com/cdsr/doi/10.1002/14651858.CD006475.pub3/full"
@@ -77,13 +79,6 @@ TRIALS = {
 }
 
 
-def strip_html(text: str) -> str:
-    """RevMan's support HTML as plain text: paragraphs joined by a space, entities decoded."""
-    # block-level tags (paragraphs, list items, line breaks) separate words; inline tags do not
-    t = re.sub(r"</?(p|li|ul|ol|div|br|tr|td|h\d)(\s[^>]*)?/?>", " ", text, flags=re.I)
-    t = re.sub(r"<[^>]+>", "", t)
-    t = html.unescape(t).replace("\xa0", " ")
-    return re.sub(r"\s+", " ", t).strip()
 
 
 def load(path: str | Path) -> list[dict]:
