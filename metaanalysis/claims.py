@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# the one number formatter, and the sentences written from judged values (render/)
 from metaanalysis import strains
+# the one number formatter, and the sentences written from judged values (render/)
 from metaanalysis.render import claims_text, fmt
 
 #: Identifier of the verdict rule; results.json, claims.md and the report carry it.
@@ -278,6 +278,9 @@ INTEGRITY_FLAGS = {"secondary_source", "news_report", "sd_may_be_se", "derived_f
 #: comparisons are not indirect (the difference isolates the probiotic), and
 #: usual care without placebo is a risk-of-bias issue (no blinding).
 INDIRECT_FLAGS = {"heat_killed", "non_standard_outcome", "indirect_population"}
+#: What each kind of indirectness is called in a reason (the kinds present are named).
+INDIRECT_WORDS = {"heat_killed": "heat-killed products", "non_standard_outcome": "a non-standard outcome",
+                  "indirect_population": "another population", "active": "an active-drug comparator"}
 NO_PLACEBO = ("usual_care", "none")
 
 
@@ -444,16 +447,16 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
 
     # indirectness: only real indirectness
     if "indirectness" not in skip:
-        indirect = w(lambda c: bool(set(c.flags) & INDIRECT_FLAGS)
-                     or getattr(c, "comparator", None) == "active")
+        kinds = lambda c: (set(c.flags) & INDIRECT_FLAGS) | (  # noqa: E731
+            {"active"} if getattr(c, "comparator", None) == "active" else set())
+        indirect = w(lambda c: bool(kinds(c)))
+        # name the kinds present, not every kind there could be
+        present = set().union(*[kinds(c) for c in comps if weights.get(c.key, 0) > 0] or [set()])
+        what = " and ".join(INDIRECT_WORDS[k] for k in sorted(present))
         if indirect > INDIRECT_SHARE:
-            downs.append(Downgrade("indirectness", 1, f"{_n(indirect, 0)}% of the weight from "
-                                   "heat-killed products, an active-drug comparator, another "
-                                   "population or a non-standard outcome"))
+            downs.append(Downgrade("indirectness", 1, f"{_n(indirect, 0)}% of the weight from {what}"))
         elif indirect > 0:
-            notes.append(f"indirectness not downgraded: {_n(indirect, 0)}% of the weight from "
-                         "heat-killed products, an active-drug comparator, another population or a "
-                         "non-standard outcome")
+            notes.append(f"indirectness not downgraded: {_n(indirect, 0)}% of the weight from {what}")
 
     # imprecision: against the MCID / important ratio and the OIS
     if "imprecision" not in skip:

@@ -120,6 +120,7 @@ def test_indirectness_only_for_real_indirectness():
     heat = [_comp(f"T{i}", flags=("heat_killed",)) for i in range(6)]
     level, downs = _grade(*GOOD, comps=heat)
     assert [d.domain for d in downs] == ["indirectness"] and level == "moderate"
+    assert downs[0].reason == "100% of the weight from heat-killed products"  # only the kind present
     # synbiotic vs prebiotic isolates the probiotic: no indirectness
     pre = [_comp(f"T{i}", flags=("active_comparator",), comparator="prebiotic") for i in range(6)]
     assert _grade(*GOOD, comps=pre) == ("high", ())
