@@ -507,3 +507,15 @@ def test_not_robust_on_a_subset_never_calls_robustness_shown_unchecked():
     sub = claims._judge_effect(claim, inp, proto, scale, {}, (), sens_skipped=True)
     assert sub.judgement["criterion"] == "met"
     assert "no sensitivity analysis was run on this target" in sub.judgement["criterion_detail"]
+
+
+def test_claims_table_marks_a_grade_without_inconsistency():
+    j = {"rule": claims.RULE_ID, "criterion": "met", "criterion_detail": "d", "certainty": "low",
+         "certainty_basis": "GRADE certainty (without inconsistency)"}
+    c = {"id": "C3", "wording": "w", "source": "s", "verdict": "supported", "summary": "x",
+         "certainty": "low", "downgrades": [], "reasons": [], "judgement": j}
+    md = claims_text.claims_markdown({"protocol": {"title": "t", "id": "p",
+                                                   "model": {"measure": "MD", "method": "REML",
+                                                             "test": "adhoc"}},
+                                      "claims": [c]})
+    assert "| low (without inconsistency) |" in md

@@ -99,8 +99,11 @@ def claims_markdown(data: dict) -> str:
         j = c.get("judgement") or {}
         used = (f"{j['certainty']} ({j['certainty_basis']})" if j.get("certainty")
                 else "not applied" if j.get("criterion") in ("met", "opposite") else "–")
+        grade_txt = c.get("certainty") or "–"
+        if c.get("certainty") and "without inconsistency" in str(j.get("certainty_basis")):
+            grade_txt += " (without inconsistency)"  # not the effect's full GRADE rating
         out.append(f"| {c['id']} | {c['verdict']} | {j.get('criterion') or '–'} | {used} | "
-                   f"{c.get('certainty') or '–'} | {summ} |")
+                   f"{grade_txt} | {summ} |")
     out.append("")
     for c in data["claims"]:
         out.append(f"## {c['id']}")
