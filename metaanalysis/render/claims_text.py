@@ -58,7 +58,11 @@ def explain(claim: dict, protocol_id: str | None = None) -> str:
         lines.append(f"Judged values ({j['rule']}): criterion {j['criterion']} "
                      f"({j['criterion_detail']}){cert}")
     if claim.get("certainty"):
-        lines.append(f"Certainty (GRADE): {claim['certainty']}. {claim.get('certainty_statement') or ''}")
+        # a claim that results are mixed is rated without the inconsistency
+        # domain: its level is not the effect's GRADE rating, so say which it is
+        what = ("GRADE without inconsistency" if "without inconsistency" in
+                str((j or {}).get("certainty_basis")) else "GRADE")
+        lines.append(f"Certainty ({what}): {claim['certainty']}. {claim.get('certainty_statement') or ''}")
         for d in claim.get("downgrades", []):
             lines.append(f"  - downgraded {d['levels']} for {d['domain']}: {d['reason']}")
         if not claim.get("downgrades"):
@@ -95,8 +99,11 @@ def claims_markdown(data: dict) -> str:
         j = c.get("judgement") or {}
         used = (f"{j['certainty']} ({j['certainty_basis']})" if j.get("certainty")
                 else "not applied" if j.get("criterion") in ("met", "opposite") else "–")
+        grade_txt = c.get("certainty") or "–"
+        if c.get("certainty") and "without inconsistency" in str(j.get("certainty_basis")):
+            grade_txt += " (without inconsistency)"  # not the effect's full GRADE rating
         out.append(f"| {c['id']} | {c['verdict']} | {j.get('criterion') or '–'} | {used} | "
-                   f"{c.get('certainty') or '–'} | {summ} |")
+                   f"{grade_txt} | {summ} |")
     out.append("")
     for c in data["claims"]:
         out.append(f"## {c['id']}")
