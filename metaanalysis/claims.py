@@ -277,10 +277,10 @@ INTEGRITY_FLAGS = {"secondary_source", "news_report", "sd_may_be_se", "derived_f
 #: comparator is handled through the comparator field. Synbiotic-versus-prebiotic
 #: comparisons are not indirect (the difference isolates the probiotic), and
 #: usual care without placebo is a risk-of-bias issue (no blinding).
-INDIRECT_FLAGS = {"heat_killed", "non_standard_outcome", "indirect_population"}
+INDIRECT_FLAGS = {"heat_killed", "non_standard_outcome"}
 #: What each kind of indirectness is called in a reason (the kinds present are named).
 INDIRECT_WORDS = {"heat_killed": "heat-killed products", "non_standard_outcome": "a non-standard outcome",
-                  "indirect_population": "another population", "active": "an active-drug comparator"}
+                  "active": "an active-drug comparator"}
 NO_PLACEBO = ("usual_care", "none")
 
 

@@ -40,6 +40,30 @@ VERDICT_MARK = {"supported": "SUPPORTED", "contradicted": "CONTRADICTED",
                 "out of scope": "OUT OF SCOPE"}
 
 
+#: How the terminal names the basis of the certainty the verdict rule used.
+_BASIS_SHORT = {
+    "GRADE certainty": "GRADE",
+    "GRADE certainty (without inconsistency)": "GRADE without inconsistency",
+    "ICEMAN credibility of the effect modification": "ICEMAN credibility",
+}
+
+
+def run_line(claim: dict) -> str:
+    """One line of ``meta run``'s summary: the verdict and the certainty the
+    verdict rule used, named by its basis (GRADE, GRADE without inconsistency
+    for "mixed results" claims, ICEMAN for effect modification), so the line
+    never shows a rating the verdict did not depend on."""
+    j = claim.get("judgement") or {}
+    if j.get("certainty"):
+        basis = _BASIS_SHORT.get(j.get("certainty_basis"), j.get("certainty_basis") or "")
+        tail = f" ({j['certainty']}: {basis})" if basis else f" ({j['certainty']})"
+    elif claim.get("certainty"):
+        tail = f" (GRADE {claim['certainty']}; part of the criterion)"
+    else:
+        tail = ""
+    return f"  {claim['id']:<18} {claim['verdict'].upper():<22}{tail}"
+
+
 def explain(claim: dict, protocol_id: str | None = None) -> str:
     """The full reasoning for one claim (a dict from results.json)."""
     lines = [f"{claim['id']}: {VERDICT_MARK.get(claim['verdict'], claim['verdict'])}"
