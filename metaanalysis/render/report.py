@@ -73,6 +73,7 @@ FLAG_TEXT = {
     "imputed_sd": "SD missing, borrowed from the other trials (sensitivity analysis only)",
     "imputed_correlation": "SD of change imputed with an assumed baseline-final correlation",
     "n_from_randomised": "n analysed not reported; the number randomised is used",
+    "effect_from_percent": "risk ratio (or OR/RD) from the arms' percentages; denominators not needed",
     "one_arm_of_multi_arm": "one arm of a multi-arm trial that reports only ratios (Handbook 23.3.4)",
 }
 
