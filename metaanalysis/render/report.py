@@ -780,9 +780,20 @@ def _published_view(data: dict, S: Scale) -> list[dict]:
                      "in Appendix A." if S.measure == "MD" else
                      f"Our model: {METHOD_NAMES.get(model.get('method'), model.get('method'))}, "
                      f"{TEST_NAMES.get(model.get('test'), model.get('test'))}.")
+        rec = p.get("recomputed_from")
+        if rec:
+            # a value we computed from the review's data table is never shown as quoted
+            label = "Recomputed from the review's data table, not quoted"
+            diffs.append(f"Their pooled value is not printed in any stored source: it was "
+                         f"recomputed from the review's own data table ({rec['review']}, "
+                         f"analysis {rec['analysis']}) by meta revman reproduce, under the "
+                         f"model inferred from its printed weights ({rec['method']})."
+                         + (f" {rec['note']}" if rec.get("note") else ""))
+        else:
+            label = "Published"
         if p.get("notes"):
             diffs.append(p["notes"])
-        out.append({"id": p["id"], "citation": p["citation"], "source": p["source"],
+        out.append({"id": p["id"], "citation": p["citation"], "source": p["source"], "label": label,
                     "analysis": p["analysis"], "population": p["population"],
                     "measure": p["measure"], "theirs": theirs, "ours": ours,
                     "quote": p["quote"], "differences": diffs,
