@@ -60,6 +60,11 @@ def make_studies(n: int, dest: Path) -> Path:
         text = re.sub(r"(?m)^id: .*$", f"id: {new_id}", text, count=1)
         text = re.sub(r"(?m)^same_cohort_as: (\S+)$",
                       lambda m: m[0] if m[1] == "null" else f"same_cohort_as: {m[1]}_r{copy}", text)
+        # a copy is another trial: its own DOI, no PMID or registration (two
+        # files sharing one are refused as one trial pooled twice)
+        text = re.sub(r"(?m)^doi: (\S.*)$",
+                      lambda m: m[0] if m[1] == "null" else f"doi: {m[1]}-r{copy}", text)
+        text = re.sub(r"(?m)^(pmid|registration): .*$", r"\1: null", text)
         (dest / f"{new_id}.yaml").write_text(text, encoding="utf-8")
     return dest
 

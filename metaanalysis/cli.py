@@ -54,12 +54,13 @@ def pool(
     pi_df: Annotated[str, typer.Option("--pi-df", help="metafor | k-1 | k-2 | z")] = "metafor",
     common_tau2: Annotated[bool, typer.Option("--common-tau2", help="Subgroups share one tau2 (metafor QM test).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly .to_dict() as JSON.")] = False,
+    max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Refuse larger files (default 50 MB).")] = 50 * 1024 * 1024,
 ):
     """Pool the studies in FILE.csv and print metafor-style results."""
     from metaanalysis.api import pool as do_pool
     from metaanalysis.io import read_csv
 
-    data = read_csv(file)
+    data = read_csv(file, max_bytes=max_bytes)
     res = do_pool(data, measure=measure, method=method, test=test, by=by, alpha=alpha,
                   pi_df=pi_df, subgroup_tau2="common" if common_tau2 else "separate",
                   file=str(file))
@@ -136,6 +137,7 @@ def run(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from metaanalysis.render.claims_text import run_line
     from metaanalysis.runner import ValidationFailed, run_all
 
     console = Console(stderr=True)
@@ -153,8 +155,7 @@ def run(
     for o in outputs:
         typer.echo(f"{o.protocol_id}: {o.k} comparisons -> {o.out_dir}/")
         for c in o.claims:
-            cert = f" ({c['certainty']} certainty)" if c.get("certainty") else ""
-            typer.echo(f"  {c['id']:<18} {c['verdict'].upper():<22}{cert}")
+            typer.echo(run_line(c))
     if only:
         from metaanalysis.render.claims_text import explain as explain_text
 

@@ -810,6 +810,7 @@ class Study(_Frozen):
         self._check_outcomes(iss, arm_ids)
         self._check_quotes(iss)
         self._check_flags(iss)
+        self._check_arm_sizes(iss)
         iss.raise_if_any()
         return self
 
@@ -886,6 +887,27 @@ class Study(_Frozen):
                     iss.add(("outcomes", i, "between"),
                             "with more than two arms, say which arms the result compares: "
                             "comparison: {intervention: <arm id>, control: <arm id>}")
+
+    def _check_arm_sizes(self, iss: _Issues) -> None:
+        # An arm cannot analyse (or count events among) more people than were
+        # randomised to it; a larger n is a transcription error, and it would
+        # inflate the trial's weight.
+        randomised = {a.id: a.n_randomised.value for a in self.arms if a.n_randomised is not None}
+
+        def check(path, arm, n, what):
+            if n is not None and arm in randomised and n.value > randomised[arm]:
+                iss.add(path, f"{what} ({n.value:g}) > n randomised to arm '{arm}' "
+                              f"({randomised[arm]:g})")
+
+        for i, out in enumerate(self.outcomes):
+            for arm, d in (out.per_arm or {}).items():
+                check(("outcomes", i, "per_arm", arm, "n"), arm, d.n, "n analysed")
+        for i, ae in enumerate(self.adverse_events or ()):
+            for arm, d in (ae.per_arm or {}).items():
+                check(("adverse_events", i, "per_arm", arm, "n"), arm, d.n, "n")
+        if self.population is not None:
+            for i, b in enumerate(self.population.baseline or ()):
+                check(("population", "baseline", i, "n"), b.arm, b.n, "n at baseline")
 
     def _check_quotes(self, iss: _Issues) -> None:
         for qid, q in self.quotes.items():
