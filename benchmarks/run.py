@@ -255,8 +255,13 @@ def meta_run(sz, notes):
     if probe.returncode != 0 or "No such command" in probe.stdout + probe.stderr:
         notes.append("(e) `meta run`: skipped (the command does not exist yet)")
         return None
-    times = []
+    times, floors = [], []
+    floor_cmd = [sys.executable, "-c", "import numpy, scipy, matplotlib, pandas"]
     for _ in range(sz["e_reps"]):
+        # alternating with the import floor, so both see the same machine load
+        t = time.perf_counter()
+        subprocess.run(floor_cmd, capture_output=True, cwd=ROOT)
+        floors.append(time.perf_counter() - t)
         with tempfile.TemporaryDirectory() as out:
             t = time.perf_counter()
             proc = subprocess.run(cmd + ["run", "--out", out], capture_output=True, text=True,
@@ -266,6 +271,10 @@ def meta_run(sz, notes):
             msg = (proc.stderr.strip().splitlines() or ["?"])[-1][:200]
             notes.append(f"(e) `meta run` exited {proc.returncode}: {msg}")
             return None
+    notes.append(f"(e) `meta run` / import floor (python -c 'import numpy, scipy, matplotlib, "
+                 f"pandas', alternating): {statistics.median(t / f for t, f in zip(times, floors)):.1f}x "
+                 f"(floor {statistics.median(floors):.2f} s); scaling and incremental runs: "
+                 "benchmarks/scaling.py")
     return statistics.median(times)
 
 

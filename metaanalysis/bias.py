@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from metaanalysis import _dist as stats  # scipy.stats values, without its 0.5 s import
 
 from metaanalysis import fit
 from metaanalysis.diagnostics import _as_vectors, _check, _design, _freeze
@@ -204,7 +204,7 @@ def ranktest(yi, vi, exact=True) -> RankTest:
     theta = np.sum(wi * yi) / np.sum(wi)
     ystar = (yi - theta) / np.sqrt(vi - 1 / np.sum(wi))
     x, y = ystar, vi
-    tau = float(stats.kendalltau(x, y).statistic)  # tau-b, as R's cor(method="kendall")
+    tau = kendall_tau_b(x, y)  # as R's cor(method="kendall")
     ties = min(np.unique(x).size, np.unique(y).size) < n
     if exact and not ties:
         q = int(np.round((tau + 1) * n * (n - 1) / 4))
@@ -232,6 +232,44 @@ def ranktest(yi, vi, exact=True) -> RankTest:
     p = 2 * min(stats.norm.cdf(z), stats.norm.sf(z))
     return RankTest(tau=tau, pval=float(p), exact=False)
 
+
+
+#: Rows of the pairwise sign matrix formed at a time in :func:`kendall_tau_b`
+#: (bounds its memory at k = 10,000 to about 10 MB a block).
+_TAU_ROWS = 1024
+
+
+def kendall_tau_b(x, y) -> float:
+    """Kendall's tau-b of two (k,) vectors: scipy.stats.kendalltau's statistic, bit for bit.
+
+    The same integer counts (concordant minus discordant pairs, pairs tied
+    in x, in y) and the same floating-point expression as scipy's, so the
+    value is identical; counted pairwise (O(k^2), in blocks) instead of
+    importing scipy.stats, which costs about 0.5 s.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = x.size
+    if n == 0 or np.isnan(x).any() or np.isnan(y).any():
+        return float("nan")
+    cmd = 0
+    for a in range(0, n, _TAU_ROWS):
+        b = min(n, a + _TAU_ROWS)
+        dx = np.sign(x[a:b, None] - x[None, :]).astype(np.int8)
+        dy = np.sign(y[a:b, None] - y[None, :]).astype(np.int8)
+        cmd += int(np.sum(dx.astype(np.int64) * dy))
+    cmd //= 2  # every pair was counted twice (i, j) and (j, i)
+
+    def ties(v):
+        cnt = np.unique(v, return_counts=True)[1].astype(np.int64)
+        return int((cnt * (cnt - 1) // 2).sum())
+
+    tot = n * (n - 1) // 2
+    xtie, ytie = ties(x), ties(y)
+    if xtie == tot or ytie == tot:
+        return float("nan")
+    tau = cmd / np.sqrt(tot - xtie) / np.sqrt(tot - ytie)
+    return float(np.minimum(1., max(-1., tau)))
 
 # ----------------------------------------------------------------------------
 # trim and fill

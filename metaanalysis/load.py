@@ -754,9 +754,8 @@ def load_studies(paths: Iterable[str | os.PathLike], *,
         return registries[where], str(where) if where else ""
 
     loaded: list[tuple[Path, YamlDoc | None, Study | None, list[Problem]]] = []
-    for f in files:
-        reg, reg_path = registry_for(f.parent)
-        doc, study, probs = _load_one(f, reg, reg_path)
+    jobs = [(f, *registry_for(f.parent)) for f in files]
+    for (f, _, _), (doc, study, probs) in zip(jobs, _load_all(jobs)):
         loaded.append((f, doc, study, probs))
 
     # --- checks across files ---------------------------------------------
@@ -782,6 +781,55 @@ def load_studies(paths: Iterable[str | os.PathLike], *,
         if study is not None and not probs:
             studies.append(study)
     return tuple(studies), tuple(sorted(set(problems), key=_sort_key))
+
+
+#: Below this many files parsing in one process is quicker than starting
+#: workers (about 6 ms a file against ~0.1 s for a pool).
+PARALLEL_MIN_FILES = 200
+
+_JOBS: list = []
+
+
+def _load_all(jobs) -> list:
+    """``_load_one`` of every ``(file, registry, registry path)``, in order.
+
+    Many files are parsed by forked workers, one chunk of files each: each
+    file is independent, and parsing is ~6 ms of CPU a file (16 s for
+    1,000 files before the C parser). Forked, the workers inherit the
+    registry and the imported models; only the results are pickled back.
+    """
+    global _JOBS
+    import multiprocessing as mp
+
+    workers = min(os.cpu_count() or 1, 4)
+    if len(jobs) < PARALLEL_MIN_FILES or workers < 2 or "fork" not in mp.get_all_start_methods():
+        return [_load_one(*job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    _JOBS = jobs
+    try:
+        chunk = -(-len(jobs) // (workers * 4))
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            return list(pool.map(_load_index, range(len(jobs)), chunksize=chunk))
+    finally:
+        _JOBS = []
+
+
+def _load_index(i: int):
+    """One file's ``_load_one`` in a worker."""
+    import copyreg
+    from types import MappingProxyType
+
+    # the models freeze their mappings as mappingproxy, which does not pickle:
+    # in this (forked, throw-away) worker it is sent as the dict it wraps
+    copyreg.pickle(MappingProxyType, lambda m: (_proxy, (dict(m),)))
+    return _load_one(*_JOBS[i])
+
+
+def _proxy(d: dict):
+    from types import MappingProxyType
+
+    return MappingProxyType(d)
 
 
 #: Fields that identify a trial report; two files sharing one are the same

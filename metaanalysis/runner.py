@@ -103,16 +103,217 @@ def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", 
         # left is theirs, and the last --only outputs are stale once we write
         write.recover(out_dir)
         write.remove(out_dir / write.ONLY_DIR)
-        global _JOB
-        _JOB = (chosen, targets, studies, registry, inputs, out_dir, Path.cwd(), only, tick,
-                all_formats)
-        workers = min(len(chosen), os.cpu_count() or 1, 4)
-        if workers > 1 and "fork" in mp.get_all_start_methods():
-            # Figures dominate the run time; protocols are independent, so each
-            # gets its own process (forked: the loaded studies are inherited).
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-                return list(pool.map(_run_one, range(len(chosen))))
-        return [_run_one(i) for i in range(len(chosen))]
+        return _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
+                           all_formats)
+
+
+#: Largest pool for drawing figures: beyond 4 processes the forks' memory
+#: costs more than the few remaining figures gain.
+MAX_WORKERS = 4
+
+#: The files of a protocol's reports (render/report.py), cached as one entry.
+REPORTS_ENTRY = "reports.json"
+
+
+def _import_drawing() -> None:
+    """Import everything the workers use, once, before any fork.
+
+    Forked workers inherit the imported modules (and matplotlib's font
+    cache) instead of importing them again each (1-3 s a worker).
+    """
+    from metaanalysis.render import figures
+
+    figures.preload()
+    try:
+        from metaanalysis.render import report  # noqa: F401
+    except ImportError:  # the report extra (jinja2) is optional
+        pass
+
+
+def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick, all_formats):
+    """Fit every protocol, then draw all their figures over the cores, then swap in.
+
+    The fits are cheap and run here; the figures are most of a run's CPU and
+    are independent, so they (not the protocols) are spread over a pool of
+    forked workers, each drawing one figure at a time, the costliest first.
+    Every figure and report whose inputs (content hash) match an earlier
+    run's is copied from ``<out>/.cache`` instead. Every protocol's folder
+    is written complete into a temporary folder and swapped in only when
+    all of them are, so a failure anywhere leaves all previous outputs.
+    """
+    from metaanalysis import write
+    from metaanalysis.pipeline import run_protocol
+    from metaanalysis.render import figures
+
+    _import_drawing()
+    root = Path.cwd()
+    cache = write.OutputCache(out_dir)
+    code = write.code_fingerprint()
+    used: list[str | None] = []
+    hashes: dict = {}  # input file -> sha256, for every protocol's manifest
+    tmps: list[Path] = []
+    outputs = []
+    try:
+        plans = []
+        draw = []
+        for (path, proto), target in zip(chosen, targets):
+            tick(f"{proto.id}: fitting")
+            run = run_protocol(proto, studies, registry, only=only)
+            data = write.run_to_dict(run)
+            files = {"results.json": write.dumps(data),
+                     "manifest.json": write.dumps(write.manifest(inputs, path, root, hashes)),
+                     "claims.md": write.claims_markdown(data)}
+            files.update(write.tables(data))
+            tmp = write.begin_atomically(target, root=out_dir)
+            tmps.append(tmp)
+            write.write_files(tmp, files)
+            jobs = figures.plan_figures(run, all_formats)
+            if only:
+                needed = _figures_for(proto, only)
+                jobs = [job for job in jobs if job.id in needed]
+            keys = []
+            for job in jobs:
+                key = write.fingerprint(code, "figure", job)
+                keys.append(key)
+                names = [f"{job.id}.{f}" for f in job.formats]
+                if not cache.get(key, names, tmp / "figures"):
+                    draw.append((job, tmp / "figures", out_dir, key if not only else None))
+            plans.append((proto, data, jobs, keys, tmp))
+            outputs.append(ProtocolOutput(proto.id, target, tuple(data["claims"]),
+                                          len(run.comparisons)))
+            used.extend(keys)
+        tick(f"drawing {len(draw)} figures")
+        # the costliest first (more formats, then more rows), so no worker is
+        # left drawing a big forest plot alone at the end
+        draw.sort(key=lambda t: (-len(t[0].formats), -_rows(t[0])))
+        _pool_map(_draw_task, draw)
+
+        reports = []
+        for proto, data, jobs, keys, tmp in plans:
+            index = [job.index_entry() for job in jobs]
+            (tmp / "figures").mkdir(parents=True, exist_ok=True)
+            (tmp / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
+            # the reports read the SVG files: their keys stand for their bytes
+            key = (write.fingerprint(code, "reports", data, index, keys)
+                   if all(keys) else None)
+            used.append(key)
+            hit = cache.read(key, [REPORTS_ENTRY])
+            if hit is not None:
+                import json
+
+                write.write_files(tmp, json.loads(hit[REPORTS_ENTRY]))
+            else:
+                reports.append((data, index, tmp, out_dir, key if not only else None))
+        if reports and _has_reports():
+            tick("writing the reports")
+            _pool_map(_report_task, reports)
+        for tmp, target in zip(tmps, targets):
+            write.finish_atomically(tmp, target)
+    except BaseException:
+        for tmp in tmps:
+            if tmp.exists():
+                write.remove(tmp)
+        raise
+    if not only:
+        # a full run keeps exactly what it used: the cache never grows past one run
+        cache.prune(used)
+    return outputs
+
+
+def _figures_for(proto, claim_id: str) -> set[str]:
+    """The figures a ``--only`` run draws: what its one claim is judged on.
+
+    The main forest plot (the pooled estimate every effect claim reads) and,
+    for an effect-modification claim, the forest plot of its stratum. A claim
+    out of scope is judged on nothing, so it draws nothing.
+    """
+    claim = next((c for c in proto.claims if c.id == claim_id), None)
+    if claim is None:
+        return set()
+    needed = {"forest_main"}
+    if claim.modifier:
+        needed.add(f"forest_{claim.modifier}")
+    return needed
+
+
+def _has_reports() -> bool:
+    try:
+        from metaanalysis.render import report  # noqa: F401
+    except ImportError:  # the report extra (jinja2) is optional
+        return False
+    return True
+
+
+def _rows(job) -> int:
+    """Rough size of a figure: the length of its longest argument."""
+    return max([len(a) for a in job.args if hasattr(a, "__len__") and not isinstance(a, str)]
+               + [0])
+
+
+_TASKS: list = []
+
+
+def _pool_map(fn, tasks) -> list:
+    """``[fn(t) for t in tasks]``, over forked workers when there are cores and tasks to share."""
+    global _TASKS
+    workers = min(len(tasks), os.cpu_count() or 1, MAX_WORKERS)
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        return [fn(t) for t in tasks]
+    _TASKS = tasks  # inherited by the forks: nothing is pickled but an index
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
+                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+            return list(pool.map(_by_index, [(fn, i) for i in range(len(tasks))]))
+    finally:
+        _TASKS = []
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a worker: be killed when the run is (Linux PR_SET_PDEATHSIG).
+
+    A killed run's workers would otherwise go on drawing into its temporary
+    folder after the next run has cleaned it up (``write.recover``).
+    """
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the run died before the line above
+        os._exit(1)
+
+
+def _by_index(arg):
+    fn, i = arg
+    return fn(_TASKS[i])
+
+
+def _draw_task(task) -> None:
+    from metaanalysis import write
+    from metaanalysis.render import figures
+
+    job, figdir, out_dir, key = task
+    paths = figures.draw_figure(job, figdir)
+    write.OutputCache(out_dir).put(key, {Path(p).name: Path(p) for p in paths})
+
+
+def _report_task(task) -> None:
+    import json
+
+    from metaanalysis import write
+    from metaanalysis.render import report
+
+    data, index, tmp, out_dir, key = task
+    texts = report.render_reports(data, index, Path(tmp))
+    write.write_files(tmp, texts)
+    write.OutputCache(out_dir).put(
+        key, {REPORTS_ENTRY: json.dumps(texts, ensure_ascii=False, sort_keys=True).encode()})
 
 
 def _check_out(out_dir: Path) -> None:
@@ -147,39 +348,3 @@ def _target(out_dir: Path, protocol_id: str, only: str | None) -> Path:
     # a single-claim run never touches the full outputs; it replaces the last one
     write.check_name(only, "claim id")
     return out_dir / write.ONLY_DIR / f"{protocol_id}-{only}"
-
-
-_JOB = None
-
-
-def _run_one(i: int) -> ProtocolOutput:
-    from metaanalysis import write
-    from metaanalysis.pipeline import run_protocol
-
-    chosen, targets, studies, registry, inputs, out_dir, root, only, tick, all_formats = _JOB
-    path, proto = chosen[i]
-    target = targets[i]
-    tick(f"{proto.id}: fitting")
-    run = run_protocol(proto, studies, registry, only=only)
-    data = write.run_to_dict(run)
-    files = {"results.json": write.dumps(data),
-             "manifest.json": write.dumps(write.manifest(inputs, path, root)),
-             "claims.md": write.claims_markdown(data)}
-    files.update(write.tables(data))
-
-    def produce(tmp):
-        from metaanalysis.render import figures
-
-        tick(f"{proto.id}: drawing figures")
-        index = figures.make_figures(run, tmp, all_formats)
-        (Path(tmp) / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
-        try:
-            from metaanalysis.render import report
-        except ImportError:
-            return
-        tick(f"{proto.id}: writing the report")
-        for name, text in report.render_reports(data, index, Path(tmp)).items():
-            (Path(tmp) / name).write_text(text, encoding="utf-8")
-
-    write.write_atomically(target, files, producers=(produce,), root=out_dir)
-    return ProtocolOutput(proto.id, target, tuple(data["claims"]), len(run.comparisons))

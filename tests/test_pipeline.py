@@ -211,20 +211,23 @@ def test_bundled_run_is_byte_identical(bundled, bundled_run, tmp_path):
 def test_failed_run_leaves_previous_outputs(bundled, bundled_run, tmp_path, monkeypatch):
     out = tmp_path / "out"
     shutil.copytree(bundled_run[1], out)
+    # no cached figures: every figure is drawn, so the crash happens
+    shutil.rmtree(out / ".cache", ignore_errors=True)
     before = _digest(out)
 
     import metaanalysis.render.figures as figures
 
-    def boom(run, outdir, *args):
-        (Path(outdir) / "figures").mkdir(exist_ok=True)
-        (Path(outdir) / "figures" / "half.svg").write_text("<svg")
+    def boom(job, figdir, *args):
+        Path(figdir).mkdir(exist_ok=True)
+        (Path(figdir) / "half.svg").write_text("<svg")
         raise RuntimeError("simulated crash while drawing")
 
-    monkeypatch.setattr(figures, "make_figures", boom)
+    monkeypatch.setattr(figures, "draw_figure", boom)
     with pytest.raises(RuntimeError):
         run_all([bundled / "protocols"], bundled / "studies", out)
     assert _digest(out) == before
-    assert not any(p.name.startswith(".") for p in out.iterdir())
+    # nothing half-written is left; the cache (bookkeeping) may remain
+    assert not any(p.name.startswith(".") and p.name != ".cache" for p in out.iterdir())
 
 
 def test_sensitivity_protocol_on_the_odds_ratio_scale(bundled, tmp_path):

@@ -1,0 +1,158 @@
+"""What makes `meta run` fast must not change a byte (issue 14).
+
+- the incremental run (figures and reports from ``<out>/.cache``) writes
+  exactly what a clean run writes;
+- the content hash that keys the cache changes with every input and is
+  None for anything it cannot hash (such a job is drawn, never cached);
+- the replacements of scipy.stats.kendalltau and PyMARE's Stouffer test
+  (which saved their imports) give the same bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metaanalysis import bias, runner, swim, write
+from metaanalysis.render import figures
+from metaanalysis.runner import run_all
+
+
+def _digest(folder: Path) -> dict:
+    """Every output file but the cache: relative path -> sha256."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.relative_to(folder).parts[0] == write.CACHE_DIR}
+
+
+def test_incremental_run_equals_clean_run(bundled, bundled_run, tmp_path, monkeypatch):
+    studies = tmp_path / "studies"
+    shutil.copytree(bundled / "studies", studies)
+    out = tmp_path / "inc"
+    shutil.copytree(bundled_run[1], out)  # a complete earlier run, with its cache
+    assert (out / write.CACHE_DIR).is_dir()
+    # one study file edited: the prevention protocol's cumulative order changes
+    f = studies / "Kalliomaki2001.yaml"
+    text = f.read_text(encoding="utf-8")
+    assert re.search(r"(?m)^year: 2001$", text)
+    f.write_text(re.sub(r"(?m)^year: 2001$", "year: 2002", text), encoding="utf-8")
+
+    drawn = []
+    real = figures.draw_figure
+
+    def counting(job, figdir):
+        drawn.append(job.id)
+        return real(job, figdir)
+
+    monkeypatch.setattr(figures, "draw_figure", counting)
+    monkeypatch.setattr(runner, "MAX_WORKERS", 1)  # drawn here, so counted here
+    run_all([bundled / "protocols"], studies, out)
+    n_incremental = len(drawn)
+    clean = tmp_path / "clean"
+    drawn.clear()
+    run_all([bundled / "protocols"], studies, clean)
+    n_clean = len(drawn)
+
+    assert _digest(out) == _digest(clean)
+    # the two treatment protocols do not read Kalliomaki2001: their figures came from the cache
+    assert 0 < n_incremental < n_clean
+    # the cache holds exactly what the last full run used
+    assert sorted(p.name for p in (out / write.CACHE_DIR).iterdir()) == \
+        sorted(p.name for p in (clean / write.CACHE_DIR).iterdir())
+
+
+def test_rerun_with_nothing_changed_draws_nothing(bundled, bundled_run, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    shutil.copytree(bundled_run[1], out)
+    before = _digest(out)
+
+    def boom(job, figdir):
+        raise AssertionError(f"{job.id} was drawn again")
+
+    monkeypatch.setattr(figures, "draw_figure", boom)
+    monkeypatch.setattr(runner, "MAX_WORKERS", 1)
+    run_all([bundled / "protocols"], bundled / "studies", out)
+    assert _digest(out) == before
+
+
+def test_a_corrupt_cache_entry_is_a_miss_not_an_output(bundled, bundled_run, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    shutil.copytree(bundled_run[1], out)
+    before = _digest(out)
+    entries = sorted((out / write.CACHE_DIR).iterdir())
+    # a missing file in an entry: the figure is drawn again
+    victim = next(e for e in entries if any(p.suffix == ".svg" for p in e.iterdir()))
+    next(p for p in victim.iterdir() if p.suffix == ".svg").unlink()
+    monkeypatch.setattr(runner, "MAX_WORKERS", 1)
+    run_all([bundled / "protocols"], bundled / "studies", out)
+    assert _digest(out) == before
+
+
+def test_fingerprint_follows_content():
+    a = {"x": np.array([1.0, 2.0]), "y": [1, "a", None], "z": (0.1, {3})}
+    same = {"x": np.array([1.0, 2.0]), "y": [1, "a", None], "z": (0.1, {3})}
+    assert write.fingerprint(a) == write.fingerprint(same)
+    for changed in ({**a, "x": np.array([1.0, 2.0 + 1e-15])},
+                    {**a, "x": np.array([1.0, 2.0], dtype=np.float32)},
+                    {**a, "y": [1, "b", None]},
+                    {"y": a["y"], "x": a["x"], "z": a["z"]},  # order can change a drawing
+                    {**a, "z": (0.1, {4})}):
+        assert write.fingerprint(changed) != write.fingerprint(a)
+    assert write.fingerprint(1) != write.fingerprint(1.0) != write.fingerprint("1")
+    assert write.fingerprint(object()) is None  # no stable content: never cached
+    cyc = []
+    cyc.append(cyc)
+    assert write.fingerprint(cyc) is None
+
+
+def test_every_bundled_figure_has_a_key(bundled_run):
+    # a figure without a key would be drawn on every run: all of them hash
+    cache = bundled_run[1] / write.CACHE_DIR
+    n_figures = sum(len(__import__("json").loads((d / "figures" / "index.json").read_text()))
+                    for d in bundled_run[1].iterdir() if not d.name.startswith("."))
+    n_reports = sum(1 for d in bundled_run[1].iterdir() if not d.name.startswith("."))
+    assert len(list(cache.iterdir())) == n_figures + n_reports
+
+
+@pytest.mark.parametrize("n", [3, 4, 7, 23, 150, 1100])
+def test_kendall_tau_b_is_scipys_bit_for_bit(n):
+    from scipy import stats
+
+    rng = np.random.default_rng(n)
+    for rep in range(20):
+        x, y = rng.normal(size=n), rng.uniform(size=n)
+        if rep % 3 == 0:
+            x = np.round(x, 1)  # ties in x
+        if rep % 4 == 0:
+            y = np.round(y, 1)  # ties in y
+        assert bias.kendall_tau_b(x, y) == float(stats.kendalltau(x, y).statistic)
+
+
+def test_kendall_tau_b_all_tied_is_nan():
+    assert np.isnan(bias.kendall_tau_b([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_stouffer_is_pymares_bit_for_bit(seed):
+    from pymare.estimators import StoufferCombinationTest
+
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 40))
+    z = rng.normal(0.5, 2, k)
+    w = np.sqrt(rng.integers(10, 500, k).astype(float))
+    for weights in (w, None):
+        ours = swim.stouffer(z, weights)
+        ref = StoufferCombinationTest(mode="directed").fit(
+            z[:, None], w=(np.ones_like(z) if weights is None else weights)[:, None])
+        assert ours.z == float(ref.params_["z"][0])
+        assert ours.pval == float(ref.params_["p"][0])
+
+
+def test_stouffer_refuses_non_positive_weights():
+    with pytest.raises(ValueError):
+        swim.stouffer([1.0, 2.0], [1.0, 0.0])
