@@ -182,7 +182,9 @@ def stouffer(z, w=None) -> StoufferResult:
     StoufferResult
         ``pval`` is one-sided, for a consistent benefit of the probiotic.
     """
-    from scipy.special import log_ndtr, ndtri_exp
+    # issue 10: the combination test is pymare's (a design-card dependency doing
+    # real work); imported here, so runs without a SWiM block never pay for it
+    from pymare.estimators import StoufferCombinationTest
 
     z = np.asarray(z, dtype=float).reshape(-1)
     if z.size == 0:
@@ -197,10 +199,6 @@ def stouffer(z, w=None) -> StoufferResult:
             raise ValueError("w must have the shape of z")
     if np.any(~np.isfinite(w)) or np.any(w <= 0):
         raise ValueError("Weights must be finite positive values.")
-    # PyMARE's StoufferCombinationTest(mode="directed"), operation for
-    # operation (the same bits; tests/test_evidence_v2.py checks), without
-    # importing pymare, which imports scipy.stats and costs ~0.5 s a run
-    Z, W = z[:, None], w[:, None]
-    log_p = log_ndtr(-((Z * W).sum(0) / np.sqrt((W**2).sum(0))))
-    return StoufferResult(int(z.size), float(-ndtri_exp(log_p)[0]), float(np.exp(log_p)[0]),
+    est = StoufferCombinationTest(mode="directed").fit(z[:, None], w=w[:, None])
+    return StoufferResult(int(z.size), float(est.params_["z"][0]), float(est.params_["p"][0]),
                           label)
