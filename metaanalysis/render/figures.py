@@ -9,12 +9,68 @@ import numpy as np
 from metaanalysis.render import fmt
 
 DERIVED_NOTES = {
-    "derived_from_p": "p-value",
+    "derived_from_p": "SE of the effect derived from a reported P value",
     "from_figure": "figure",
     "news_report": "Effect read from a news report",
     "secondary_source": "Numbers from a secondary source",
     "sd_may_be_se": "Reported spread may be an SE, not an SD",
 }
+
+#: Footnotes of derived cells (marked on the value, not the study label): a
+#: reader must not take a back-calculated SD for a reported one.
+SD_FROM_P = "SD back-calculated from the reported P value of the difference (the same SD in both arms)"
+SD_FROM_SE_DIFF = "SD back-calculated from the SE or CI of the difference (the same SD in both arms)"
+SD_FROM_ARM = "SD derived from the arm's SE or CI"
+SD_FROM_MEDIAN = "Mean and SD estimated from the median and IQR or range"
+SD_CHANGE = "SD of the change imputed from baseline and final SDs with an assumed correlation"
+SD_IMPUTED = "SD imputed (not reported; sensitivity analysis)"
+EVENTS_FROM_PERCENT = "Events derived from a reported percentage"
+N_DERIVED = "Number analysed derived (randomised minus drop-outs, or from a denominator)"
+PAPER_CI_T = ("CI as printed in the paper (a t interval); the SE behind the weight is its "
+              "half-width over the t quantile")
+
+
+def _cell_notes(c) -> dict[str, str]:
+    """Per-cell footnote texts ({"sd1i": text, ...}) from the derivation chain."""
+    ex = c.extraction
+    methods = [d.method for d in ex.derivations]
+    notes: dict[str, str] = {}
+    sd_note = None
+    if "sd_from_se" in methods and any(dict(d.inputs).get("se_diff") is not None
+                                       for d in ex.derivations if d.method == "sd_from_se"):
+        sd_note = SD_FROM_P if "se_from_p" in methods else SD_FROM_SE_DIFF
+    elif "sd_from_se" in methods or "sd_from_ci" in methods:
+        sd_note = SD_FROM_ARM
+    elif any(m.startswith("mean_sd_from_median") for m in methods):
+        sd_note = SD_FROM_MEDIAN
+        notes["m1i"] = notes["m2i"] = SD_FROM_MEDIAN
+    elif "sd_change_from_correlation" in methods:
+        sd_note = SD_CHANGE
+    if "imputed_sd" in c.flags:
+        sd_note = SD_IMPUTED
+    if sd_note:
+        notes["sd1i"] = notes["sd2i"] = sd_note
+    if "percent_of_n" in methods or "events_from_percent" in c.flags:
+        notes["ai"] = notes["ci"] = EVENTS_FROM_PERCENT
+    return notes
+
+
+def _paper_ci(c):
+    """The paper's own (lower, upper) when the effect was entered from its CI,
+    with a footnote when that CI is a t interval; else (None, None)."""
+    ex = c.extraction
+    if ex.kind != "generic":
+        return None, None
+    for d in ex.derivations:
+        inp = dict(d.inputs)
+        if d.method == "se_from_ci" and "ci_lb" in inp and "ci_ub" in inp:
+            crit, level = inp.get("crit"), inp.get("level", 0.95)
+            from scipy.stats import norm
+
+            z = float(norm.ppf(1 - (1 - level) / 2))
+            note = PAPER_CI_T if crit is not None and abs(crit - z) > 1e-9 else None
+            return (inp["ci_lb"], inp["ci_ub"]), note
+    return None, None
 
 
 def _study_data(run) -> dict[str, dict]:
@@ -27,16 +83,42 @@ def _study_data(run) -> dict[str, dict]:
                 v = getattr(ex, k)
                 if v is not None:
                     d[k] = v
+        notes = []
+        cell_notes = _cell_notes(c)
         for flag, note in DERIVED_NOTES.items():
+            if flag == "derived_from_p" and cell_notes.get("sd1i") == SD_FROM_P:
+                continue  # the SD cells carry the mark: the effect is the difference of means
             if flag in c.flags:
-                d["derived"] = note
-                break
+                if "derived" not in d:
+                    d["derived"] = note
+                else:
+                    notes.append(note)
+        shown, note = _paper_ci(c)
+        if shown is not None:
+            d["ci_shown"] = shown
+            if note:
+                notes.append(note)
+        d["notes"] = notes
+        d["cell_notes"] = cell_notes
+        if c.scale in ("change", "final"):
+            d["scale"] = "Change" if c.scale == "change" else "Final"
         if c.rob_domains:
             d["rob"] = dict(c.rob_domains, Overall=c.rob_overall)
         for name, val in c.attrs.items():
             d[name] = val
         out[c.key] = d
     return out
+
+
+def _columns(run) -> tuple[str, ...]:
+    """RevMan's columns, plus "Scale" (change from baseline / final value)
+    whenever the analysis holds change scores: one Mean column must not mix
+    them unmarked."""
+    from metaanalysis.render.forest import DEFAULT_COLUMNS
+
+    if any(c.scale == "change" for c in run.comparisons):
+        return ("scale",) + DEFAULT_COLUMNS
+    return DEFAULT_COLUMNS
 
 
 def _favours(run):
@@ -65,6 +147,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
     figdir.mkdir(parents=True, exist_ok=True)
     proto = run.protocol
     sd = _study_data(run)
+    cols = _columns(run)
     index = []
     label = proto.outcome.label
     Label = label[:1].upper() + label[1:]  # at the start of a figure title
@@ -78,7 +161,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
                       "files": [str(Path("figures") / Path(p).name) for p in paths]})
 
     if run.main.result is not None:
-        fig = forest_plot(run.main.result, study_data=sd, benefit=_favours(run),
+        fig = forest_plot(run.main.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
                           title=f"{Label}: all eligible comparisons ({measure})")
         # the main forest plot also goes out as PDF (for manuscripts); PDF font
@@ -88,7 +171,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
     for a in run.strata:
         if a.result is None:
             continue
-        fig = forest_plot(a.result, study_data=sd, benefit=_favours(run),
+        fig = forest_plot(a.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
                           title=f"{Label} by {a.name.replace('_', ' ')}")
         save(fig, f"forest_{a.name}", f"Forest plot by {a.name}",
