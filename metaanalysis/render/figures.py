@@ -160,6 +160,14 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
         index.append({"id": name, "title": title, "caption": caption,
                       "files": [str(Path("figures") / Path(p).name) for p in paths]})
 
+    from metaanalysis.render import prisma
+
+    counts = prisma.flow_counts(run.studies, proto.eligibility.purpose, len(run.comparisons))
+    fig = prisma.prisma_flow(counts)
+    save(fig, "prisma", "PRISMA 2020 flow diagram",
+         f"Study files of the evidence base to the trials in the meta-analysis "
+         f"({counts['analysed']} trials, {counts['comparisons']} comparisons); the reasons "
+         "per study are in the table of studies not analysed.")
     if run.main.result is not None:
         fig = forest_plot(run.main.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,

@@ -597,6 +597,7 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
     unit = (proto.get("outcome") or {}).get("unit") or ""
 
     main = _analysis_view(data["main"], S)
+    prisma_figure = figs.take("prisma")
     main["figure"] = figs.take(FOREST_MAIN)
     strata = []
     for a in data.get("strata") or []:
@@ -657,6 +658,7 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "severity_source": (severity or {}).get("bands_source") or "",
         "small_study_min_k": proto.get("small_study_min_k"),
         "studies": _studies_view(data, S),
+        "prisma_figure": prisma_figure,
         "main": main,
         "strata": strata,
         "regressions": regressions,
