@@ -65,7 +65,7 @@ def _paper_ci(c):
         inp = dict(d.inputs)
         if d.method == "se_from_ci" and "ci_lb" in inp and "ci_ub" in inp:
             crit, level = inp.get("crit"), inp.get("level", 0.95)
-            from scipy.stats import norm
+            from metaanalysis._dist import norm
 
             z = float(norm.ppf(1 - (1 - level) / 2))
             note = PAPER_CI_T if crit is not None and abs(crit - z) > 1e-9 else None
@@ -121,10 +121,51 @@ def _columns(run) -> tuple[str, ...]:
     return DEFAULT_COLUMNS
 
 
+def _sentence(s: str) -> str:
+    """Capitalised first letter (axis labels and titles: one house style)."""
+    return s[:1].upper() + s[1:]
+
+
 def _favours(run):
     if run.protocol.outcome.lower_is_better:
         return "lower"
     return "higher"
+
+
+#: Grid points of the regression line's confidence band.
+BAND_POINTS = 100
+
+
+def _regression_band(reg, x, vi):
+    """The fitted line's 1 - alpha confidence band, as metafor's
+    ``predict(res, newmods = xs)`` gives it: Var(b0 + b1 x) from the fit's
+    own covariance of the coefficients.
+
+    The fit stores SEs, not the covariance, so the covariance is rebuilt from
+    the fit's tau² as (X'WX)^-1 with W = 1/(vi + tau2), times the factor the
+    fit applied to it (1 for z; the Knapp-Hartung s² under knha/adhoc, read
+    off the stored SEs). tau² is not re-estimated. Returns None when the
+    stored SEs do not match this covariance (then no band is drawn rather
+    than a wrong one).
+    """
+    from metaanalysis import _dist as stats  # scipy.stats' values without its import time
+
+    if reg is None or len(reg.beta) != 2 or not np.isfinite(reg.tau2):
+        return None
+    X = np.column_stack([np.ones_like(x), x])
+    W = 1.0 / (vi + reg.tau2)
+    cov = np.linalg.inv(X.T @ (W[:, None] * X))
+    factor = np.array(reg.se) ** 2 / np.diag(cov)
+    if not np.allclose(factor, factor[0], rtol=1e-6):
+        return None
+    cov = cov * factor[0]
+    xs = np.linspace(x.min(), x.max(), BAND_POINTS)
+    G = np.column_stack([np.ones_like(xs), xs])
+    pred = G @ np.array(reg.beta)
+    se = np.sqrt(np.einsum("ij,jk,ik->i", G, cov, G))
+    crit = (stats.norm.ppf(1 - reg.alpha / 2) if reg.df is None
+            else stats.t.ppf(1 - reg.alpha / 2, reg.df))
+    return xs, pred - crit * se, pred + crit * se
 
 
 def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
@@ -219,12 +260,16 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
         use = [c for c in run.comparisons if c.key in keys]
         x = np.array([getattr(c, name) for c in use], dtype=float)
         w = 1 / (np.array([c.vi for c in use]) + reg.tau2)
+        vi_use = np.array([c.vi for c in use])
+        mod_label = next(m.label for m in proto.meta_regression if m.moderator == name)
         fig = plots.bubble_plot(x, np.array([c.yi for c in use]), w, regression=reg,
+                                band=_regression_band(reg, x, vi_use),
                                 labels=[c.key for c in use], measure=measure,
-                                xlabel=next(m.label for m in proto.meta_regression if m.moderator == name),
-                                title=f"Meta-regression on {name}")
+                                xlabel=_sentence(mod_label),
+                                title=f"Meta-regression on {mod_label}")
         save(fig, f"bubble_{name}", f"Meta-regression: {name}",
-             f"Slope {fmt.num(reg.beta[1])} ({fmt.p_phrase(reg.pval[1])}); bubble area proportional to weight.")
+             f"Slope {fmt.small(reg.beta[1])} ({fmt.p_phrase(reg.pval[1])}); bubble area "
+             f"proportional to weight; shaded: the {fmt.ci_label(reg.alpha)} of the regression line.")
     judged = {c.key: dict(c.rob_domains, Overall=c.rob_overall) for c in run.comparisons if c.rob_overall}
     if judged:
         fig = plots.rob_traffic_light(judged)

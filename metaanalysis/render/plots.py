@@ -462,13 +462,14 @@ def leave_one_out_plot(
     pooled = _pooled_tuple(overall, "All studies")
     extra = []
     if tau2 is not None:
-        extra.append(("Tau\u00b2", [fmt_small(t, digits + 1) for t in tau2]))
+        # the same decimals as the forest plots' Tau² (issue 15)
+        extra.append(("Tau\u00b2", [fmt_small(t, digits) for t in tau2]))
     if I2 is not None:
         extra.append(("I\u00b2", [f"{fmt_num(v, 0)}%" if is_number(v) else "NA" for v in I2]))
     if extra and pooled is not None and isinstance(overall, (FitResult, PoolResult)):
         fo = overall.overall if isinstance(overall, PoolResult) else overall
         if tau2 is not None:
-            extra[0][1].append(fmt_small(fo.tau2, digits + 1))
+            extra[0][1].append(fmt_small(fo.tau2, digits))
         if I2 is not None:
             extra[-1][1].append(f"{fmt_num(fo.I2, 0)}%" if is_number(fo.I2) else "NA")
     return _interval_rows_plot(
@@ -589,7 +590,7 @@ def bubble_plot(
         p = regression.pval[j]
         ptxt = p_phrase(p)
         r2 = "" if regression.R2 is None else f", R\u00b2 = {fmt_num(regression.R2, 0)}%"
-        ax.text(0.02, 0.97, f"slope = {fmt_num(b1, 3)} ({ptxt}){r2}", transform=ax.transAxes,
+        ax.text(0.02, 0.97, f"slope = {fmt_small(b1, 2)} ({ptxt}){r2}", transform=ax.transAxes,
                 ha="left", va="top", fontsize=fs, family=FONT_FAMILY, parse_math=False,
                 gid="regression-text")
     ax.axhline(1.0 if ratio else 0.0, color="black", lw=0.7, ls=":", zorder=2, gid="null-line")
@@ -614,42 +615,72 @@ def bubble_plot(
 
 
 def _label_bubbles(fig, ax, x, y, radius_pt, labels, fs):
-    """Write each label beside its bubble, trying the four diagonal
-    positions and keeping the first that overlaps no label already placed
-    and stays inside the axes (greedy, largest bubbles first)."""
-    from matplotlib.transforms import Bbox
+    """Write each label beside its bubble where it covers no bubble (its own
+    included) and no label already placed, inside the axes.
 
+    Greedy, largest bubbles first: eight directions around the bubble, then
+    the same farther out (with a thin leader line back to the bubble); when
+    no spot is free, the one that covers the fewest bubbles and labels.
+    """
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     placed = [t.get_window_extent(renderer) for t in ax.texts]  # e.g. the slope text
     centres = ax.transData.transform(np.column_stack([x, y]))
     px = fig.dpi / 72
-    bubbles = [Bbox.from_extents(cx - r * px, cy - r * px, cx + r * px, cy + r * px)
-               for (cx, cy), r in zip(centres, radius_pt)]
-    for i in np.argsort(-radius_pt, kind="stable"):
-        r = radius_pt[i] * 0.75 + 1.5
-        first = None
-        for dx, dy, ha, va in ((r, r, "left", "bottom"), (r, -r, "left", "top"),
-                               (-r, r, "right", "bottom"), (-r, -r, "right", "top")):
-            t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points",
-                            ha=ha, va=va, fontsize=fs, family=FONT_FAMILY, parse_math=False,
-                            annotation_clip=False, gid="bubble-label")
-            bb = t.get_window_extent(renderer)
-            inside = (bb.x0 >= frame.x0 and bb.x1 <= frame.x1 and bb.y0 >= frame.y0
-                      and bb.y1 <= frame.y1)
-            others = placed + [b for j, b in enumerate(bubbles) if j != i]
-            if inside and not any(bb.overlaps(o) for o in others):
-                if first is not None:
-                    first.remove()
-                placed.append(bb)
+    radii = np.asarray(radius_pt) * px  # display pixels
+
+    def hits_circle(bb, cx, cy, r):
+        nx = min(max(cx, bb.x0), bb.x1)
+        ny = min(max(cy, bb.y0), bb.y1)
+        return (nx - cx) ** 2 + (ny - cy) ** 2 < r**2
+
+    # the fitted line is an obstacle too: a label crossed by it is hard to read
+    line_pts = np.vstack([ax.transData.transform(ln.get_xydata()) for ln in ax.lines
+                          if ln.get_gid() == "regression-line"] or [np.empty((0, 2))])
+
+    def cost(bb):
+        n = sum(hits_circle(bb, cx, cy, r) for (cx, cy), r in zip(centres, radii))
+        if len(line_pts):
+            n += int(np.any((line_pts[:, 0] >= bb.x0) & (line_pts[:, 0] <= bb.x1)
+                            & (line_pts[:, 1] >= bb.y0) & (line_pts[:, 1] <= bb.y1)))
+        n += sum(bb.overlaps(o) for o in placed)
+        inside = (bb.x0 >= frame.x0 and bb.x1 <= frame.x1 and bb.y0 >= frame.y0
+                  and bb.y1 <= frame.y1)
+        return n + (0 if inside else 100)
+
+    d = 0.7071
+    directions = ((1, 0, "left", "center"), (-1, 0, "right", "center"),
+                  (0, 1, "center", "bottom"), (0, -1, "center", "top"),
+                  (d, d, "left", "bottom"), (d, -d, "left", "top"),
+                  (-d, d, "right", "bottom"), (-d, -d, "right", "top"))
+    for i in np.argsort(-np.asarray(radius_pt), kind="stable"):
+        best = None
+        for reach in (1.0, 1.7, 2.6):
+            for ux, uy, ha, va in directions:
+                off = radius_pt[i] * reach + 2.0  # points beyond the centre
+                t = ax.annotate(labels[i], (x[i], y[i]), xytext=(ux * off, uy * off),
+                                textcoords="offset points", ha=ha, va=va, fontsize=fs,
+                                family=FONT_FAMILY, parse_math=False, annotation_clip=False,
+                                gid="bubble-label")
+                bb = t.get_window_extent(renderer)
+                c = cost(bb)
+                if best is None or c < best[0]:
+                    if best is not None:
+                        best[1].remove()
+                    best = (c, t, bb, reach)
+                else:
+                    t.remove()
+                if c == 0:
+                    break
+            if best[0] == 0:
                 break
-            if first is None:
-                first = t
-                first_bb = bb
-            else:
-                t.remove()
-        else:
-            placed.append(first_bb)  # no free spot: keep the first position
+        _c, t, bb, reach = best
+        if reach > 1.0:  # away from its bubble: a leader line says whose label it is
+            ax.annotate("", (x[i], y[i]), xytext=(t.xyann), textcoords="offset points",
+                        arrowprops=dict(arrowstyle="-", lw=0.5, color="#555555", shrinkA=0,
+                                        shrinkB=radius_pt[i]), annotation_clip=False,
+                        gid="bubble-leader")
+        placed.append(bb)
 
 
 # ----------------------------------------------------------------------------
