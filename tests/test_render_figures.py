@@ -282,3 +282,36 @@ def test_prisma_figure_from_fates(figure_reader):
             "Included"} <= set(texts)
     assert figure_reader.overlaps(fig) == []
     assert figure_reader.outside(fig) == []
+
+
+# ----------------------------------------------------------------------------
+# every figure of the report, as drawn: no text box overlaps another
+
+
+def test_no_figure_of_the_bundled_run_has_overlapping_text(bundled, tmp_path, monkeypatch,
+                                                            figure_reader):
+    """make_figures on every bundled protocol, each Figure caught before it is
+    saved and read back with the renderer's text boxes (the SVG has none)."""
+    from metaanalysis.pipeline import run_protocol
+    from metaanalysis.render import figures as figures_mod
+    from metaanalysis.render import forest
+    from metaanalysis.runner import load_inputs
+
+    caught = []
+
+    def catch(fig, stem, formats=("svg",), dpi=300):
+        caught.append((Path(stem).name, fig))
+        return [Path(f"{stem}.{f}") for f in formats]
+
+    monkeypatch.setattr(forest, "save_figure", catch)
+    protos = sorted((bundled / "protocols").glob("*.yaml"))
+    studies, registry, loaded, _ = load_inputs(protos, bundled / "studies")
+    for path, proto in loaded:
+        run = run_protocol(proto, studies, registry)
+        before = len(caught)
+        index = figures_mod.make_figures(run, tmp_path / proto.id)
+        assert len(caught) - before == len(index)
+    assert {"prisma", "forest_main", "leave_one_out"} <= {name for name, _ in caught}
+    for name, fig in caught:
+        assert figure_reader.overlaps(fig) == [], f"{name}: overlapping texts"
+        assert figure_reader.outside(fig) == [], f"{name}: texts outside the figure"

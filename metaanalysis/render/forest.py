@@ -544,7 +544,7 @@ def forest_plot(
     if rob_keys:
         parts = []
         for i, k in enumerate(rob_keys):
-            parts.append(f"{_rob_short(k, i)}: {ROB2_DOMAINS.get(k, k)}")
+            parts.append(f"{_rob_short(k, i)}: {ROB2_DOMAINS.get(k, k.replace('_', ' '))}")
         legend = "; ".join(parts)
         sym = ", ".join(f"{ROB_SYMBOLS[v]} {ROB_LABELS[v].lower()}" for v in ROB_COLORS)
         notes.append(f"Risk of bias (RoB 2): {legend}. Dots: {sym}.")

@@ -731,7 +731,11 @@ def rob_traffic_light(
     label_w = min(2.6, max(tm.width(s, fs) for s in studies) + 0.1)
     legend_items = [lv for lv in ROB_COLORS if any(lv in row for row in table.values())]
     legend_w = max(tm.width(ROB_LABELS[lv], fs) for lv in ROB_COLORS) + 0.35
-    caption = [f"{'O' if k == 'Overall' else k}: {ROB2_DOMAINS.get(k, k)}" for k in domains]
+    # column heads: D1-D5 and O, or letters for longer domain names (their
+    # full names in the caption, as in the forest plots)
+    heads = ["O" if k == "Overall" else k if len(k) <= 3 else chr(ord("A") + j)
+             for j, k in enumerate(domains)]
+    caption = [f"{h}: {ROB2_DOMAINS.get(k, k.replace('_', ' '))}" for h, k in zip(heads, domains)]
     ax_w = cell * len(domains)
     title_h = 0.3 if title else 0.0
     head_h = 0.3
@@ -772,8 +776,7 @@ def rob_traffic_light(
     if title:
         put(margin, fig_h - margin - title_h / 2, title, bold=True, size=fs + 1)
     for j, k in enumerate(domains):
-        put(x0 + (j + 0.5) * cell, y_top + head_h / 2, "O" if k == "Overall" else k, "center",
-            bold=True)
+        put(x0 + (j + 0.5) * cell, y_top + head_h / 2, heads[j], "center", bold=True)
     put(margin, y_top + head_h / 2, "Study", bold=True)
     for i, s in enumerate(studies):
         put(margin, y_top - (i + 0.5) * cell, tm.fit(s, label_w - 0.1, fs))
