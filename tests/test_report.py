@@ -434,3 +434,60 @@ def test_interval_labels_follow_alpha(outputs):
         assert "90% PI" in text and "[90% CI]" in text and "Wald 90% intervals" in text
         assert "95% PI" not in text and "[95% CI]" not in text
     assert "Risk with probiotic (90% CI)" in files["report.md"] or "Difference with probiotic (90% CI)" in files["report.md"]
+
+
+#: Read back inside an <iframe> of a phone's width (headless Chromium will not
+#: open a window narrower than 500 px; an iframe is its own viewport, so the
+#: report's media queries see the phone width). Every element that reaches
+#: past the viewport must sit inside a scrolling box (a wide table scrolls
+#: inside itself); the page itself must never scroll sideways.
+PHONE_PROBE = """<script>
+(function () {
+  var vw = document.documentElement.clientWidth, wide = [];
+  document.querySelectorAll("body *").forEach(function (e) {
+    var r = e.getBoundingClientRect();
+    // a box past the viewport, or text running out of its box (a long URL)
+    var spills = getComputedStyle(e).overflowX === "visible" && e.clientWidth > 0
+                 && e.scrollWidth > e.clientWidth + 1;
+    if (r.right <= vw + 1 && !spills) return;
+    for (var p = e.parentElement; p; p = p.parentElement) {
+      var o = getComputedStyle(p).overflowX;
+      if (o === "auto" || o === "scroll" || o === "hidden") return;
+    }
+    if (e.tagName === "MAIN" || e.tagName === "SECTION") return;  // the containers of the culprit
+    wide.push(e.tagName.toLowerCase() + (e.className ? "." + e.className : "") + ":" + Math.round(Math.max(r.right, e.scrollWidth))
+              + " " + (e.textContent || "").trim().slice(0, 40));
+  });
+  var out = window.parent.document.body;
+  out.setAttribute("data-viewport", String(vw));
+  out.setAttribute("data-page-width", String(document.documentElement.scrollWidth));
+  out.setAttribute("data-wide", wide.slice(0, 10).join(" "));
+})();
+</script>
+"""
+
+#: Widths in CSS px: a small and a large phone.
+PHONE_WIDTHS = (360, 414)
+
+
+def test_report_fits_a_phone_in_chromium(outputs, tmp_path):
+    exe = _chromium()
+    for pid, (folder, _, _) in sorted(outputs.items()):
+        page = tmp_path / pid / "report.html"
+        page.parent.mkdir()
+        page.write_text(_html(folder).replace("</body>", PHONE_PROBE + "</body>"), encoding="utf-8")
+        for w in PHONE_WIDTHS:
+            frame = tmp_path / pid / f"phone-{w}.html"
+            frame.write_text('<!DOCTYPE html><html><body style="margin:0"><iframe src="report.html" '
+                             f'style="width:{w}px;height:2000px;border:0"></iframe></body></html>',
+                             encoding="utf-8")
+            r = _run_chromium(exe, tmp_path / f"profile-phone-{pid}-{w}",
+                              "--allow-file-access-from-files", "--window-size=800,2000",
+                              "--virtual-time-budget=5000", "--dump-dom", frame.as_uri())
+            body = re.search(r"<body([^>]*)>", r.stdout)
+            assert body, f"no DOM dumped for {pid}: {r.stderr[-2000:]}"
+            attrs = dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', body.group(1)))
+            assert attrs.get("data-viewport") == str(w), f"{pid}: the probe did not run ({attrs})"
+            assert int(attrs["data-page-width"]) <= w, \
+                f"{pid} at {w} px scrolls sideways: {attrs.get('data-wide')}"
+            assert attrs.get("data-wide") == "", f"{pid} at {w} px: {attrs['data-wide']}"
