@@ -491,3 +491,39 @@ def test_report_fits_a_phone_in_chromium(outputs, tmp_path):
             assert int(attrs["data-page-width"]) <= w, \
                 f"{pid} at {w} px scrolls sideways: {attrs.get('data-wide')}"
             assert attrs.get("data-wide") == "", f"{pid} at {w} px: {attrs['data-wide']}"
+
+
+def test_a_claim_in_another_language_reads_in_english_beside_the_original(outputs):
+    seen = 0
+    for folder, data, _ in outputs.values():
+        entries = [e for e in list(data["protocol"].get("claims") or [])
+                   + list(data["protocol"].get("out_of_scope") or []) if e.get("translation")]
+        html, md = _html(folder), _md(folder)
+        claims_md = (folder / "claims.md").read_text(encoding="utf-8")
+        for e in entries:
+            seen += 1
+            for text in (html, md):
+                assert esc(e["translation"]) in text or e["translation"] in text
+                assert f"Original: “{esc(e['wording'])}”" in text or \
+                    f"Original: “{e['wording']}”" in text
+                assert "translation" in text.lower()
+            assert f"Claim: \"{e['translation']}\" (the project's translation from " in claims_md
+            assert f"Original: \"{e['wording']}\"" in claims_md
+    assert seen >= 1, "no protocol carries a translated claim (C6 is Swedish)"
+
+
+def test_subgroup_tests_give_q_df_and_p(outputs):
+    """The report's own statements of a subgroup test (stratum sections, the
+    claims table, the Summary of Findings comments) give Q and df with p.
+    (A claim's reasoning sentence, written by claims.py, is quoted as is.)"""
+    n = 0
+    for folder, _data, _ in outputs.values():
+        md = _md(folder)
+        lines = (re.findall(r"\*\*Test for subgroup differences:\*\* [^\n]*", md)
+                 + re.findall(r"\(Test for subgroup differences: [^)]*\)", md)
+                 + re.findall(r"\(subgroup differences by [^)]*\)", md))
+        for line in lines:
+            if re.search(r"\bp [=<] ", line):
+                n += 1
+                assert re.search(r"Q = [\d.]+, df = \d+", line), line
+    assert n >= 3
