@@ -381,8 +381,10 @@ def test_branches_the_bundled_run_does_not_reach(outputs):
         "H2": 1.1, "R2": 40.0, "QE": 7.0, "QE_df": 6, "QE_p": 0.32, "QM": 4.0, "QM_df": [1, 6],
         "QM_p": 0.09, "alpha": 0.05, "conventions": {}, "warnings": []}}]
     data["claims"][0]["verdict"] = "contradicted"
-    png_only = [dict(f, files=[p for p in f["files"] if p.endswith(".png")]) for f in index[:1]]
-    files = report.render_reports(data, png_only + index[1:], folder)
+    # the first figure with a PNG (the main forest plot) loses its SVG
+    j = next(i for i, f in enumerate(index) if any(p.endswith(".png") for p in f["files"]))
+    png_only = [dict(index[j], files=[p for p in index[j]["files"] if p.endswith(".png")])]
+    files = report.render_reports(data, index[:j] + png_only + index[j + 1:], folder)
     text, md = files["report.html"], files["report.md"]
     assert "Egger regression:</b> intercept -1.20" in text and "(p = 0.02)" in text
     assert "3 imputed; adjusted RR 0.90 [0.74, 1.11]" in text

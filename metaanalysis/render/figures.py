@@ -26,6 +26,8 @@ SD_CHANGE = "SD of the change imputed from baseline and final SDs with an assume
 SD_IMPUTED = "SD imputed (not reported; sensitivity analysis)"
 EVENTS_FROM_PERCENT = "Events derived from a reported percentage"
 N_DERIVED = "Number analysed derived (randomised minus drop-outs, or from a denominator)"
+SPLIT_CONTROL = ("Control group shared by several comparisons: its events and total divided "
+                 "between them (Cochrane Handbook 23.3.4)")
 PAPER_CI_T = ("CI as printed in the paper (a t interval); the SE behind the weight is its "
               "half-width over the t quantile")
 
@@ -52,6 +54,10 @@ def _cell_notes(c) -> dict[str, str]:
         notes["sd1i"] = notes["sd2i"] = sd_note
     if "percent_of_n" in methods or "events_from_percent" in c.flags:
         notes["ai"] = notes["ci"] = EVENTS_FROM_PERCENT
+    if "split_control" in methods:
+        notes["n2i"] = SPLIT_CONTROL
+        if ex.ci is not None:
+            notes["ci"] = SPLIT_CONTROL
     return notes
 
 
