@@ -215,6 +215,14 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
          f"Study files of the evidence base to the trials in the meta-analysis "
          f"({counts['analysed']} trials, {counts['comparisons']} comparisons); the reasons "
          "per study are in the table of studies not analysed.")
+    model_note = None
+    if run.main.result is not None:
+        from metaanalysis.render.forest import TAU2_NAMES, TEST_NOTES, method_label
+
+        fit0 = run.main.result.overall
+        model_note = (f"Each row: {method_label(fit0)}, {fmt.ci_label(proto.model.alpha)}; "
+                      f"Tau\u00b2 by {TAU2_NAMES.get(fit0.method, fit0.method)}."
+                      + (f" {TEST_NOTES[fit0.test]}" if fit0.test in TEST_NOTES else ""))
     if run.main.result is not None:
         fig = forest_plot(run.main.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
@@ -222,7 +230,8 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
         # the main forest plot also goes out as PDF (for manuscripts); PDF font
         # subsetting costs ~0.7 s a figure, so the others are SVG + 300 dpi PNG
         save(fig, "forest_main", f"Forest plot: {label}, all eligible comparisons",
-             f"{measure} (probiotic vs control), {proto.model.method}, test {proto.model.test}.")
+             f"{fmt.measure_name(measure)} (probiotic vs control), "
+             f"{method_label(run.main.result.overall)}, {fmt.ci_label(proto.model.alpha)}.")
     for a in run.strata:
         if a.result is None:
             continue
@@ -236,7 +245,8 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
         fig = plots.leave_one_out_plot(L.estimate, L.ci_lb, L.ci_ub, [c.key for c in run.comparisons],
                                        overall=run.main.result, measure=measure, tau2=L.tau2,
                                        I2=L.I2, benefit=_favours(run),
-                                       alpha=proto.model.alpha, title=f"Leave-one-out: {label}")
+                                       alpha=proto.model.alpha, title=f"Leave-one-out: {label}",
+                                       note=model_note)
         save(fig, "leave_one_out", "Leave-one-out analysis",
              "Each row: the pooled estimate with that comparison left out.")
     if run.cumulative is not None:
@@ -246,7 +256,8 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
                                     [run.comparisons[i].key for i in order],
                                     years=[run.comparisons[i].year for i in order],
                                     measure=measure, benefit=_favours(run), alpha=proto.model.alpha,
-                                    title=f"Cumulative meta-analysis by year: {label}")
+                                    title=f"Cumulative meta-analysis by year: {label}",
+                                    note=model_note)
         save(fig, "cumulative", "Cumulative meta-analysis by year",
              "Each row: the pooled estimate of all comparisons published up to that one.")
     small = run.small_study

@@ -270,7 +270,7 @@ def _grow_for_legend(fig, ax, ax_in, leg, margin=0.12):
 
 def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, marker, gid,
                         extra_cols, favours, fontsize, plot_width, label_width, digits, title,
-                        xlim, alpha):
+                        xlim, alpha, note=None):
     ratio, disp = _display(measure)
     est, lb, ub = (np.asarray(a, dtype=float).reshape(-1) for a in (est, lb, ub))
     k = len(est)
@@ -335,6 +335,10 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, ma
     body_bot = body_top + n * row_h
     fav_y = body_bot + (3 + 2.5) / 72 + fs * 1.25 / 72 + 0.55 * row_h
     fig_h = fav_y + 0.6 * row_h + margin
+    # the model of every row, as the forest plots' header states it
+    note_lines = tm.wrap(note, fig_w - 2 * margin, fs - 0.5) if note else []
+    notes_top = fig_h - margin + 0.2 * row_h
+    fig_h += len(note_lines) * row_h * 0.92 + (0.2 * row_h if note_lines else 0)
     fig.set_size_inches(fig_w, fig_h)
     base = 0.36 * fs / 72
 
@@ -342,6 +346,9 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, ma
         fig.text(xx, fig_h - yc - base, s, transform=fig.dpi_scale_trans, ha=ha, va="baseline",
                  fontsize=size or fs, family=FONT_FAMILY, fontweight="bold" if bold else "normal",
                  parse_math=False, gid=gid)
+
+    for j, line in enumerate(note_lines):
+        put(margin, notes_top + (j + 0.5) * row_h * 0.92, line, size=fs - 0.5, gid="note")
 
     if title:
         put(margin, margin + title_h / 2, tm.fit(title, fig_w - 2 * margin, fs + 1, True),
@@ -444,6 +451,7 @@ def leave_one_out_plot(
     label_width: float = 2.2,
     xlim=None,
     alpha: float = 0.05,
+    note: str | None = None,
 ) -> Figure:
     """Leave-one-out plot: the pooled estimate with each study omitted in turn.
 
@@ -477,7 +485,7 @@ def leave_one_out_plot(
         header="Study omitted", pooled=pooled, ref=None if pooled is None else pooled[1],
         marker="s", gid="loo-point", extra_cols=extra, favours=_favours(favours, arms, benefit),
         fontsize=fontsize, plot_width=plot_width, label_width=label_width, digits=digits,
-        title=title, xlim=xlim, alpha=alpha)
+        title=title, xlim=xlim, alpha=alpha, note=note)
 
 
 def cumulative_plot(
@@ -498,6 +506,7 @@ def cumulative_plot(
     label_width: float = 2.2,
     xlim=None,
     alpha: float = 0.05,
+    note: str | None = None,
 ) -> Figure:
     """Cumulative forest plot: the pooled estimate as studies are added in
     order of publication.
@@ -521,7 +530,7 @@ def cumulative_plot(
         header="Study added", pooled=None, ref=None, marker="o", gid="cumulative-point",
         extra_cols=extra, favours=_favours(favours, arms, benefit), fontsize=fontsize,
         plot_width=plot_width, label_width=label_width, digits=digits, title=title, xlim=xlim,
-        alpha=alpha)
+        alpha=alpha, note=note)
 
 
 # ----------------------------------------------------------------------------
