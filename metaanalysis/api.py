@@ -38,22 +38,71 @@ TEST_TEXT = {
 # input checking
 
 
+#: Minus-like characters that are not ASCII '-' (float() refuses them): the
+#: error says what they are instead of just "not a number".
+_LOOKALIKE_MINUS = "\u2212\u2010\u2011\u2012\u2013\u2014\ufe63\uff0d"
+#: Columns that count people or events: whole numbers only.
+COUNT_COLUMNS = ("n1i", "n2i", "ai", "ci")
+
+
 def _numeric_column(data, col, file=None):
     """Return a float array for ``col`` or raise naming the first bad row."""
     if col not in data.columns:
         raise InputError(f"missing column '{col}'", file=file, column=col)
+    if list(data.columns).count(col) > 1:
+        raise InputError("duplicate column", file=file, column=col)
     out = np.empty(len(data))
     for i, val in enumerate(data[col].tolist()):
+        if val is None or (isinstance(val, str) and not val.strip()) or (
+                isinstance(val, float) and math.isnan(val)):
+            raise InputError("empty cell, expected a number", file=file, row=i + 1, column=col)
+        if isinstance(val, bool):
+            raise InputError(f"expected a number, got {val!r}", file=file, row=i + 1, column=col)
         try:
             x = float(val)
-        except (TypeError, ValueError):
-            raise InputError(f"expected a number, got {val!r}", file=file, row=i + 1,
-                             column=col) from None
+        except (TypeError, ValueError, OverflowError):
+            hint = ""
+            if isinstance(val, str) and any(c in val for c in _LOOKALIKE_MINUS):
+                hint = " (it contains a dash or Unicode minus sign; write the minus as '-')"
+            raise InputError(f"expected a number, got {str(val)[:40]!r}{hint}", file=file,
+                             row=i + 1, column=col) from None
         if not math.isfinite(x):
-            raise InputError(f"expected a finite number, got {val!r}", file=file, row=i + 1,
-                             column=col)
+            raise InputError(f"expected a finite number, got {str(val)[:40]!r}", file=file,
+                             row=i + 1, column=col)
+        if col in COUNT_COLUMNS and not x.is_integer():
+            raise InputError(f"a count must be a whole number, got {val!r}", file=file,
+                             row=i + 1, column=col)
         out[i] = x
     return out
+
+
+def _check_finite_effects(yi, vi, data, cols, file):
+    """Every row's effect size and variance is a finite number (vi > 0)."""
+    bad = np.flatnonzero(~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0)))
+    if bad.size:
+        i = int(bad[0])
+        col = _largest_column(data, cols, i)
+        raise InputError(f"the effect size cannot be computed in double precision from this "
+                         f"row (yi = {float(yi[i])!r}, vi = {float(vi[i])!r}); check its values",
+                         file=file, row=i + 1, column=col)
+
+
+def _largest_column(data, cols, row=None):
+    """(column) of the largest |value| among ``cols`` (in ``row``, or anywhere)."""
+    best, where = -1.0, None
+    for c in cols:
+        if c not in data.columns:
+            continue
+        for i, v in enumerate(data[c].tolist()):
+            if row is not None and i != row:
+                continue
+            try:
+                a = abs(float(v))
+            except (TypeError, ValueError):
+                continue
+            if a > best:
+                best, where = a, (c, i)
+    return where if row is None else (where[0] if where else None)
 
 
 def _check(cond, msg, col, file):
@@ -86,10 +135,12 @@ def effect_sizes(data, measure, *, smd_correction="exact", add=0.5, to="only0", 
         elif "sei" in data.columns:
             sei = _numeric_column(data, "sei", file)
             _check(sei > 0, "standard error must be > 0", "sei", file)
-            vi = sei**2
+            with np.errstate(over="ignore", under="ignore"):
+                vi = sei**2
         else:
             raise InputError("missing column 'vi' (or 'sei'); measure GEN needs columns yi and "
                              "vi (or yi and sei)", file=file, column="vi")
+        _check_finite_effects(yi, vi, data, ("yi", "vi", "sei"), file)
         return yi, vi, None
     _require_columns(data, measure, file)
     cols = {c: _numeric_column(data, c, file) for c in COLUMNS[measure]}
@@ -103,13 +154,23 @@ def effect_sizes(data, measure, *, smd_correction="exact", add=0.5, to="only0", 
                 _check(cols[c] > 0, "a ratio of means needs means > 0", c, file)
         if measure == "SMD":
             _check(cols["n1i"] + cols["n2i"] > 3, "SMD needs n1i + n2i > 3", "n2i", file)
-        yi, vi = escalc(measure, smd_correction=smd_correction, **cols)
+        with np.errstate(all="ignore"):
+            yi, vi = escalc(measure, smd_correction=smd_correction, **cols)
+        _check_finite_effects(yi, vi, data, COLUMNS[measure], file)
         return yi, vi, cols
     for e, n in (("ai", "n1i"), ("ci", "n2i")):
         _check(cols[e] >= 0, "event count must be >= 0", e, file)
         _check(cols[e] <= cols[n], f"events exceed the group size {n}", e, file)
-    yi, vi = escalc(measure, ai=cols["ai"], n1i=cols["n1i"], ci=cols["ci"], n2i=cols["n2i"],
-                    add=add, to=to, drop00=drop00)
+    with np.errstate(all="ignore"):
+        yi, vi = escalc(measure, ai=cols["ai"], n1i=cols["n1i"], ci=cols["ci"], n2i=cols["n2i"],
+                        add=add, to=to, drop00=drop00)
+    # drop00 leaves double-zero studies undefined on purpose (NaN), and with
+    # add=0 a zero cell gives an infinite log ratio that MH/Peto never use:
+    # neither is an input error
+    if add > 0:
+        skip = (np.isnan(yi) & np.isnan(vi)) if drop00 else np.zeros(len(yi), bool)
+        _check_finite_effects(np.where(skip, 0.0, yi), np.where(skip, 1.0, vi), data,
+                              COLUMNS[measure], file)
     return yi, vi, cols
 
 
@@ -351,12 +412,42 @@ def pool(data, measure="MD", method="REML", test="z", by=None, alpha=0.05, *,
     if by is not None:
         if by not in data.columns:
             raise InputError(f"missing column '{by}' (named by --by)", file=file, column=by)
-        groups = [str(g) for g in data[by].tolist()]
-    return pool_effects(yi, vi, labels, measure=measure, method=method, test=test, by=by,
-                        groups=groups, alpha=alpha, pi_df=pi_df, arms=arms,
-                        subgroup_tau2=subgroup_tau2,
-                        conventions=_conventions(measure, method, test, pi_df, smd_correction,
-                                                 add, to, drop00))
+        groups = []
+        for i, g in enumerate(data[by].tolist()):
+            if g is None or (isinstance(g, float) and math.isnan(g)) or not str(g).strip():
+                # an empty level would become a subgroup called "nan" or ""
+                raise InputError("empty subgroup value (every row needs a level of the --by "
+                                 "column)", file=file, row=i + 1, column=by)
+            groups.append(str(g).strip() if isinstance(g, str) else str(g))
+    with np.errstate(all="ignore"):
+        res = pool_effects(yi, vi, labels, measure=measure, method=method, test=test, by=by,
+                           groups=groups, alpha=alpha, pi_df=pi_df, arms=arms,
+                           subgroup_tau2=subgroup_tau2,
+                           conventions=_conventions(measure, method, test, pi_df,
+                                                    smd_correction, add, to, drop00))
+    _check_finite_result(res, method, data, COLUMNS.get(measure, ("yi", "vi", "sei")), file)
+    return res
+
+
+def _check_finite_result(res: PoolResult, method, data, cols, file):
+    """Refuse a result that overflowed (tau2 = inf from values near 1e308).
+
+    A Mantel-Haenszel or Peto estimate may be undefined (no events in one
+    arm across all studies): that is reported as a warning, not here.
+    """
+    fits = [("", res.overall)] + [(f" (subgroup {lvl})", f) for lvl, f in res.subgroups]
+    for where, f in fits:
+        if method in ("MH", "PETO"):
+            continue
+        for name in ("estimate", "se", "tau2", "ci_lb", "ci_ub"):
+            val = getattr(f, name)
+            if val is None or not math.isfinite(val):
+                big = _largest_column(data, cols)
+                at = (f"; the largest value is in row {big[1] + 1} (line {big[1] + 2}), column "
+                      f"'{big[0]}'" if big else "")
+                raise InputError(f"the result is not finite ({name} = {val}{where}): the values "
+                                 f"are too large (or too small) to pool in double precision"
+                                 f"{at}", file=file)
 
 
 def pool_effects(yi, vi, labels, *, measure, method="REML", test="z", by=None, groups=None,

@@ -275,10 +275,34 @@ NO_PLACEBO = ("usual_care", "none")
 
 
 def _participants(comps, keys):
-    known = [c.n_total for c in comps if c.key in keys and c.n_total]
-    # trials, not comparisons: a multi-arm trial without n is one trial
-    unknown = len({c.study for c in comps if c.key in keys and not c.n_total})
-    return int(sum(known)), unknown
+    """Participants in the analysis ``keys`` and the trials whose n is not known.
+
+    The per-comparison n (``n_total``, the arms' analysed n) where known; a
+    trial without per-arm n adds its quoted total (``n_trial_total``,
+    studies/README.md ``trial_total``) once, and only when the analysis uses
+    every arm that total spans: a total cannot be split by arm, so a stratum
+    holding one arm of a three-arm trial counts that trial as unknown rather
+    than guess its share.
+    """
+    sel = [c for c in comps if c.key in keys]
+    trial = lambda c: getattr(c, "study", c.key)  # noqa: E731 (comps are duck-typed)
+    known = sum(c.n_total for c in sel if c.n_total)
+    arms: dict[str, set] = {}
+    for c in sel:
+        if not c.n_total and getattr(c, "n_trial_total", None):
+            arms.setdefault(trial(c), set()).update((c.arm, c.control))
+    counted: set[str] = set()
+    unknown: set[str] = set()
+    for c in sel:
+        sid = trial(c)
+        if c.n_total or sid in counted or sid in unknown:
+            continue
+        if sid in arms and arms[sid] >= set(c.trial_arms):
+            known += c.n_trial_total
+            counted.add(sid)
+        else:
+            unknown.add(sid)
+    return int(known), len(unknown)
 
 
 def participants_text(n, unknown):

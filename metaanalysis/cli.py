@@ -54,6 +54,7 @@ def pool(
     pi_df: Annotated[str, typer.Option("--pi-df", help="metafor | k-1 | k-2 | z")] = "metafor",
     common_tau2: Annotated[bool, typer.Option("--common-tau2", help="Subgroups share one tau2 (metafor QM test).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly .to_dict() as JSON.")] = False,
+    max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Refuse larger files (default 50 MB).")] = 50 * 1024 * 1024,
     forest: Annotated[Optional[Path], typer.Option("--forest", help="Also draw the RevMan-layout forest plot to FILE.svg, .png or .pdf (subgroups from --by).")] = None,
     drop_incomplete: Annotated[bool, typer.Option("--drop-incomplete", help="Leave out rows with an empty cell in a needed column, with a warning listing them (default: refuse).")] = False,
 ):
@@ -61,7 +62,7 @@ def pool(
     from metaanalysis.api import pool as do_pool
     from metaanalysis.io import read_csv
 
-    data = read_csv(file)
+    data = read_csv(file, max_bytes=max_bytes)
     if forest is not None and forest.suffix.lower() not in (".svg", ".png", ".pdf"):
         _fail(f"--forest {forest}: the file name must end in .svg, .png or .pdf")
     if drop_incomplete:
@@ -99,7 +100,15 @@ def _draw_pool_forest(res, data, measure, path: Path):
     arm_keys = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "ci")
     study_data = {}
     for label, row in zip(_labels(data), data.to_dict("records")):
-        study_data[label] = {k: row[k] for k in arm_keys if k in row and row[k] == row[k]}
+        d = {}
+        for k in arm_keys:
+            try:  # read_csv keeps cells as text; pool() has already checked them
+                v = float(row[k])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if v == v:
+                d[k] = v
+        study_data[label] = d
     fig = forest_plot(res, study_data=study_data, arms=("Experimental", "Control"),
                       prediction=res.overall.method not in ("FE", "MH", "PETO"))
     (written,) = save_figure(fig, path.with_suffix(""), formats=(path.suffix.lower().lstrip("."),))

@@ -26,9 +26,17 @@ Checks done here (they need more than one model)
   error's ``loc`` mapped to the line of its YAML node;
 * ``id`` equals the file name stem; study ids are unique across files;
 * strain keys exist in the registry (``studies/strains.yaml``);
-* ``same_cohort_as`` names a known study;
+* ``same_cohort_as`` names a known study and forms no cycle; two files with
+  the same DOI, PMID or registration id are one trial twice unless linked
+  by ``same_cohort_as`` (see :func:`_cohort_problems`);
 * provenance: each quoted number appears in its quote's text
   (:func:`metaanalysis.provenance.number_in_text`).
+
+Only regular files are read (:func:`study_files`,
+:func:`metaanalysis.io.read_regular_file`): a FIFO, device, directory named
+``*.yaml``, broken symbolic link or link leaving the folder is a problem,
+and nothing is opened before its type is known, so a FIFO cannot hang
+``meta validate``.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +53,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from metaanalysis.io import file_kind, read_regular_file
 from metaanalysis.provenance import number_in_text
 from metaanalysis.schema import (MAX_ABS_VALUE, PLACEHOLDER, FieldIssues, StrainRegistry,
                                  Study)
@@ -211,15 +222,9 @@ def _read_yaml(path: str | os.PathLike, *, fast: bool) -> tuple[YamlDoc | None, 
         return None, (Problem(file, line, "", message),)
 
     # --- read and decode -------------------------------------------------
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except IsADirectoryError:
-        return fail(0, "is a directory, expected a YAML file")
-    except FileNotFoundError:
-        return fail(0, "no such file")
-    except OSError as exc:
-        return fail(0, f"cannot read file: {exc.strerror or exc}")
+    raw, why = read_regular_file(path, MAX_BYTES)
+    if raw is None:
+        return fail(0, why)
     if len(raw) > MAX_BYTES:
         return fail(1, f"file is larger than {MAX_BYTES // 1000} kB; an extraction file "
                        "should be a few kB")
@@ -399,8 +404,14 @@ class _Builder:
 
     def _scalar(self, node, path, tag):
         value = str(node.value)
-        if node.style in ("'", '"', "|", ">") or tag in (_CORE + "str", _CORE + "timestamp"):
+        if tag in (_CORE + "str", _CORE + "timestamp"):
             return value
+        if node.style in ("'", '"', "|", ">"):
+            # a quoted scalar is text; one with an explicit tag
+            # ('!!python/object:x "..."', '!!binary "..."') is refused like
+            # any other tag, not silently read as text
+            self.problems.append((_mark_line(node), path, f"YAML tag '{tag}' is not allowed"))
+            return None
         if tag == _CORE + "null":
             return None
         if tag == _CORE + "bool":
@@ -451,12 +462,49 @@ def _field_names() -> list[str]:
 _FIELD_NAMES: list[str] | None = None
 
 
-def _suggest(name: Any) -> str:
+def _suggest(name: Any, names: Iterable[str] | None = None) -> str:
     global _FIELD_NAMES
-    if _FIELD_NAMES is None:
-        _FIELD_NAMES = _field_names()
-    close = difflib.get_close_matches(str(name), _FIELD_NAMES, n=1, cutoff=0.75)
+    if names is None:
+        if _FIELD_NAMES is None:
+            _FIELD_NAMES = _field_names()
+        names = _FIELD_NAMES
+    close = difflib.get_close_matches(str(name), list(names), n=1, cutoff=0.75)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def did_you_mean(value: Any, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the choice closest to ``value``, or "".
+
+    Case is ignored first (``sd_may_be_SE`` -> ``sd_may_be_se``), then
+    :func:`difflib.get_close_matches` finds near spellings (``child`` ->
+    ``children``).
+    """
+    choices = [str(c) for c in choices]
+    text = str(value)
+    def fold(x: str) -> str:
+        return x.lower().replace("-", "_")
+
+    for c in choices:
+        if fold(c) == fold(text):
+            return f" (did you mean '{c}'?)"
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(text.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
+
+
+#: Longest list of choices an error message spells out; past it, it gives
+#: the count (a list of every study id helps nobody).
+MAX_CHOICES_SHOWN = 20
+
+
+def one_of(value: Any, choices: Iterable[str], what: str | None = None) -> str:
+    """``"unknown flag 'x' (did you mean 'y'?); expected one of a, b, c"``."""
+    choices = [str(c) for c in choices]
+    shown = value if not isinstance(value, str) else value[:60]
+    head = f"unknown {what} {shown!r}" if what else f"{shown!r} is not allowed"
+    tail = (f"expected one of {', '.join(choices)}" if len(choices) <= MAX_CHOICES_SHOWN
+            else f"not among the {len(choices)} known {(what + 's') if what else 'values'}")
+    return f"{head}{did_you_mean(value, choices)}; {tail}"
 
 
 def _typename(v: Any) -> str:
@@ -475,7 +523,7 @@ def _typename(v: Any) -> str:
     return type(v).__name__
 
 
-def _message(err: dict) -> str:
+def _message(err: dict, names: Iterable[str] | None = None) -> str:
     typ = err.get("type", "")
     inp = err.get("input")
     loc = err.get("loc", ())
@@ -484,7 +532,20 @@ def _message(err: dict) -> str:
     if typ == "missing":
         return "required field is missing"
     if typ == "extra_forbidden":
-        return "unknown field" + _suggest(loc[-1] if loc else "")
+        return "unknown field" + _suggest(loc[-1] if loc else "", names)
+    bounds = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
+              "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
+    if typ in bounds:
+        key, op = bounds[typ]
+        bound = (err.get("ctx") or {}).get(key)
+        return f"must be {op} {bound}, got {inp!r}"
+    if typ == "literal_error":
+        ctx = err.get("ctx") or {}
+        expected = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected", "")))
+        if expected and isinstance(inp, str):
+            return one_of(inp, expected)
+        if expected:
+            return f"expected one of {', '.join(expected)}, got {_typename(inp)}"
     if typ in ("model_type", "model_attributes_type", "dict_type", "mapping_type"):
         return f"expected a mapping (key: value pairs), got {_typename(inp)}"
     if typ in ("tuple_type", "list_type", "sequence_type"):
@@ -506,9 +567,13 @@ def _message(err: dict) -> str:
 
 
 def validation_problems(doc: YamlDoc, exc: ValidationError,
-                        limit: int = MAX_PROBLEMS_PER_FILE) -> list[Problem]:
+                        limit: int = MAX_PROBLEMS_PER_FILE, *,
+                        field_names: Iterable[str] | None = None) -> list[Problem]:
     """Turn a pydantic ``ValidationError`` into located problems (at most
-    ``limit`` of them)."""
+    ``limit`` of them). ``field_names`` are the names an unknown key is
+    compared with for a did-you-mean (default: the study schema's)."""
+    if field_names is not None:
+        field_names = list(field_names)
     out = []
     errors = exc.errors()[:limit]
     locs = [tuple(e.get("loc", ())) for e in errors]
@@ -524,7 +589,7 @@ def validation_problems(doc: YamlDoc, exc: ValidationError,
             for sub, msg in ctx_err.issues:
                 out.append(doc.problem(loc + sub, msg))
         else:
-            out.append(doc.problem(loc, _message(err)))
+            out.append(doc.problem(loc, _message(err, field_names)))
     return out
 
 
@@ -571,24 +636,79 @@ def study_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Pr
     """Expand files and directories into study files.
 
     A directory contributes its ``*.yaml``/``*.yml`` files (not recursively),
-    except the registry ``strains.yaml``.
+    except the registry ``strains.yaml`` and hidden files (names starting
+    with ``.``, such as editors' lock files). Only regular files inside the
+    folder are read: a directory named ``*.yaml``, a FIFO, a device, a
+    broken symbolic link or a link to a file outside the folder is a problem,
+    never skipped silently and never opened (see :func:`folder_entry_problem`).
+    A file named explicitly must be a regular file too (it may be a link to
+    anywhere: the user named it).
     """
     files: list[Path] = []
     problems: list[Problem] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = sorted(f for f in path.iterdir()
-                           if f.suffix in (".yaml", ".yml") and f.name != REGISTRY_NAME
-                           and f.is_file())
-            if not found:
+            found, bad = [], []
+            for f in sorted(path.iterdir()):
+                if (f.suffix not in (".yaml", ".yml") or f.name == REGISTRY_NAME
+                        or f.name.startswith(".")):
+                    continue
+                why = folder_entry_problem(path, f)
+                if why:
+                    bad.append(Problem(str(f), 0, "", why))
+                else:
+                    found.append(f)
+            if not found and not bad:
                 problems.append(Problem(str(path), 0, "", "no *.yaml study files in this folder"))
             files.extend(found)
-        elif path.exists():
-            files.append(path)
+            problems.extend(bad)
+        elif path.exists() or path.is_symlink():
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                problems.append(Problem(str(path), 0, "", "broken symbolic link (its target "
+                                                          "does not exist)"))
+                continue
+            if stat.S_ISREG(mode):
+                files.append(path)
+            else:
+                problems.append(Problem(str(path), 0, "", f"is {file_kind(mode)}, expected a "
+                                                          "YAML file or a folder"))
         else:
             problems.append(Problem(str(path), 0, "", "no such file or directory"))
     return files, problems
+
+
+def folder_entry_problem(folder: Path, entry: Path) -> str | None:
+    """Why ``entry`` (found in ``folder``) is not a study file to read, or None.
+
+    Uses ``lstat``/``stat`` only: nothing is opened, so a FIFO cannot block.
+    A symbolic link is followed only when it stays inside ``folder`` (after
+    resolving both), so a study set cannot pull in files from elsewhere.
+    """
+    try:
+        lst = os.lstat(entry)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISLNK(lst.st_mode):
+        try:
+            target = entry.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "broken symbolic link (its target does not exist)"
+        root = folder.resolve()
+        if target.parent != root and root not in target.parents:
+            return (f"symbolic link to a file outside the folder ({target}); copy the file "
+                    "into the folder instead")
+        try:
+            mode = os.stat(entry).st_mode
+        except OSError as exc:
+            return f"cannot read: {exc.strerror or exc}"
+    else:
+        mode = lst.st_mode
+    if not stat.S_ISREG(mode):
+        return f"is {file_kind(mode)}, expected a YAML study file"
+    return None
 
 
 def load_studies(paths: Iterable[str | os.PathLike], *,
@@ -641,9 +761,6 @@ def load_studies(paths: Iterable[str | os.PathLike], *,
 
     # --- checks across files ---------------------------------------------
     seen: dict[str, tuple[str, int]] = {}
-    known_ids = {str(d.data.get("id")) for _, d, _, _ in loaded
-                 if d is not None and isinstance(d.data, dict)
-                 and isinstance(d.data.get("id"), str)}
     for f, doc, study, probs in loaded:
         if doc is None or not isinstance(doc.data, dict):
             continue
@@ -657,12 +774,7 @@ def load_studies(paths: Iterable[str | os.PathLike], *,
                                      f"(also in {other_file}:{other_line})"))
             else:
                 seen[sid] = (doc.file, line)
-        parent = doc.data.get("same_cohort_as")
-        if isinstance(parent, str):
-            siblings = {p.stem for p in f.parent.glob("*.y*ml")}
-            if parent not in known_ids and parent not in siblings:
-                probs.append(doc.problem(("same_cohort_as",),
-                                         f"unknown study '{parent}' (no such study file)"))
+    _cohort_problems(loaded)
 
     studies = []
     for f, doc, study, probs in loaded:
@@ -670,6 +782,103 @@ def load_studies(paths: Iterable[str | os.PathLike], *,
         if study is not None and not probs:
             studies.append(study)
     return tuple(studies), tuple(sorted(set(problems), key=_sort_key))
+
+
+#: Fields that identify a trial report; two files sharing one are the same
+#: report (or the same cohort) unless linked with ``same_cohort_as``.
+TRIAL_IDENTIFIERS = ("doi", "pmid", "registration")
+
+
+def _identifier_keys(field_name: str, value: Any) -> list[str]:
+    """Normalised forms of a DOI, PMID or registration id, for comparison."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or PLACEHOLDER in value:
+        return []
+    v = value.strip()
+    if field_name == "doi":
+        v = v.lower()
+        for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/",
+                       "http://dx.doi.org/", "doi:"):
+            if v.startswith(prefix):
+                v = v[len(prefix):].strip()
+        return [v] if v else []
+    if field_name == "pmid":
+        v = v.lstrip("0")
+        return [v] if v else []
+    # a registration field may list several ids ("NCT0123; ISRCTN456")
+    parts = re.split(r"[;,|/]", v)
+    return [re.sub(r"\s+", "", part).upper() for part in parts if part.strip()]
+
+
+def _cohort_problems(loaded) -> None:
+    """``same_cohort_as`` names a study, has no cycle; one trial is one file.
+
+    Two files that share a DOI, PMID or registration id are the same trial
+    twice (pooling both counts its patients twice) unless they are reports
+    of one cohort linked by ``same_cohort_as`` (directly or through a chain);
+    the pipeline then uses one report per cohort in any one analysis.
+    Problems are appended to each file's list in ``loaded``.
+    """
+    docs = {}
+    for f, doc, _study, probs in loaded:
+        if doc is not None and isinstance(doc.data, dict) and isinstance(doc.data.get("id"), str):
+            docs.setdefault(doc.data["id"], (f, doc, probs))
+    parent = {sid: d.data.get("same_cohort_as") for sid, (_f, d, _p) in docs.items()
+              if isinstance(d.data.get("same_cohort_as"), str)}
+
+    # existence: a loaded study, or (when checking single files) a study file
+    # next to this one
+    for sid, par in parent.items():
+        f, doc, probs = docs[sid]
+        if par in docs or par == sid:
+            continue
+        sibling = f.parent / f"{par}.yaml"
+        if par != Path(REGISTRY_NAME).stem and folder_entry_problem(f.parent, sibling) is None:
+            continue
+        probs.append(doc.problem(("same_cohort_as",),
+                                 f"unknown study '{par}' (no such study file)"))
+
+    # cycles: follow each chain; a chain that comes back is reported once
+    # per file in the cycle
+    root: dict[str, str | None] = {}
+    for sid in docs:
+        chain, cur = [], sid
+        while cur in parent and cur not in chain:
+            chain.append(cur)
+            cur = parent[cur]
+        if cur in chain:
+            # the chain from sid runs into a loop; sid reports it when it is
+            # on the loop itself (a self-link is reported by the schema)
+            cycle = chain[chain.index(cur):]
+            if sid in cycle and parent[sid] != sid:
+                f, doc, probs = docs[sid]
+                loop = cycle[cycle.index(sid):] + cycle[:cycle.index(sid)] + [sid]
+                probs.append(doc.problem(("same_cohort_as",),
+                                         "same_cohort_as forms a cycle (" + " -> ".join(loop)
+                                         + "); the first report of the cohort must have "
+                                         "same_cohort_as: null"))
+            root[sid] = None
+        else:
+            root[sid] = cur
+
+    # the same trial twice
+    first: dict[tuple[str, str], str] = {}
+    for sid, (f, doc, probs) in docs.items():
+        for name in TRIAL_IDENTIFIERS:
+            for key in _identifier_keys(name, doc.data.get(name)):
+                other = first.setdefault((name, key), sid)
+                if other == sid:
+                    continue
+                if root.get(sid) is not None and root.get(sid) == root.get(other):
+                    continue
+                of, odoc, _ = docs[other]
+                oline, _ = odoc.locate((name,))
+                probs.append(doc.problem(
+                    (name,), f"same {name} as {odoc.file}:{oline} ({other}): one trial in two "
+                             f"files would be pooled twice; delete the copy, or if this is "
+                             f"another report of the same cohort say so with "
+                             f"same_cohort_as: {root.get(other) or other}"))
 
 
 def _sort_key(p: Problem):

@@ -53,6 +53,11 @@ class Comparison:
     n_total: float | None
     outcome_choice: str
     comparator: str | None = None      # the control arm's comparator type (GRADE domains)
+    #: the trial's quoted total (analysed, else randomised; ``trial_total``) where
+    #: per-arm n is missing, and the arms it spans: counted once per trial, and
+    #: only by an analysis that uses all those arms (claims.py, GRADE imprecision)
+    n_trial_total: float | None = None
+    trial_arms: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         ex = self.extraction.to_dict()
@@ -65,6 +70,7 @@ class Comparison:
             "log10_dose": self.log10_dose, "duration_weeks": self.duration_weeks,
             "n_total": self.n_total, "outcome_choice": self.outcome_choice,
             "comparator": self.comparator,
+            "n_trial_total": self.n_trial_total, "trial_arms": list(self.trial_arms),
             "extraction": ex,
         }
 
@@ -344,6 +350,8 @@ def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=
             n_total = None
             if ex.n1i is not None and ex.n2i is not None:
                 n_total = float(ex.n1i + ex.n2i)
+            tot = _listed_total(st) if n_total is None else None
+            tot_n = (tot.n_analysed or tot.n_randomised) if tot is not None else None
             key = st.id if len(ints) == 1 else f"{st.id} ({arm.id})"
             flags = tuple(sorted(set(st.flags) | set(ex.flags)))
             rob = st.rob
@@ -355,6 +363,8 @@ def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=
                 rob_domains={k: v.judgement for k, v in rob.domains.items()} if rob else {},
                 baseline_score=baseline, log10_dose=math.log10(dose) if dose else None,
                 duration_weeks=iv.duration_weeks if iv else None, n_total=n_total,
+                n_trial_total=float(tot_n.value) if tot_n is not None else None,
+                trial_arms=tuple(a.id for a in st.arms) if tot_n is not None else (),
                 outcome_choice=why + ("; severity " + "; ".join(f"{k}: {v}" for k, v in sev_notes.items())
                                       if sev_notes else ""),
                 comparator=control.comparator))
@@ -367,7 +377,75 @@ def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=
             fate.append({"id": st.id, "purpose": st.purpose, "status": "not analysed",
                          "reason": "no usable data for this outcome: " + "; ".join(problems),
                          "awaiting_data": st.awaiting_data})
+    comps, fate = one_report_per_cohort(comps, fate, studies, proto)
     return tuple(comps), tuple(fate)
+
+
+def one_report_per_cohort(comps, fate, studies, proto: Protocol):
+    """Keep one report per cohort (files linked by ``same_cohort_as``).
+
+    Several files can report one cohort (a trial and its follow-ups); pooling
+    two of them counts the same patients twice. Among the files of one
+    cohort that contribute comparisons to this analysis, one is kept:
+
+    * under ``timepoint: nearest``, the one whose outcome is nearest the
+      target time (the protocol's own time-point rule, across reports);
+    * otherwise, and to break ties, the main report (the file the others
+      point to, ``same_cohort_as: null``), then the file fewest links away
+      from it, then the first by id.
+
+    The others are listed as not analysed, naming the report used.
+
+    Returns
+    -------
+    comps, fate : lists
+    """
+    parent = {st.id: st.same_cohort_as for st in studies if st.same_cohort_as}
+    if not parent:
+        return comps, fate
+
+    def root_and_hops(sid):
+        hops, seen = 0, {sid}
+        while sid in parent and parent[sid] not in seen:  # load.py refuses cycles
+            sid = parent[sid]
+            seen.add(sid)
+            hops += 1
+        return sid, hops
+
+    by_study: dict[str, list] = {}
+    for c in comps:
+        by_study.setdefault(c.study, []).append(c)
+    cohorts: dict[str, list[str]] = {}
+    for sid in by_study:
+        cohorts.setdefault(root_and_hops(sid)[0], []).append(sid)
+    dropped: dict[str, str] = {}
+    rule = proto.outcome
+    for members in cohorts.values():
+        if len(members) < 2:
+            continue
+
+        def rank(sid):
+            dist = 0.0
+            if rule.timepoint == "nearest":
+                tps = [c.timepoint_weeks for c in by_study[sid]]
+                dist = min(abs(t - rule.target_weeks) if t is not None else math.inf
+                           for t in tps)
+            return (dist, root_and_hops(sid)[1], sid)
+
+        keep = min(members, key=rank)
+        for sid in members:
+            if sid != keep:
+                dropped[sid] = keep
+    if not dropped:
+        return comps, fate
+    comps = [c for c in comps if c.study not in dropped]
+    fate = [f if f["id"] not in dropped else
+            {"id": f["id"], "purpose": f["purpose"], "status": "not analysed",
+             "reason": f"same cohort as {dropped[f['id']]} (same_cohort_as), whose report this "
+                       f"analysis uses: one report per cohort",
+             "awaiting_data": None}
+            for f in fate]
+    return comps, fate
 
 
 # ----------------------------------------------------------------------------
@@ -617,12 +695,31 @@ def _swim_eligible(st, proto: Protocol) -> bool:
 
 
 def _trial_n(st) -> float | None:
-    """Participants randomised (else analysed) over all arms; None if any arm lacks it."""
+    """Participants randomised (else analysed) over all arms; None if unknown."""
+    return _trial_n_source(st)[0]
+
+
+def _listed_total(st):
+    """The study's quoted ``trial_total`` if it spans exactly the listed arms, else None."""
+    tot = getattr(st, "trial_total", None)
+    return tot if tot is not None and tot.spans == "listed_arms" else None
+
+
+def _trial_n_source(st) -> tuple[float | None, str | None]:
+    """Participants randomised (else analysed) over all arms, and where the number came from.
+
+    The sum over the arms first; where an arm lacks n, the trial's quoted total
+    (``trial_total``, only if it spans exactly the listed arms). A total is
+    only ever counted, never split by arm or used for a variance.
+    """
+    tot = _listed_total(st)
     for attr in ("n_randomised", "n_analysed"):
         vals = [getattr(a, attr) for a in st.arms]
         if vals and all(v is not None for v in vals):
-            return float(sum(v.value for v in vals))
-    return None
+            return float(sum(v.value for v in vals)), f"sum of the arms' {attr}"
+        if tot is not None and getattr(tot, attr) is not None:
+            return float(getattr(tot, attr).value), f"trial_total.{attr} (not split by arm)"
+    return None, None
 
 
 def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> dict:
@@ -646,7 +743,8 @@ def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> d
     for st in sorted(studies, key=lambda x: x.id):
         if not _swim_eligible(st, proto):
             continue
-        row = {"id": st.id, "in_analysis": st.id in by_study, "n": _trial_n(st),
+        n, n_source = _trial_n_source(st)
+        row = {"id": st.id, "in_analysis": st.id in by_study, "n": n, "n_source": n_source,
                "direction": None, "direction_source": None, "p": None, "p_source": None,
                "z": None}
         if st.id in by_study:
@@ -680,7 +778,8 @@ def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> d
     withp = [r for r in rows if r["z"] is not None]
     weighted = [r for r in withp if r["n"]]
     sw = swim.stouffer([r["z"] for r in weighted], [math.sqrt(r["n"]) for r in weighted])
-    sw_d = sw.to_dict() | {"weights": "sqrt(n randomised)",
+    sw_d = sw.to_dict() | {"weights": "sqrt(n randomised, else n analysed; a quoted trial "
+                                      "total where n per arm is missing)",
                            "trials": [r["id"] for r in weighted],
                            "left_out_n_unknown": [r["id"] for r in withp if not r["n"]]}
     su = swim.stouffer([r["z"] for r in withp]).to_dict() | {
@@ -696,6 +795,8 @@ def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> d
         "missing_favour_probiotic": sum(1 for r in missing if r["direction"] == 1),
         "missing_favour_control": sum(1 for r in missing if r["direction"] == -1),
         "missing_no_direction": sum(1 for r in missing if r["direction"] in (None, 0)),
+        "n_from_trial_total": [r["id"] for r in rows
+                               if r["n_source"] and r["n_source"].startswith("trial_total")],
     }
     return {"outcome_kinds": sorted(kinds), "trials": rows,
             "vote_count": {"all": votes(rows), "missing": votes(missing)},
@@ -771,23 +872,20 @@ def _awaiting(proto: Protocol, studies, registry, fate) -> dict:
     return out
 
 
-def _n_randomised(st):
-    ns = [a.n_randomised.value if a.n_randomised is not None else None for a in st.arms]
-    return None if not ns or any(n is None for n in ns) else float(sum(ns))
-
-
 def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed) -> dict:
     """Eligible trials in a claim's target that have no usable data.
 
     Eligible: the protocol's purpose (already filtered in ``awaiting``),
     design, comparator and age group, and the claim's target attributes.
-    Returns the dict :func:`metaanalysis.claims.grade` takes; the direction
-    of the missing trials' results is not recorded in the extraction files,
-    so those counts are None (a richer ``availability`` can be passed in).
+    Returns the dict :func:`metaanalysis.claims.grade` takes. Participants
+    as in the SWiM block (:func:`_trial_n`: the arms' n, else a quoted
+    ``trial_total``); directions only where a file records one
+    (``direction_of_effect`` on the protocol's outcome or SWiM kinds).
     """
     el = proto.eligibility
     by_id = {st.id: st for st in studies}
-    missing, people, unknown = [], 0.0, 0
+    kinds = set(proto.outcome.kinds) | set(proto.swim.direction_kinds if proto.swim else ())
+    missing, people, unknown, dirs = [], 0.0, 0, []
     for sid, _why, attrs in awaiting.get("_studies", []):
         st = by_id[sid]
         if st.design not in el.designs:
@@ -801,16 +899,19 @@ def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed)
         if spec and not all(attrs.get(k) in v for k, v in spec.items()):
             continue
         missing.append(sid)
-        n = _n_randomised(st)
+        n = _trial_n(st)
         if n is None:
             unknown += 1
         else:
             people += n
+        rec = [x for x in st.direction_of_effect if x.outcome in kinds]
+        dirs.append(FAVOURS[rec[0].favours] if rec else None)
     n_analysed = len({c.study for c in analysed})
     return {"trials_eligible": n_analysed + len(missing), "trials_missing": len(missing),
             "participants_missing": people, "missing_n_unknown": unknown,
-            "missing_trials": tuple(missing), "missing_favour_probiotic": None,
-            "missing_favour_control": None, "missing_no_direction": None}
+            "missing_trials": tuple(missing), "missing_favour_probiotic": dirs.count(1),
+            "missing_favour_control": dirs.count(-1),
+            "missing_no_direction": sum(1 for d in dirs if d in (None, 0))}
 
 
 def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,

@@ -7,10 +7,15 @@ normalised and then every number it can be read as is collected:
 
 * decimal separators: ``27.4``, ``27·4`` (Lancet-style middle dot), ``6,4``
   (decimal comma), ``.001``; trailing zeros (``27.40``) compare equal;
-* thousands separators: ``1,124``; thin and non-breaking spaces;
+* thousands separators: ``1,124``;
 * signs: ``-``, Unicode minus ``−``, en/em dashes. A hyphen or dash may also
-  be a range separator (``2-14 years``), so it makes a number *possibly*
-  negative; only ``−`` and the word "minus" make it certainly negative;
+  be a range separator, so it makes a number *possibly* negative; only ``−``
+  and the word "minus" make it certainly negative. Between two numbers
+  (``aged 2-14years``, ``10 – 20``) a hyphen or dash is a range and the
+  second number is positive only;
+* number boundaries: a thousands separator does not split a number
+  (``1,124`` is 1124, never 1 and 124); a comma that is not a thousands
+  separator may be a decimal comma or a list (``14,15``);
 * powers of ten: ``1 x 10^9``, ``1.0 × 10⁹``, ``1.0 × 10 10`` and ``5 × 109``
   (superscripts lost in copying), ``10(9)``, ``10¹º``, ``2e10``, ``10^10 CFU``,
   ``4 billion``, ``6 million``;
@@ -70,6 +75,9 @@ _NUM = re.compile(
     r"(?P<num>\d+(?:[.,]\d+)*|(?<![\d.])\.\d+)",
     re.IGNORECASE,
 )
+# what precedes a weak minus that makes it a range separator: a digit,
+# optionally followed by one space ('2-14', '2 -14', '2 – 14')
+_RANGE_BEFORE = re.compile(r"\d\s?$")
 _SCI = re.compile(r"(?P<m>\d+(?:\.\d+)?)\s?[eE](?P<e>[-+]?\d{1,3})\b")
 # mantissa x 10^exp, with the exponent's superscript lost in several ways
 _POW = re.compile(
@@ -93,7 +101,12 @@ def _parse_digits(raw: str) -> set[float]:
     try:
         if "," in raw:
             if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", raw):
-                out.add(float(raw.replace(",", "")))          # thousands: 1,124
+                # thousands: 1,124 is 1124 (or, with a decimal comma, 1.124),
+                # never the list "1, 124": the comma is not a number boundary
+                out.add(float(raw.replace(",", "")))
+                if raw.count(",") == 1 and "." not in raw:
+                    out.add(float(raw.replace(",", ".")))
+                return out
             if raw.count(",") == 1 and "." not in raw:
                 out.add(float(raw.replace(",", ".")))         # decimal comma: 6,4
             for part in raw.split(","):                       # a list: 14,15
@@ -171,6 +184,10 @@ def numbers_in_text(text: str) -> list[tuple[float, bool, bool]]:
         sign = (m.group("sign") or "").strip().lower()
         strong = sign == "minus" or (sign != "" and sign[0] in _STRONG_MINUS)
         weak = sign != "" and not strong
+        if weak and _RANGE_BEFORE.search(s, 0, m.start()):
+            # a hyphen or dash between two numbers is a range ('aged
+            # 2-14years', '10 – 20'): the second number is not negative
+            weak = False
         add(_parse_digits(m.group("num")), pos=not strong, neg=strong or weak)
     for m in _SCI.finditer(s):
         add([float(m.group("m")) * 10.0 ** int(m.group("e"))])

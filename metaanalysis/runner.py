@@ -62,7 +62,7 @@ def load_inputs(protocol_paths, studies_dir):
     problems = (list(reg_problems) if registry is not None else []) + list(problems)
     protos = []
     for path in protocol_paths:
-        proto, probs = load_protocol(path)
+        proto, probs = load_protocol(path, studies=None if problems else studies, registry=registry)
         problems.extend(probs)
         if proto is not None:
             protos.append((path, proto))

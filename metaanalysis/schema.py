@@ -735,6 +735,34 @@ class DirectionOfEffect(_Frozen):
     basis: Text
 
 
+class TrialTotal(_Frozen):
+    """A trial's total sample size, for trials that do not report n per arm.
+
+    Used only to count participants (availability of evidence, GRADE
+    imprecision, the square-root-of-n weights of the Stouffer combination),
+    never to compute a variance: a total cannot be split by arm. ``spans``
+    says which arms it counts: ``listed_arms`` (exactly the arms in ``arms``)
+    or ``more_arms`` (it also counts arms this file does not list, e.g. a
+    vitamin D3 arm); a ``more_arms`` total is recorded but not used, since
+    the participants of the listed arms cannot be read from it.
+    """
+
+    n_randomised: Count | None = None
+    n_analysed: Count | None = None
+    spans: Literal["listed_arms", "more_arms"]
+    note: Text | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrialTotal":
+        if self.n_randomised is None and self.n_analysed is None:
+            raise ValueError("give n_randomised, n_analysed or both")
+        if (self.n_randomised is not None and self.n_analysed is not None
+                and self.n_analysed.value > self.n_randomised.value):
+            raise ValueError(f"n_analysed ({self.n_analysed.value:g}) exceeds n_randomised "
+                             f"({self.n_randomised.value:g})")
+        return self
+
+
 # ---------------------------------------------------------------------------
 # the study
 
@@ -768,10 +796,12 @@ class Study(_Frozen):
     rob: RoB | None = None
     conflicts: tuple[Conflict, ...] = ()
     direction_of_effect: tuple[DirectionOfEffect, ...] = ()
+    trial_total: TrialTotal | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "Study":
         iss = _Issues()
+        self._check_trial_total(iss)
         for i, d in enumerate(self.direction_of_effect):
             if d.quote not in self.quotes:
                 iss.add(("direction_of_effect", i, "quote"), f"unknown quote '{d.quote}'")
@@ -780,10 +810,25 @@ class Study(_Frozen):
         self._check_outcomes(iss, arm_ids)
         self._check_quotes(iss)
         self._check_flags(iss)
+        self._check_arm_sizes(iss)
         iss.raise_if_any()
         return self
 
     # -- pieces of the study validator ------------------------------------
+
+    def _check_trial_total(self, iss: _Issues) -> None:
+        # A total over the listed arms must agree with their n where every arm has one.
+        tot = self.trial_total
+        if tot is None or tot.spans != "listed_arms":
+            return
+        for attr in ("n_randomised", "n_analysed"):
+            given = getattr(tot, attr)
+            vals = [getattr(a, attr) for a in self.arms]
+            if given is not None and vals and all(v is not None for v in vals):
+                s = sum(v.value for v in vals)
+                if s != given.value:
+                    iss.add(("trial_total", attr), f"{given.value:g} differs from the sum of "
+                                                   f"the arms' {attr} ({s:g})")
 
     def _check_status(self, iss: _Issues) -> None:
         if self.status == "excluded" and not self.excluded:
@@ -842,6 +887,27 @@ class Study(_Frozen):
                     iss.add(("outcomes", i, "between"),
                             "with more than two arms, say which arms the result compares: "
                             "comparison: {intervention: <arm id>, control: <arm id>}")
+
+    def _check_arm_sizes(self, iss: _Issues) -> None:
+        # An arm cannot analyse (or count events among) more people than were
+        # randomised to it; a larger n is a transcription error, and it would
+        # inflate the trial's weight.
+        randomised = {a.id: a.n_randomised.value for a in self.arms if a.n_randomised is not None}
+
+        def check(path, arm, n, what):
+            if n is not None and arm in randomised and n.value > randomised[arm]:
+                iss.add(path, f"{what} ({n.value:g}) > n randomised to arm '{arm}' "
+                              f"({randomised[arm]:g})")
+
+        for i, out in enumerate(self.outcomes):
+            for arm, d in (out.per_arm or {}).items():
+                check(("outcomes", i, "per_arm", arm, "n"), arm, d.n, "n analysed")
+        for i, ae in enumerate(self.adverse_events or ()):
+            for arm, d in (ae.per_arm or {}).items():
+                check(("adverse_events", i, "per_arm", arm, "n"), arm, d.n, "n")
+        if self.population is not None:
+            for i, b in enumerate(self.population.baseline or ()):
+                check(("population", "baseline", i, "n"), b.arm, b.n, "n at baseline")
 
     def _check_quotes(self, iss: _Issues) -> None:
         for qid, q in self.quotes.items():

@@ -106,6 +106,16 @@ def _participants(comps: list[dict]) -> tuple[str, str]:
     ns = [c.get("n_total") for c in comps]
     known = [n for n in ns if fmt.is_number(n)]
     missing = sorted({c["study"] for c in comps if not fmt.is_number(c.get("n_total"))})
+    # a trial's quoted total (trial_total) counts once, when every arm it spans is here
+    # (the same rule as GRADE's count in claims._participants)
+    for s in list(missing):
+        cs = [c for c in comps if c["study"] == s]
+        tot = cs[0].get("n_trial_total")
+        arms = {a for c in cs for a in (c.get("arm"), c.get("control"))}
+        if (all(not fmt.is_number(c.get("n_total")) for c in cs) and fmt.is_number(tot)
+                and arms >= set(cs[0].get("trial_arms") or ())):
+            known.append(tot)
+            missing.remove(s)
     rcts = f"{len(studies)} RCT{'s' if len(studies) != 1 else ''}"
     if not known:
         return f"not reported ({rcts})", f"Participant numbers not reported for any of {len(studies)} trials."
