@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from metaanalysis import strains
 # the one number formatter, and the sentences written from judged values (render/)
 from metaanalysis.render import claims_text, fmt
 
@@ -66,6 +67,12 @@ TRIVIAL = {"high": "result in little to no difference in",
 #: Share of the weight above which a concern "dominates" a GRADE domain: GRADE
 #: rates the body of evidence by where most of the information comes from.
 MAJORITY = 50.0
+#: I² up to this "might not be important" (Cochrane Handbook 10.10.2, 0-40%):
+#: a prediction interval that crosses no effect around a CI that does not is
+#: not by itself problematic inconsistency there (Core GRADE 3 looks for point
+#: estimates on both sides of the threshold with little CI overlap); with a
+#: few trials the PI's t(k-2) quantile alone makes it cross.
+I2_MAY_NOT_MATTER = 40.0
 #: Indirectness is charged when more than this share of the weight is indirect.
 INDIRECT_SHARE = 25.0
 #: Optimal information size for a continuous outcome: GRADE's rule of thumb of
@@ -270,8 +277,29 @@ INTEGRITY_FLAGS = {"secondary_source", "news_report", "sd_may_be_se", "derived_f
 #: comparator is handled through the comparator field. Synbiotic-versus-prebiotic
 #: comparisons are not indirect (the difference isolates the probiotic), and
 #: usual care without placebo is a risk-of-bias issue (no blinding).
-INDIRECT_FLAGS = {"heat_killed", "non_standard_outcome", "indirect_population"}
+INDIRECT_FLAGS = {"heat_killed", "non_standard_outcome"}
+#: What each kind of indirectness is called in a reason (the kinds present are named).
+INDIRECT_WORDS = {"heat_killed": "heat-killed products", "non_standard_outcome": "a non-standard outcome",
+                  "active": "an active-drug comparator"}
 NO_PLACEBO = ("usual_care", "none")
+
+
+def _integrity_concern(c) -> bool:
+    """Whether a comparison's numbers carry an integrity concern for GRADE's
+    risk-of-bias domain.
+
+    A number read from a secondary source is a concern only when nothing shows
+    that source to be a systematic review that assessed the trial: a row of a
+    review's data table that also carries the review's RoB 2 judgement (the
+    Cochrane CD006475 prevention rows) is the review's own checked extraction,
+    and its limitations are the RoB 2 judgement already rated here. News
+    reports, p-value back-calculations, figure reads and SDs that may be SEs
+    stay concerns whatever the source.
+    """
+    flags = set(c.flags) & INTEGRITY_FLAGS
+    if flags == {"secondary_source"} and c.rob_overall is not None:
+        return False
+    return bool(flags)
 
 
 def _participants(comps, keys):
@@ -373,7 +401,7 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
         high = w(lambda c: c.rob_overall == "high")
         some = w(lambda c: c.rob_overall == "some_concerns")
         no_placebo = w(lambda c: getattr(c, "comparator", None) in NO_PLACEBO)
-        integrity = w(lambda c: set(c.flags) & INTEGRITY_FLAGS)
+        integrity = w(lambda c: _integrity_concern(c))
         concern = w(lambda c: c.rob_overall in ("high", "some_concerns") or c.rob_overall is None
                     or getattr(c, "comparator", None) in NO_PLACEBO)
         why = []
@@ -409,22 +437,26 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
         if fit.I2 >= 75 and len(signs) > 1:
             downs.append(Downgrade("inconsistency", 2, f"I² = {_n(fit.I2, 0)}% and trials with CIs "
                                    "excluding no effect point in opposite directions"))
-        elif fit.I2 >= 50 or (pi_cross and not ci_cross):
+        elif fit.I2 >= 50 or (pi_cross and not ci_cross and fit.I2 > I2_MAY_NOT_MATTER):
             downs.append(Downgrade("inconsistency", 1, f"I² = {_n(fit.I2, 0)}%"
                                    + ("; the prediction interval crosses no effect" if pi_cross else "")))
+        elif pi_cross and not ci_cross:
+            notes.append(f"inconsistency not downgraded: the prediction interval crosses no effect "
+                         f"but I² = {_n(fit.I2, 0)}% (heterogeneity that may not be important, "
+                         "Cochrane Handbook 10.10.2)")
 
     # indirectness: only real indirectness
     if "indirectness" not in skip:
-        indirect = w(lambda c: bool(set(c.flags) & INDIRECT_FLAGS)
-                     or getattr(c, "comparator", None) == "active")
+        kinds = lambda c: (set(c.flags) & INDIRECT_FLAGS) | (  # noqa: E731
+            {"active"} if getattr(c, "comparator", None) == "active" else set())
+        indirect = w(lambda c: bool(kinds(c)))
+        # name the kinds present, not every kind there could be
+        present = set().union(*[kinds(c) for c in comps if weights.get(c.key, 0) > 0] or [set()])
+        what = " and ".join(INDIRECT_WORDS[k] for k in sorted(present))
         if indirect > INDIRECT_SHARE:
-            downs.append(Downgrade("indirectness", 1, f"{_n(indirect, 0)}% of the weight from "
-                                   "heat-killed products, an active-drug comparator, another "
-                                   "population or a non-standard outcome"))
+            downs.append(Downgrade("indirectness", 1, f"{_n(indirect, 0)}% of the weight from {what}"))
         elif indirect > 0:
-            notes.append(f"indirectness not downgraded: {_n(indirect, 0)}% of the weight from "
-                         "heat-killed products, an active-drug comparator, another population or a "
-                         "non-standard outcome")
+            notes.append(f"indirectness not downgraded: {_n(indirect, 0)}% of the weight from {what}")
 
     # imprecision: against the MCID / important ratio and the OIS
     if "imprecision" not in skip:
@@ -433,15 +465,20 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
         n_known, n_unknown = _participants(comps, weights)
         people = participants_text(n_known, n_unknown)
         unit = "" if scale.ratio else f" {scale.unit}"
-        thr_txt = (f"RR {fmt.ratio(math.exp(-imp))} or {fmt.ratio(math.exp(imp))}" if scale.ratio
-                   else f"±{threshold:g}{unit}" if threshold is not None else None)
+        # the protocol's measure (OR for responders), not always "RR"
+        thr_txt = (f"{scale.measure} {fmt.ratio(math.exp(-imp))} or {fmt.ratio(math.exp(imp))}"
+                   if scale.ratio else f"±{threshold:g}{unit}" if threshold is not None else None)
         if imp is not None and lo <= -imp and hi >= imp:
             downs.append(Downgrade("imprecision", 2, f"the CI includes both an important benefit and "
                                    f"an important harm ({thr_txt}); {people}"))
         elif lo < 0 < hi:
             why = "the CI includes no effect"
             if imp is not None and (hi >= imp or lo <= -imp):
-                why += f" and an important effect ({thr_txt})"
+                # name the side the CI reaches: benefit is sign * effect >= imp
+                side, edge = ("benefit", scale.sign * imp) if hi >= imp else ("harm", -scale.sign * imp)
+                edge_txt = (f"{scale.measure} {fmt.ratio(math.exp(edge))}" if scale.ratio
+                            else f"{_n(edge, 1)}{unit}")
+                why += f" and an important {side} ({edge_txt})"
             downs.append(Downgrade("imprecision", 1, f"{why}; {people}"))
         elif against == "mcid" and imp is not None and (lo < imp < hi or lo < -imp < hi):
             downs.append(Downgrade("imprecision", 1, f"the CI includes both trivial and important "
@@ -477,7 +514,10 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
                         f"{int(pm)} participants)")
             dirs = [(av.get("missing_favour_probiotic"), "favour probiotic"),
                     (av.get("missing_favour_control"), "favour control"),
-                    (av.get("missing_no_direction"), "report no direction or no difference")]
+                    # the count joins trials whose file records no direction
+                    # with those reporting no difference: say both, claim neither
+                    (av.get("missing_no_direction"),
+                     "with no direction recorded or no difference reported")]
             dtxt = ", ".join(f"{int(n)} {t}" for n, t in dirs if n)
             txt = (f"{tm} of {te} eligible trials{ptxt} have no usable data for this outcome"
                    + (f" ({dtxt})" if dtxt else "; the direction of their results is not recorded"))
@@ -485,12 +525,22 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
                 why.append(txt)
             else:
                 notes.append("availability not downgraded: " + txt)
-        if small_study.get("assessed"):
+        # Egger's test belongs to the set it was run on (the main analysis): a
+        # claim on a subset (k = 6 of 23) or on another outcome (adverse events)
+        # must not inherit it, and a subset below the minimum k is not testable.
+        own = small_study.get("k", fit.k) == fit.k
+        if small_study.get("assessed") and own:
             eg = small_study["egger"]
             if eg.pval < EGGER_P:
                 why.append(f"Egger's test {_peq(eg.pval)} (funnel plot asymmetry)")
-        elif small_study.get("reason"):
+        elif small_study.get("reason") and own:
             notes.append("small-study effects not tested: " + small_study["reason"])
+        elif small_study:
+            min_k = getattr(proto, "small_study_min_k", None)
+            notes.append(f"small-study effects not tested on this set of k = {fit.k} trials"
+                         + (f" (< {min_k}: funnel plot asymmetry tests are not meaningful)"
+                            if min_k is not None and fit.k < min_k else
+                            f" (Egger's test was run on the main analysis, k = {small_study['k']})"))
         if why:
             downs.append(Downgrade("publication bias", 1, "; ".join(why)))
 
@@ -607,7 +657,7 @@ def _not_evaluable(claim, detail, scale, *, fit=None, figures=None, reasons=(), 
 # claim types
 
 
-def _judge_effect(claim, inp, proto, scale, small, sens):
+def _judge_effect(claim, inp, proto, scale, small, sens, sens_skipped=False):
     f = inp.target.overall
     lo, hi = scale.benefit_ci(f)
     b = scale.benefit(f.estimate)
@@ -639,7 +689,8 @@ def _judge_effect(claim, inp, proto, scale, small, sens):
         if thr is None:
             raise ValueError(f"claim {claim.id}: 'no_effect' needs a threshold or the protocol mcid")
         imp = scale.important(thr)
-        ttxt = (f"RR {fmt.ratio(math.exp(-imp))} to {fmt.ratio(math.exp(imp))}" if scale.ratio
+        ttxt = (f"{scale.measure} {fmt.ratio(math.exp(-imp))} to {fmt.ratio(math.exp(imp))}"
+                if scale.ratio
                 else f"±{thr:g} {scale.unit}".rstrip())
         if -imp < lo and hi < imp:
             crit, detail = "met", f"the whole {ci} lies within {ttxt}: no important difference"
@@ -661,6 +712,11 @@ def _judge_effect(claim, inp, proto, scale, small, sens):
             sl, _ = scale.benefit_ci(a.result.overall)
             if not sl > 0:
                 fails.append(f"'{a.name}' {ci} includes no effect")
+        if sens_skipped:
+            # the sensitivity analyses are fitted on the whole protocol set:
+            # robustness of this subset was not checked, so it is not shown
+            fails.append("no sensitivity analysis was run on this target "
+                         f"({len(inp.comps)} of the protocol's trials)")
         if level in ("low", "very low"):
             fails.append(f"GRADE certainty is {level}")
         if fails:
@@ -702,17 +758,51 @@ def _judge_heterogeneity(claim, inp, proto, scale, small):
     notes = ["inconsistency not rated: it is what the claim asserts (not held against it)"]
     level, downs = grade(f, inp.comps, proto, scale, small, proto.mcid, availability=inp.availability,
                          skip=("inconsistency",), notes=notes)
+    # The level without inconsistency rates the claim that results are mixed,
+    # not the pooled effect: GRADE's statement about the effect ("may result in
+    # little to no difference", low) would contradict the effect's own rating
+    # (very low with inconsistency) that the other claims and the Summary of
+    # Findings give for the same estimate. Say what was rated, and give both.
+    effect_level, _ = grade(f, inp.comps, proto, scale, small, proto.mcid,
+                            availability=inp.availability)
+    notes.append(f"GRADE certainty of the pooled effect itself, inconsistency rated: {effect_level}")
+    statement = (f"Certainty of the evidence that the results on {proto.outcome.label} vary between "
+                 f"trials: {level} (GRADE without the inconsistency domain, which is what the "
+                 "claim asserts).")
     reasons += [f"in the target but not analysed: {sid} ({why})" for sid, why in inp.waiting]
     fig = {**_fig(f, scale), "Q": f.Q, "Q_p": f.Q_p, "trials_favouring_probiotic": pos,
            "trials_favouring_control": neg}
     return _decide(claim, crit, detail, level, "GRADE certainty (without inconsistency)",
                    reasons=reasons, figures=fig, certainty=level, downgrades=downs,
-                   statement=certainty_statement(level, f, scale, proto.outcome.label, proto.mcid),
-                   grade_notes=notes, studies=[s.study for s in f.studies])
+                   statement=statement, grade_notes=notes, studies=[s.study for s in f.studies])
 
 
 def _strata_line(res, scale):
     return "; ".join(f"{lvl}: {scale.describe(f)}" for lvl, f in res.subgroups)
+
+
+#: Levels that say a trial could not be classified (the pipeline's
+#: UNCLASSIFIED_LEVELS; claims does not import the pipeline).
+_UNCLASSIFIED = frozenset({"unclassified", "unknown", strains.UNSPECIFIED})
+
+
+def _not_compared(counts, tested, minimum, named):
+    """'level (k = n: why)' for each stratum shown but not in the test, with
+    the reason that applies to it, not a list of possible reasons."""
+    out = []
+    for lvl, k in counts.items():
+        if lvl in tested:
+            continue
+        if lvl in _UNCLASSIFIED:
+            why = "unclassified, never compared"
+        elif k < minimum:
+            why = f"below the protocol minimum of {minimum} trials"
+        elif named and lvl not in named:
+            why = "not named by the claim"
+        else:
+            why = "no other stratum with enough trials to compare it with"
+        out.append(f"{lvl} (k = {k}: {why})")
+    return out
 
 
 def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifiers):
@@ -725,7 +815,7 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
     minimum = proto.min_k_per_stratum
     between = inp.between
     tested = list(between["levels"]) if between else []
-    shown_only = [f"{lvl} (k = {k})" for lvl, k in counts.items() if lvl not in tested]
+    shown_only = _not_compared(counts, tested, minimum, named)
     if named:
         missing = [s for s in named if counts.get(s, 0) < minimum]
     else:
@@ -760,8 +850,7 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
                      why_not="the between-stratum comparison cannot be made: " + why)
         reasons = [strata_txt]
         if shown_only:
-            reasons.append("strata shown but not compared (below the protocol minimum of "
-                           f"{minimum} trials, unclassified, or not named by the claim): " + ", ".join(shown_only))
+            reasons.append("strata shown but not compared: " + ", ".join(shown_only))
         return _not_evaluable(claim, why, scale, figures=figures, reasons=reasons, missing=missing,
                               studies=[s.study for s in res.overall.studies], iceman_=ice)
     p = between["p"]
@@ -771,8 +860,7 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
                            f"Q = {_n(between['Q'], 2)}, df = {between['df']}, {_peq(p)} "
                            f"({between['method']})"]
     if shown_only:
-        reasons.append(f"strata shown but not compared (below the protocol minimum of {minimum} "
-                       "trials, unclassified, or not named by the claim): " + ", ".join(shown_only))
+        reasons.append("strata shown but not compared: " + ", ".join(shown_only))
     if "slope_baseline" in figures and "beta" in figures["slope_baseline"]:
         sb = figures["slope_baseline"]
         reasons.append(f"meta-regression on baseline severity: slope {_n(sb['beta'], 2)} per point "
@@ -870,7 +958,8 @@ def _judge_harms(claim, ae, comps, proto, small):
         crit, detail = "neither", f"the {ci} of the RR includes 1"
     keys = set(ae.keys)
     notes: list = []
-    level, downs = grade(f, [c for c in comps if c.key in keys], proto, scale, small, None, notes=notes)
+    # the small-study assessment is of the main outcome, not of adverse events
+    level, downs = grade(f, [c for c in comps if c.key in keys], proto, scale, {}, None, notes=notes)
     return _decide(claim, crit, detail, level, "GRADE certainty", reasons=[scale.describe(f)],
                    figures=_fig(f, scale), certainty=level, downgrades=downs, grade_notes=notes,
                    statement=certainty_statement(level, f, scale, "adverse events"),
@@ -931,8 +1020,9 @@ def judge_all(proto, comps, *, inputs, main=None, strata=(), regressions=(), sen
         if claim.finding == "heterogeneity":
             v = _judge_heterogeneity(claim, inp, proto, scale, small)
         else:
-            sens = sensitivity if len(inp.comps) == len(comps) else ()
-            v = _judge_effect(claim, inp, proto, scale, small, sens)
+            whole = len(inp.comps) == len(comps)
+            v = _judge_effect(claim, inp, proto, scale, small, sensitivity if whole else (),
+                              sens_skipped=bool(sensitivity) and not whole)
         out.append(v)
     for oos in proto.out_of_scope:
         if only and oos.id != only:

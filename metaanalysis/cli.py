@@ -180,6 +180,7 @@ def run(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from metaanalysis.render.claims_text import run_line
     from metaanalysis.runner import ValidationFailed, run_all
 
     console = Console(stderr=True)
@@ -197,8 +198,7 @@ def run(
     for o in outputs:
         typer.echo(f"{o.protocol_id}: {o.k} comparisons -> {o.out_dir}/")
         for c in o.claims:
-            cert = f" ({c['certainty']} certainty)" if c.get("certainty") else ""
-            typer.echo(f"  {c['id']:<18} {c['verdict'].upper():<22}{cert}")
+            typer.echo(run_line(c))
     if only:
         from metaanalysis.render.claims_text import explain as explain_text
 

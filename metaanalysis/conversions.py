@@ -24,6 +24,7 @@ function                         source
 :func:`log_rom`                  metafor ``escalc(measure="ROM")``
 :func:`log_rom_from_arm_cis`     ROM from per-arm CIs (delta method)
 :func:`log_ratio_from_ci`        a reported ratio with its CI, log scale
+:func:`effect_from_percents_p`   Cochrane Handbook 6.3.2; Altman & Bland 2011
 :func:`pooled_sd`                Furukawa et al. 2006; Handbook 6.5.2.8
 ===============================  ==============================================
 
@@ -64,7 +65,7 @@ __all__ = [
     "mean_sd_from_median_iqr", "mean_sd_from_median_range", "mean_sd_from_five_numbers",
     "skewness_test", "combine_arms", "combine_arms_binary", "split_shared_control",
     "SMALL_SAMPLE", "se_mean_from_ci", "md_from_arm_cis", "log_rom", "log_rom_from_arm_cis",
-    "log_ratio_from_ci", "pooled_sd",
+    "log_ratio_from_ci", "pooled_sd", "effect_from_percents_p",
 ]
 
 #: Below this many participants (per group) a reported CI is taken to have
@@ -85,6 +86,8 @@ REF_ROM = ("Hedges LV, Gurevitch J, Curtis PS (1999). Ecology 80(4):1150-1156; m
            "escalc(measure='ROM')")
 REF_FURUKAWA = ("Furukawa TA, Barbui C, Cipriani A, Brambilla P, Watanabe N (2006). J Clin "
                 f"Epidemiol 59(1):7-10; {HANDBOOK}, section 6.5.2.8 (imputing missing SDs)")
+REF_ALTMAN_BLAND = ("Altman DG, Bland JM (2011). How to obtain the confidence interval from a "
+                    "P value. BMJ 343:d2090")
 REF_SHI = "Shi J, Luo D, Weng H, et al. (2020). Res Synth Methods 11(5):641-654"
 
 
@@ -780,3 +783,80 @@ def pooled_sd(sd, n) -> tuple[float, Derivation]:
     return val, _d("impute_sd", {"k_arms": sd.size, "sum_df": float(df.sum())},
                    "sd_imputed = sqrt(sum((n_i - 1) sd_i^2) / sum(n_i - 1))", REF_FURUKAWA,
                    {"sd": val}, "borrowed from the other trials: sensitivity analysis only")
+
+
+def effect_from_percents_p(pct1: float, pct2: float, p: float,
+                           measure: Literal["RR", "OR", "RD"] = "RR"
+                           ) -> tuple[float, float, tuple[Derivation, Derivation]]:
+    """A binary effect from the two arms' percentages and an exact two-sided p.
+
+    For a trial that prints only the percentage with the event in each arm
+    and an exact p-value (no counts, no denominators that reproduce the
+    percentages): the effect follows from the two proportions alone,
+    ``RR = p1 / p2``, ``OR = (p1 / (1 - p1)) / (p2 / (1 - p2))``,
+    ``RD = p1 - p2`` (none needs the denominators), and its SE from the
+    p-value as for any estimate (Handbook 6.3.2; Altman & Bland 2011):
+    ``z = Phi^-1(1 - p/2)``, ``se = |yi| / z`` with ``yi`` on the analysis
+    scale (log for RR and OR).
+
+    This assumes the p-value comes from a test that is close to a z test of
+    that effect; a chi-squared or Fisher test on the counts gives a similar
+    but not identical p, so the SE is approximate. Callers flag the result
+    ``derived_from_p`` so that a sensitivity analysis can leave it out.
+
+    Parameters
+    ----------
+    pct1, pct2 : float
+        Percentage with the event, intervention and control arm (0-100).
+    p : float
+        Exact two-sided p-value of the comparison.
+    measure : {"RR", "OR", "RD"}
+
+    Returns
+    -------
+    yi, se : float
+        On the analysis scale (log RR, log OR, or RD as a proportion).
+    derivations : (effect step, SE step)
+
+    Examples
+    --------
+    Altman & Bland (2011), BMJ 343:d2090, example (a): "49% v 32%, P=0.032";
+    the paper's SE, with its approximation to z, is 7.940 percentage points.
+
+    >>> yi, se, _ = effect_from_percents_p(49, 32, 0.032, measure="RD")
+    >>> round(yi, 2), round(100 * se, 2)
+    (0.17, 7.93)
+    """
+    a, c = _finite("pct1", pct1), _finite("pct2", pct2)
+    for name, v in (("pct1", a), ("pct2", c)):
+        if not 0 <= v <= 100:
+            raise ValueError(f"{name} must be a percentage in [0, 100], got {v!r}")
+    p1, p2 = a / 100, c / 100
+    if measure == "RR":
+        if p1 == 0 or p2 == 0:
+            raise ValueError("a risk ratio from percentages needs both above 0%")
+        est = p1 / p2
+        yi = math.log(est)
+        formula = "RR = pct1 / pct2; yi = ln(RR)"
+    elif measure == "OR":
+        if p1 in (0, 1) or p2 in (0, 1):
+            raise ValueError("an odds ratio from percentages needs both strictly between "
+                             "0% and 100%")
+        est = (p1 / (1 - p1)) / (p2 / (1 - p2))
+        yi = math.log(est)
+        formula = "OR = (p1 / (1 - p1)) / (p2 / (1 - p2)); yi = ln(OR)"
+    elif measure == "RD":
+        est = yi = p1 - p2
+        formula = "RD = p1 - p2 (proportions)"
+    else:
+        raise ValueError(f"measure must be RR, OR or RD, got {measure!r}")
+    step1 = _d("effect_from_percentages", {"pct1": a, "pct2": c}, formula,
+               f"{REF_ALTMAN_BLAND}; arithmetic", {measure: est, "yi": yi},
+               "the denominators are not needed for a ratio or difference of proportions; "
+               "percentages printed to limited precision carry their rounding into the effect")
+    se, step2 = se_from_p(yi, p)
+    step2 = Derivation(step2.method, step2.inputs, step2.formula,
+                       f"{REF_P}; {REF_ALTMAN_BLAND}", step2.result,
+                       "z test assumed: a chi-squared or Fisher test on the counts gives a "
+                       "similar but not identical p, so the SE is approximate")
+    return yi, se, (step1, step2)

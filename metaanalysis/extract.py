@@ -33,6 +33,12 @@ Rules
 * ``impute_sd={"final": (sd, derivation), ...}`` fills a missing per-arm SD
   with an SD borrowed from the other trials (Furukawa 2006), flag
   ``imputed_sd``: for sensitivity analyses only.
+* Per-arm percentages are turned into events only when ``round(pct n / 100)``
+  reproduces the printed percentage (otherwise n is not its denominator).
+  Percentages without usable counts and an exact p-value give a generic
+  RR/OR/RD from the two proportions with its SE from the p-value (Handbook
+  6.3.2; Altman & Bland 2011), flags ``derived_from_p`` and
+  ``effect_from_percent``.
 * ``split_control=k`` divides the control group's n (and events) by ``k`` for
   a control arm shared by k separately analysed comparisons.
 
@@ -610,6 +616,12 @@ def _binary(ch, study, out, measure, i_arm, c_arm, k) -> Extraction:
         if d.percent is not None:
             pct = ch.num(d.percent, "percent")
             ev = round(pct * n / 100)
+            if not _reproduces_percent(ev, n, pct):
+                # n is not the percentage's denominator (e.g. randomised, not analysed):
+                # events from it would be invented, so none are derived.
+                ch.notes.append(f"arm '{arm_id}': {pct:g}% of n = {n:g} is not a whole number "
+                                "of participants at the printed precision; events not derived")
+                return None, n
             ch.add(cv.derivation("percent_of_n", {"percent": pct, "n": n},
                          "events = round(percent / 100 * n)", "arithmetic", {"events": ev}))
             ch.flag("events_from_percent")
@@ -617,6 +629,7 @@ def _binary(ch, study, out, measure, i_arm, c_arm, k) -> Extraction:
         return None, n
 
     if d1 is not None and d2 is not None:
+        saved = (list(ch.steps), list(ch.flags), list(ch.notes))
         a, n1 = events(i_arm, d1)
         c, n2 = events(c_arm, d2)
         if None not in (a, n1, c, n2):
@@ -624,10 +637,18 @@ def _binary(ch, study, out, measure, i_arm, c_arm, k) -> Extraction:
             return Extraction(kind="arms", ai=a, n1i=n1, ci=cs, n2i=n2s,
                               derivations=tuple(ch.steps), flags=tuple(ch.flags),
                               notes=tuple(ch.notes), **base)
+        # no counts for both arms: forget the steps of one arm's counts (they are not
+        # used), keep only the reason why the percentages gave no events
+        why = [x for x in ch.notes[len(saved[2]):] if "events not derived" in x]
+        ch.steps, ch.flags, ch.notes = saved[0], saved[1], saved[2] + why
     b = out.between
     if b is None:
         raise ExtractionError(f"{study.id}/{out.id}: needs events and n for both arms, or a "
                               "between-group ratio with its CI")
+    if (b.estimate is None and b.ci_lb is None and b.p is not None and b.p_qualifier == "="
+            and d1 is not None and d2 is not None
+            and d1.percent is not None and d2.percent is not None):
+        return _from_percents_p(ch, base, study, out, measure, d1, d2, k)
     if b.measure != measure:
         raise ExtractionError(f"{study.id}/{out.id}: the paper reports {b.measure}; it cannot "
                               f"give {measure} without per-arm counts")
@@ -650,6 +671,43 @@ def _binary(ch, study, out, measure, i_arm, c_arm, k) -> Extraction:
     if _flip(b.direction):
         yi = -yi
         ch.notes.append("the printed estimate compared control with probiotic; inverted")
+    return Extraction(kind="generic", yi=yi, vi=se * se, derivations=tuple(ch.steps),
+                      flags=tuple(ch.flags), notes=tuple(ch.notes),
+                      **_no_split(k, study, out, base))
+
+
+def _reproduces_percent(events: int, n: float, pct: float) -> bool:
+    """Whether ``events / n`` rounds to ``pct`` at the precision it was printed to.
+
+    For the true denominator this always holds (|100 events / n - pct| is at
+    most half a unit of the last printed digit), so a failure means that n is
+    not the denominator the percentage was computed from.
+    """
+    text = repr(float(pct))
+    decimals = len(text.split(".")[1].rstrip("0")) if "." in text else 0
+    half_unit = 0.5 * 10.0 ** -decimals
+    return abs(100 * events / n - pct) <= half_unit + 1e-9
+
+
+def _from_percents_p(ch, base, study, out, measure, d1, d2, k) -> Extraction:
+    """Percentages per arm (no usable counts) and an exact p: a generic effect.
+
+    The ratio (or difference) of the two proportions needs no denominators;
+    its SE comes from the p-value (Handbook 6.3.2; Altman & Bland 2011),
+    flag ``derived_from_p``.
+    """
+    pct1, pct2 = ch.num(d1.percent, "percent"), ch.num(d2.percent, "percent")
+    p = ch.num(out.between.p, "p")
+    try:
+        yi, se, steps = cv.effect_from_percents_p(pct1, pct2, p, measure=measure)
+    except ValueError as exc:
+        raise ExtractionError(f"{study.id}/{out.id}: {exc}") from exc
+    for step in steps:
+        ch.add(step)
+    ch.flag("derived_from_p")
+    ch.flag("effect_from_percent")
+    ch.notes.append(f"{measure} from the arms' percentages ({pct1:g}% vs {pct2:g}%), SE from "
+                    f"the exact p = {p:g} (z test assumed); generic inverse-variance row")
     return Extraction(kind="generic", yi=yi, vi=se * se, derivations=tuple(ch.steps),
                       flags=tuple(ch.flags), notes=tuple(ch.notes),
                       **_no_split(k, study, out, base))

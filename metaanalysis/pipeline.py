@@ -20,12 +20,9 @@ from metaanalysis.protocol import Protocol
 from metaanalysis.results import FitResult, PoolResult, RegressionResult
 
 SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
-INDIRECT_FLAGS = ("active_comparator", "non_placebo_control", "heat_killed", "non_standard_outcome")
 #: Levels that say a trial could not be classified: shown, never compared in a
 #: test for subgroup differences (they are not a value of the modifier).
 UNCLASSIFIED_LEVELS = frozenset({"unclassified", "unknown", strains.UNSPECIFIED})
-INTEGRITY_FLAGS = ("secondary_source", "news_report", "sd_may_be_se", "derived_from_p",
-                   "from_figure", "conference_abstract")
 
 
 @dataclass(frozen=True)
@@ -727,9 +724,10 @@ def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> d
 
     Every eligible trial (``_swim_eligible``) counts: the analysed ones with
     the direction and p-value of their effect (several arms: the direction
-    they share, else neither; the mean of their z-scores), the others with a
-    direction only where their file records one (``direction_of_effect``,
-    quoted) and a p-value only where printed exactly.
+    they share, else neither; the inverse-variance combination of their
+    arms), the others with a direction only where their file records one
+    (``direction_of_effect``, quoted) and a p-value only where printed exactly
+    for the same outcome and the direction favours one side.
     """
     from metaanalysis import swim
 
@@ -752,18 +750,28 @@ def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> d
             zs = [better * c.yi / math.sqrt(c.vi) for c in cs]
             signs = {int(np.sign(z)) for z in zs}
             d = signs.pop() if len(signs) == 1 else 0
-            z = float(np.mean(zs))
+            # several arms: their inverse-variance combination, independent as
+            # the main analysis treats them after splitting the shared control
+            # (a mean of z-scores would not be N(0, 1) under the null)
+            w = [1.0 / c.vi for c in cs]
+            z = float(better * sum(wi * c.yi for wi, c in zip(w, cs)) / math.sqrt(sum(w)))
             row.update(direction=d, direction_source="effect in the analysis",
                        z=z, p=float(2 * _norm_sf(abs(z))),
-                       p_source="from yi/vi" + (" (mean z of its arms)" if len(cs) > 1 else ""))
+                       p_source="from yi/vi" + (" (inverse-variance combination of its arms)"
+                                                if len(cs) > 1 else ""))
         else:
             rec = [x for x in st.direction_of_effect if x.outcome in kinds]
+            # a p-value is signed by the quoted direction, so only a trial with
+            # a direction enters the combined test, and only with a p of the
+            # same outcome as that direction; "no difference" with a p would
+            # enter as z = 0 and pull the combination to the null
             if rec:
                 row.update(direction=FAVOURS[rec[0].favours],
                            direction_source=f"quoted ({rec[0].quote}): {rec[0].basis}")
+            if rec and row["direction"] in (1, -1):
                 for o in st.outcomes:
                     b = o.between
-                    if (o.outcome in kinds and b is not None and b.p is not None
+                    if (o.outcome == rec[0].outcome and b is not None and b.p is not None
                             and b.p_qualifier == "=" and 0 < b.p.value < 1):
                         p = float(b.p.value)
                         row.update(p=p, p_source=f"printed exact p ({o.id})",

@@ -341,10 +341,34 @@ def _number_word(n: int) -> str:
     return ""
 
 
+class Recomputed(_F):
+    """Where a published analysis's pooled numbers were recomputed, not quoted.
+
+    For a review whose pooled total is not in any stored source but whose own
+    data table is (a RevMan export): ``meta revman reproduce`` reproduces the
+    review's printed per-study rows and recomputes the pooled value under the
+    model it infers. The numbers are then ours, from their data: never a quote.
+    ``tests/test_published_recomputed.py`` reruns the recomputation and checks
+    every number when the export is at hand.
+    """
+
+    review: str                     # the export's name, e.g. "CD006475.pub3" (CD006475.pub3.csv)
+    analysis: str                   # the review's analysis number, e.g. "1.2"
+    method: str                     # the model inferred from the printed weights
+    note: str = ""                  # what was reproduced, and to what precision
+
+
+#: Fields of a published entry that a ``recomputed_from`` entry supplies
+#: instead of the quote.
+RECOMPUTED_FIELDS = ("estimate", "ci_lb", "ci_ub", "k")
+
+
 class Published(_F):
     """A published meta-analysis to set beside ours (issue 10, item 5).
 
-    Every number is in ``quote`` (checked), read from ``source``.
+    Every number is in ``quote`` (checked), read from ``source``, except the
+    pooled estimate, CI and k of an entry with ``recomputed_from``: those were
+    recomputed from the review's own data table and are labelled so.
     """
 
     id: str
@@ -362,6 +386,7 @@ class Published(_F):
     n: int | None = None
     trials: tuple[str, ...] = ()    # as the source lists them ("Author YEAR")
     notes: str = ""                 # what the source says about its methods or data
+    recomputed_from: Recomputed | None = None   # estimate/CI/k recomputed, not quoted
 
     @model_validator(mode="after")
     def _quoted(self):
@@ -370,6 +395,8 @@ class Published(_F):
             v = getattr(self, name)
             if v is None:
                 continue
+            if self.recomputed_from is not None and name in RECOMPUTED_FIELDS:
+                continue  # checked against the recomputation by a test, not by the quote
             forms = {f"{abs(v):g}", f"{abs(v):.2f}", f"{abs(v):,}" if float(v).is_integer() else ""}
             if name in ("k", "n") and float(v).is_integer():
                 forms.add(_number_word(int(v)))

@@ -1012,10 +1012,18 @@ PURPOSES = ("treatment", "prevention")
 COMPARATORS = ("placebo", "prebiotic", "none", "usual_care", "active")
 
 
-def _strip_html(s: str) -> str:
+def strip_html(text: str) -> str:
+    """RevMan's RoB 2 support HTML as plain text: block-level tags (paragraphs,
+    list items, line breaks) separate words, inline tags do not
+    (``<i>Lacto</i>bacillus`` stays one word), entities are decoded
+    (``&amp;`` -> ``&``). The one implementation; tools/cochrane_import.py uses it."""
+    import html
     import re
 
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", s)).strip()
+    t = re.sub(r"</?(p|li|ul|ol|div|br|tr|td|h\d)(\s[^>]*)?/?>", " ", text, flags=re.I)
+    t = re.sub(r"<[^>]+>", "", t)
+    t = html.unescape(t).replace("\xa0", " ")
+    return re.sub(r"\s+", " ", t).strip()
 
 
 def _study_id(label: str, year: str, taken: set) -> str:
@@ -1161,7 +1169,7 @@ def import_analysis(path, analysis: str, out_dir, *, purpose: str, comparator: s
             j = ex.text.get(f"{head} (judgement)", [""] * ex.n)[r]
             if j.strip().lower() in ROB2_JUDGEMENTS:
                 d = {"judgement": ROB2_JUDGEMENTS[j.strip().lower()]}
-                sup = _strip_html(ex.text.get(f"{head} (support)", [""] * ex.n)[r])
+                sup = strip_html(ex.text.get(f"{head} (support)", [""] * ex.n)[r])
                 if sup:
                     d["note"] = sup[:19_000]
                 domains[key] = d

@@ -120,6 +120,7 @@ def test_indirectness_only_for_real_indirectness():
     heat = [_comp(f"T{i}", flags=("heat_killed",)) for i in range(6)]
     level, downs = _grade(*GOOD, comps=heat)
     assert [d.domain for d in downs] == ["indirectness"] and level == "moderate"
+    assert downs[0].reason == "100% of the weight from heat-killed products"  # only the kind present
     # synbiotic vs prebiotic isolates the probiotic: no indirectness
     pre = [_comp(f"T{i}", flags=("active_comparator",), comparator="prebiotic") for i in range(6)]
     assert _grade(*GOOD, comps=pre) == ("high", ())
@@ -174,7 +175,7 @@ def test_publication_and_availability_bias():
           "missing_favour_probiotic": 1, "missing_favour_control": 2, "missing_no_direction": 7}
     level, downs = _grade(*GOOD, availability=av)
     assert [d.domain for d in downs] == ["publication bias"] and level == "moderate"
-    assert "10 of 16 eligible trials" in downs[0].reason and "7 report no direction" in downs[0].reason
+    assert "10 of 16 eligible trials" in downs[0].reason and "7 with no direction recorded or no difference reported" in downs[0].reason
     few = {**av, "trials_missing": 1, "participants_missing": 20}
     assert _grade(*GOOD, availability=few) == ("high", ())
     egger = {"assessed": True, "egger": NS(pval=0.03)}
@@ -394,3 +395,127 @@ def test_strain_null_is_inconclusive(tmp_path):
     v = _run(tmp_path, _strain_trials(-6.0, -6.0), STRAIN_PROTOCOL)
     assert v["STRAIN"]["judgement"]["criterion"] == "neither"
     assert v["STRAIN"]["verdict"] == "inconclusive"
+
+
+def test_egger_only_for_the_set_it_was_run_on():
+    # the main analysis's Egger (k = 23) is not evidence about a 6-trial subset
+    egger = {"assessed": True, "k": 23, "egger": NS(pval=0.03)}
+    notes = []
+    level, downs = _grade(*GOOD, small=egger, notes=notes)
+    assert (level, downs) == ("high", ())
+    assert any("not tested on this set of k = 6" in n for n in notes)
+    # the same test on its own set downgrades
+    own = {**egger, "k": 6}
+    assert [d.domain for d in _grade(*GOOD, small=own)[1]] == ["publication bias"]
+
+
+def test_imprecision_names_the_measure_and_the_side_reached():
+    # responders (OR, higher is better): a CI from about 0.9 to 2 reaches an
+    # important benefit (OR 1.25) but not an important harm (OR 0.80)
+    proto_or = NS(model=NS(measure="OR", alpha=0.05),
+                  outcome=NS(lower_is_better=False, unit="", label="responders"), mcid=None)
+    comps = [_comp(f"T{i}", n=200.0, ci=40, n2=100) for i in range(4)]
+    level, downs = _grade([math.log(1.3), math.log(1.4), math.log(1.2), math.log(1.5)], [0.09] * 4,
+                          comps=comps, proto=proto_or)
+    imp = [d for d in downs if d.domain == "imprecision"]
+    assert imp and imp[0].levels == 1
+    assert "an important benefit (OR 1.25)" in imp[0].reason and "RR" not in imp[0].reason
+    # eczema (RR, lower is better): the important benefit is RR 0.80
+    comps = [_comp(f"T{i}", n=200.0, ci=40, n2=100) for i in range(4)]
+    level, downs = _grade([math.log(0.8), math.log(0.7), math.log(0.85), math.log(0.75)], [0.09] * 4,
+                          comps=comps, proto=PROTO_RR)
+    imp = [d for d in downs if d.domain == "imprecision"]
+    assert imp and "an important benefit (RR 0.80)" in imp[0].reason
+
+
+def test_review_table_rows_with_rob2_are_not_an_integrity_concern():
+    # Cochrane data-table rows: secondary source, RoB 2 low from the same review
+    table = [_comp(f"T{i}", rob="low", flags=("secondary_source",)) for i in range(6)]
+    notes = []
+    assert _grade(*GOOD, comps=table, notes=notes) == ("high", ())
+    assert not any("secondary sources" in n for n in notes)
+    # a secondary source without any risk-of-bias assessment, or a news report, still counts
+    bare = [_comp(f"T{i}", rob=None, flags=("secondary_source",)) for i in range(6)]
+    assert "secondary sources" in _grade(*GOOD, comps=bare)[1][0].reason
+    news = [_comp(f"T{i}", rob="low", flags=("secondary_source", "news_report")) for i in range(6)]
+    downs = _grade(*GOOD, comps=news)[1]
+    assert [d.domain for d in downs] == ["risk of bias"] and "news reports" in downs[0].reason
+
+
+def test_mixed_results_statement_is_about_what_was_rated():
+    # I2 high: full GRADE loses a level for inconsistency that the claim's rating skips
+    yi, vi = [-20.0, -4.0, -14.0, -2.0, -18.0, -9.0], [4.0] * 6
+    fit, keys = _fit(yi, vi)
+    proto = NS(**{**PROTO_MD.__dict__, "min_k_per_stratum": 2})
+    claim = NS(id="H", wording="mixed", source="t", finding="heterogeneity", operational="",
+               threshold=None)
+    inp = claims.ClaimInput(comps=tuple(_comp(k) for k in keys),
+                            target=NS(overall=fit))
+    v = claims._judge_heterogeneity(claim, inp, proto, claims._Scale(proto), {})
+    assert v.certainty == "high"  # rated without inconsistency
+    assert "vary between trials: high" in v.certainty_statement
+    assert "SCORAD" in v.certainty_statement and "reduce" not in v.certainty_statement
+    assert "GRADE certainty of the pooled effect itself, inconsistency rated: moderate" in v.grade_notes
+
+
+def test_pi_crossing_with_low_i2_is_noted_not_downgraded():
+    # small heterogeneity (I2 about 15-35%) around a CI that excludes 0: the
+    # PI crosses 0 but GRADE would not rate down for inconsistency
+    yi, vi = [-10.0, -3.0, -14.0, -6.0, -1.0, -9.0], [16.0] * 6   # I2 = 30%
+    fit, _ = _fit(yi, vi)
+    assert 0 < fit.I2 <= claims.I2_MAY_NOT_MATTER and fit.pi_lb < 0 < fit.pi_ub and fit.ci_ub < 0
+    notes = []
+    downs = _grade(yi, vi, notes=notes)[1]
+    assert "inconsistency" not in [d.domain for d in downs]
+    assert any(n.startswith("inconsistency not downgraded") for n in notes)
+
+
+def test_explain_labels_a_rating_without_inconsistency():
+    base = {"id": "C3", "wording": "w", "source": "s", "verdict": "supported", "summary": "x",
+            "certainty": "low", "downgrades": [], "reasons": []}
+    het = {**base, "judgement": {"rule": claims.RULE_ID, "criterion": "met", "criterion_detail": "d",
+                                 "certainty": "low",
+                                 "certainty_basis": "GRADE certainty (without inconsistency)"}}
+    assert "Certainty (GRADE without inconsistency): low." in claims_text.explain(het)
+    eff = {**base, "judgement": {**het["judgement"], "certainty_basis": "GRADE certainty"}}
+    assert "Certainty (GRADE): low." in claims_text.explain(eff)
+
+
+def test_each_stratum_not_compared_says_why():
+    counts = {"unclassified": 1, "moderate-severe": 2, "mild": 1, "other": 3}
+    got = claims._not_compared(counts, [], 2, ["mild", "moderate-severe"])
+    assert got == ["unclassified (k = 1: unclassified, never compared)",
+                   "moderate-severe (k = 2: no other stratum with enough trials to compare it with)",
+                   "mild (k = 1: below the protocol minimum of 2 trials)",
+                   "other (k = 3: not named by the claim)"]
+    assert claims._not_compared(counts, ["other", "moderate-severe"], 2, []) == [
+        "unclassified (k = 1: unclassified, never compared)",
+        "mild (k = 1: below the protocol minimum of 2 trials)"]
+
+
+def test_not_robust_on_a_subset_never_calls_robustness_shown_unchecked():
+    # a precise, consistent benefit at high certainty: robust if the sensitivity
+    # analyses agree, but on a subset they were not run, so robustness is not shown
+    fit, keys = _fit(*GOOD)
+    proto = NS(**{**PROTO_MD.__dict__, "min_k_per_stratum": 2})
+    claim = NS(id="R", wording="not robust", source="t", finding="not_robust", operational="",
+               threshold=None)
+    inp = claims.ClaimInput(comps=tuple(_comp(k) for k in keys), target=NS(overall=fit))
+    scale = claims._Scale(proto)
+    whole = claims._judge_effect(claim, inp, proto, scale, {}, ())
+    assert whole.judgement["criterion"] == "opposite"
+    sub = claims._judge_effect(claim, inp, proto, scale, {}, (), sens_skipped=True)
+    assert sub.judgement["criterion"] == "met"
+    assert "no sensitivity analysis was run on this target" in sub.judgement["criterion_detail"]
+
+
+def test_claims_table_marks_a_grade_without_inconsistency():
+    j = {"rule": claims.RULE_ID, "criterion": "met", "criterion_detail": "d", "certainty": "low",
+         "certainty_basis": "GRADE certainty (without inconsistency)"}
+    c = {"id": "C3", "wording": "w", "source": "s", "verdict": "supported", "summary": "x",
+         "certainty": "low", "downgrades": [], "reasons": [], "judgement": j}
+    md = claims_text.claims_markdown({"protocol": {"title": "t", "id": "p",
+                                                   "model": {"measure": "MD", "method": "REML",
+                                                             "test": "adhoc"}},
+                                      "claims": [c]})
+    assert "| low (without inconsistency) |" in md

@@ -270,3 +270,52 @@ def test_derivation_str_is_readable():
 # metafor's conv.wald()/conv.fivenum() arrived in metafor 4.0; the pinned reference
 # (metafor 3.8-1) has no 'conv' group, so the conversions are checked against the
 # Cochrane Handbook and Wan 2014 worked examples above instead.
+
+
+# ---------------------------------------------------------------------------
+# Handbook 6.3.2 / Altman & Bland 2011: an effect from two percentages and an exact p
+
+#: Altman & Bland's z = -0.862 + sqrt(0.743 - 2.404 ln P) approximates the
+#: normal quantile Phi^-1(1 - P/2) that we use; between P = 0.01 and 0.2 the two
+#: differ by less than 0.005 (0.0035 at P = 0.032, 0.0033 at P = 0.05).
+ALTMAN_BLAND_Z = dict(abs=5e-3)
+
+
+def test_altman_bland_difference_example():
+    # BMJ 2011;343:d2090, (a): "49% v 32%, P=0.032" -> Est = 17 points,
+    # z = 2.141, SE = 17/2.141 = 7.940
+    yi, se, (step1, step2) = cv.effect_from_percents_p(49, 32, 0.032, measure="RD")
+    assert 100 * yi == pytest.approx(17.0, **CLOSED)
+    z = dict(step2.inputs)["z"]
+    assert z == pytest.approx(2.141, **ALTMAN_BLAND_Z)
+    assert 100 * se == pytest.approx(17 / z, **CLOSED)
+    assert 100 * se == pytest.approx(7.940, abs=17 / 2.141 - 17 / (2.141 + 5e-3))
+    assert step1.method == "effect_from_percentages" and step2.method == "se_from_p"
+
+
+@pytest.mark.parametrize("measure", ["RR", "OR"])
+def test_effect_from_percents_recovers_wald_se(measure):
+    # 10/100 vs 20/100: the p of the Wald z test on the log ratio gives back its SE
+    # (escalc variances: RR 1/a - 1/n1 + 1/c - 1/n2; OR 1/a + 1/b + 1/c + 1/d)
+    a, n1, c, n2 = 10, 100, 20, 100
+    if measure == "RR":
+        est, var = (a / n1) / (c / n2), 1 / a - 1 / n1 + 1 / c - 1 / n2
+    else:
+        est, var = (a / (n1 - a)) / (c / (n2 - c)), 1 / a + 1 / (n1 - a) + 1 / c + 1 / (n2 - c)
+    p = 2 * float(cv.stats.norm.sf(abs(math.log(est)) / math.sqrt(var)))
+    yi, se, _ = cv.effect_from_percents_p(100 * a / n1, 100 * c / n2, p, measure=measure)
+    assert yi == pytest.approx(math.log(est), **CLOSED)
+    assert se == pytest.approx(math.sqrt(var), rel=1e-9)
+
+
+def test_effect_from_percents_refuses_what_gives_no_effect():
+    with pytest.raises(ValueError, match="above 0%"):
+        cv.effect_from_percents_p(0, 11.5, 0.036)
+    with pytest.raises(ValueError, match="between 0% and 100%"):
+        cv.effect_from_percents_p(100, 11.5, 0.036, measure="OR")
+    with pytest.raises(ValueError, match=r"\[0, 100\]"):
+        cv.effect_from_percents_p(104, 11.5, 0.036)
+    with pytest.raises(ValueError, match="no standard error"):
+        cv.effect_from_percents_p(11.5, 11.5, 0.5)
+    with pytest.raises(ValueError, match="measure"):
+        cv.effect_from_percents_p(4.2, 11.5, 0.036, measure="MD")

@@ -184,6 +184,52 @@ def test_binary_between_ratio_on_log_scale(base):
         extract(study(base, edit), "rr", measure="OR")
 
 
+def _percent_outcome(pct1, n1, pct2, n2, p=None):
+    def edit(d):
+        d["quotes"]["q5"] = {"source": "s1", "location": "x",
+                             "text": f"150 randomised per arm; {pct1}% of {n1} vs {pct2}% of "
+                                     f"{n2} (P = {p})"}
+        for arm in d["arms"]:
+            arm["n_randomised"] = q(150, "q5")
+        out = {"id": "pct", "outcome": "eczema_incidence", "scale": "events",
+               "per_arm": {"probiotic": {"percent": q(pct1, "q5"), "n": q(n1, "q5")},
+                           "control": {"percent": q(pct2, "q5"), "n": q(n2, "q5")}}}
+        if p is not None:
+            out["between"] = {"measure": "RR", "p": q(p, "q5"), "p_qualifier": "="}
+        d["outcomes"].append(out)
+    return edit
+
+
+def test_percent_with_its_denominator_gives_events(base):
+    # 4.2% of 143 = 6.006 -> 6 (6/143 = 4.196% prints as 4.2%)
+    ex = extract(study(base, _percent_outcome(4.2, 143, 11.5, 139)), "pct", measure="RR")
+    assert ex.kind == "arms" and (ex.ai, ex.n1i, ex.ci, ex.n2i) == (6, 143, 16, 139)
+    assert "events_from_percent" in ex.flags
+
+
+def test_percent_of_a_wrong_denominator_gives_no_events(base):
+    # Schmidt 2019 (doi 10.1111/pai.13018): 11.5% of the 146 randomised is 16.8; rounding
+    # to 17 would print 11.6%. Without a p-value the outcome cannot be extracted.
+    with pytest.raises(ExtractionError, match="needs events and n"):
+        extract(study(base, _percent_outcome(4.2, 144, 11.5, 146)), "pct", measure="RR")
+
+
+def test_percentages_and_exact_p_give_generic_ratio(base):
+    ex = extract(study(base, _percent_outcome(4.2, 144, 11.5, 146, p=0.036)), "pct",
+                 measure="RR")
+    assert ex.kind == "generic" and ex.ai is None
+    assert ex.yi == pytest.approx(math.log(4.2 / 11.5), **CLOSED)
+    assert math.sqrt(ex.vi) == pytest.approx(abs(math.log(4.2 / 11.5)) / 2.0969, rel=1e-4)
+    assert {"derived_from_p", "effect_from_percent"} <= set(ex.flags)
+    # the probiotic arm's count (6/144 reproduces 4.2%) is not used, so its step is dropped
+    assert "events_from_percent" not in ex.flags
+    assert [d.method for d in ex.derivations] == ["effect_from_percentages", "se_from_p"]
+    assert any("events not derived" in n for n in ex.notes)
+    ex_or = extract(study(base, _percent_outcome(4.2, 144, 11.5, 146, p=0.036)), "pct",
+                    measure="OR")
+    assert ex_or.yi == pytest.approx(math.log((0.042 / 0.958) / (0.115 / 0.885)), **CLOSED)
+
+
 def test_measure_must_fit_outcome(base):
     with pytest.raises(ExtractionError, match="cannot give RR"):
         extract(study(base), "scorad_8wk", measure="RR")

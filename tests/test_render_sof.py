@@ -160,7 +160,27 @@ def test_effect_modification_certainty_only_as_a_last_resort():
     assert "C0 inconclusive (subgroup differences by mix type: p = 0.38); C1 inconclusive." in main["comments"]
     assert main["certainty"] == "Very low"  # C1's rating, not the modifier claim's
     assert "Certainty as rated for C1." in main["comments"]
-    assert "Other claims on this estimate rated: low." in main["comments"]
+    assert "Other claims on this estimate rated: C0 low." in main["comments"]
+
+
+def test_a_mixed_results_claim_never_rates_the_effect():
+    # a heterogeneity claim is rated without inconsistency (low); listed first,
+    # it must not give the row its certainty, and the comment says what it rated
+    data = binary_results()
+    het = copy.deepcopy(data["claims"][0])
+    het.update(id="C0", finding="heterogeneity", verdict="supported", certainty="low",
+               downgrades=[ROB], judgement={"certainty": "low", "certainty_basis":
+                                            "GRADE certainty (without inconsistency)"})
+    data["claims"].insert(0, het)
+    data["protocol"]["claims"].append({"id": "C0", "target": {"subset": {}}})
+    main = sof.summary_of_findings(data)["rows"][0]
+    assert main["claims"] == "C0, C1"
+    assert main["certainty"] == "Very low" and "Certainty as rated for C1." in main["comments"]
+    assert ("Other claims on this estimate rated: C0 low (GRADE certainty (without "
+            "inconsistency)).") in main["comments"]
+    # alone on its estimate, it still does not rate the effect
+    data["claims"] = [het]
+    assert sof.summary_of_findings(data)["rows"][0]["certainty"] == "Not rated"
 
 
 def test_a_harms_claim_gets_its_own_adverse_event_row_in_a_mixed_table():

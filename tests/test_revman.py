@@ -519,3 +519,9 @@ def test_a_heading_that_comes_back_is_a_new_subgroup(tmp_path):
     an = revman.reproduce(write(tmp_path, rows)).analyses[0]
     assert an.weight_scope == "subgroup" and an.reproduced, an.reason
     assert [s["subgroup"] for s in an.pooled["subgroups"]] == ["Dose", "Age", "Dose"]
+
+
+def test_rob_support_html_keeps_words_and_decodes_entities():
+    # inline tags must not split a word; entities are decoded; blocks separate words
+    got = revman.strip_html("<p>Sealed &amp; opaque envelopes; <i>Lacto</i>bacillus GG</p><p>Open&nbsp;label</p>")
+    assert got == "Sealed & opaque envelopes; Lactobacillus GG Open label"

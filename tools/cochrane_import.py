@@ -18,7 +18,6 @@ Which review label maps to which study file, and what the new files say beyond t
 from __future__ import annotations
 
 import csv
-import html
 import re
 import sys
 from pathlib import Path
@@ -26,6 +25,11 @@ from pathlib import Path
 import io
 
 from ruamel.yaml import YAML
+
+# run as a script (python tools/cochrane_import.py): this repository's package, not another install
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# RoB 2 maps and support HTML -> text: one implementation, shared with `meta revman import`
+from metaanalysis.revman import ROB2_COLUMNS, ROB2_JUDGEMENTS, strip_html  # noqa: E402,F401
 
 REVIEW_DOI = "10.1002/14651858.CD006475.pub3"
 REVIEW_URL = "https://www.cochranelibrary.com/cdsr/doi/10.1002/14651858.CD006475.pub3/full"
@@ -39,14 +43,14 @@ DATA_ANALYSES = (("1", "2"), ("2", "1"), ("1", "10"))
 SUBGROUP_ANALYSES = {("1", "8"): "risk", ("2", "4"): "risk", ("1", "10"): "type",
                      ("2", "5"): "type", ("1", "11"): "timing", ("2", "6"): "timing"}
 
-ROB_COLUMNS = (
-    ("randomisation", "Bias arising from the randomization process"),
-    ("deviations", "Bias due to deviations from intended interventions"),
-    ("missing_data", "Bias due to missing outcome data"),
-    ("measurement", "Bias in measurement of the outcome"),
-    ("selection", "Bias in selection of the reported result"),
-)
-JUDGEMENT = {"Low risk": "low", "Some concerns": "some_concerns", "High risk": "high"}
+#: RoB 2 domain key -> export column, and export judgement -> schema value:
+#: the maps `meta revman import` uses (one definition, in metaanalysis/revman.py)
+ROB_COLUMNS = tuple(ROB2_COLUMNS.items())
+
+
+def judgement(text: str) -> str:
+    """'Low risk' / 'Some concerns' / 'High risk' as the schema's value."""
+    return ROB2_JUDGEMENTS[text.strip().lower()]
 DATA_CELLS = ("Study", "Experimental cases", "Experimental N", "Control cases", "Control N",
               "Weight", "Mean", "CI start", "CI end")
 
@@ -77,13 +81,6 @@ TRIALS = {
 }
 
 
-def strip_html(text: str) -> str:
-    """RevMan's support HTML as plain text: paragraphs joined by a space, entities decoded."""
-    # block-level tags (paragraphs, list items, line breaks) separate words; inline tags do not
-    t = re.sub(r"</?(p|li|ul|ol|div|br|tr|td|h\d)(\s[^>]*)?/?>", " ", text, flags=re.I)
-    t = re.sub(r"<[^>]+>", "", t)
-    t = html.unescape(t).replace("\xa0", " ")
-    return re.sub(r"\s+", " ", t).strip()
 
 
 def load(path: str | Path) -> list[dict]:
@@ -145,9 +142,9 @@ def blocks(rows, label):
            "source": f"Cochrane CD006475.pub3, analysis {g}.{n} (RoB 2 columns of the data table; quote {rob_q})",
            "domains": {}, "overall": None}
     for key, col in ROB_COLUMNS:
-        rob["domains"][key] = {"judgement": JUDGEMENT[row[f"{col} (judgement)"]],
+        rob["domains"][key] = {"judgement": judgement(row[f"{col} (judgement)"]),
                                "note": f'{row[f"{col} (judgement)"]}. Support: "{strip_html(row[f"{col} (support)"])}"'}
-    rob["overall"] = {"judgement": JUDGEMENT[row["Overall bias (judgement)"]],
+    rob["overall"] = {"judgement": judgement(row["Overall bias (judgement)"]),
                       "note": f'{row["Overall bias (judgement)"]}. Support: "{strip_html(row["Overall bias (support)"])}"'}
     per_arm = {"events": _num(row["Experimental cases"]), "n": _num(row["Experimental N"])}
     ctl = {"events": _num(row["Control cases"]), "n": _num(row["Control N"])}
@@ -476,8 +473,17 @@ def main_rob(rows, root: Path):
         path.write_text(text, encoding="utf-8")
 
 
+USAGE = ("usage: python tools/cochrane_import.py {show CSV LABEL | new CSV [STUDIES] | "
+         "merge CSV [STUDIES] | rob CSV [STUDIES] | facts CSV}")
+
+
 def main(argv):
+    # a one-line usage error, never a traceback (house rule for bad input)
+    if len(argv) < 3 or (argv[1] == "show" and len(argv) < 4):
+        raise SystemExit(USAGE)
     cmd, csv_path = argv[1], argv[2]
+    if not Path(csv_path).is_file():
+        raise SystemExit(f"{csv_path}: no such file")
     rows = load(csv_path)
     if cmd == "show":
         print(dump(blocks(rows, argv[3])))

@@ -40,6 +40,30 @@ VERDICT_MARK = {"supported": "SUPPORTED", "contradicted": "CONTRADICTED",
                 "out of scope": "OUT OF SCOPE"}
 
 
+#: How the terminal names the basis of the certainty the verdict rule used.
+_BASIS_SHORT = {
+    "GRADE certainty": "GRADE",
+    "GRADE certainty (without inconsistency)": "GRADE without inconsistency",
+    "ICEMAN credibility of the effect modification": "ICEMAN credibility",
+}
+
+
+def run_line(claim: dict) -> str:
+    """One line of ``meta run``'s summary: the verdict and the certainty the
+    verdict rule used, named by its basis (GRADE, GRADE without inconsistency
+    for "mixed results" claims, ICEMAN for effect modification), so the line
+    never shows a rating the verdict did not depend on."""
+    j = claim.get("judgement") or {}
+    if j.get("certainty"):
+        basis = _BASIS_SHORT.get(j.get("certainty_basis"), j.get("certainty_basis") or "")
+        tail = f" ({j['certainty']}: {basis})" if basis else f" ({j['certainty']})"
+    elif claim.get("certainty"):
+        tail = f" (GRADE {claim['certainty']}; part of the criterion)"
+    else:
+        tail = ""
+    return f"  {claim['id']:<18} {claim['verdict'].upper():<22}{tail}"
+
+
 def translation_of(protocol: dict | None, claim_id: str) -> dict | None:
     """The protocol entry (claim or out-of-scope claim) that carries an English
     translation of ``claim_id``'s wording, if any."""
@@ -78,7 +102,11 @@ def explain(claim: dict, protocol_id: str | None = None, protocol: dict | None =
         lines.append(f"Judged values ({j['rule']}): criterion {j['criterion']} "
                      f"({j['criterion_detail']}){cert}")
     if claim.get("certainty"):
-        lines.append(f"Certainty (GRADE): {claim['certainty']}. {claim.get('certainty_statement') or ''}")
+        # a claim that results are mixed is rated without the inconsistency
+        # domain: its level is not the effect's GRADE rating, so say which it is
+        what = ("GRADE without inconsistency" if "without inconsistency" in
+                str((j or {}).get("certainty_basis")) else "GRADE")
+        lines.append(f"Certainty ({what}): {claim['certainty']}. {claim.get('certainty_statement') or ''}")
         for d in claim.get("downgrades", []):
             lines.append(f"  - downgraded {d['levels']} for {d['domain']}: {d['reason']}")
         if not claim.get("downgrades"):
@@ -115,8 +143,11 @@ def claims_markdown(data: dict) -> str:
         j = c.get("judgement") or {}
         used = (f"{j['certainty']} ({j['certainty_basis']})" if j.get("certainty")
                 else "not applied" if j.get("criterion") in ("met", "opposite") else "–")
+        grade_txt = c.get("certainty") or "–"
+        if c.get("certainty") and "without inconsistency" in str(j.get("certainty_basis")):
+            grade_txt += " (without inconsistency)"  # not the effect's full GRADE rating
         out.append(f"| {c['id']} | {c['verdict']} | {j.get('criterion') or '–'} | {used} | "
-                   f"{c.get('certainty') or '–'} | {summ} |")
+                   f"{grade_txt} | {summ} |")
     out.append("")
     for c in data["claims"]:
         out.append(f"## {c['id']}")

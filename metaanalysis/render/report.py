@@ -73,6 +73,7 @@ FLAG_TEXT = {
     "imputed_sd": "SD missing, borrowed from the other trials (sensitivity analysis only)",
     "imputed_correlation": "SD of change imputed with an assumed baseline-final correlation",
     "n_from_randomised": "n analysed not reported; the number randomised is used",
+    "effect_from_percent": "risk ratio (or OR/RD) from the arms' percentages; denominators not needed",
     "one_arm_of_multi_arm": "one arm of a multi-arm trial that reports only ratios (Handbook 23.3.4)",
 }
 
@@ -798,9 +799,20 @@ def _published_view(data: dict, S: Scale) -> list[dict]:
                      "in Appendix A." if S.measure == "MD" else
                      f"Our model: {METHOD_NAMES.get(model.get('method'), model.get('method'))}, "
                      f"{TEST_NAMES.get(model.get('test'), model.get('test'))}.")
+        rec = p.get("recomputed_from")
+        if rec:
+            # a value we computed from the review's data table is never shown as quoted
+            label = "Recomputed from the review's data table, not quoted"
+            diffs.append(f"Their pooled value is not printed in any stored source: it was "
+                         f"recomputed from the review's own data table ({rec['review']}, "
+                         f"analysis {rec['analysis']}) by meta revman reproduce, under the "
+                         f"model inferred from its printed weights ({rec['method']})."
+                         + (f" {rec['note']}" if rec.get("note") else ""))
+        else:
+            label = "Published"
         if p.get("notes"):
             diffs.append(p["notes"])
-        out.append({"id": p["id"], "citation": p["citation"], "source": p["source"],
+        out.append({"id": p["id"], "citation": p["citation"], "source": p["source"], "label": label,
                     "analysis": p["analysis"], "population": p["population"],
                     "measure": p["measure"], "theirs": theirs, "ours": ours,
                     "quote": p["quote"], "differences": diffs,

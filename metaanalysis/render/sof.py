@@ -48,6 +48,9 @@ PER = 1000
 #: Findings that rate the pooled effect itself; effect-modification claims
 #: rate a comparison between strata, so their certainty is a last resort.
 _MODIFIER_FINDINGS = ("effect_modification",)
+#: Findings whose certainty leaves a GRADE domain out (a claim that results are
+#: mixed is rated without inconsistency): never the row's rating of the effect.
+_PARTIAL_FINDINGS = ("heterogeneity",)
 
 CSV_COLUMNS = ["row", "outcome", "follow_up", "claims", "studies", "participants",
                "participants_note", "measure", "relative_effect", "risk_control",
@@ -272,8 +275,10 @@ def summary_of_findings(data: dict) -> dict:
         fig = g["fig"]
         measure = fig.get("measure") or model["measure"]
         is_ratio = measure in fmt.RATIO_MEASURES
-        rated = [c for c in g["claims"] if c.get("certainty") and c.get("finding") not in _MODIFIER_FINDINGS]
-        rated = rated or [c for c in g["claims"] if c.get("certainty")]
+        rated = [c for c in g["claims"] if c.get("certainty")
+                 and c.get("finding") not in _MODIFIER_FINDINGS + _PARTIAL_FINDINGS]
+        rated = rated or [c for c in g["claims"] if c.get("certainty")
+                          and c.get("finding") not in _PARTIAL_FINDINGS]
         rater = rated[0] if rated else None
         harms = not g["main"] and any(c.get("finding") == "harms" for c in g["claims"])
         if harms:
@@ -350,10 +355,15 @@ def summary_of_findings(data: dict) -> dict:
         if rater is not None:
             if len(g["claims"]) > 1:
                 comments.append(f"Certainty as rated for {rater['id']}.")
-            differ = sorted({c["certainty"] for c in g["claims"] if c.get("certainty")
-                             and c["certainty"] != rater["certainty"]})
+            # name the claim and what its rating is of, so that a second level
+            # for one estimate is not read as a second rating of the effect
+            differ = [f"{c['id']} {c['certainty']}"
+                      + (f" ({(c.get('judgement') or {}).get('certainty_basis')})"
+                         if (c.get("judgement") or {}).get("certainty_basis") else "")
+                      for c in g["claims"] if c.get("certainty")
+                      and c["certainty"] != rater["certainty"]]
             if differ:
-                comments.append("Other claims on this estimate rated: " + ", ".join(differ) + ".")
+                comments.append("Other claims on this estimate rated: " + "; ".join(differ) + ".")
             if rater.get("certainty_statement"):
                 comments.append(rater["certainty_statement"])
         if p_note:
