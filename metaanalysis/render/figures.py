@@ -14,6 +14,7 @@ DERIVED_NOTES = {
     "news_report": "Effect read from a news report",
     "secondary_source": "Numbers from a secondary source",
     "sd_may_be_se": "Reported spread may be an SE, not an SD",
+    "effect_from_percent": "Effect computed from the reported percentages (no counts)",
 }
 
 #: Footnotes of derived cells (marked on the value, not the study label): a
