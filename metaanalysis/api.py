@@ -125,6 +125,9 @@ def effect_sizes(data, measure, *, smd_correction="exact", add=0.5, to="only0", 
     if len(data) == 0:
         raise InputError("no rows", file=file)
     if measure == "GEN":
+        if "yi" not in data.columns:
+            raise InputError("missing column 'yi': measure GEN needs columns yi and vi (or yi and "
+                             "sei)", file=file, column="yi")
         yi = _numeric_column(data, "yi", file)
         if "vi" in data.columns:
             vi = _numeric_column(data, "vi", file)
@@ -135,9 +138,11 @@ def effect_sizes(data, measure, *, smd_correction="exact", add=0.5, to="only0", 
             with np.errstate(over="ignore", under="ignore"):
                 vi = sei**2
         else:
-            raise InputError("missing column 'vi' (or 'sei')", file=file, column="vi")
+            raise InputError("missing column 'vi' (or 'sei'); measure GEN needs columns yi and "
+                             "vi (or yi and sei)", file=file, column="vi")
         _check_finite_effects(yi, vi, data, ("yi", "vi", "sei"), file)
         return yi, vi, None
+    _require_columns(data, measure, file)
     cols = {c: _numeric_column(data, c, file) for c in COLUMNS[measure]}
     for c in ("n1i", "n2i"):
         _check(cols[c] > 0, "sample size must be > 0", c, file)
@@ -167,6 +172,50 @@ def effect_sizes(data, measure, *, smd_correction="exact", add=0.5, to="only0", 
         _check_finite_effects(np.where(skip, 0.0, yi), np.where(skip, 1.0, vi), data,
                               COLUMNS[measure], file)
     return yi, vi, cols
+
+
+def needed_columns(measure: str) -> tuple[str, ...]:
+    """The columns ``measure`` reads ("GEN": yi and vi; sei may replace vi)."""
+    measure = str(measure).upper()
+    return ("yi", "vi") if measure == "GEN" else tuple(COLUMNS.get(measure, ()))
+
+
+def _require_columns(data, measure, file=None):
+    """Name every missing column and the whole set the measure needs
+    ("missing column 'ai': measure RR needs columns ai, n1i, ci, n2i")."""
+    need = needed_columns(measure)
+    missing = [c for c in need if c not in data.columns]
+    if missing:
+        names = ", ".join(f"'{c}'" for c in missing)
+        raise InputError(f"missing column{'s' if len(missing) > 1 else ''} {names}: measure "
+                         f"{measure} needs columns {', '.join(need)}", file=file, column=missing[0])
+
+
+def drop_incomplete(data, measure, *, by=None, file=None):
+    """Rows with every column ``measure`` needs (and ``by``) filled in, and
+    the 1-based numbers of the rows left out.
+
+    Like metafor's ``na.action = "na.omit"``: a row with an empty cell is
+    left out instead of stopping the analysis; the caller warns with the
+    list. A non-numeric value is still an error (caught later), since it is
+    a typo rather than a missing value.
+
+    Returns
+    -------
+    (pandas.DataFrame, list of int)
+    """
+    measure = str(measure).upper()
+    need = list(needed_columns(measure))
+    if measure == "GEN" and "vi" not in data.columns and "sei" in data.columns:
+        need = ["yi", "sei"]
+    if measure != "GEN":
+        _require_columns(data, measure, file)
+    cols = [c for c in need + ([by] if by else []) if c in data.columns]
+    empty = data[cols].isna() | data[cols].apply(
+        lambda col: col.astype(str).str.strip().eq(""))
+    bad = empty.any(axis=1).to_numpy()
+    dropped = [int(i) + 1 for i in np.flatnonzero(bad)]
+    return data.loc[~bad].reset_index(drop=True), dropped
 
 
 def _labels(data, study_col="study"):

@@ -55,12 +55,18 @@ def pool(
     common_tau2: Annotated[bool, typer.Option("--common-tau2", help="Subgroups share one tau2 (metafor QM test).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly .to_dict() as JSON.")] = False,
     max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Refuse larger files (default 50 MB).")] = 50 * 1024 * 1024,
+    forest: Annotated[Optional[Path], typer.Option("--forest", help="Also draw the RevMan-layout forest plot to FILE.svg, .png or .pdf (subgroups from --by).")] = None,
+    drop_incomplete: Annotated[bool, typer.Option("--drop-incomplete", help="Leave out rows with an empty cell in a needed column, with a warning listing them (default: refuse).")] = False,
 ):
     """Pool the studies in FILE.csv and print metafor-style results."""
     from metaanalysis.api import pool as do_pool
     from metaanalysis.io import read_csv
 
     data = read_csv(file, max_bytes=max_bytes)
+    if forest is not None and forest.suffix.lower() not in (".svg", ".png", ".pdf"):
+        _fail(f"--forest {forest}: the file name must end in .svg, .png or .pdf")
+    if drop_incomplete:
+        data = _drop_incomplete(data, measure, by, file)
     res = do_pool(data, measure=measure, method=method, test=test, by=by, alpha=alpha,
                   pi_df=pi_df, subgroup_tau2="common" if common_tau2 else "separate",
                   file=str(file))
@@ -70,6 +76,43 @@ def pool(
         from metaanalysis.render.text import format_pool
 
         typer.echo(format_pool(res))
+    if forest is not None:
+        _draw_pool_forest(res, data, measure, forest)
+
+
+def _drop_incomplete(data, measure, by, file):
+    """``--drop-incomplete``: metafor's na.omit, with a warning that lists the rows."""
+    from metaanalysis.api import _labels, drop_incomplete
+
+    kept, dropped = drop_incomplete(data, measure, by=by, file=str(file))
+    if dropped:
+        labels = _labels(data)
+        rows = "; ".join(f"row {i} (line {i + 1}, {labels[i - 1]})" for i in dropped)
+        typer.echo(f"warning: {file}: {len(dropped)} incomplete row(s) left out: {rows}", err=True)
+    return kept
+
+
+def _draw_pool_forest(res, data, measure, path: Path):
+    """The forest plot of ``meta pool --forest``: per-arm data columns from the table."""
+    from metaanalysis.api import _labels
+    from metaanalysis.render.forest import forest_plot, save_figure
+
+    arm_keys = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "ci")
+    study_data = {}
+    for label, row in zip(_labels(data), data.to_dict("records")):
+        d = {}
+        for k in arm_keys:
+            try:  # read_csv keeps cells as text; pool() has already checked them
+                v = float(row[k])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if v == v:
+                d[k] = v
+        study_data[label] = d
+    fig = forest_plot(res, study_data=study_data, arms=("Experimental", "Control"),
+                      prediction=res.overall.method not in ("FE", "MH", "PETO"))
+    (written,) = save_figure(fig, path.with_suffix(""), formats=(path.suffix.lower().lstrip("."),))
+    typer.echo(f"forest plot: {written}", err=True)
 
 
 @app.command()

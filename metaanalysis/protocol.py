@@ -302,6 +302,8 @@ class Claim(_F):
     expected_benefit_in: tuple[str, ...] = ()
     expected_no_effect_in: tuple[str, ...] = ()
     direction_a_priori: StrictBool = True
+    language: str | None = None      # see OutOfScope: original language, project's translation
+    translation: str | None = None
 
     @model_validator(mode="after")
     def _mod(self):
@@ -318,6 +320,10 @@ class OutOfScope(_F):
     wording: str
     source: str
     reason: str
+    # a claim worded in another language: the project's English translation,
+    # shown beside the original (which stays the quoted claim)
+    language: str | None = None
+    translation: str | None = None
 
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "

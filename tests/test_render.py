@@ -134,12 +134,17 @@ def test_revman_text_for_normand1999(figure_reader):
     res = m.pool(normand(), "MD", "REML", "knha")
     fig = forest_plot(res, study_data=arm_data(normand()))
     texts = figure_reader.texts(fig)
-    assert "Heterogeneity: Tau\u00b2 = 684.65; Chi\u00b2 = 238.92, df = 8 (P < 0.001); I\u00b2 = 99%" in texts
-    assert "Test for overall effect: t = 1.64, df = 8 (P = 0.14)" in texts
+    # the header and the heterogeneity line name the model as fitted (issue 15)
+    assert ("Heterogeneity: Tau\u00b2 (REML) = 684.65; Chi\u00b2 = 238.92, df = 8 (P < 0.001); "
+            "I\u00b2 = 99%") in texts
+    # signed, as report.md and meta pool print it
+    assert f"Test for overall effect: t = {MINUS}1.64, df = 8 (P = 0.14)" in texts
     for s in res.overall.studies:
         assert s.study in texts
     assert "Favours probiotic" in texts and "Favours control" in texts
-    assert "Mean difference" in texts and "IV, Random, 95% CI" in texts
+    assert "Mean difference" in texts and "IV, Random (REML, HKSJ), 95% CI" in texts
+    assert any(t.startswith("HKSJ: Hartung-Knapp-Sidik-Jonkman") for t in texts)
+    assert any(t.startswith("Tau\u00b2 estimator: REML (restricted maximum likelihood)") for t in texts)
     # Edinburgh: -20 [-32.47, -7.53], on one row with its data 55, 47, 155
     row = text_row(fig, "Edinburgh")
     for piece in (f"{MINUS}20.00", f"[{MINUS}32.47,", f"{MINUS}7.53]", "55", "47", "155", "11.0%"):
@@ -155,8 +160,9 @@ def test_exact_revman_strings_of_the_issue(figure_reader):
     fit = dataclasses.replace(base, tau2=0.04, Q=10.47, Q_df=5, Q_p=0.0628, I2=52.2,
                               stat=-2.31, pval=0.0209, df=None)
     texts = figure_reader.texts(forest_plot(fit))
-    assert "Heterogeneity: Tau\u00b2 = 0.04; Chi\u00b2 = 10.47, df = 5 (P = 0.06); I\u00b2 = 52%" in texts
-    assert "Test for overall effect: Z = 2.31 (P = 0.02)" in texts
+    assert "Heterogeneity: Tau\u00b2 (DL) = 0.04; Chi\u00b2 = 10.47, df = 5 (P = 0.06); I\u00b2 = 52%" in texts
+    assert f"Test for overall effect: Z = {MINUS}2.31 (P = 0.02)" in texts
+    assert "IV, Random (DL), 95% CI" in texts
 
 
 def test_common_effect_heterogeneity_has_no_tau2(figure_reader):

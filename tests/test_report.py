@@ -381,8 +381,10 @@ def test_branches_the_bundled_run_does_not_reach(outputs):
         "H2": 1.1, "R2": 40.0, "QE": 7.0, "QE_df": 6, "QE_p": 0.32, "QM": 4.0, "QM_df": [1, 6],
         "QM_p": 0.09, "alpha": 0.05, "conventions": {}, "warnings": []}}]
     data["claims"][0]["verdict"] = "contradicted"
-    png_only = [dict(f, files=[p for p in f["files"] if p.endswith(".png")]) for f in index[:1]]
-    files = report.render_reports(data, png_only + index[1:], folder)
+    # the first figure with a PNG (the main forest plot) loses its SVG
+    j = next(i for i, f in enumerate(index) if any(p.endswith(".png") for p in f["files"]))
+    png_only = [dict(index[j], files=[p for p in index[j]["files"] if p.endswith(".png")])]
+    files = report.render_reports(data, index[:j] + png_only + index[j + 1:], folder)
     text, md = files["report.html"], files["report.md"]
     assert "Egger regression:</b> intercept -1.20" in text and "(p = 0.02)" in text
     assert "3 imputed; adjusted RR 0.90 [0.74, 1.11]" in text
@@ -434,3 +436,96 @@ def test_interval_labels_follow_alpha(outputs):
         assert "90% PI" in text and "[90% CI]" in text and "Wald 90% intervals" in text
         assert "95% PI" not in text and "[95% CI]" not in text
     assert "Risk with probiotic (90% CI)" in files["report.md"] or "Difference with probiotic (90% CI)" in files["report.md"]
+
+
+#: Read back inside an <iframe> of a phone's width (headless Chromium will not
+#: open a window narrower than 500 px; an iframe is its own viewport, so the
+#: report's media queries see the phone width). Every element that reaches
+#: past the viewport must sit inside a scrolling box (a wide table scrolls
+#: inside itself); the page itself must never scroll sideways.
+PHONE_PROBE = """<script>
+(function () {
+  var vw = document.documentElement.clientWidth, wide = [];
+  document.querySelectorAll("body *").forEach(function (e) {
+    var r = e.getBoundingClientRect();
+    // a box past the viewport, or text running out of its box (a long URL)
+    var spills = getComputedStyle(e).overflowX === "visible" && e.clientWidth > 0
+                 && e.scrollWidth > e.clientWidth + 1;
+    if (r.right <= vw + 1 && !spills) return;
+    for (var p = e.parentElement; p; p = p.parentElement) {
+      var o = getComputedStyle(p).overflowX;
+      if (o === "auto" || o === "scroll" || o === "hidden") return;
+    }
+    if (e.tagName === "MAIN" || e.tagName === "SECTION") return;  // the containers of the culprit
+    wide.push(e.tagName.toLowerCase() + (e.className ? "." + e.className : "") + ":" + Math.round(Math.max(r.right, e.scrollWidth))
+              + " " + (e.textContent || "").trim().slice(0, 40));
+  });
+  var out = window.parent.document.body;
+  out.setAttribute("data-viewport", String(vw));
+  out.setAttribute("data-page-width", String(document.documentElement.scrollWidth));
+  out.setAttribute("data-wide", wide.slice(0, 10).join(" "));
+})();
+</script>
+"""
+
+#: Widths in CSS px: a small and a large phone.
+PHONE_WIDTHS = (360, 414)
+
+
+def test_report_fits_a_phone_in_chromium(outputs, tmp_path):
+    exe = _chromium()
+    for pid, (folder, _, _) in sorted(outputs.items()):
+        page = tmp_path / pid / "report.html"
+        page.parent.mkdir()
+        page.write_text(_html(folder).replace("</body>", PHONE_PROBE + "</body>"), encoding="utf-8")
+        for w in PHONE_WIDTHS:
+            frame = tmp_path / pid / f"phone-{w}.html"
+            frame.write_text('<!DOCTYPE html><html><body style="margin:0"><iframe src="report.html" '
+                             f'style="width:{w}px;height:2000px;border:0"></iframe></body></html>',
+                             encoding="utf-8")
+            r = _run_chromium(exe, tmp_path / f"profile-phone-{pid}-{w}",
+                              "--allow-file-access-from-files", "--window-size=800,2000",
+                              "--virtual-time-budget=5000", "--dump-dom", frame.as_uri())
+            body = re.search(r"<body([^>]*)>", r.stdout)
+            assert body, f"no DOM dumped for {pid}: {r.stderr[-2000:]}"
+            attrs = dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', body.group(1)))
+            assert attrs.get("data-viewport") == str(w), f"{pid}: the probe did not run ({attrs})"
+            assert int(attrs["data-page-width"]) <= w, \
+                f"{pid} at {w} px scrolls sideways: {attrs.get('data-wide')}"
+            assert attrs.get("data-wide") == "", f"{pid} at {w} px: {attrs['data-wide']}"
+
+
+def test_a_claim_in_another_language_reads_in_english_beside_the_original(outputs):
+    seen = 0
+    for folder, data, _ in outputs.values():
+        entries = [e for e in list(data["protocol"].get("claims") or [])
+                   + list(data["protocol"].get("out_of_scope") or []) if e.get("translation")]
+        html, md = _html(folder), _md(folder)
+        claims_md = (folder / "claims.md").read_text(encoding="utf-8")
+        for e in entries:
+            seen += 1
+            for text in (html, md):
+                assert esc(e["translation"]) in text or e["translation"] in text
+                assert f"Original: “{esc(e['wording'])}”" in text or \
+                    f"Original: “{e['wording']}”" in text
+                assert "translation" in text.lower()
+            assert f"Claim: \"{e['translation']}\" (the project's translation from " in claims_md
+            assert f"Original: \"{e['wording']}\"" in claims_md
+    assert seen >= 1, "no protocol carries a translated claim (C6 is Swedish)"
+
+
+def test_subgroup_tests_give_q_df_and_p(outputs):
+    """The report's own statements of a subgroup test (stratum sections, the
+    claims table, the Summary of Findings comments) give Q and df with p.
+    (A claim's reasoning sentence, written by claims.py, is quoted as is.)"""
+    n = 0
+    for folder, _data, _ in outputs.values():
+        md = _md(folder)
+        lines = (re.findall(r"\*\*Test for subgroup differences:\*\* [^\n]*", md)
+                 + re.findall(r"\(Test for subgroup differences: [^)]*\)", md)
+                 + re.findall(r"\(subgroup differences by [^)]*\)", md))
+        for line in lines:
+            if re.search(r"\bp [=<] ", line):
+                n += 1
+                assert re.search(r"Q = [\d.]+, df = \d+", line), line
+    assert n >= 3

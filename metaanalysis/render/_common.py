@@ -114,7 +114,9 @@ def fmt_data(x, digits: int = 2) -> str:
     if x == int(x) and abs(x) < 1e15:
         s = str(int(x))
     else:
-        s = f"{x:.{digits}f}".rstrip("0").rstrip(".")
+        # never fewer than 1 decimal for a non-integer: a split control's 20.5
+        # events printed with 0 decimals (and trailing zeros dropped) read "2"
+        s = f"{x:.{max(digits, 1)}f}".rstrip("0").rstrip(".")
     return s.replace("-", MINUS)
 
 

@@ -64,11 +64,31 @@ def run_line(claim: dict) -> str:
     return f"  {claim['id']:<18} {claim['verdict'].upper():<22}{tail}"
 
 
-def explain(claim: dict, protocol_id: str | None = None) -> str:
-    """The full reasoning for one claim (a dict from results.json)."""
+def translation_of(protocol: dict | None, claim_id: str) -> dict | None:
+    """The protocol entry (claim or out-of-scope claim) that carries an English
+    translation of ``claim_id``'s wording, if any."""
+    for entry in list((protocol or {}).get("claims") or []) + list(
+            (protocol or {}).get("out_of_scope") or []):
+        if entry.get("id") == claim_id and entry.get("translation"):
+            return entry
+    return None
+
+
+def explain(claim: dict, protocol_id: str | None = None, protocol: dict | None = None) -> str:
+    """The full reasoning for one claim (a dict from results.json).
+
+    With ``protocol`` (results.json's), a claim worded in another language
+    reads in the project's English translation, the original beside it.
+    """
     lines = [f"{claim['id']}: {VERDICT_MARK.get(claim['verdict'], claim['verdict'])}"
              + (f"  [{protocol_id}]" if protocol_id else ""), ""]
-    lines.append(f"Claim: \"{claim['wording']}\"")
+    tr = translation_of(protocol, claim["id"])
+    if tr:
+        lines.append(f"Claim: \"{tr['translation']}\" (the project's translation from "
+                     f"{tr.get('language') or 'the original language'})")
+        lines.append(f"Original: \"{claim['wording']}\"")
+    else:
+        lines.append(f"Claim: \"{claim['wording']}\"")
     lines.append(f"Source: {claim['source']}")
     if claim.get("operational"):
         lines.append(f"How it is tested: {claim['operational']}")
@@ -133,7 +153,7 @@ def claims_markdown(data: dict) -> str:
         out.append(f"## {c['id']}")
         out.append("")
         out.append("```")
-        out.append(explain(c).rstrip())
+        out.append(explain(c, protocol=proto).rstrip())
         out.append("```")
         out.append("")
     return "\n".join(out)

@@ -11,12 +11,75 @@ import numpy as np
 from metaanalysis.render import fmt
 
 DERIVED_NOTES = {
-    "derived_from_p": "p-value",
+    "derived_from_p": "SE of the effect derived from a reported P value",
     "from_figure": "figure",
     "news_report": "Effect read from a news report",
     "secondary_source": "Numbers from a secondary source",
     "sd_may_be_se": "Reported spread may be an SE, not an SD",
+    "effect_from_percent": "Effect computed from the reported percentages (no counts)",
 }
+
+#: Footnotes of derived cells (marked on the value, not the study label): a
+#: reader must not take a back-calculated SD for a reported one.
+SD_FROM_P = "SD back-calculated from the reported P value of the difference (the same SD in both arms)"
+SD_FROM_SE_DIFF = "SD back-calculated from the SE or CI of the difference (the same SD in both arms)"
+SD_FROM_ARM = "SD derived from the arm's SE or CI"
+SD_FROM_MEDIAN = "Mean and SD estimated from the median and IQR or range"
+SD_CHANGE = "SD of the change imputed from baseline and final SDs with an assumed correlation"
+SD_IMPUTED = "SD imputed (not reported; sensitivity analysis)"
+EVENTS_FROM_PERCENT = "Events derived from a reported percentage"
+N_DERIVED = "Number analysed derived (randomised minus drop-outs, or from a denominator)"
+SPLIT_CONTROL = ("Control group shared by several comparisons: its events and total divided "
+                 "between them (Cochrane Handbook 23.3.4)")
+PAPER_CI_T = ("CI as printed in the paper (a t interval); the SE behind the weight is its "
+              "half-width over the t quantile")
+
+
+def _cell_notes(c) -> dict[str, str]:
+    """Per-cell footnote texts ({"sd1i": text, ...}) from the derivation chain."""
+    ex = c.extraction
+    methods = [d.method for d in ex.derivations]
+    notes: dict[str, str] = {}
+    sd_note = None
+    if "sd_from_se" in methods and any(dict(d.inputs).get("se_diff") is not None
+                                       for d in ex.derivations if d.method == "sd_from_se"):
+        sd_note = SD_FROM_P if "se_from_p" in methods else SD_FROM_SE_DIFF
+    elif "sd_from_se" in methods or "sd_from_ci" in methods:
+        sd_note = SD_FROM_ARM
+    elif any(m.startswith("mean_sd_from_median") for m in methods):
+        sd_note = SD_FROM_MEDIAN
+        notes["m1i"] = notes["m2i"] = SD_FROM_MEDIAN
+    elif "sd_change_from_correlation" in methods:
+        sd_note = SD_CHANGE
+    if "imputed_sd" in c.flags:
+        sd_note = SD_IMPUTED
+    if sd_note:
+        notes["sd1i"] = notes["sd2i"] = sd_note
+    if "percent_of_n" in methods or "events_from_percent" in c.flags:
+        notes["ai"] = notes["ci"] = EVENTS_FROM_PERCENT
+    if "split_control" in methods:
+        notes["n2i"] = SPLIT_CONTROL
+        if ex.ci is not None:
+            notes["ci"] = SPLIT_CONTROL
+    return notes
+
+
+def _paper_ci(c):
+    """The paper's own (lower, upper) when the effect was entered from its CI,
+    with a footnote when that CI is a t interval; else (None, None)."""
+    ex = c.extraction
+    if ex.kind != "generic":
+        return None, None
+    for d in ex.derivations:
+        inp = dict(d.inputs)
+        if d.method == "se_from_ci" and "ci_lb" in inp and "ci_ub" in inp:
+            crit, level = inp.get("crit"), inp.get("level", 0.95)
+            from metaanalysis._dist import norm
+
+            z = float(norm.ppf(1 - (1 - level) / 2))
+            note = PAPER_CI_T if crit is not None and abs(crit - z) > 1e-9 else None
+            return (inp["ci_lb"], inp["ci_ub"]), note
+    return None, None
 
 
 def _study_data(run) -> dict[str, dict]:
@@ -29,10 +92,25 @@ def _study_data(run) -> dict[str, dict]:
                 v = getattr(ex, k)
                 if v is not None:
                     d[k] = v
+        notes = []
+        cell_notes = _cell_notes(c)
         for flag, note in DERIVED_NOTES.items():
+            if flag == "derived_from_p" and cell_notes.get("sd1i") == SD_FROM_P:
+                continue  # the SD cells carry the mark: the effect is the difference of means
             if flag in c.flags:
-                d["derived"] = note
-                break
+                if "derived" not in d:
+                    d["derived"] = note
+                else:
+                    notes.append(note)
+        shown, note = _paper_ci(c)
+        if shown is not None:
+            d["ci_shown"] = shown
+            if note:
+                notes.append(note)
+        d["notes"] = notes
+        d["cell_notes"] = cell_notes
+        if c.scale in ("change", "final"):
+            d["scale"] = "Change" if c.scale == "change" else "Final"
         if c.rob_domains:
             d["rob"] = dict(c.rob_domains, Overall=c.rob_overall)
         for name, val in c.attrs.items():
@@ -41,10 +119,62 @@ def _study_data(run) -> dict[str, dict]:
     return out
 
 
+def _columns(run) -> tuple[str, ...]:
+    """RevMan's columns, plus "Scale" (change from baseline / final value)
+    whenever the analysis holds change scores: one Mean column must not mix
+    them unmarked."""
+    from metaanalysis.render.forest import DEFAULT_COLUMNS
+
+    if any(c.scale == "change" for c in run.comparisons):
+        return ("scale",) + DEFAULT_COLUMNS
+    return DEFAULT_COLUMNS
+
+
+def _sentence(s: str) -> str:
+    """Capitalised first letter (axis labels and titles: one house style)."""
+    return s[:1].upper() + s[1:]
+
+
 def _favours(run):
     if run.protocol.outcome.lower_is_better:
         return "lower"
     return "higher"
+
+
+#: Grid points of the regression line's confidence band.
+BAND_POINTS = 100
+
+
+def _regression_band(reg, x, vi):
+    """The fitted line's 1 - alpha confidence band, as metafor's
+    ``predict(res, newmods = xs)`` gives it: Var(b0 + b1 x) from the fit's
+    own covariance of the coefficients.
+
+    The fit stores SEs, not the covariance, so the covariance is rebuilt from
+    the fit's tau² as (X'WX)^-1 with W = 1/(vi + tau2), times the factor the
+    fit applied to it (1 for z; the Knapp-Hartung s² under knha/adhoc, read
+    off the stored SEs). tau² is not re-estimated. Returns None when the
+    stored SEs do not match this covariance (then no band is drawn rather
+    than a wrong one).
+    """
+    from metaanalysis import _dist as stats  # scipy.stats' values without its import time
+
+    if reg is None or len(reg.beta) != 2 or not np.isfinite(reg.tau2):
+        return None
+    X = np.column_stack([np.ones_like(x), x])
+    W = 1.0 / (vi + reg.tau2)
+    cov = np.linalg.inv(X.T @ (W[:, None] * X))
+    factor = np.array(reg.se) ** 2 / np.diag(cov)
+    if not np.allclose(factor, factor[0], rtol=1e-6):
+        return None
+    cov = cov * factor[0]
+    xs = np.linspace(x.min(), x.max(), BAND_POINTS)
+    G = np.column_stack([np.ones_like(xs), xs])
+    pred = G @ np.array(reg.beta)
+    se = np.sqrt(np.einsum("ij,jk,ik->i", G, cov, G))
+    crit = (stats.norm.ppf(1 - reg.alpha / 2) if reg.df is None
+            else stats.t.ppf(1 - reg.alpha / 2, reg.df))
+    return xs, pred - crit * se, pred + crit * se
 
 
 @dataclass(frozen=True)
@@ -93,7 +223,7 @@ def preload() -> None:
     """
     from matplotlib.backends import backend_agg, backend_pdf, backend_svg  # noqa: F401
 
-    from metaanalysis.render import forest, plots  # noqa: F401
+    from metaanalysis.render import forest, plots, prisma  # noqa: F401
 
 
 def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
@@ -128,6 +258,7 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
 
     proto = run.protocol
     sd = _study_data(run)
+    cols = _columns(run)
     index: list[FigureJob] = []
     label = proto.outcome.label
     Label = label[:1].upper() + label[1:]  # at the start of a figure title
@@ -142,18 +273,34 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
     def call(fn, *args, **kwargs):
         return fn, args, kwargs
 
+    from metaanalysis.render import prisma
+
+    counts = prisma.flow_counts(run.studies, proto.eligibility.purpose, len(run.comparisons))
+    save(call(prisma.prisma_flow, counts), "prisma", "PRISMA 2020 flow diagram",
+         f"Study files of the evidence base to the trials in the meta-analysis "
+         f"({counts['analysed']} trials, {counts['comparisons']} comparisons); the reasons "
+         "per study are in the table of studies not analysed.")
+    model_note = None
     if run.main.result is not None:
-        job = call(forest_plot, run.main.result, study_data=sd, benefit=_favours(run),
+        from metaanalysis.render.forest import TAU2_NAMES, TEST_NOTES, method_label
+
+        fit0 = run.main.result.overall
+        model_note = (f"Each row: {method_label(fit0)}, {fmt.ci_label(proto.model.alpha)}; "
+                      f"Tau\u00b2 by {TAU2_NAMES.get(fit0.method, fit0.method)}."
+                      + (f" {TEST_NOTES[fit0.test]}" if fit0.test in TEST_NOTES else ""))
+    if run.main.result is not None:
+        job = call(forest_plot, run.main.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
                           title=f"{Label}: all eligible comparisons ({measure})")
         # the main forest plot also goes out as PDF (for manuscripts); PDF font
         # subsetting costs ~0.7 s a figure, so the others are SVG + 300 dpi PNG
         save(job, "forest_main", f"Forest plot: {label}, all eligible comparisons",
-             f"{measure} (probiotic vs control), {proto.model.method}, test {proto.model.test}.")
+             f"{fmt.measure_name(measure)} (probiotic vs control), "
+             f"{method_label(run.main.result.overall)}, {fmt.ci_label(proto.model.alpha)}.")
     for a in run.strata:
         if a.result is None:
             continue
-        job = call(forest_plot, a.result, study_data=sd, benefit=_favours(run),
+        job = call(forest_plot, a.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
                           title=f"{Label} by {a.name.replace('_', ' ')}")
         save(job, f"forest_{a.name}", f"Forest plot by {a.name}",
@@ -163,7 +310,8 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
         job = call(plots.leave_one_out_plot, L.estimate, L.ci_lb, L.ci_ub, [c.key for c in run.comparisons],
                                        overall=run.main.result, measure=measure, tau2=L.tau2,
                                        I2=L.I2, benefit=_favours(run),
-                                       alpha=proto.model.alpha, title=f"Leave-one-out: {label}")
+                                       alpha=proto.model.alpha, title=f"Leave-one-out: {label}",
+                                       note=model_note)
         save(job, "leave_one_out", "Leave-one-out analysis",
              "Each row: the pooled estimate with that comparison left out.")
     if run.cumulative is not None:
@@ -173,7 +321,8 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
                                     [run.comparisons[i].key for i in order],
                                     years=[run.comparisons[i].year for i in order],
                                     measure=measure, benefit=_favours(run), alpha=proto.model.alpha,
-                                    title=f"Cumulative meta-analysis by year: {label}")
+                                    title=f"Cumulative meta-analysis by year: {label}",
+                                    note=model_note)
         save(job, "cumulative", "Cumulative meta-analysis by year",
              "Each row: the pooled estimate of all comparisons published up to that one.")
     small = run.small_study
@@ -193,12 +342,16 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
         use = [c for c in run.comparisons if c.key in keys]
         x = np.array([getattr(c, name) for c in use], dtype=float)
         w = 1 / (np.array([c.vi for c in use]) + reg.tau2)
+        vi_use = np.array([c.vi for c in use])
+        mod_label = next(m.label for m in proto.meta_regression if m.moderator == name)
         job = call(plots.bubble_plot, x, np.array([c.yi for c in use]), w, regression=reg,
+                                band=_regression_band(reg, x, vi_use),
                                 labels=[c.key for c in use], measure=measure,
-                                xlabel=next(m.label for m in proto.meta_regression if m.moderator == name),
-                                title=f"Meta-regression on {name}")
+                                xlabel=_sentence(mod_label),
+                                title=f"Meta-regression on {mod_label}")
         save(job, f"bubble_{name}", f"Meta-regression: {name}",
-             f"Slope {fmt.num(reg.beta[1])} ({fmt.p_phrase(reg.pval[1])}); bubble area proportional to weight.")
+             f"Slope {fmt.small(reg.beta[1])} ({fmt.p_phrase(reg.pval[1])}); bubble area "
+             f"proportional to weight; shaded: the {fmt.ci_label(reg.alpha)} of the regression line.")
     judged = {c.key: dict(c.rob_domains, Overall=c.rob_overall) for c in run.comparisons if c.rob_overall}
     if judged:
         job = call(plots.rob_traffic_light, judged)

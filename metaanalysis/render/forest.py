@@ -76,6 +76,40 @@ __all__ = ["forest_plot", "save_figure", "DEFAULT_COLUMNS", "MEASURE_NAMES"]
 
 METHOD_NAMES = {"FE": "IV, Fixed", "MH": "M-H, Fixed", "PETO": "Peto, Fixed"}  # else IV, Random
 
+#: How a random-effects fit's test is named in the header, after the tau²
+#: estimator ("IV, Random (REML, HKSJ), 95% CI"); the footnote spells it out.
+TEST_ABBREV = {"knha": "HKSJ", "adhoc": "mHKSJ"}
+TEST_NOTES = {
+    "knha": "HKSJ: Hartung-Knapp-Sidik-Jonkman; CI and test from the t distribution with k − 1 df.",
+    "adhoc": "mHKSJ: modified Hartung-Knapp-Sidik-Jonkman (metafor test = \"adhoc\"); t distribution "
+             "with k − 1 df, the CI never narrower than the Wald CI.",
+}
+#: Names of the tau² estimators for the footnote.
+TAU2_NAMES = {
+    "DL": "DerSimonian-Laird", "REML": "restricted maximum likelihood", "ML": "maximum likelihood",
+    "PM": "Paule-Mandel", "EB": "empirical Bayes", "HE": "Hedges", "SJ": "Sidik-Jonkman",
+}
+COMMON_EFFECT = ("FE", "MH", "PETO")
+
+
+def method_label(f: FitResult) -> str:
+    """The model as fitted, RevMan style: "IV, Random (REML, HKSJ)", "M-H, Fixed".
+
+    Random-effects fits name their tau² estimator and, under knha/adhoc, the
+    test, so the header never claims RevMan's DerSimonian-Laird Z test for a
+    REML/HKSJ fit.
+    """
+    if f.method in COMMON_EFFECT:
+        return METHOD_NAMES[f.method]
+    parts = [f.method] + ([TEST_ABBREV[f.test]] if f.test in TEST_ABBREV else [])
+    return f"IV, Random ({', '.join(parts)})"
+
+
+def statistic_name(f: FitResult) -> str:
+    """"t" when the fit tested against a t distribution (df set), else "Z"."""
+    return "t" if f.df is not None else "Z"
+
+
 #: RevMan's default columns. "data" and "rob" appear only when ``study_data``
 #: holds arm data / RoB judgements. Any other key (e.g. "strain", "dose",
 #: "severity") is a free column read from ``study_data[label][key]``.
@@ -83,6 +117,12 @@ DEFAULT_COLUMNS = ("data", "weight", "effect", "rob")
 
 CONTINUOUS_ARM = (("m{}i", "Mean"), ("sd{}i", "SD"), ("n{}i", "Total"))
 BINARY_ARM = (("{e}", "Events"), ("n{}i", "Total"))
+
+#: Printed in a count cell of a study that does not report it, and the
+#: footnote that explains a total over the studies that do.
+NOT_REPORTED = "n.r."
+COUNT_KEYS = ("n1i", "n2i", "ai", "ci")
+PARTIAL_TOTAL_NOTE = "Total of the studies that report it (RevMan adds up the reported counts)."
 
 FOOTNOTE_MARKS = ("*", "\u2020", "\u2021", "\u00a7", "\u00b6", "**", "\u2020\u2020", "\u2021\u2021")
 DERIVED_TEXT = {
@@ -159,20 +199,26 @@ def heterogeneity_text(f: FitResult, *, digits: int = 2, i2_from: str = "fit") -
     else:
         i2 = f.I2
     i2s = "NA" if not is_number(i2) else f"{fmt_num(i2, 0)}%"
-    chi = f"Chi\u00b2 = {f.Q:.2f}, df = {f.Q_df} ({fmt_p(f.Q_p)}); I\u00b2 = {i2s}"
-    if f.method in ("FE", "MH", "PETO"):
+    chi = f"Chi\u00b2 = {fmt_num(f.Q, 2)}, df = {f.Q_df} ({fmt_p(f.Q_p)}); I\u00b2 = {i2s}"
+    if f.method in COMMON_EFFECT:
         return f"Heterogeneity: {chi}"
-    return f"Heterogeneity: Tau\u00b2 = {fmt_small(f.tau2, digits)}; {chi}"
+    # the estimator is named: RevMan's line always means DerSimonian-Laird
+    return f"Heterogeneity: Tau\u00b2 ({f.method}) = {fmt_small(f.tau2, digits)}; {chi}"
 
 
 def overall_effect_text(f: FitResult) -> str:
-    """``Test for overall effect: Z = 2.31 (P = 0.02)``; under knha
-    ``t = 1.64, df = 8 (P = 0.14)``."""
+    """``Test for overall effect: Z = −2.31 (P = 0.02)``; under knha/adhoc
+    ``t = −1.64, df = 8 (P = 0.14)``.
+
+    The statistic keeps its sign (estimate / SE on the analysis scale), as
+    ``report.md`` and ``meta pool`` print it; RevMan prints |Z|.
+    """
     if not is_number(f.stat):
         return "Test for overall effect: Not applicable"
     if f.df is not None:
-        return f"Test for overall effect: t = {abs(f.stat):.2f}, df = {f.df:g} ({fmt_p(f.pval)})"
-    return f"Test for overall effect: Z = {abs(f.stat):.2f} ({fmt_p(f.pval)})"
+        return (f"Test for overall effect: t = {fmt_num(f.stat, 2)}, df = {f.df:g} "
+                f"({fmt_p(f.pval)})")
+    return f"Test for overall effect: Z = {fmt_num(f.stat, 2)} ({fmt_p(f.pval)})"
 
 
 def subgroup_text(res: PoolResult) -> str:
@@ -352,15 +398,22 @@ def forest_plot(
     ### footnote marks for derived data
     marks: dict[str, str] = {}  # footnote text -> mark
 
-    def mark_for(label):
-        d = study_data.get(label, {})
-        derived = d.get("derived")
-        if not derived:
-            return ""
-        text = DERIVED_TEXT.get(derived if derived is True else str(derived).lower(), str(derived))
+    def mark_of(text):
         if text not in marks:
             marks[text] = FOOTNOTE_MARKS[len(marks) % len(FOOTNOTE_MARKS)]
         return marks[text]
+
+    def mark_for(label):
+        d = study_data.get(label, {})
+        texts = []
+        derived = d.get("derived")
+        if derived:
+            texts.append(DERIVED_TEXT.get(derived if derived is True else str(derived).lower(),
+                                          str(derived)))
+        texts += [t for t in (d.get("notes") or ()) if t]
+        return "".join(mark_of(t) for t in dict.fromkeys(texts))
+
+    missing_marked = False  # a study row printed NOT_REPORTED
 
     ### overall weights, matched by label in order (labels may repeat)
     pool_w: dict[str, list[float]] = {}
@@ -373,6 +426,7 @@ def forest_plot(
     blocks = list(result.subgroups) if result.subgroups else [(None, overall)]
 
     def study_rows(fit, used):
+        nonlocal missing_marked
         block_n = {"n1i": [], "n2i": [], "ai": [], "ci": []}
         weights = []
         for s in fit.studies:
@@ -383,9 +437,18 @@ def forest_plot(
             weights.append(w)
             d = study_data.get(s.study, {})
             cells = {}
+            cell_notes = d.get("cell_notes") or {}
             for arm in arm_spec:
                 for key, _t, _g in arm:
-                    cells[key] = fmt_data(d.get(key), data_digits if key[0] in "ms" else 0)
+                    v = fmt_data(d.get(key), data_digits if key[0] in "ms" else 0)
+                    if not v and key in COUNT_KEYS:
+                        # RevMan leaves these blank; a reader cannot tell blank
+                        # from zero or from a layout slip, so say it
+                        v = NOT_REPORTED
+                        missing_marked = True
+                    elif v and cell_notes.get(key):
+                        v += mark_of(cell_notes[key])
+                    cells[key] = v
             for key in ("n1i", "n2i", "ai", "ci"):
                 block_n[key].append(d.get(key))
             for c in free_cols:
@@ -395,18 +458,28 @@ def forest_plot(
             if "rob" in columns:
                 cells["rob"] = {k: rob_level((d.get("rob") or {}).get(k)) for k in rob_keys} \
                     if d.get("rob") else {}
+            lb, ub = s.ci_lb, s.ci_ub
+            shown = _paper_ci(d.get("ci_shown"), s.yi, lb, ub, ratio)
+            if shown is not None:
+                # the paper's own interval (e.g. a t interval), not the Wald
+                # interval rebuilt from the SE that was derived from it
+                lb, ub = shown
             row = _Row("study", label=s.study + mark_for(s.study), cells=cells,
-                       effect=eff_text(s.yi, s.ci_lb, s.ci_ub),
-                       draw=("square", s.yi, s.ci_lb, s.ci_ub, w) if estimable else None)
+                       effect=eff_text(s.yi, lb, ub),
+                       draw=("square", s.yi, lb, ub, w) if estimable else None)
             rows.append(row)
         return block_n, weights
 
     def pooled_rows(fit, kind, label, block_n, weights):
         def total(key):
+            # RevMan adds up the trials that report the count; when some do
+            # not, the total is marked as partial (footnote says how)
             vals = block_n[key]
-            if not vals or any(v is None for v in vals):
-                return ""
-            return fmt_data(sum(float(v) for v in vals), 0)
+            got = [float(v) for v in vals if is_number(v)]
+            if not got:
+                return NOT_REPORTED if vals else ""
+            s_ = fmt_data(sum(got), 0)
+            return s_ + mark_of(PARTIAL_TOTAL_NOTE) if len(got) < len(vals) else s_
 
         cells = {}
         if show_data:
@@ -452,10 +525,26 @@ def forest_plot(
 
     ### footnotes
     notes = [f"{m} {t}" for t, m in marks.items()]
+    if missing_marked:
+        notes.append(f"{NOT_REPORTED}: not reported (the study was entered as an effect and its SE, "
+                     "or the paper gives no count).")
+    fits = [overall] + [f for _lvl, f in (result.subgroups or ())]
+    stats = {statistic_name(f) for f in fits if is_number(f.stat)}
+    if len(stats) > 1:
+        notes.append("Tests: t where the fit used a t distribution; Z for a subgroup with one "
+                     "study (no t distribution with 0 df).")
+    test_notes = [TEST_NOTES[f.test] for f in fits if f.method not in COMMON_EFFECT
+                  and f.test in TEST_NOTES]
+    notes += list(dict.fromkeys(test_notes))
+    if overall.method not in COMMON_EFFECT:
+        i2_how = ("I\u00b2 = (Chi\u00b2 \u2212 df)/Chi\u00b2" if i2_from == "Q" or overall.method == "DL"
+                  else "I\u00b2 from Tau\u00b2 (metafor)")
+        notes.append(f"Tau\u00b2 estimator: {overall.method} "
+                     f"({TAU2_NAMES.get(overall.method, overall.method)}); {i2_how}.")
     if rob_keys:
         parts = []
         for i, k in enumerate(rob_keys):
-            parts.append(f"{_rob_short(k, i)}: {ROB2_DOMAINS.get(k, k)}")
+            parts.append(f"{_rob_short(k, i)}: {ROB2_DOMAINS.get(k, k.replace('_', ' '))}")
         legend = "; ".join(parts)
         sym = ", ".join(f"{ROB_SYMBOLS[v]} {ROB_LABELS[v].lower()}" for v in ROB_COLORS)
         notes.append(f"Risk of bias (RoB 2): {legend}. Dots: {sym}.")
@@ -463,11 +552,34 @@ def forest_plot(
 
     return _layout_and_draw(
         rows=rows, bottom_lines=bottom_lines, notes=notes, title=title, measure=measure,
-        method=overall.method, ci_text=ci_text, arms=arms, arm_spec=arm_spec, free_cols=free_cols,
+        method=method_label(overall), ci_text=ci_text, arms=arms, arm_spec=arm_spec, free_cols=free_cols,
         column_titles=column_titles, columns=columns, rob_keys=rob_keys, ratio=ratio, null=null,
         favours=favours, xlim=xlim, ticks=ticks, fontsize=fontsize, plot_width=plot_width,
         label_width=label_width, max_column_width=max_column_width, colors=colors, disp=disp,
         prediction=prediction)
+
+
+def _paper_ci(shown, yi, lb, ub, ratio):
+    """The paper's own interval on the analysis scale, oriented like ``yi``.
+
+    ``shown`` is (lower, upper) as printed (natural scale for ratios). A paper
+    may report a reduction as positive (CI 15.0 to 23.4 for yi = -19.2): the
+    interval is then mirrored. None when it does not match the study's own
+    interval (then the Wald interval is shown).
+    """
+    if not shown or not all(is_number(v) for v in (yi, lb, ub)):
+        return None
+    a, b = (float(v) for v in shown)
+    if ratio:
+        if a <= 0 or b <= 0:
+            return None
+        a, b = math.log(a), math.log(b)
+    width = ub - lb
+    for c_lo, c_hi in ((a, b), (-b, -a)):
+        # the same interval up to its critical value (t vs z) and rounding
+        if c_lo <= yi <= c_hi and abs((c_hi - c_lo) - width) <= 0.25 * width:
+            return c_lo, c_hi
+    return None
 
 
 def _rob_short(key: str, i: int) -> str:
@@ -536,7 +648,7 @@ def _layout_and_draw(*, rows, bottom_lines, notes, title, measure, method, ci_te
         return tm.width(s, fs, bold, italic)
 
     ### columns (left of the plot)
-    method_text = f"{METHOD_NAMES.get(method, 'IV, Random')}, {ci_text}"
+    method_text = f"{method}, {ci_text}"
     cols = [_Col("label", "Study or Subgroup", "left", cap=label_width)]
     for c in free_cols:
         cols.append(_Col(c, column_titles.get(c, c.replace("_", " ").capitalize()), "left",

@@ -270,7 +270,7 @@ def _grow_for_legend(fig, ax, ax_in, leg, margin=0.12):
 
 def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, marker, gid,
                         extra_cols, favours, fontsize, plot_width, label_width, digits, title,
-                        xlim, alpha):
+                        xlim, alpha, note=None):
     ratio, disp = _display(measure)
     est, lb, ub = (np.asarray(a, dtype=float).reshape(-1) for a in (est, lb, ub))
     k = len(est)
@@ -335,6 +335,10 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, ma
     body_bot = body_top + n * row_h
     fav_y = body_bot + (3 + 2.5) / 72 + fs * 1.25 / 72 + 0.55 * row_h
     fig_h = fav_y + 0.6 * row_h + margin
+    # the model of every row, as the forest plots' header states it
+    note_lines = tm.wrap(note, fig_w - 2 * margin, fs - 0.5) if note else []
+    notes_top = fig_h - margin + 0.2 * row_h
+    fig_h += len(note_lines) * row_h * 0.92 + (0.2 * row_h if note_lines else 0)
     fig.set_size_inches(fig_w, fig_h)
     base = 0.36 * fs / 72
 
@@ -342,6 +346,9 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, ma
         fig.text(xx, fig_h - yc - base, s, transform=fig.dpi_scale_trans, ha=ha, va="baseline",
                  fontsize=size or fs, family=FONT_FAMILY, fontweight="bold" if bold else "normal",
                  parse_math=False, gid=gid)
+
+    for j, line in enumerate(note_lines):
+        put(margin, notes_top + (j + 0.5) * row_h * 0.92, line, size=fs - 0.5, gid="note")
 
     if title:
         put(margin, margin + title_h / 2, tm.fit(title, fig_w - 2 * margin, fs + 1, True),
@@ -444,6 +451,7 @@ def leave_one_out_plot(
     label_width: float = 2.2,
     xlim=None,
     alpha: float = 0.05,
+    note: str | None = None,
 ) -> Figure:
     """Leave-one-out plot: the pooled estimate with each study omitted in turn.
 
@@ -462,13 +470,14 @@ def leave_one_out_plot(
     pooled = _pooled_tuple(overall, "All studies")
     extra = []
     if tau2 is not None:
-        extra.append(("Tau\u00b2", [fmt_small(t, digits + 1) for t in tau2]))
+        # the same decimals as the forest plots' Tau² (issue 15)
+        extra.append(("Tau\u00b2", [fmt_small(t, digits) for t in tau2]))
     if I2 is not None:
         extra.append(("I\u00b2", [f"{fmt_num(v, 0)}%" if is_number(v) else "NA" for v in I2]))
     if extra and pooled is not None and isinstance(overall, (FitResult, PoolResult)):
         fo = overall.overall if isinstance(overall, PoolResult) else overall
         if tau2 is not None:
-            extra[0][1].append(fmt_small(fo.tau2, digits + 1))
+            extra[0][1].append(fmt_small(fo.tau2, digits))
         if I2 is not None:
             extra[-1][1].append(f"{fmt_num(fo.I2, 0)}%" if is_number(fo.I2) else "NA")
     return _interval_rows_plot(
@@ -476,7 +485,7 @@ def leave_one_out_plot(
         header="Study omitted", pooled=pooled, ref=None if pooled is None else pooled[1],
         marker="s", gid="loo-point", extra_cols=extra, favours=_favours(favours, arms, benefit),
         fontsize=fontsize, plot_width=plot_width, label_width=label_width, digits=digits,
-        title=title, xlim=xlim, alpha=alpha)
+        title=title, xlim=xlim, alpha=alpha, note=note)
 
 
 def cumulative_plot(
@@ -497,6 +506,7 @@ def cumulative_plot(
     label_width: float = 2.2,
     xlim=None,
     alpha: float = 0.05,
+    note: str | None = None,
 ) -> Figure:
     """Cumulative forest plot: the pooled estimate as studies are added in
     order of publication.
@@ -520,7 +530,7 @@ def cumulative_plot(
         header="Study added", pooled=None, ref=None, marker="o", gid="cumulative-point",
         extra_cols=extra, favours=_favours(favours, arms, benefit), fontsize=fontsize,
         plot_width=plot_width, label_width=label_width, digits=digits, title=title, xlim=xlim,
-        alpha=alpha)
+        alpha=alpha, note=note)
 
 
 # ----------------------------------------------------------------------------
@@ -589,7 +599,7 @@ def bubble_plot(
         p = regression.pval[j]
         ptxt = p_phrase(p)
         r2 = "" if regression.R2 is None else f", R\u00b2 = {fmt_num(regression.R2, 0)}%"
-        ax.text(0.02, 0.97, f"slope = {fmt_num(b1, 3)} ({ptxt}){r2}", transform=ax.transAxes,
+        ax.text(0.02, 0.97, f"slope = {fmt_small(b1, 2)} ({ptxt}){r2}", transform=ax.transAxes,
                 ha="left", va="top", fontsize=fs, family=FONT_FAMILY, parse_math=False,
                 gid="regression-text")
     ax.axhline(1.0 if ratio else 0.0, color="black", lw=0.7, ls=":", zorder=2, gid="null-line")
@@ -614,42 +624,72 @@ def bubble_plot(
 
 
 def _label_bubbles(fig, ax, x, y, radius_pt, labels, fs):
-    """Write each label beside its bubble, trying the four diagonal
-    positions and keeping the first that overlaps no label already placed
-    and stays inside the axes (greedy, largest bubbles first)."""
-    from matplotlib.transforms import Bbox
+    """Write each label beside its bubble where it covers no bubble (its own
+    included) and no label already placed, inside the axes.
 
+    Greedy, largest bubbles first: eight directions around the bubble, then
+    the same farther out (with a thin leader line back to the bubble); when
+    no spot is free, the one that covers the fewest bubbles and labels.
+    """
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     placed = [t.get_window_extent(renderer) for t in ax.texts]  # e.g. the slope text
     centres = ax.transData.transform(np.column_stack([x, y]))
     px = fig.dpi / 72
-    bubbles = [Bbox.from_extents(cx - r * px, cy - r * px, cx + r * px, cy + r * px)
-               for (cx, cy), r in zip(centres, radius_pt)]
-    for i in np.argsort(-radius_pt, kind="stable"):
-        r = radius_pt[i] * 0.75 + 1.5
-        first = None
-        for dx, dy, ha, va in ((r, r, "left", "bottom"), (r, -r, "left", "top"),
-                               (-r, r, "right", "bottom"), (-r, -r, "right", "top")):
-            t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points",
-                            ha=ha, va=va, fontsize=fs, family=FONT_FAMILY, parse_math=False,
-                            annotation_clip=False, gid="bubble-label")
-            bb = t.get_window_extent(renderer)
-            inside = (bb.x0 >= frame.x0 and bb.x1 <= frame.x1 and bb.y0 >= frame.y0
-                      and bb.y1 <= frame.y1)
-            others = placed + [b for j, b in enumerate(bubbles) if j != i]
-            if inside and not any(bb.overlaps(o) for o in others):
-                if first is not None:
-                    first.remove()
-                placed.append(bb)
+    radii = np.asarray(radius_pt) * px  # display pixels
+
+    def hits_circle(bb, cx, cy, r):
+        nx = min(max(cx, bb.x0), bb.x1)
+        ny = min(max(cy, bb.y0), bb.y1)
+        return (nx - cx) ** 2 + (ny - cy) ** 2 < r**2
+
+    # the fitted line is an obstacle too: a label crossed by it is hard to read
+    line_pts = np.vstack([ax.transData.transform(ln.get_xydata()) for ln in ax.lines
+                          if ln.get_gid() == "regression-line"] or [np.empty((0, 2))])
+
+    def cost(bb):
+        n = sum(hits_circle(bb, cx, cy, r) for (cx, cy), r in zip(centres, radii))
+        if len(line_pts):
+            n += int(np.any((line_pts[:, 0] >= bb.x0) & (line_pts[:, 0] <= bb.x1)
+                            & (line_pts[:, 1] >= bb.y0) & (line_pts[:, 1] <= bb.y1)))
+        n += sum(bb.overlaps(o) for o in placed)
+        inside = (bb.x0 >= frame.x0 and bb.x1 <= frame.x1 and bb.y0 >= frame.y0
+                  and bb.y1 <= frame.y1)
+        return n + (0 if inside else 100)
+
+    d = 0.7071
+    directions = ((1, 0, "left", "center"), (-1, 0, "right", "center"),
+                  (0, 1, "center", "bottom"), (0, -1, "center", "top"),
+                  (d, d, "left", "bottom"), (d, -d, "left", "top"),
+                  (-d, d, "right", "bottom"), (-d, -d, "right", "top"))
+    for i in np.argsort(-np.asarray(radius_pt), kind="stable"):
+        best = None
+        for reach in (1.0, 1.7, 2.6):
+            for ux, uy, ha, va in directions:
+                off = radius_pt[i] * reach + 2.0  # points beyond the centre
+                t = ax.annotate(labels[i], (x[i], y[i]), xytext=(ux * off, uy * off),
+                                textcoords="offset points", ha=ha, va=va, fontsize=fs,
+                                family=FONT_FAMILY, parse_math=False, annotation_clip=False,
+                                gid="bubble-label")
+                bb = t.get_window_extent(renderer)
+                c = cost(bb)
+                if best is None or c < best[0]:
+                    if best is not None:
+                        best[1].remove()
+                    best = (c, t, bb, reach)
+                else:
+                    t.remove()
+                if c == 0:
+                    break
+            if best[0] == 0:
                 break
-            if first is None:
-                first = t
-                first_bb = bb
-            else:
-                t.remove()
-        else:
-            placed.append(first_bb)  # no free spot: keep the first position
+        _c, t, bb, reach = best
+        if reach > 1.0:  # away from its bubble: a leader line says whose label it is
+            ax.annotate("", (x[i], y[i]), xytext=(t.xyann), textcoords="offset points",
+                        arrowprops=dict(arrowstyle="-", lw=0.5, color="#555555", shrinkA=0,
+                                        shrinkB=radius_pt[i]), annotation_clip=False,
+                        gid="bubble-leader")
+        placed.append(bb)
 
 
 # ----------------------------------------------------------------------------
@@ -700,7 +740,11 @@ def rob_traffic_light(
     label_w = min(2.6, max(tm.width(s, fs) for s in studies) + 0.1)
     legend_items = [lv for lv in ROB_COLORS if any(lv in row for row in table.values())]
     legend_w = max(tm.width(ROB_LABELS[lv], fs) for lv in ROB_COLORS) + 0.35
-    caption = [f"{'O' if k == 'Overall' else k}: {ROB2_DOMAINS.get(k, k)}" for k in domains]
+    # column heads: D1-D5 and O, or letters for longer domain names (their
+    # full names in the caption, as in the forest plots)
+    heads = ["O" if k == "Overall" else k if len(k) <= 3 else chr(ord("A") + j)
+             for j, k in enumerate(domains)]
+    caption = [f"{h}: {ROB2_DOMAINS.get(k, k.replace('_', ' '))}" for h, k in zip(heads, domains)]
     ax_w = cell * len(domains)
     title_h = 0.3 if title else 0.0
     head_h = 0.3
@@ -741,8 +785,7 @@ def rob_traffic_light(
     if title:
         put(margin, fig_h - margin - title_h / 2, title, bold=True, size=fs + 1)
     for j, k in enumerate(domains):
-        put(x0 + (j + 0.5) * cell, y_top + head_h / 2, "O" if k == "Overall" else k, "center",
-            bold=True)
+        put(x0 + (j + 0.5) * cell, y_top + head_h / 2, heads[j], "center", bold=True)
     put(margin, y_top + head_h / 2, "Study", bold=True)
     for i, s in enumerate(studies):
         put(margin, y_top - (i + 0.5) * cell, tm.fit(s, label_w - 0.1, fs))

@@ -478,6 +478,19 @@ def _target_label(proto_claim: dict | None) -> str:
                      for k, v in subset.items())
 
 
+def _translated(view: dict, proto_entry: dict | None) -> dict:
+    """A claim worded in another language reads in English, with the original
+    kept beside it: ``wording`` becomes the project's translation and
+    ``original`` the quoted claim (a translation is not a number, but it is
+    ours, and the report says so)."""
+    if not proto_entry or not proto_entry.get("translation"):
+        return view
+    lang = proto_entry.get("language") or "the original language"
+    return {**view, "wording": proto_entry["translation"], "original": view["wording"],
+            "translation_note": f"Translated from {lang} by the project; the original wording "
+                                "is the claim as quoted."}
+
+
 def _claim_view(c: dict, S: Scale, proto_claim: dict | None = None) -> dict:
     fig = c.get("figures") or {}
     measure = fig.get("measure") or S.measure
@@ -516,6 +529,7 @@ def _claim_view(c: dict, S: Scale, proto_claim: dict | None = None) -> dict:
     return {
         "id": c["id"], "anchor": "claim-" + _safe_id(c["id"]),
         "wording": c.get("wording") or "", "source": c.get("source") or "",
+        "original": None, "translation_note": None,  # see _translated
         "finding": (c.get("finding") or "").replace("_", " "),
         "operational": c.get("operational") or "", "in_scope": c.get("in_scope", True),
         "verdict": c["verdict"], "verdict_class": "v-" + _safe_id(c["verdict"]),
@@ -584,6 +598,7 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
     unit = (proto.get("outcome") or {}).get("unit") or ""
 
     main = _analysis_view(data["main"], S)
+    prisma_figure = figs.take("prisma")
     main["figure"] = figs.take(FOREST_MAIN)
     strata = []
     for a in data.get("strata") or []:
@@ -601,7 +616,10 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
     small = _small_study_view(data, S, figs)
     adverse = _analysis_view(data["adverse_events"], Scale("RR")) if data.get("adverse_events") else None
     proto_claims = {pc["id"]: pc for pc in proto.get("claims") or []}
-    claims = [_claim_view(c, S, proto_claims.get(c["id"])) for c in data["claims"]]
+    translations = {pc["id"]: pc for pc in list(proto.get("claims") or [])
+                    + list(proto.get("out_of_scope") or []) if pc.get("translation")}
+    claims = [_translated(_claim_view(c, S, proto_claims.get(c["id"])), translations.get(c["id"]))
+              for c in data["claims"]]
     sof_table = sof.summary_of_findings(data)
     for r in sof_table["rows"]:
         r["marks_text"] = sof.marks_text(r["marks"])
@@ -641,6 +659,7 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "severity_source": (severity or {}).get("bands_source") or "",
         "small_study_min_k": proto.get("small_study_min_k"),
         "studies": _studies_view(data, S),
+        "prisma_figure": prisma_figure,
         "main": main,
         "strata": strata,
         "regressions": regressions,

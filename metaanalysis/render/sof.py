@@ -205,7 +205,9 @@ def _claim_note(c: dict, proto_claim: dict | None) -> str:
     fig = c.get("figures") or {}
     if c.get("finding") in _MODIFIER_FINDINGS and fmt.is_number(fig.get("Q_between_p")):
         by = str((proto_claim or {}).get("modifier") or "subgroup").replace("_", " ")
-        note += f" (subgroup differences by {by}: {fmt.p_phrase(fig['Q_between_p'])})"
+        q = (f"Q = {fmt.num(fig['Q_between'])}, df = {fig['Q_between_df']}, "
+             if fmt.is_number(fig.get("Q_between")) and fig.get("Q_between_df") else "")
+        note += f" (subgroup differences by {by}: {q}{fmt.p_phrase(fig['Q_between_p'])})"
     return note
 
 
