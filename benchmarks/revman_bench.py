@@ -202,7 +202,11 @@ def have_metafor() -> bool:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dir", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "cochrane")
+    # ../shared/cochrane beside the repository (or beside a worktree's parent)
+    here = Path(__file__).resolve().parents[1]
+    default = next((p / "shared" / "cochrane" for p in here.parents
+                    if (p / "shared" / "cochrane").is_dir()), here.parent / "shared" / "cochrane")
+    ap.add_argument("--dir", type=Path, default=default)
     ap.add_argument("--copies", type=int, default=20)
     ap.add_argument("--r-copies", type=int, default=1,
                     help="R repeats its loop this many times on the 24 reviews' units (1: the (b) "

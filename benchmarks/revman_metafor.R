@@ -11,8 +11,8 @@
 # CSV are outside):
 #   1. per-study effects: escalc() for RR / OR / RD / Peto OR / MD with
 #      RevMan's conventions (0.5 added to every cell of a study with a zero
-#      cell; RD from the raw proportions; RR = 1 when every participant of
-#      both arms has the event); SMD (RevMan's approximate Hedges' g, not
+#      cell, none for Peto; RD from the raw proportions; RR = 1 when every
+#      participant of both arms has the event); SMD (RevMan's approximate Hedges' g, not
 #      metafor's), GIV and O-E rows use meta's yi / vi as given;
 #   2. the review's pooled model: rma.mh (MH fixed; MH random = DL with Q
 #      about the MH estimate, as RevMan), rma.peto (Peto), rma(method="FE"
@@ -39,6 +39,15 @@ res <- data.frame(unit = names(units), est = NA_real_, ci_lb = NA_real_, ci_ub =
                   pi_lb = NA_real_, pi_ub = NA_real_, error = "", stringsAsFactors = FALSE)
 
 CONV <- list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)
+# where Fisher scoring does not converge at CONV, metafor's remedy (halved
+# steps), as benchmarks/run.py does for workload (a)
+reml <- function(yi, vi, ...) {
+  tryCatch(rma(yi, vi, method = "REML", control = CONV, ...),
+           error = function(e) rma(yi, vi, method = "REML", control = c(CONV, stepadj = 0.5), ...))
+}
+# confint's search for the upper tau2 bound stops at tau2.max (default 100)
+# and reports 100; meta's Q-profile solver is unbounded, so raise the cap
+CI_CONTROL <- list(tol = 1e-12, tau2.max = 1e8)
 
 one <- function(u) {
   m <- u$measure[1]; meth <- u$method[1]; mod <- u$model[1]
@@ -46,7 +55,8 @@ one <- function(u) {
   dich <- u$data_type[1] == "dichotomous"
   if (dich && m %in% c("RR", "OR", "RD", "Peto OR")) {
     es <- escalc(measure = if (m == "Peto OR") "PETO" else m, ai = u$ai, n1i = u$n1i,
-                 ci = u$ci, n2i = u$n2i, add = 0.5, to = "only0")
+                 ci = u$ci, n2i = u$n2i, add = if (m == "Peto OR") 0 else 0.5,
+                 to = if (m == "Peto OR") "none" else "only0")
     yi <- as.numeric(es$yi); vi <- es$vi
     if (m == "RD") yi <- u$ai / u$n1i - u$ci / u$n2i
     if (m == "RR") yi[u$ai == u$n1i & u$ci == u$n2i] <- 0
@@ -70,23 +80,22 @@ one <- function(u) {
   } else if (meth == "Peto" && dich) {
     fit <- rma.peto(ai = u$ai, n1i = u$n1i, ci = u$ci, n2i = u$n2i, level = lev); t2 <- 0
   } else {
-    fit <- rma(yi, vi, method = c(fixed = "FE", random = "DL", "random-REML" = "REML",
-                                  "Peto" = "FE")[[if (meth == "Peto") "Peto" else mod]], level = lev,
-               control = CONV)
+    fit <- if (meth == "IV" && mod == "random-REML") reml(yi, vi, level = lev) else
+      rma(yi, vi, method = if (meth == "IV" && mod == "random") "DL" else "FE", level = lev)
     t2 <- if (is.null(fit$tau2)) 0 else fit$tau2
   }
-  out <- c(as.numeric(fit$beta), fit$ci.lb, fit$ci.ub, t2, rep(NA_real_, 7))
+  out <- c(as.numeric(fit$beta), fit$ci.lb, fit$ci.ub, t2, rep(NA_real_, 8))
   if (k >= 2) {
-    new <- rma(yi, vi, method = "REML", test = "knha", level = lev, control = CONV)
-    ci <- confint(new, control = list(tol = 1e-12))$random
+    new <- reml(yi, vi, test = "knha", level = lev)
+    ci <- confint(new, control = CI_CONTROL)$random
     p <- predict(new)
-    out[5:11] <- c(as.numeric(new$beta), new$ci.lb, new$ci.ub, new$tau2,
+    out[5:12] <- c(as.numeric(new$beta), new$ci.lb, new$ci.ub, new$tau2,
                    ci["tau^2", "ci.lb"], ci["tau^2", "ci.ub"], if (k >= 3) c(p$pi.lb, p$pi.ub) else c(NA, NA))
   }
   out
 }
 
-vals <- matrix(NA_real_, nu, 11)
+vals <- matrix(NA_real_, nu, 12)
 err <- character(nu)
 t <- system.time(
   for (r in seq_len(copies)) {
@@ -97,7 +106,7 @@ t <- system.time(
     }
   }
 )
-res[, 2:12] <- vals
+res[, 2:13] <- vals
 res$error <- err
 write.csv(res, args[2], row.names = FALSE)
 cat(sprintf("ELAPSED %.6f UNITS %d FAILED %d\n", t[["elapsed"]], nu * copies, sum(err != "")))
