@@ -223,11 +223,12 @@ def explain(
     for pid, data in _current_results(out):
         for c in data.get("claims", []):
             if c.get("id") == claim_id:
-                found.append((pid, c))
+                found.append((pid, c, data.get("protocol")))
     if not found:
         _fail(f"claim '{claim_id}' not found in {out}/*/results.json (run `meta run` first)")
-    for pid, c in found:
-        typer.echo(explain_text(c, pid))
+    for pid, c, proto in found:
+        # the protocol carries translations: a claim worded in Swedish reads in English
+        typer.echo(explain_text(c, pid, proto))
 
 
 def _current_results(out: Path):

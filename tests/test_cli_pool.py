@@ -134,3 +134,12 @@ def test_explain_unknown_claim(tmp_path, capsys):
     code, _, err = run(["explain", "NOPE", "--out", str(tmp_path)], capsys)
     assert code == 1
     assert "not found" in err
+
+
+def test_explain_shows_the_translation_beside_the_original(bundled_run, capsys):
+    """C6 is worded in Swedish: `meta explain` reads the protocol's English
+    translation, says it is the project's, and keeps the original."""
+    code, out, err = run(["explain", "C6", "--out", str(bundled_run[1])], capsys)
+    assert code == 0, err
+    assert "the project's translation from Swedish" in out
+    assert 'Original: "Viktiga skyddande bakterier' in out
