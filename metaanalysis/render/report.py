@@ -38,6 +38,7 @@ import jinja2
 from markupsafe import Markup
 
 from metaanalysis.render import fmt, sof
+from metaanalysis.render.prisma import exclusion_category
 from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES  # noqa: F401  (re-exported)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -323,16 +324,9 @@ def _studies_view(data: dict, S: Scale) -> dict:
     analysed = [s for s in this if s["status"] == "analysed"]
 
     def category(reason: str) -> str:
-        reason = reason or ""
-        if reason.startswith("excluded in its file"):
-            return "excluded at extraction"
-        if reason.startswith("flag(s)"):
-            return "excluded by a protocol flag rule"
-        if reason.startswith("no usable data"):
-            return "no usable data for this outcome"
-        if reason.startswith(("design", "age group", "comparator", "no intervention")):
-            return "not eligible (design, age group or comparator)"
-        return "other reason"
+        # one grouping for the table and the PRISMA diagram; lower case in a table cell
+        name = exclusion_category(reason)
+        return name[:1].lower() + name[1:]
 
     def detail(reason: str) -> str:
         # the category already says what these prefixes say
