@@ -357,8 +357,11 @@ def summary_of_findings(data: dict) -> dict:
                 comments.append(f"Certainty as rated for {rater['id']}.")
             # name the claim and what its rating is of, so that a second level
             # for one estimate is not read as a second rating of the effect
+            # "C3 low, GRADE certainty without inconsistency": the basis is
+            # written with commas, never as a parenthesis inside a parenthesis
             differ = [f"{c['id']} {c['certainty']}"
-                      + (f" ({(c.get('judgement') or {}).get('certainty_basis')})"
+                      + (", " + (c.get("judgement") or {})["certainty_basis"]
+                         .replace(" (", " ").replace(")", "")
                          if (c.get("judgement") or {}).get("certainty_basis") else "")
                       for c in g["claims"] if c.get("certainty")
                       and c["certainty"] != rater["certainty"]]
