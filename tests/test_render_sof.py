@@ -176,8 +176,8 @@ def test_a_mixed_results_claim_never_rates_the_effect():
     main = sof.summary_of_findings(data)["rows"][0]
     assert main["claims"] == "C0, C1"
     assert main["certainty"] == "Very low" and "Certainty as rated for C1." in main["comments"]
-    assert ("Other claims on this estimate rated: C0 low (GRADE certainty (without "
-            "inconsistency)).") in main["comments"]
+    assert ("Other claims on this estimate rated: C0 low, GRADE certainty without "
+            "inconsistency.") in main["comments"]
     # alone on its estimate, it still does not rate the effect
     data["claims"] = [het]
     assert sof.summary_of_findings(data)["rows"][0]["certainty"] == "Not rated"
