@@ -21,7 +21,8 @@ from metaanalysis.claims import apply_rule, grade
 from metaanalysis.pipeline import between_strata_test
 from metaanalysis.render import claims_text
 from metaanalysis.runner import run_all
-from test_pipeline import MILD, MODSEV, PROTOCOL, ROOT, _setup, _study
+from test_pipeline import (MILD, MODSEV, ONE_STRATUM_ONLY, PROTOCOL, ROOT, TRUE_INTERACTION,
+                           _setup, _study)
 
 # ----------------------------------------------------------------------------
 # the rule itself
@@ -325,23 +326,13 @@ def _run(tmp_path, trials, protocol=PROTOCOL):
 
 
 def test_true_interaction_supported_and_consistent(tmp_path):
-    trials = [(f"Mild{i}", 30.0 + d, 10.0, 100, 30.0, 10.0, 100, MILD)
-              for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0])]
-    trials += [(f"Sev{i}", 28.0 + d, 10.0, 100, 40.0, 10.0, 100, MODSEV)
-               for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0])]
-    v = _run(tmp_path, trials)
+    v = _run(tmp_path, TRUE_INTERACTION)
     assert v["SEV"]["verdict"] == "supported"
     assert v["SEV"]["judgement"]["certainty"] == "moderate"
 
 
 def test_one_stratum_significant_is_not_an_interaction(tmp_path):
-    trials = [("Mild0", 26.0, 12.0, 20, 30.0, 12.0, 20, MILD),
-              ("Mild1", 32.0, 12.0, 20, 30.0, 12.0, 20, MILD),
-              ("Mild2", 24.0, 12.0, 20, 30.0, 12.0, 20, MILD),
-              ("Sev0", 25.0, 10.0, 150, 30.0, 10.0, 150, MODSEV),
-              ("Sev1", 24.0, 10.0, 150, 30.0, 10.0, 150, MODSEV),
-              ("Sev2", 26.0, 10.0, 150, 30.0, 10.0, 150, MODSEV)]
-    v = _run(tmp_path, trials)
+    v = _run(tmp_path, ONE_STRATUM_ONLY)
     assert v["SEV"]["judgement"]["criterion"] == "neither"
     assert v["SEV"]["verdict"] == "inconclusive"
 

@@ -129,14 +129,26 @@ def _verdicts(tmp_path, trials):
 MILD = ["mild"]
 MODSEV = ["moderate", "severe"]
 
+#: Known-truth scenarios (study, m1, sd1, n1, m2, sd2, n2, severity), shared
+#: with test_claims.py. A true interaction: 6 mild trials with no effect, 6
+#: moderate-to-severe ones with a large benefit.
+TRUE_INTERACTION = (
+    [(f"Mild{i}", 30.0 + d, 10.0, 100, 30.0, 10.0, 100, MILD)
+     for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0])]
+    + [(f"Sev{i}", 28.0 + d, 10.0, 100, 40.0, 10.0, 100, MODSEV)
+       for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0])])
+#: Significance in one stratum only: moderate-to-severe significant, mild not,
+#: but the strata do not differ.
+ONE_STRATUM_ONLY = [("Mild0", 26.0, 12.0, 20, 30.0, 12.0, 20, MILD),
+                    ("Mild1", 32.0, 12.0, 20, 30.0, 12.0, 20, MILD),
+                    ("Mild2", 24.0, 12.0, 20, 30.0, 12.0, 20, MILD),
+                    ("Sev0", 25.0, 10.0, 150, 30.0, 10.0, 150, MODSEV),
+                    ("Sev1", 24.0, 10.0, 150, 30.0, 10.0, 150, MODSEV),
+                    ("Sev2", 26.0, 10.0, 150, 30.0, 10.0, 150, MODSEV)]
+
 
 def test_true_severity_interaction_is_supported(tmp_path):
-    # 6 mild trials with no effect, 6 moderate-to-severe with a large benefit
-    trials = [(f"Mild{i}", 30.0 + d, 10.0, 100, 30.0, 10.0, 100, MILD)
-              for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0])]
-    trials += [(f"Sev{i}", 28.0 + d, 10.0, 100, 40.0, 10.0, 100, MODSEV)
-               for i, d in enumerate([-1, 1, 0, -0.5, 0.5, 0])]
-    v = _verdicts(tmp_path, trials)
+    v = _verdicts(tmp_path, TRUE_INTERACTION)
     sev = v["SEV"]
     assert sev["verdict"] == "supported", sev["summary"]
     assert sev["figures"]["Q_between_p"] < 0.001
@@ -144,14 +156,7 @@ def test_true_severity_interaction_is_supported(tmp_path):
 
 
 def test_spurious_interaction_significant_in_one_stratum_only(tmp_path):
-    # mod-sev stratum significant, mild not, but the strata do not differ
-    trials = [("Mild0", 26.0, 12.0, 20, 30.0, 12.0, 20, MILD),
-              ("Mild1", 32.0, 12.0, 20, 30.0, 12.0, 20, MILD),
-              ("Mild2", 24.0, 12.0, 20, 30.0, 12.0, 20, MILD),
-              ("Sev0", 25.0, 10.0, 150, 30.0, 10.0, 150, MODSEV),
-              ("Sev1", 24.0, 10.0, 150, 30.0, 10.0, 150, MODSEV),
-              ("Sev2", 26.0, 10.0, 150, 30.0, 10.0, 150, MODSEV)]
-    v = _verdicts(tmp_path, trials)
+    v = _verdicts(tmp_path, ONE_STRATUM_ONLY)
     sev = v["SEV"]
     subs = sev["figures"]["subgroups"]
     assert subs["moderate-severe"]["ci_ub"] < 0  # "significant" within the stratum
