@@ -934,6 +934,7 @@ def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
     eligible trial, instead of :func:`availability`.
     """
     out = {}
+    fits: dict = {}  # comparison keys -> fit: claims on one target (C1, C3, C8, C10) fit it once
     for claim in proto.claims:
         if claim.finding == "harms":
             continue
@@ -960,7 +961,10 @@ def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
                       strata_comps={l: tuple(c for c in sub if c.attrs[claim.modifier] == l)
                                     for l in counts})
         elif len(sub) >= proto.min_k_per_stratum:
-            an = _fit(sub, proto, name="claim target")
+            keys = tuple(c.key for c in sub)
+            if keys not in fits:
+                fits[keys] = _fit(sub, proto, name="claim target")
+            an = fits[keys]
             kw.update(target=an.result, target_note=an.note)
         out[claim.id] = claims_mod.ClaimInput(**kw)
     return out
