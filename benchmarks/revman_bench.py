@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from metaanalysis import revman  # noqa: E402
+from metaanalysis.analysis import revman  # noqa: E402
 
 
 def replicate(src: Path, dst: Path, copies: int) -> None:

@@ -42,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from metaanalysis import diagnostics, fit  # noqa: E402
+from metaanalysis.stats import diagnostics, fit  # noqa: E402
 
 SEED = 20261124
 

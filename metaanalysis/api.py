@@ -2,7 +2,7 @@
 
 This layer checks the input (one clear error naming the row and column),
 computes effect sizes, calls the batched numerics with d = 1 and wraps the
-result in the frozen containers of :mod:`metaanalysis.results`.
+result in the frozen containers of :mod:`metaanalysis.stats.results`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
-from metaanalysis import binary, fit
-from metaanalysis.effects import BINARY, MEASURES, escalc
+from metaanalysis.stats import binary, distributions, fit
+from metaanalysis.stats.effects import BINARY, MEASURES, escalc
 from metaanalysis.errors import InputError
-from metaanalysis.results import FitResult, PoolResult, RegressionResult, StudyRow
+from metaanalysis.stats.results import FitResult, PoolResult, RegressionResult, StudyRow
 
 ALL_METHODS = fit.METHODS + ("MH", "PETO")
 
@@ -274,7 +274,7 @@ def fit_one(yi, vi, labels, *, measure="GEN", method="REML", test="z", alpha=0.0
     vi = np.asarray(vi, dtype=float)
     k = int(np.sum(np.isfinite(yi) & np.isfinite(vi)))
     warnings = []
-    z = fit.stats.norm.isf(alpha / 2)
+    z = distributions.norm.isf(alpha / 2)
     if method in ("MH", "PETO"):
         a, n1, c, n2 = arms["ai"], arms["n1i"], arms["ci"], arms["n2i"]
         if method == "MH":
@@ -511,9 +511,9 @@ def _common_tau2_levels(yi, vi, labels, groups, levels, D, full, *, measure, met
     t2 = float(full.tau2[0])
     res0 = fit.rma(yi, vi, method, test, X=D, alpha=alpha, tau2=[t2])
     if test == "z" or pi_df == "z":
-        crit = fit.stats.norm.isf(alpha / 2)
+        crit = distributions.norm.isf(alpha / 2)
     else:
-        crit = fit.stats.t.isf(alpha / 2, float(res0.df[0]))
+        crit = distributions.t.isf(alpha / 2, float(res0.df[0]))
     conv = {**conventions, "subgroup_tau2": "common tau2 across subgroups (R meta tau.common; "
                                             "metafor mods = ~ factor(g) - 1)"}
     out = []
@@ -554,7 +554,7 @@ def subgroup_difference(estimates, ses):
     w = 1 / s**2
     mu = np.sum(w * b) / w.sum()
     Q = float(np.sum(w * (b - mu) ** 2))
-    return Q, len(b) - 1, float(fit.stats.chi2.sf(Q, len(b) - 1))
+    return Q, len(b) - 1, float(distributions.chi2.sf(Q, len(b) - 1))
 
 
 # ----------------------------------------------------------------------------

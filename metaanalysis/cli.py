@@ -60,7 +60,7 @@ def pool(
 ):
     """Pool the studies in FILE.csv and print metafor-style results."""
     from metaanalysis.api import pool as do_pool
-    from metaanalysis.io import read_csv
+    from metaanalysis.studies.io import read_csv
 
     data = read_csv(file, max_bytes=max_bytes)
     if forest is not None and forest.suffix.lower() not in (".svg", ".png", ".pdf"):
@@ -120,7 +120,7 @@ def validate(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Study files or folders (default: studies/).")] = None,
 ):
     """Check study extraction files; report every problem as FILE:LINE: field: message."""
-    from metaanalysis.validate import validate_paths
+    from metaanalysis.studies.validate import validate_paths
 
     paths = paths or [Path("studies")]
     problems = validate_paths([str(p) for p in paths])
@@ -134,7 +134,7 @@ def validate(
 
 def _count_checked(paths: list[Path]) -> int:
     """How many files ``validate`` read: the study files plus each registry."""
-    from metaanalysis.load import REGISTRY_NAME, find_registry, study_files
+    from metaanalysis.studies.load import REGISTRY_NAME, find_registry, study_files
 
     explicit = [p for p in paths if p.name == REGISTRY_NAME and p.is_file()]
     files, _ = study_files([p for p in paths if p not in explicit])
@@ -154,7 +154,7 @@ def new_study(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ):
     """Write a commented extraction template to fill in."""
-    from metaanalysis.validate import new_study_template
+    from metaanalysis.studies.validate import new_study_template
     from metaanalysis.write import SAFE_NAME
 
     if not SAFE_NAME.fullmatch(study_id):  # it becomes a file name: "../x" must not climb out
@@ -279,7 +279,7 @@ def revman_reproduce(
     """Infer each analysis's measure and model and reproduce RevMan's printed numbers."""
     from rich.console import Console
 
-    from metaanalysis import revman
+    from metaanalysis.analysis import revman
     from metaanalysis.render.revman import reproduce_summary, reproduce_table
 
     ex = revman.read_export(review)
@@ -308,7 +308,7 @@ def revman_reanalyse(
     """Every pooled analysis under the review's settings and under Cochrane's 2025 defaults."""
     from rich.console import Console
 
-    from metaanalysis import revman
+    from metaanalysis.analysis import revman
     from metaanalysis.render.revman import reanalysis_markdown, reanalysis_table
 
     rows = revman.reanalyse(revman.reproduce(review))
@@ -341,7 +341,7 @@ def revman_import(
     outcome: Annotated[str, typer.Option(help="The schema's outcome kind, e.g. eczema_incidence.")] = "other",
 ):
     """Write one analysis's studies as study files (the data row as the quote)."""
-    from metaanalysis import revman
+    from metaanalysis.analysis import revman
 
     files = revman.import_analysis(review, analysis, out, purpose=purpose, comparator=comparator,
                                    outcome=outcome)

@@ -45,8 +45,8 @@ def find_protocols(paths) -> list[Path]:
 
 
 def load_inputs(protocol_paths, studies_dir):
-    from metaanalysis.load import find_registry, load_registry, load_studies, study_files
-    from metaanalysis.protocol import load_protocol
+    from metaanalysis.studies.load import find_registry, load_registry, load_studies, study_files
+    from metaanalysis.analysis.protocol import load_protocol
 
     studies_dir = Path(studies_dir)
     if not studies_dir.is_dir():
@@ -142,7 +142,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
     all of them are, so a failure anywhere leaves all previous outputs.
     """
     from metaanalysis import write
-    from metaanalysis.pipeline import run_protocol
+    from metaanalysis.analysis.pipeline import run_protocol
     from metaanalysis.render import figures
 
     _import_drawing()

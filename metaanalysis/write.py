@@ -18,8 +18,8 @@ import re
 import shutil
 from pathlib import Path
 
-from metaanalysis.results import _plain
-from metaanalysis import claims as claims_mod
+from metaanalysis.stats.results import _plain
+from metaanalysis.analysis import claims as claims_mod
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "pydantic", "ruamel.yaml", "typer",
                 "rich", "jinja2", "pymare")

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metaanalysis import fit, pool, regress
+from metaanalysis.stats import fit
+from metaanalysis import pool, regress
 from metaanalysis.errors import InputError
 
 METHODS = ["FE", "DL", "HE", "SJ", "PM", "EB", "ML", "REML"]

@@ -597,13 +597,13 @@ def test_corpus_figures(results):
     (6.4, "6,4 points", True),                 # a decimal comma
 ])
 def test_quote_number_boundaries(value, text, found):
-    from metaanalysis.provenance import number_in_text
+    from metaanalysis.studies.provenance import number_in_text
 
     assert number_in_text(value, text) is found
 
 
 def _load(folder: Path):
-    from metaanalysis.load import load_studies
+    from metaanalysis.studies.load import load_studies
 
     studies, problems = load_studies([folder])
     assert not problems, [str(p) for p in problems]
@@ -611,7 +611,7 @@ def _load(folder: Path):
 
 
 def _registry():
-    from metaanalysis.load import load_registry
+    from metaanalysis.studies.load import load_registry
 
     reg, problems = load_registry(REPO / "studies" / "strains.yaml")
     assert not problems
@@ -619,14 +619,14 @@ def _registry():
 
 
 def _treatment():
-    from metaanalysis.protocol import Protocol
+    from metaanalysis.analysis.protocol import Protocol
     from ruamel.yaml import YAML
 
     return Protocol.model_validate(YAML(typ="safe", pure=True).load(TREATMENT))
 
 
 def test_one_report_per_cohort_keeps_the_main_report(tmp_path):
-    from metaanalysis.pipeline import select_comparisons
+    from metaanalysis.analysis.pipeline import select_comparisons
 
     folder = study_folder(tmp_path, "s", {
         "Synth2020.yaml": study(),
@@ -641,7 +641,7 @@ def test_one_report_per_cohort_keeps_the_main_report(tmp_path):
 
 
 def test_one_report_per_cohort_uses_the_follow_up_when_the_main_report_has_no_data(tmp_path):
-    from metaanalysis.pipeline import select_comparisons
+    from metaanalysis.analysis.pipeline import select_comparisons
 
     no_scorad = study().replace("outcome: SCORAD", "outcome: EASI")
     folder = study_folder(tmp_path, "s", {
@@ -654,7 +654,7 @@ def test_one_report_per_cohort_uses_the_follow_up_when_the_main_report_has_no_da
 
 def test_one_report_per_cohort_nearest_time_point(tmp_path):
     """Under ``timepoint: nearest`` the report nearest the target is kept."""
-    from metaanalysis.pipeline import select_comparisons
+    from metaanalysis.analysis.pipeline import select_comparisons
 
     proto = _treatment()
     proto = proto.model_copy(update={"outcome": proto.outcome.model_copy(
@@ -670,7 +670,7 @@ def test_one_report_per_cohort_nearest_time_point(tmp_path):
 
 def test_bundled_protocols_load_and_keep_their_k(tmp_path):
     """The strict checks accept the bundled protocols, and k is unchanged."""
-    from metaanalysis.pipeline import select_comparisons
+    from metaanalysis.analysis.pipeline import select_comparisons
     from metaanalysis.runner import find_protocols, load_inputs
 
     studies = tmp_path / "studies"
@@ -685,7 +685,7 @@ def test_bundled_protocols_load_and_keep_their_k(tmp_path):
 
 
 def test_protocol_with_bom_and_crlf_is_accepted(tmp_path):
-    from metaanalysis.protocol import load_protocol
+    from metaanalysis.analysis.protocol import load_protocol
 
     p = tmp_path / "treatment-scorad.yaml"
     p.write_bytes(("\ufeff" + TREATMENT).replace("\n", "\r\n").encode())
@@ -709,7 +709,8 @@ def test_protocol_vocabularies_follow_the_schema():
     """Vocabularies come from the study schema, so additions there reach protocols."""
     from typing import get_args
 
-    from metaanalysis import protocol, schema
+    from metaanalysis.analysis import protocol
+    from metaanalysis.studies import schema
 
     elig = protocol.Eligibility.model_fields
     assert get_args(get_args(elig["exclude_flags"].annotation)[0]) == get_args(schema.Flag)
@@ -722,7 +723,7 @@ def test_mix_type_levels_match_the_pipeline():
     """Every label ``pipeline._mix_type`` can give is a known mix_type level."""
     from types import SimpleNamespace as NS
 
-    from metaanalysis import pipeline, protocol
+    from metaanalysis.analysis import pipeline, protocol
 
     entries = {"L": NS(genus="Lactobacillus", former_genus=None),
                "LP": NS(genus="Lacticaseibacillus", former_genus="Lactobacillus"),

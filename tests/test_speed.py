@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from metaanalysis import bias, runner, swim, write
+from metaanalysis.stats import bias, swim
+from metaanalysis import runner, write
 from metaanalysis.render import figures
 from metaanalysis.runner import run_all
 

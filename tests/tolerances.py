@@ -24,7 +24,7 @@ ATOL_ITER = 1e-10
 RTOL_QPROFILE = 1e-8
 ATOL_QPROFILE = 1e-9
 
-#: Batched fits against the same fit run alone (tests/test_batched.py). Same
+#: Batched fits against the same fit run alone (tests/stats/test_batched.py). Same
 #: code path; a masked-out study adds 0.0 to every sum, but numpy's pairwise
 #: summation groups terms differently for different k and d, so closed forms
 #: differ by rounding only (~1e-15 relative).

@@ -29,7 +29,7 @@ from ruamel.yaml import YAML
 # run as a script (python tools/cochrane_import.py): this repository's package, not another install
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # RoB 2 maps and support HTML -> text: one implementation, shared with `meta revman import`
-from metaanalysis.revman import ROB2_COLUMNS, ROB2_JUDGEMENTS, strip_html  # noqa: E402,F401
+from metaanalysis.analysis.revman import ROB2_COLUMNS, ROB2_JUDGEMENTS, strip_html  # noqa: E402,F401
 
 REVIEW_DOI = "10.1002/14651858.CD006475.pub3"
 REVIEW_URL = "https://www.cochranelibrary.com/cdsr/doi/10.1002/14651858.CD006475.pub3/full"
@@ -44,7 +44,7 @@ SUBGROUP_ANALYSES = {("1", "8"): "risk", ("2", "4"): "risk", ("1", "10"): "type"
                      ("2", "5"): "type", ("1", "11"): "timing", ("2", "6"): "timing"}
 
 #: RoB 2 domain key -> export column, and export judgement -> schema value:
-#: the maps `meta revman import` uses (one definition, in metaanalysis/revman.py)
+#: the maps `meta revman import` uses (one definition, in metaanalysis/analysis/revman.py)
 ROB_COLUMNS = tuple(ROB2_COLUMNS.items())
 
 

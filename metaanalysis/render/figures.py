@@ -74,7 +74,7 @@ def _paper_ci(c):
         inp = dict(d.inputs)
         if d.method == "se_from_ci" and "ci_lb" in inp and "ci_ub" in inp:
             crit, level = inp.get("crit"), inp.get("level", 0.95)
-            from metaanalysis._dist import norm
+            from metaanalysis.stats.distributions import norm
 
             z = float(norm.ppf(1 - (1 - level) / 2))
             note = PAPER_CI_T if crit is not None and abs(crit - z) > 1e-9 else None
@@ -157,7 +157,7 @@ def _regression_band(reg, x, vi):
     stored SEs do not match this covariance (then no band is drawn rather
     than a wrong one).
     """
-    from metaanalysis import _dist as stats  # scipy.stats' values without its import time
+    from metaanalysis.stats import distributions  # scipy.stats' values without its import time
 
     if reg is None or len(reg.beta) != 2 or not np.isfinite(reg.tau2):
         return None
@@ -172,8 +172,8 @@ def _regression_band(reg, x, vi):
     G = np.column_stack([np.ones_like(xs), xs])
     pred = G @ np.array(reg.beta)
     se = np.sqrt(np.einsum("ij,jk,ik->i", G, cov, G))
-    crit = (stats.norm.ppf(1 - reg.alpha / 2) if reg.df is None
-            else stats.t.ppf(1 - reg.alpha / 2, reg.df))
+    crit = (distributions.norm.ppf(1 - reg.alpha / 2) if reg.df is None
+            else distributions.t.ppf(1 - reg.alpha / 2, reg.df))
     return xs, pred - crit * se, pred + crit * se
 
 

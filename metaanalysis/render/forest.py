@@ -1,7 +1,7 @@
 """Forest plots in the layout of Cochrane's RevMan.
 
-The plot only draws a fitted result (:class:`~metaanalysis.results.FitResult`
-or :class:`~metaanalysis.results.PoolResult`); it never refits. Every number
+The plot only draws a fitted result (:class:`~metaanalysis.stats.results.FitResult`
+or :class:`~metaanalysis.stats.results.PoolResult`); it never refits. Every number
 is rounded here, at drawing time.
 
 Layout
@@ -70,7 +70,7 @@ from metaanalysis.render._common import (
     tick_label,
 )
 from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES
-from metaanalysis.results import FitResult, PoolResult
+from metaanalysis.stats.results import FitResult, PoolResult
 
 __all__ = ["forest_plot", "save_figure", "DEFAULT_COLUMNS", "MEASURE_NAMES"]
 

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 from matplotlib.ticker import FuncFormatter, NullLocator
-from metaanalysis import _dist as stats  # scipy.stats values, without its 0.5 s import
+from metaanalysis.stats import distributions
 
 from metaanalysis.render._common import (
     FONT_FAMILY,
@@ -46,7 +46,7 @@ from metaanalysis.render._common import (
     tick_label,
 )
 from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES, p_phrase
-from metaanalysis.results import FitResult, PoolResult, RegressionResult
+from metaanalysis.stats.results import FitResult, PoolResult, RegressionResult
 
 __all__ = [
     "funnel_plot",
@@ -163,9 +163,9 @@ def funnel_plot(
     all_se = np.concatenate([sei, np.sqrt(fv)]) if fv is not None else sei
     all_y = np.concatenate([yi, fy]) if fy is not None else yi
     se_max = float(all_se.max()) * 1.08
-    zmax = stats.norm.isf(min(levels) / 2) if levels else 1.96
+    zmax = distributions.norm.isf(min(levels) / 2) if levels else 1.96
     half = max(float(np.max(np.abs(all_y - null))) * 1.05, zmax * se_max,
-               abs(estimate - null) + stats.norm.isf(alpha / 2) * se_max)
+               abs(estimate - null) + distributions.norm.isf(alpha / 2) * se_max)
     lo, hi = null - half, null + half
 
     fig = new_figure(*size)
@@ -186,7 +186,7 @@ def funnel_plot(
     handles = []
     band_labels = []
     for j, a in enumerate(sorted(levels)):  # 0.01 (widest) first
-        z = stats.norm.isf(a / 2)
+        z = distributions.norm.isf(a / 2)
         left = disp(null - z * se_grid)
         right = disp(null + z * se_grid)
         verts = [(left[0], 0), (right[0], 0), (right[1], se_max), (left[1], se_max)]
@@ -213,7 +213,7 @@ def funnel_plot(
     ### pseudo-CI funnel and the pooled estimate
     ax.axvline(disp(estimate), color="black", lw=0.9, zorder=3, gid="pooled-line")
     if pseudo_ci:
-        z = stats.norm.isf(alpha / 2)
+        z = distributions.norm.isf(alpha / 2)
         ax.add_collection(LineCollection(
             [[(disp(estimate), 0), (disp(estimate - z * se_max), se_max)],
              [(disp(estimate), 0), (disp(estimate + z * se_max), se_max)]],

@@ -50,7 +50,7 @@ TEST_NAMES = {"knha": "Hartung-Knapp-Sidik-Jonkman (t)", "z": "Wald z", "t": "t"
 
 VERDICTS = ("supported", "contradicted", "inconclusive", "insufficient evidence", "out of scope")
 
-#: What each extraction flag means (the vocabulary of metaanalysis/schema.py ``Flag``).
+#: What each extraction flag means (the vocabulary of metaanalysis/studies/schema.py ``Flag``).
 FLAG_TEXT = {
     "secondary_source": "numbers taken from a secondary source (a review), not the trial report",
     "news_report": "numbers taken from a news report",

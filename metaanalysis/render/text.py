@@ -7,7 +7,7 @@ from __future__ import annotations
 from metaanalysis.render.fmt import RATIO_MEASURES
 from metaanalysis.render.fmt import metafor_num as fmt
 from metaanalysis.render.fmt import metafor_p as fmt_p
-from metaanalysis.results import FitResult, PoolResult, RegressionResult
+from metaanalysis.stats.results import FitResult, PoolResult, RegressionResult
 
 
 def format_fit(f: FitResult, title: str | None = None) -> str:

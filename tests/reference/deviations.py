@@ -1,6 +1,6 @@
 """Largest deviation from metafor 3.8-1, per quantity, over every core case.
 
-Runs the comparisons of tests/test_core_vs_metafor.py (groups escalc, rma,
+Runs the comparisons of tests/stats/test_core_vs_metafor.py (groups escalc, rma,
 mh, subgroup, metareg of tests/data/metafor_reference.json) and prints, for
 each group and quantity, the largest relative deviation separately for
 closed-form fits (escalc, FE, DL, HE, SJ, MH, Peto) and iterative ones (ML,

@@ -6,7 +6,7 @@ Run from the repository root::
 
 Each case copies tests/data/studies_ok/Fictional2024.yaml, sets ``id`` to the
 case name (so the id matches the file name), and applies one edit that breaks
-exactly one rule. tests/test_validate.py asserts the exact ``FILE:LINE: path``
+exactly one rule. tests/studies/test_validate.py asserts the exact ``FILE:LINE: path``
 of the problem each file produces; regenerating must not change them (the
 edits are deterministic).
 """

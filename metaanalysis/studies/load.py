@@ -1,0 +1,1054 @@
+"""Stage 1: study and registry files -> validated models, with every problem
+located as ``FILE:LINE: field.path: message``.
+
+This is the only module that reads study files. It never raises on bad
+input: each public function returns the problems it found next to whatever it
+could load.
+
+Reading YAML safely
+-------------------
+ruamel.yaml (pure-Python, safe mode) parses the file into an event stream and
+a node graph; Python objects are then built here from the nodes, so that
+
+* every mapping key and sequence item keeps its line number;
+* only plain data is built: null, bool, int, float, str, mappings and
+  sequences. Any other tag (``!!python/object``, ``!custom``, ``!!binary``,
+  ``!!set``) and merge keys (``<<``) are problems;
+* size (:data:`MAX_BYTES`), nesting depth (:data:`MAX_DEPTH`), alias count
+  (:data:`MAX_ALIASES`) and the number of built nodes (:data:`MAX_NODES`) are
+  bounded before anything large is built, which defeats YAML bombs ("billion
+  laughs") and stack exhaustion;
+* duplicate keys are problems (a plain loader keeps the last one silently).
+
+Checks done here (they need more than one model)
+------------------------------------------------
+* pydantic validation of :class:`~metaanalysis.studies.schema.Study`, with each
+  error's ``loc`` mapped to the line of its YAML node;
+* ``id`` equals the file name stem; study ids are unique across files;
+* strain keys exist in the registry (``studies/strains.yaml``);
+* ``same_cohort_as`` names a known study and forms no cycle; two files with
+  the same DOI, PMID or registration id are one trial twice unless linked
+  by ``same_cohort_as`` (see :func:`_cohort_problems`);
+* provenance: each quoted number appears in its quote's text
+  (:func:`metaanalysis.studies.provenance.number_in_text`).
+
+Only regular files are read (:func:`study_files`,
+:func:`metaanalysis.studies.io.read_regular_file`): a FIFO, device, directory named
+``*.yaml``, broken symbolic link or link leaving the folder is a problem,
+and nothing is opened before its type is known, so a FIFO cannot hang
+``meta validate``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from metaanalysis.studies.io import file_kind, read_regular_file
+from metaanalysis.studies.provenance import number_in_text
+from metaanalysis.studies.schema import (MAX_ABS_VALUE, PLACEHOLDER, FieldIssues, StrainRegistry,
+                                 Study)
+
+__all__ = [
+    "MAX_BYTES", "MAX_DEPTH", "MAX_ALIASES", "MAX_NODES", "Problem", "YamlDoc",
+    "read_yaml_with_lines", "load_registry", "load_studies", "find_registry",
+    "study_files",
+]
+
+#: Largest file accepted, in bytes. The biggest real extraction file is a few
+#: tens of kB; 1 MB leaves room and bounds parse time.
+MAX_BYTES = 1_000_000
+#: Deepest nesting of mappings/sequences. A study file nests ~8 deep.
+MAX_DEPTH = 40
+#: Alias (``*name``) uses allowed. Extraction files have no need for them; a
+#: few are tolerated, many are the signature of a YAML bomb.
+MAX_ALIASES = 16
+#: Values (scalars and collections) per file, counting each alias expansion
+#: again. A study file has a few hundred.
+MAX_NODES = 20_000
+#: Problems reported per file; past this a summary line says how many more.
+#: A file with thousands of problems is not a study file, and reporting
+#: each would only slow the check down.
+MAX_PROBLEMS_PER_FILE = 200
+
+REGISTRY_NAME = "strains.yaml"
+
+
+# ---------------------------------------------------------------------------
+# problems
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem in one file.
+
+    ``str(problem)`` is ``FILE:LINE: field.path: message`` (the path part is
+    left out for problems about the whole file). ``line`` is 1-based; 0 means
+    the file could not be read at all.
+    """
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+def format_path(path: Iterable[Any]) -> str:
+    """``('arms', 0, 'n_randomised')`` -> ``'arms[0].n_randomised'``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# YAML with line numbers
+
+
+@dataclass(frozen=True)
+class YamlDoc:
+    """A parsed YAML file: plain Python ``data`` and the 1-based line of every
+    mapping key and sequence item, keyed by path (tuple of keys/indices)."""
+
+    file: str
+    data: Any
+    lines: Mapping[tuple, int] = field(repr=False)
+
+    def locate(self, loc: Iterable[Any]) -> tuple[int, tuple]:
+        """Line and clean path for a pydantic-style ``loc``.
+
+        Elements that exist in the file are followed; pydantic's internal
+        union/validator tags (``function-after[...]``) are dropped; the first
+        element that does not exist (a missing field) and anything after it is
+        kept in the path, and the line is that of the deepest node found.
+        """
+        path: tuple = ()
+        line = self.lines.get((), 1)
+        missing: list = []
+        for el in loc:
+            if isinstance(el, str) and ("[" in el or "]" in el):
+                continue
+            if not missing and (path + (el,)) in self.lines:
+                path = path + (el,)
+                line = self.lines[path]
+            else:
+                missing.append(el)
+        return line, path + tuple(missing)
+
+    def problem(self, loc: Iterable[Any], message: str) -> Problem:
+        line, path = self.locate(loc)
+        return Problem(self.file, line, format_path(path), message)
+
+
+class _BuildError(Exception):
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def _yaml(pure: bool = True):
+    from ruamel.yaml import YAML
+
+    # pure=True: the C extension (ruamel.yaml.clib) gives different error
+    # types and messages, so every problem is reported from the pure parser.
+    # Valid files are composed with the C parser when it is installed (6x
+    # faster); their node lines are the same.
+    return YAML(typ="safe", pure=pure)
+
+
+def _fast_compose(text: str):
+    """Compose with libyaml when available; None on any trouble (the caller
+    then takes the pure-Python path, which reports problems exactly)."""
+    try:
+        import _ruamel_yaml  # noqa: F401  (the C extension of ruamel.yaml.clib)
+    except ImportError:
+        return None
+    try:
+        return _yaml(pure=False).compose(text)
+    except Exception:  # noqa: BLE001 - any failure: redo it the slow, precise way
+        return None
+
+
+def read_yaml_with_lines(path: str | os.PathLike) -> tuple[YamlDoc | None, tuple[Problem, ...]]:
+    """Read one YAML file safely, keeping line numbers (see :func:`_read_yaml`).
+
+    A file is composed with the C parser when it is installed; if that path
+    finds any problem, the file is read again with the pure-Python parser so
+    that every message and line is the precise one.
+    """
+    doc, problems = _read_yaml(path, fast=True)
+    if problems:
+        return _read_yaml(path, fast=False)
+    return doc, problems
+
+
+def _read_yaml(path: str | os.PathLike, *, fast: bool) -> tuple[YamlDoc | None, tuple[Problem, ...]]:
+    """Read one YAML file safely, keeping line numbers.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    doc : YamlDoc or None
+        ``None`` when the file cannot be read or parsed (see the problems).
+    problems : tuple of Problem
+        Read, decode, syntax and safety problems. Empty when ``doc`` is usable.
+
+    Notes
+    -----
+    Reusable by any loader of YAML inputs (protocols as well as studies).
+    """
+    file = str(path)
+
+    def fail(line: int, message: str):
+        return None, (Problem(file, line, "", message),)
+
+    # --- read and decode -------------------------------------------------
+    raw, why = read_regular_file(path, MAX_BYTES)
+    if raw is None:
+        return fail(0, why)
+    if len(raw) > MAX_BYTES:
+        return fail(1, f"file is larger than {MAX_BYTES // 1000} kB; an extraction file "
+                       "should be a few kB")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return fail(line, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                          f"{exc.start}); is this a binary file?")
+    if "\x00" in text:
+        return fail(text.count("\n", 0, text.index("\x00")) + 1,
+                    "contains NUL bytes; is this a binary file?")
+    if not text.strip() or all(ln.lstrip().startswith("#") or not ln.strip()
+                               for ln in text.splitlines()):
+        return fail(1, "empty file (expected a YAML mapping of study fields)")
+
+    # --- compose once, then a safety pass over the node graph -------------
+    # Composing is safe even for alias bombs (an alias is a reference to a
+    # node already built); the expansion risk is in building plain data,
+    # which the limits below stop first. One parse instead of two halves the
+    # load time of the bundled studies.
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    node = _fast_compose(text) if fast else None
+    yaml = _yaml()
+    try:
+        if node is None:
+            node = yaml.compose(text)
+    except MarkedYAMLError as exc:
+        msg = _yaml_message(exc)
+        if "expected a single document" in msg or "but found another document" in msg:
+            return fail(_mark_line(exc), "more than one YAML document in the file")
+        return fail(_mark_line(exc), "YAML syntax error: " + msg)
+    except YAMLError as exc:
+        pos = getattr(exc, "position", None)
+        line = text.count("\n", 0, pos) + 1 if isinstance(pos, int) else 1
+        return fail(line, "YAML error: " + " ".join(str(exc).split())[:300])
+    except RecursionError:
+        return fail(1, f"nested more than {MAX_DEPTH} levels deep")
+    if node is not None:
+        seen: set[int] = set()
+        nodes = aliases = 0
+        stack = [(node, 1)]
+        while stack:
+            nd, depth = stack.pop()
+            if id(nd) in seen:
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    return fail(_alias_line(text, MAX_ALIASES + 1),
+                                f"more than {MAX_ALIASES} YAML aliases "
+                                                "(anchors/aliases are not needed in "
+                                                "extraction files)")
+                continue
+            seen.add(id(nd))
+            nodes += 1
+            if nodes > MAX_NODES:
+                return fail(_mark_line(nd), f"more than {MAX_NODES} values; an extraction "
+                                            "file has a few hundred")
+            if isinstance(nd, (MappingNode, SequenceNode)):
+                if depth > MAX_DEPTH:
+                    return fail(_mark_line(nd), f"nested more than {MAX_DEPTH} levels deep")
+                children = ([c for kv in nd.value for c in kv] if isinstance(nd, MappingNode)
+                            else list(nd.value))
+                stack.extend((c, depth + 1) for c in reversed(children))
+    if node is None:
+        return fail(1, "empty file (expected a YAML mapping of study fields)")
+
+    # --- build plain data -------------------------------------------------
+    builder = _Builder()
+    try:
+        data = builder.build(node, ())
+    except _BuildError as exc:
+        return fail(exc.line, exc.message)
+    if builder.problems:
+        return None, tuple(Problem(file, ln, format_path(p), m) for ln, p, m in builder.problems)
+    return YamlDoc(file, data, builder.lines), ()
+
+
+def _alias_line(text: str, nth: int) -> int:
+    """Line of the nth alias (the node graph only knows where anchors are);
+    parsed again only on this failure path."""
+    from ruamel.yaml.events import AliasEvent
+
+    count = 0
+    for ev in _yaml().parse(text):
+        if isinstance(ev, AliasEvent):
+            count += 1
+            if count == nth:
+                return _mark_line(ev)
+    return 1
+
+
+def _mark_line(obj) -> int:
+    for attr in ("problem_mark", "start_mark", "context_mark"):
+        mark = getattr(obj, attr, None)
+        if mark is not None and getattr(mark, "line", None) is not None:
+            return int(mark.line) + 1
+    return 1
+
+
+def _yaml_message(exc) -> str:
+    context, problem = getattr(exc, "context", None), getattr(exc, "problem", None)
+    cmark = getattr(exc, "context_mark", None)
+    if context and cmark is not None and getattr(cmark, "line", None) is not None:
+        # e.g. an unclosed '[' is noticed lines later: say where it started
+        context = f"{context} (started at line {cmark.line + 1})"
+    parts = [str(p) for p in (context, problem) if p]
+    msg = "; ".join(parts) or (str(exc).splitlines() or ["invalid YAML"])[0]
+    return " ".join(msg.split())
+
+
+_CORE = "tag:yaml.org,2002:"
+
+
+class _Builder:
+    """Builds plain Python data from a ruamel node graph, recording lines."""
+
+    def __init__(self):
+        self.lines: dict[tuple, int] = {}
+        self.problems: list[tuple[int, tuple, str]] = []
+        self.count = 0
+        self.active: set[int] = set()
+
+    def build(self, node, path: tuple):
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _BuildError(_mark_line(node), f"more than {MAX_NODES} values after "
+                                                "expanding aliases (a YAML bomb?)")
+        line = _mark_line(node)
+        if path == ():
+            self.lines[()] = line
+        if id(node) in self.active:
+            raise _BuildError(line, "recursive YAML alias")
+        tag = str(node.tag)
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path, tag)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                if tag != _CORE + "seq":
+                    self.problems.append((line, path, f"YAML tag '{tag}' is not allowed"))
+                out = []
+                for i, item in enumerate(node.value):
+                    self.lines[path + (i,)] = _mark_line(item)
+                    out.append(self.build(item, path + (i,)))
+                return out
+            if isinstance(node, MappingNode):
+                if tag != _CORE + "map":
+                    self.problems.append((line, path, f"YAML tag '{tag}' is not allowed"))
+                out: dict = {}
+                for knode, vnode in node.value:
+                    kline = _mark_line(knode)
+                    if not isinstance(knode, ScalarNode):
+                        self.problems.append((kline, path, "a mapping key must be plain text"))
+                        continue
+                    if str(knode.tag) == _CORE + "merge":
+                        self.problems.append((kline, path, "merge keys (<<) are not allowed"))
+                        continue
+                    key = str(knode.value)
+                    if key in out:
+                        first = self.lines.get(path + (key,), "?")
+                        self.problems.append((kline, path + (key,),
+                                              f"duplicate key (first at line {first})"))
+                        continue
+                    self.lines[path + (key,)] = kline
+                    out[key] = self.build(vnode, path + (key,))
+                return out
+        finally:
+            self.active.discard(id(node))
+        self.problems.append((line, path, "unsupported YAML node"))  # pragma: no cover
+        return None  # pragma: no cover
+
+    def _scalar(self, node, path, tag):
+        value = str(node.value)
+        if tag in (_CORE + "str", _CORE + "timestamp"):
+            return value
+        if node.style in ("'", '"', "|", ">"):
+            # a quoted scalar is text; one with an explicit tag
+            # ('!!python/object:x "..."', '!!binary "..."') is refused like
+            # any other tag, not silently read as text
+            self.problems.append((_mark_line(node), path, f"YAML tag '{tag}' is not allowed"))
+            return None
+        if tag == _CORE + "null":
+            return None
+        if tag == _CORE + "bool":
+            return value.lower() == "true"
+        if tag == _CORE + "int":
+            digits = value.replace("_", "")
+            if len(digits) > 30:
+                self.problems.append((_mark_line(node), path,
+                                      f"integer with {len(digits)} digits is too large"))
+                return None
+            try:
+                sign = -1 if digits.startswith("-") else 1
+                body = digits.lstrip("+-")
+                for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
+                    if body.lower().startswith(prefix):
+                        return sign * int(body[2:], base)
+                return sign * int(body, 10)
+            except ValueError:
+                return value
+        if tag == _CORE + "float":
+            v = value.replace("_", "").lower()
+            if v.lstrip("+-") in (".inf", "inf"):
+                return float("-inf") if v.startswith("-") else float("inf")
+            if v in (".nan", "nan"):
+                return float("nan")
+            try:
+                return float(v)
+            except ValueError:
+                return value
+        self.problems.append((_mark_line(node), path, f"YAML tag '{tag}' is not allowed"))
+        return None
+
+
+# ---------------------------------------------------------------------------
+# pydantic errors -> problems
+
+
+def _field_names() -> list[str]:
+    names: set[str] = set()
+    from metaanalysis.studies import schema
+
+    for obj in vars(schema).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj is not BaseModel:
+            names.update(obj.model_fields)
+    return sorted(names)
+
+
+_FIELD_NAMES: list[str] | None = None
+
+
+def _suggest(name: Any, names: Iterable[str] | None = None) -> str:
+    global _FIELD_NAMES
+    if names is None:
+        if _FIELD_NAMES is None:
+            _FIELD_NAMES = _field_names()
+        names = _FIELD_NAMES
+    close = difflib.get_close_matches(str(name), list(names), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def did_you_mean(value: Any, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the choice closest to ``value``, or "".
+
+    Case is ignored first (``sd_may_be_SE`` -> ``sd_may_be_se``), then
+    :func:`difflib.get_close_matches` finds near spellings (``child`` ->
+    ``children``).
+    """
+    choices = [str(c) for c in choices]
+    text = str(value)
+    def fold(x: str) -> str:
+        return x.lower().replace("-", "_")
+
+    for c in choices:
+        if fold(c) == fold(text):
+            return f" (did you mean '{c}'?)"
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(text.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
+
+
+#: Longest list of choices an error message spells out; past it, it gives
+#: the count (a list of every study id helps nobody).
+MAX_CHOICES_SHOWN = 20
+
+
+def one_of(value: Any, choices: Iterable[str], what: str | None = None) -> str:
+    """``"unknown flag 'x' (did you mean 'y'?); expected one of a, b, c"``."""
+    choices = [str(c) for c in choices]
+    shown = value if not isinstance(value, str) else value[:60]
+    head = f"unknown {what} {shown!r}" if what else f"{shown!r} is not allowed"
+    tail = (f"expected one of {', '.join(choices)}" if len(choices) <= MAX_CHOICES_SHOWN
+            else f"not among the {len(choices)} known {(what + 's') if what else 'values'}")
+    return f"{head}{did_you_mean(value, choices)}; {tail}"
+
+
+def _typename(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, (int, float)):
+        return f"the number {v!r}"
+    if isinstance(v, str):
+        return f"the text {v[:40]!r}"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a mapping"
+    return type(v).__name__
+
+
+def _message(err: dict, names: Iterable[str] | None = None) -> str:
+    typ = err.get("type", "")
+    inp = err.get("input")
+    loc = err.get("loc", ())
+    if isinstance(inp, str) and PLACEHOLDER in inp:
+        return "unfilled template placeholder"
+    if typ == "missing":
+        return "required field is missing"
+    if typ == "extra_forbidden":
+        return "unknown field" + _suggest(loc[-1] if loc else "", names)
+    bounds = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
+              "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
+    if typ in bounds:
+        key, op = bounds[typ]
+        bound = (err.get("ctx") or {}).get(key)
+        return f"must be {op} {bound}, got {inp!r}"
+    if typ == "literal_error":
+        ctx = err.get("ctx") or {}
+        expected = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected", "")))
+        if expected and isinstance(inp, str):
+            return one_of(inp, expected)
+        if expected:
+            return f"expected one of {', '.join(expected)}, got {_typename(inp)}"
+    if typ in ("model_type", "model_attributes_type", "dict_type", "mapping_type"):
+        return f"expected a mapping (key: value pairs), got {_typename(inp)}"
+    if typ in ("tuple_type", "list_type", "sequence_type"):
+        return f"expected a list, got {_typename(inp)}"
+    if typ in ("float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"):
+        what = "a whole number" if typ.startswith("int") else "a number"
+        return f"expected {what}, got {_typename(inp)}"
+    if typ in ("string_type",):
+        return f"expected text, got {_typename(inp)}"
+    if typ in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {_typename(inp)}"
+    if typ == "finite_number":
+        return "must be a finite number (not .inf or .nan)"
+    if typ == "string_pattern_mismatch" and isinstance(inp, str):
+        return (f"{inp[:40]!r} is not a valid identifier (start with a letter; letters, "
+                "digits, '_', '-', '.' only; at most 80 characters)")
+    msg = str(err.get("msg", "invalid value"))
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+
+
+def validation_problems(doc: YamlDoc, exc: ValidationError,
+                        limit: int = MAX_PROBLEMS_PER_FILE, *,
+                        field_names: Iterable[str] | None = None) -> list[Problem]:
+    """Turn a pydantic ``ValidationError`` into located problems (at most
+    ``limit`` of them). ``field_names`` are the names an unknown key is
+    compared with for a did-you-mean (default: the study schema's)."""
+    if field_names is not None:
+        field_names = list(field_names)
+    out = []
+    errors = exc.errors()[:limit]
+    locs = [tuple(e.get("loc", ())) for e in errors]
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        # pydantic also reports "too short" for a list whose only items are
+        # invalid; the item errors already say what is wrong.
+        if err.get("type") == "too_short" and any(
+                len(o) > len(loc) and o[:len(loc)] == loc for o in locs):
+            continue
+        ctx_err = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_err, FieldIssues):
+            for sub, msg in ctx_err.issues:
+                out.append(doc.problem(loc + sub, msg))
+        else:
+            out.append(doc.problem(loc, _message(err, field_names)))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# registry
+
+
+def load_registry(path: str | os.PathLike) -> tuple[StrainRegistry | None, tuple[Problem, ...]]:
+    """Read ``studies/strains.yaml``.
+
+    Returns
+    -------
+    registry : StrainRegistry or None
+    problems : tuple of Problem
+    """
+    doc, problems = read_yaml_with_lines(path)
+    if doc is None:
+        return None, problems
+    if not isinstance(doc.data, dict):
+        return None, (Problem(doc.file, 1, "", "expected a mapping with a 'strains' key"),)
+    try:
+        return StrainRegistry.model_validate(doc.data), ()
+    except ValidationError as exc:
+        return None, tuple(validation_problems(doc, exc))
+
+
+def find_registry(folder: str | os.PathLike) -> Path | None:
+    """The registry that applies to study files in ``folder``: ``strains.yaml``
+    in the same folder, else ``studies/strains.yaml`` under the working
+    directory, else the one in the source tree next to this package."""
+    candidates = [Path(folder) / REGISTRY_NAME, Path.cwd() / "studies" / REGISTRY_NAME,
+                  Path(__file__).resolve().parent.parent / "studies" / REGISTRY_NAME]
+    for cand in candidates:
+        if cand.is_file():
+            return cand
+    return None
+
+
+# ---------------------------------------------------------------------------
+# studies
+
+
+def study_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Problem]]:
+    """Expand files and directories into study files.
+
+    A directory contributes its ``*.yaml``/``*.yml`` files (not recursively),
+    except the registry ``strains.yaml`` and hidden files (names starting
+    with ``.``, such as editors' lock files). Only regular files inside the
+    folder are read: a directory named ``*.yaml``, a FIFO, a device, a
+    broken symbolic link or a link to a file outside the folder is a problem,
+    never skipped silently and never opened (see :func:`folder_entry_problem`).
+    A file named explicitly must be a regular file too (it may be a link to
+    anywhere: the user named it).
+    """
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found, bad = [], []
+            for f in sorted(path.iterdir()):
+                if (f.suffix not in (".yaml", ".yml") or f.name == REGISTRY_NAME
+                        or f.name.startswith(".")):
+                    continue
+                why = folder_entry_problem(path, f)
+                if why:
+                    bad.append(Problem(str(f), 0, "", why))
+                else:
+                    found.append(f)
+            if not found and not bad:
+                problems.append(Problem(str(path), 0, "", "no *.yaml study files in this folder"))
+            files.extend(found)
+            problems.extend(bad)
+        elif path.exists() or path.is_symlink():
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                problems.append(Problem(str(path), 0, "", "broken symbolic link (its target "
+                                                          "does not exist)"))
+                continue
+            if stat.S_ISREG(mode):
+                files.append(path)
+            else:
+                problems.append(Problem(str(path), 0, "", f"is {file_kind(mode)}, expected a "
+                                                          "YAML file or a folder"))
+        else:
+            problems.append(Problem(str(path), 0, "", "no such file or directory"))
+    return files, problems
+
+
+def folder_entry_problem(folder: Path, entry: Path) -> str | None:
+    """Why ``entry`` (found in ``folder``) is not a study file to read, or None.
+
+    Uses ``lstat``/``stat`` only: nothing is opened, so a FIFO cannot block.
+    A symbolic link is followed only when it stays inside ``folder`` (after
+    resolving both), so a study set cannot pull in files from elsewhere.
+    """
+    try:
+        lst = os.lstat(entry)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISLNK(lst.st_mode):
+        try:
+            target = entry.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "broken symbolic link (its target does not exist)"
+        root = folder.resolve()
+        if target.parent != root and root not in target.parents:
+            return (f"symbolic link to a file outside the folder ({target}); copy the file "
+                    "into the folder instead")
+        try:
+            mode = os.stat(entry).st_mode
+        except OSError as exc:
+            return f"cannot read: {exc.strerror or exc}"
+    else:
+        mode = lst.st_mode
+    if not stat.S_ISREG(mode):
+        return f"is {file_kind(mode)}, expected a YAML study file"
+    return None
+
+
+def load_studies(paths: Iterable[str | os.PathLike], *,
+                 registry: StrainRegistry | str | os.PathLike | None = None,
+                 ) -> tuple[tuple[Study, ...], tuple[Problem, ...]]:
+    """Load and check study files.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        Study files and/or folders of study files.
+    registry : StrainRegistry, path or None
+        The strain registry. ``None`` finds one per folder with
+        :func:`find_registry`; its own problems are reported too.
+
+    Returns
+    -------
+    studies : tuple of Study
+        The studies whose files have no problems, in file order.
+    problems : tuple of Problem
+        Every problem in every file, sorted by file and line.
+    """
+    files, problems = study_files(paths)
+    registries: dict[Path | None, StrainRegistry | None] = {}
+    fixed: tuple[StrainRegistry | None, str] | None = None
+    if isinstance(registry, StrainRegistry):
+        fixed = (registry, "")
+    elif registry is not None:
+        reg, reg_problems = load_registry(registry)
+        problems.extend(reg_problems)
+        fixed = (reg, str(registry))
+
+    def registry_for(folder: Path) -> tuple[StrainRegistry | None, str]:
+        if fixed is not None:
+            return fixed
+        where = find_registry(folder)
+        if where is not None:
+            where = where.resolve()
+        if where not in registries:
+            reg, probs = load_registry(where) if where is not None else (None, ())
+            registries[where] = reg
+            problems.extend(probs)
+        return registries[where], str(where) if where else ""
+
+    loaded: list[tuple[Path, YamlDoc | None, Study | None, list[Problem]]] = []
+    jobs = [(f, *registry_for(f.parent)) for f in files]
+    for (f, _, _), (doc, study, probs) in zip(jobs, _load_all(jobs)):
+        loaded.append((f, doc, study, probs))
+
+    # --- checks across files ---------------------------------------------
+    seen: dict[str, tuple[str, int]] = {}
+    for f, doc, study, probs in loaded:
+        if doc is None or not isinstance(doc.data, dict):
+            continue
+        sid = doc.data.get("id")
+        if isinstance(sid, str):
+            line, _ = doc.locate(("id",))
+            if sid in seen:
+                other_file, other_line = seen[sid]
+                probs.append(Problem(doc.file, line, "id",
+                                     f"duplicate study id '{sid}' "
+                                     f"(also in {other_file}:{other_line})"))
+            else:
+                seen[sid] = (doc.file, line)
+    _cohort_problems(loaded)
+
+    studies = []
+    for f, doc, study, probs in loaded:
+        problems.extend(probs)
+        if study is not None and not probs:
+            studies.append(study)
+    return tuple(studies), tuple(sorted(set(problems), key=_sort_key))
+
+
+#: Below this many files parsing in one process is quicker than starting
+#: workers (about 6 ms a file against ~0.1 s for a pool).
+PARALLEL_MIN_FILES = 200
+
+_JOBS: list = []
+
+
+def _load_all(jobs) -> list:
+    """``_load_one`` of every ``(file, registry, registry path)``, in order.
+
+    Many files are parsed by forked workers, one chunk of files each: each
+    file is independent, and parsing is ~6 ms of CPU a file (16 s for
+    1,000 files before the C parser). Forked, the workers inherit the
+    registry and the imported models; only the results are pickled back.
+    """
+    global _JOBS
+    import multiprocessing as mp
+
+    workers = min(os.cpu_count() or 1, 4)
+    if len(jobs) < PARALLEL_MIN_FILES or workers < 2 or "fork" not in mp.get_all_start_methods():
+        return [_load_one(*job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    _JOBS = jobs
+    try:
+        chunk = -(-len(jobs) // (workers * 4))
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            return list(pool.map(_load_index, range(len(jobs)), chunksize=chunk))
+    finally:
+        _JOBS = []
+
+
+def _load_index(i: int):
+    """One file's ``_load_one`` in a worker."""
+    import copyreg
+    from types import MappingProxyType
+
+    # the models freeze their mappings as mappingproxy, which does not pickle:
+    # in this (forked, throw-away) worker it is sent as the dict it wraps
+    copyreg.pickle(MappingProxyType, lambda m: (_proxy, (dict(m),)))
+    return _load_one(*_JOBS[i])
+
+
+def _proxy(d: dict):
+    from types import MappingProxyType
+
+    return MappingProxyType(d)
+
+
+#: Fields that identify a trial report; two files sharing one are the same
+#: report (or the same cohort) unless linked with ``same_cohort_as``.
+TRIAL_IDENTIFIERS = ("doi", "pmid", "registration")
+
+
+def _identifier_keys(field_name: str, value: Any) -> list[str]:
+    """Normalised forms of a DOI, PMID or registration id, for comparison."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or PLACEHOLDER in value:
+        return []
+    v = value.strip()
+    if field_name == "doi":
+        v = v.lower()
+        for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/",
+                       "http://dx.doi.org/", "doi:"):
+            if v.startswith(prefix):
+                v = v[len(prefix):].strip()
+        return [v] if v else []
+    if field_name == "pmid":
+        v = v.lstrip("0")
+        return [v] if v else []
+    # a registration field may list several ids ("NCT0123; ISRCTN456")
+    parts = re.split(r"[;,|/]", v)
+    return [re.sub(r"\s+", "", part).upper() for part in parts if part.strip()]
+
+
+def _cohort_problems(loaded) -> None:
+    """``same_cohort_as`` names a study, has no cycle; one trial is one file.
+
+    Two files that share a DOI, PMID or registration id are the same trial
+    twice (pooling both counts its patients twice) unless they are reports
+    of one cohort linked by ``same_cohort_as`` (directly or through a chain);
+    the pipeline then uses one report per cohort in any one analysis.
+    Problems are appended to each file's list in ``loaded``.
+    """
+    docs = {}
+    for f, doc, _study, probs in loaded:
+        if doc is not None and isinstance(doc.data, dict) and isinstance(doc.data.get("id"), str):
+            docs.setdefault(doc.data["id"], (f, doc, probs))
+    parent = {sid: d.data.get("same_cohort_as") for sid, (_f, d, _p) in docs.items()
+              if isinstance(d.data.get("same_cohort_as"), str)}
+
+    # existence: a loaded study, or (when checking single files) a study file
+    # next to this one
+    for sid, par in parent.items():
+        f, doc, probs = docs[sid]
+        if par in docs or par == sid:
+            continue
+        sibling = f.parent / f"{par}.yaml"
+        if par != Path(REGISTRY_NAME).stem and folder_entry_problem(f.parent, sibling) is None:
+            continue
+        probs.append(doc.problem(("same_cohort_as",),
+                                 f"unknown study '{par}' (no such study file)"))
+
+    # cycles: follow each chain; a chain that comes back is reported once
+    # per file in the cycle
+    root: dict[str, str | None] = {}
+    for sid in docs:
+        chain, cur = [], sid
+        while cur in parent and cur not in chain:
+            chain.append(cur)
+            cur = parent[cur]
+        if cur in chain:
+            # the chain from sid runs into a loop; sid reports it when it is
+            # on the loop itself (a self-link is reported by the schema)
+            cycle = chain[chain.index(cur):]
+            if sid in cycle and parent[sid] != sid:
+                f, doc, probs = docs[sid]
+                loop = cycle[cycle.index(sid):] + cycle[:cycle.index(sid)] + [sid]
+                probs.append(doc.problem(("same_cohort_as",),
+                                         "same_cohort_as forms a cycle (" + " -> ".join(loop)
+                                         + "); the first report of the cohort must have "
+                                         "same_cohort_as: null"))
+            root[sid] = None
+        else:
+            root[sid] = cur
+
+    # the same trial twice
+    first: dict[tuple[str, str], str] = {}
+    for sid, (f, doc, probs) in docs.items():
+        for name in TRIAL_IDENTIFIERS:
+            for key in _identifier_keys(name, doc.data.get(name)):
+                other = first.setdefault((name, key), sid)
+                if other == sid:
+                    continue
+                if root.get(sid) is not None and root.get(sid) == root.get(other):
+                    continue
+                of, odoc, _ = docs[other]
+                oline, _ = odoc.locate((name,))
+                probs.append(doc.problem(
+                    (name,), f"same {name} as {odoc.file}:{oline} ({other}): one trial in two "
+                             f"files would be pooled twice; delete the copy, or if this is "
+                             f"another report of the same cohort say so with "
+                             f"same_cohort_as: {root.get(other) or other}"))
+
+
+def _sort_key(p: Problem):
+    return (p.file, p.line, p.path, p.message)
+
+
+def _load_one(file: Path, registry: StrainRegistry | None, registry_path: str
+              ) -> tuple[YamlDoc | None, Study | None, list[Problem]]:
+    doc, problems = read_yaml_with_lines(file)
+    probs = list(problems)
+    if doc is None:
+        return None, None, probs
+    if not isinstance(doc.data, dict):
+        probs.append(Problem(doc.file, doc.lines.get((), 1), "",
+                             f"expected a mapping of study fields at the top level, got "
+                             f"{_typename(doc.data)}"))
+        return doc, None, probs
+    study = None
+    hidden = 0
+    try:
+        study = Study.model_validate(doc.data)
+    except ValidationError as exc:
+        probs.extend(validation_problems(doc, exc))
+        hidden += max(0, exc.error_count() - MAX_PROBLEMS_PER_FILE)
+    # The checks below read the raw data so they also run (and report) when
+    # the model did not validate: one `meta validate` shows everything.
+    sid = doc.data.get("id")
+    if isinstance(sid, str) and sid != file.stem:
+        probs.append(doc.problem(("id",), f"id '{sid}' does not match the file name "
+                                          f"'{file.name}' (expected id: {file.stem})"))
+    probs.extend(_registry_problems(doc, registry, registry_path))
+    probs.extend(_provenance_problems(doc))
+    if len(probs) > MAX_PROBLEMS_PER_FILE:
+        probs.sort(key=_sort_key)
+        hidden += len(probs) - MAX_PROBLEMS_PER_FILE
+        probs = probs[:MAX_PROBLEMS_PER_FILE]
+    if hidden:
+        probs.append(Problem(doc.file, max(p.line for p in probs), "",
+                             f"{hidden} more problems not shown; fix these first"))
+    return doc, study, probs
+
+
+def _strain_refs(data: dict):
+    arms = data.get("arms")
+    if not isinstance(arms, list):
+        return
+    for i, arm in enumerate(arms):
+        inter = arm.get("intervention") if isinstance(arm, dict) else None
+        strains = inter.get("strains") if isinstance(inter, dict) else None
+        if not isinstance(strains, list):
+            continue
+        for j, ref in enumerate(strains):
+            if isinstance(ref, dict) and isinstance(ref.get("registry"), str):
+                yield ("arms", i, "intervention", "strains", j, "registry"), ref["registry"]
+
+
+def _registry_problems(doc: YamlDoc, registry: StrainRegistry | None, registry_path: str):
+    refs = list(_strain_refs(doc.data))
+    if not refs:
+        return []
+    if registry is None:
+        where = registry_path or (f"{Path(doc.file).parent / REGISTRY_NAME} or "
+                                  f"studies/{REGISTRY_NAME}")
+        return [doc.problem(refs[0][0], f"cannot check strain keys: no valid strain registry "
+                                        f"({where})")]
+    out = []
+    for path, key in refs:
+        if PLACEHOLDER in key:
+            continue  # reported by the schema
+        if key not in registry.strains:
+            close = difflib.get_close_matches(key, list(registry.strains), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else " (add it to strains.yaml)"
+            out.append(doc.problem(path, f"unknown strain '{key}': not in the strain "
+                                         f"registry{hint}"))
+    return out
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _provenance_problems(doc: YamlDoc) -> list[Problem]:
+    quotes = doc.data.get("quotes")
+    if not isinstance(quotes, dict):
+        return []
+    out: list[Problem] = []
+
+    def check(path: tuple, value: Any, qid: Any, vpath: tuple):
+        if not (_is_number(value) and isinstance(qid, str)):
+            return
+        if not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
+            return  # the schema reports it; no quote can print it
+        q = quotes.get(qid)
+        text = q.get("text") if isinstance(q, dict) else None
+        if not isinstance(text, str):
+            return
+        try:
+            ok = number_in_text(value, text)
+        except (OverflowError, ValueError):
+            ok = False
+        if not ok:
+            where = q.get("location") if isinstance(q.get("location"), str) else qid
+            out.append(doc.problem(vpath, f"{value!r} does not appear in quote '{qid}' "
+                                          f"({where}); if it was computed, record it as "
+                                          "'derived' with method, formula and inputs"))
+
+    def walk(node: Any, path: tuple):
+        if isinstance(node, dict):
+            if "value" in node and ("quote" in node or "derived" in node):
+                if not node.get("from_figure") is True and "quote" in node:
+                    check(path, node.get("value"), node.get("quote"), path + ("value",))
+            der = node.get("derived") if "value" in node else None
+            if isinstance(der, dict) and isinstance(der.get("inputs"), dict):
+                for k, v in der["inputs"].items():
+                    if _is_number(v):
+                        check(path, v, der.get("quote"), path + ("derived", "inputs", k))
+            for k, v in node.items():
+                if k != "quotes":
+                    walk(v, path + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, path + (i,))
+
+    walk(doc.data, ())
+    return out
