@@ -174,7 +174,8 @@ def run(
     studies: Annotated[Path, typer.Option(help="Folder of study extraction files.")] = Path("studies"),
     out: Annotated[Path, typer.Option(help="Where outputs/<protocol>/ are written.")] = Path("outputs"),
     only: Annotated[Optional[str], typer.Option(help="Judge only this claim id (written to OUT/.only/PROTOCOL-CLAIM/; the full outputs are left alone).")] = None,
-    all_formats: Annotated[bool, typer.Option("--all-formats", help="Every figure as SVG, 300 dpi PNG and PDF (default: the main forest plot; others SVG).")] = False,
+    all_formats: Annotated[bool, typer.Option("--all-formats", help="Every figure as SVG, 300 dpi PNG and PDF (default: SVG; the main forest plot also PNG).")] = False,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write the main forest plot as PDF (TrueType fonts embedded, for manuscripts).")] = False,
 ):
     """Run every protocol on the studies: tables, figures, claim verdicts and a report."""
     from rich.console import Console
@@ -190,7 +191,7 @@ def run(
             task = bar.add_task("starting", total=None)
             outputs = run_all(protocols or [Path("protocols")], studies, out, only=only,
                               progress=lambda text: bar.update(task, description=text),
-                              all_formats=all_formats)
+                              all_formats=all_formats, pdf=pdf)
     except ValidationFailed as exc:
         for prob in exc.problems:
             typer.echo(str(prob), err=True)

@@ -74,10 +74,12 @@ def load_inputs(protocol_paths, studies_dir):
 
 
 def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", *, only=None,
-            progress=None, all_formats=False) -> list[ProtocolOutput]:
+            progress=None, all_formats=False, pdf=False) -> list[ProtocolOutput]:
     """Run every protocol and write ``out_dir/<protocol id>/``.
 
     ``progress(step_text)`` is called between stages (the CLI shows a bar).
+    Figures are SVG (the main forest plot also a 300 dpi PNG); ``pdf`` adds
+    a PDF of the main forest plot, ``all_formats`` all three of every figure.
     """
     from metaanalysis import write
 
@@ -104,7 +106,7 @@ def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", 
         write.recover(out_dir)
         write.remove(out_dir / write.ONLY_DIR)
         return _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
-                           all_formats)
+                           all_formats, pdf)
 
 
 #: Largest pool for drawing figures: beyond 4 processes the forks' memory
@@ -115,22 +117,24 @@ MAX_WORKERS = 4
 REPORTS_ENTRY = "reports.json"
 
 
-def _import_drawing() -> None:
+def _import_drawing(pdf: bool) -> None:
     """Import everything the workers use, once, before any fork.
 
     Forked workers inherit the imported modules (and matplotlib's font
-    cache) instead of importing them again each (1-3 s a worker).
+    cache) instead of importing them again each (1-3 s a worker). Called
+    only when something is to be drawn: a run served from the cache never
+    imports the backends (the PDF one, ~0.25 s, only for a PDF).
     """
-    from metaanalysis.render import figures
+    from matplotlib.backends import backend_agg, backend_svg  # noqa: F401
 
-    figures.preload()
-    try:
-        from metaanalysis.render import report  # noqa: F401
-    except ImportError:  # the report extra (jinja2) is optional
-        pass
+    from metaanalysis.render import forest, plots, prisma  # noqa: F401
+
+    if pdf:
+        from matplotlib.backends import backend_pdf  # noqa: F401
 
 
-def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick, all_formats):
+def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick, all_formats,
+                pdf=False):
     """Fit every protocol, then draw all their figures over the cores, then swap in.
 
     The fits are cheap and run here; the figures are most of a run's CPU and
@@ -145,7 +149,6 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
     from metaanalysis.analysis.pipeline import run_protocol
     from metaanalysis.render import figures
 
-    _import_drawing()
     root = Path.cwd()
     cache = write.OutputCache(out_dir)
     code = write.code_fingerprint()
@@ -167,7 +170,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             tmp = write.begin_atomically(target, root=out_dir)
             tmps.append(tmp)
             write.write_files(tmp, files)
-            jobs = figures.plan_figures(run, all_formats)
+            jobs = _formats(figures.plan_figures(run, all_formats), all_formats or pdf)
             if only:
                 needed = _figures_for(proto, only)
                 jobs = [job for job in jobs if job.id in needed]
@@ -183,6 +186,8 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
                                           len(run.comparisons)))
             used.extend(keys)
         tick(f"drawing {len(draw)} figures")
+        if draw:
+            _import_drawing(any("pdf" in t[0].formats for t in draw))
         # the costliest first (more formats, then more rows), so no worker is
         # left drawing a big forest plot alone at the end
         draw.sort(key=lambda t: (-len(t[0].formats), -_rows(t[0])))
@@ -204,7 +209,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
                 write.write_files(tmp, json.loads(hit[REPORTS_ENTRY]))
             else:
                 reports.append((data, index, tmp, out_dir, key if not only else None))
-        if reports and _has_reports():
+        if reports and _has_reports():  # jinja2 imported here, before the fork
             tick("writing the reports")
             _pool_map(_report_task, reports)
         for tmp, target in zip(tmps, targets):
@@ -218,6 +223,21 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
         # a full run keeps exactly what it used: the cache never grows past one run
         cache.prune(used)
     return outputs
+
+
+def _formats(jobs: list, pdf: bool) -> list:
+    """The jobs without their PDF unless one was asked for (``--pdf``, ``--all-formats``).
+
+    Embedding and subsetting the fonts of a PDF costs ~1.5 s of CPU a
+    figure (fontTools), a third of a cold run for the one PDF per protocol
+    that few readers open; the SVG and PNG show the same drawing.
+    """
+    if pdf:
+        return jobs
+    from dataclasses import replace
+
+    return [replace(job, formats=tuple(f for f in job.formats if f != "pdf"))
+            if "pdf" in job.formats else job for job in jobs]
 
 
 def _figures_for(proto, claim_id: str) -> set[str]:
