@@ -44,7 +44,9 @@ def find_protocols(paths) -> list[Path]:
     return list({q.resolve(): q for q in out}.values())
 
 
-def load_inputs(protocol_paths, studies_dir):
+def load_inputs(protocol_paths, studies_dir, cache=None):
+    """Studies, registry, protocols and input files; ``cache``: parsed study
+    files by content (``write.StudyCache``), or None to parse every file."""
     from metaanalysis.studies.load import find_registry, load_registry, load_studies, study_files
     from metaanalysis.analysis.protocol import load_protocol
 
@@ -58,7 +60,8 @@ def load_inputs(protocol_paths, studies_dir):
     # load_studies reads it itself and reports its problems with the studies'
     registry, reg_problems = load_registry(reg_path)
     studies, problems = load_studies([studies_dir],
-                                     registry=registry if registry is not None else reg_path)
+                                     registry=registry if registry is not None else reg_path,
+                                     cache=cache)
     problems = (list(reg_problems) if registry is not None else []) + list(problems)
     protos = []
     for path in protocol_paths:
@@ -88,7 +91,9 @@ def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", 
     _check_out(out_dir)
     paths = find_protocols(protocols)
     tick("loading and validating inputs")
-    studies, registry, protos, inputs = load_inputs(paths, studies_dir)
+    # parsed study files come from <out>/.cache when their bytes are unchanged
+    parsed = write.StudyCache(out_dir)
+    studies, registry, protos, inputs = load_inputs(paths, studies_dir, parsed)
     _refuse_duplicate_ids(protos)
     if only and not any(only in [c.id for c in p.claims] + [c.id for c in p.out_of_scope]
                         for _, p in protos):
@@ -106,7 +111,7 @@ def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", 
         write.recover(out_dir)
         write.remove(out_dir / write.ONLY_DIR)
         return _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
-                           all_formats, pdf)
+                           all_formats, pdf, parsed)
 
 
 #: Largest pool for drawing figures: beyond 4 processes the forks' memory
@@ -134,7 +139,7 @@ def _import_drawing(pdf: bool) -> None:
 
 
 def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick, all_formats,
-                pdf=False):
+                pdf=False, parsed=None):
     """Fit every protocol, then draw all their figures over the cores, then swap in.
 
     The fits are cheap and run here; the figures are most of a run's CPU and
@@ -220,6 +225,9 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
                 write.remove(tmp)
         raise
     if not only:
+        if parsed is not None:
+            parsed.flush()
+            used.extend(parsed.used)
         # a full run keeps exactly what it used: the cache never grows past one run
         cache.prune(used)
     return outputs

@@ -626,7 +626,7 @@ def _feed(h, obj, path: set) -> None:  # noqa: C901 (one case per kind of value)
                 tag("l" if isinstance(obj, list) else "t", str(len(obj)).encode())
                 for x in obj:
                     _feed(h, x, path)
-            elif isinstance(obj, dict):
+            elif isinstance(obj, (dict, types.MappingProxyType)):  # the models' frozen mappings
                 tag("d", str(len(obj)).encode())
                 for k, v in obj.items():
                     _feed(h, k, path)
@@ -758,3 +758,96 @@ class OutputCache:
         for entry in self.root.iterdir():
             if entry.name not in keep:
                 remove(entry)
+
+
+class StudyCache:
+    """Parsed, valid study files by content, for ``load_studies(cache=...)``.
+
+    A file's key is the SHA-256 of the package's code (:func:`code_fingerprint`),
+    its name (a study's id must match it), its bytes and the strain registry
+    it is checked against, never a timestamp. A hit skips YAML parsing and model
+    validation (~10 ms a file; 1 s for the bundled data, most of a rerun's
+    loading). Entries are :class:`OutputCache` entries (``study.pickle``)
+    of the user's own earlier runs in the output folder.
+
+    Stores are held back until :meth:`flush` (``meta run`` calls it holding
+    the output lock once every input is valid): a run refused for bad input
+    writes nothing. :attr:`used` lists the keys of every valid file seen, for
+    :meth:`OutputCache.prune`.
+    """
+
+    ENTRY = "study.pickle"
+
+    def __init__(self, out: Path, code: str | None = None):
+        self.cache = OutputCache(out)
+        self.code = code or code_fingerprint()
+        self.used: list[str] = []
+        self._pending: dict[str, bytes] = {}
+        self._registries: dict[int, tuple[object, str | None]] = {}
+
+    def key(self, file: Path, registry, registry_path: str) -> str | None:
+        try:
+            raw = Path(file).read_bytes()
+        except OSError:
+            return None
+        reg = self._registries.get(id(registry))
+        if reg is None or reg[0] is not registry:
+            # one registry for thousands of files: hashed once
+            reg = self._registries[id(registry)] = (registry, fingerprint(registry))
+        if reg[1] is None:
+            return None
+        # the file's name, not its folder: its id must match the name, and
+        # problems name the whole path, which get() puts back on a hit
+        return fingerprint(self.code, "study", Path(file).name, raw, reg[1], registry_path)
+
+    def get(self, file: Path, registry, registry_path: str):
+        """``(doc, study)`` of an earlier parse of these bytes, or None."""
+        import pickle
+
+        key = self.key(file, registry, registry_path)
+        hit = self.cache.read(key, [self.ENTRY])
+        if hit is None:
+            return None
+        try:
+            doc, study = pickle.loads(hit[self.ENTRY])
+        except Exception:  # noqa: BLE001 - a damaged or foreign entry is a miss
+            return None
+        self.used.append(key)
+        if doc.file != str(file):  # the same bytes in another folder
+            import dataclasses
+
+            doc = dataclasses.replace(doc, file=str(file))
+        return doc, study
+
+    def put(self, file: Path, registry, registry_path: str, parsed) -> None:
+        """Hold ``parsed`` = ``(doc, study)`` for :meth:`flush`."""
+        import copyreg
+        import pickle
+        from types import MappingProxyType
+
+        key = self.key(file, registry, registry_path)
+        if key is None:
+            return
+        buf = io.BytesIO()
+        pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+        # the frozen models hold mappingproxy views, which do not pickle: as the dict they wrap
+        pickler.dispatch_table = copyreg.dispatch_table.copy()
+        pickler.dispatch_table[MappingProxyType] = lambda m: (_mapping_proxy, (dict(m),))
+        try:
+            pickler.dump(parsed)
+        except Exception:  # noqa: BLE001 - not picklable: parsed again next time
+            return
+        self._pending[key] = buf.getvalue()
+        self.used.append(key)
+
+    def flush(self) -> None:
+        """Store what :meth:`put` held back (call it holding the output lock)."""
+        for key, blob in self._pending.items():
+            self.cache.put(key, {self.ENTRY: blob})
+        self._pending.clear()
+
+
+def _mapping_proxy(d: dict):
+    from types import MappingProxyType
+
+    return MappingProxyType(d)

@@ -1,7 +1,7 @@
 """What makes `meta run` fast must not change a byte (issue 14).
 
-- the incremental run (figures and reports from ``<out>/.cache``) writes
-  exactly what a clean run writes;
+- the incremental run (parsed study files, figures and reports from
+  ``<out>/.cache``) writes exactly what a clean run writes;
 - the content hash that keys the cache changes with every input and is
   None for anything it cannot hash (such a job is drawn, never cached);
 - the replacements of scipy.stats.kendalltau and PyMARE's Stouffer test
@@ -21,7 +21,8 @@ import pytest
 from metaanalysis.stats import bias, swim
 from metaanalysis import runner, write
 from metaanalysis.render import figures
-from metaanalysis.runner import run_all
+from metaanalysis.runner import ValidationFailed, run_all
+from metaanalysis.studies import load
 
 
 def _digest(folder: Path) -> dict:
@@ -50,18 +51,31 @@ def test_incremental_run_equals_clean_run(bundled, bundled_run, tmp_path, monkey
         drawn.append(job.id)
         return real(job, figdir)
 
+    parsed = []
+    real_load = load._load_one
+
+    def counting_load(file, *args):
+        parsed.append(file.name)
+        return real_load(file, *args)
+
     monkeypatch.setattr(figures, "draw_figure", counting)
+    monkeypatch.setattr(load, "_load_one", counting_load)
     monkeypatch.setattr(runner, "MAX_WORKERS", 1)  # drawn here, so counted here
     run_all([bundled / "protocols"], studies, out)
-    n_incremental = len(drawn)
+    n_incremental, parsed_incremental = len(drawn), list(parsed)
     clean = tmp_path / "clean"
     drawn.clear()
+    parsed.clear()
     run_all([bundled / "protocols"], studies, clean)
     n_clean = len(drawn)
 
     assert _digest(out) == _digest(clean)
     # the two treatment protocols do not read Kalliomaki2001: their figures came from the cache
     assert 0 < n_incremental < n_clean
+    # only the edited file was parsed again (the others' bytes are unchanged,
+    # though they now sit in another folder); the clean run parsed them all
+    assert parsed_incremental == ["Kalliomaki2001.yaml"]
+    assert len(parsed) == len(list(studies.glob("*.yaml"))) - 1  # all but strains.yaml
     # the cache holds exactly what the last full run used
     assert sorted(p.name for p in (out / write.CACHE_DIR).iterdir()) == \
         sorted(p.name for p in (clean / write.CACHE_DIR).iterdir())
@@ -94,6 +108,35 @@ def test_a_corrupt_cache_entry_is_a_miss_not_an_output(bundled, bundled_run, tmp
     assert _digest(out) == before
 
 
+def test_a_damaged_parsed_study_is_parsed_again(bundled, bundled_run, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    shutil.copytree(bundled_run[1], out)
+    before = _digest(out)
+    pickles = sorted((out / write.CACHE_DIR).glob(f"*/{write.StudyCache.ENTRY}"))
+    assert pickles
+    pickles[0].write_bytes(pickles[0].read_bytes()[:100])  # cut short
+    pickles[1].write_bytes(b"not a pickle")
+    parsed = []
+    real_load = load._load_one
+    monkeypatch.setattr(load, "_load_one", lambda f, *a: parsed.append(f) or real_load(f, *a))
+    run_all([bundled / "protocols"], bundled / "studies", out)
+    assert len(parsed) == 2
+    assert _digest(out) == before
+
+
+def test_a_refused_run_stores_no_parsed_study(bundled, tmp_path):
+    studies = tmp_path / "studies"
+    shutil.copytree(bundled / "studies", studies)
+    f = studies / "Kalliomaki2001.yaml"
+    f.write_text(f.read_text(encoding="utf-8").replace("\nyear: 2001\n", "\nyear: [2001\n"),
+                 encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(ValidationFailed):
+        run_all([bundled / "protocols"], studies, out)
+    # the valid files were parsed, but a refused run writes nothing at all
+    assert not out.exists()
+
+
 def test_fingerprint_follows_content():
     a = {"x": np.array([1.0, 2.0]), "y": [1, "a", None], "z": (0.1, {3})}
     same = {"x": np.array([1.0, 2.0]), "y": [1, "a", None], "z": (0.1, {3})}
@@ -105,6 +148,11 @@ def test_fingerprint_follows_content():
                     {**a, "z": (0.1, {4})}):
         assert write.fingerprint(changed) != write.fingerprint(a)
     assert write.fingerprint(1) != write.fingerprint(1.0) != write.fingerprint("1")
+    # the frozen models' mappings hash by content
+    from types import MappingProxyType
+
+    assert write.fingerprint(MappingProxyType({"a": 1})) == write.fingerprint({"a": 1})
+    assert write.fingerprint(MappingProxyType({"a": 1})) != write.fingerprint({"a": 2})
     assert write.fingerprint(object()) is None  # no stable content: never cached
     cyc = []
     cyc.append(cyc)
@@ -117,7 +165,9 @@ def test_every_bundled_figure_has_a_key(bundled_run):
     n_figures = sum(len(__import__("json").loads((d / "figures" / "index.json").read_text()))
                     for d in bundled_run[1].iterdir() if not d.name.startswith("."))
     n_reports = sum(1 for d in bundled_run[1].iterdir() if not d.name.startswith("."))
-    assert len(list(cache.iterdir())) == n_figures + n_reports
+    n_studies = len(list((bundled_run[1] / write.CACHE_DIR).glob(f"*/{write.StudyCache.ENTRY}")))
+    assert n_studies > 60  # every valid study file, parsed once
+    assert len(list(cache.iterdir())) == n_figures + n_reports + n_studies
 
 
 @pytest.mark.parametrize("n", [3, 4, 7, 23, 150, 1100])
@@ -157,3 +207,17 @@ def test_stouffer_is_pymares_bit_for_bit(seed):
 def test_stouffer_refuses_non_positive_weights():
     with pytest.raises(ValueError):
         swim.stouffer([1.0, 2.0], [1.0, 0.0])
+
+
+def test_pdf_only_when_asked(bundled, bundled_run, tmp_path):
+    # PDF font subsetting is the costliest save: a default run writes none
+    assert not list(bundled_run[1].rglob("*.pdf"))
+    for d in bundled_run[1].iterdir():
+        if not d.name.startswith("."):
+            index = __import__("json").loads((d / "figures" / "index.json").read_text())
+            main = next(f for f in index if f["id"] == "forest_main")
+            assert main["files"] == ["figures/forest_main.svg", "figures/forest_main.png"]
+    out = tmp_path / "out"
+    done = run_all([bundled / "protocols"], bundled / "studies", out, only="C1", pdf=True)
+    pdfs = [p.name for o in done for p in (o.out_dir / "figures").glob("*.pdf")]
+    assert pdfs and set(pdfs) == {"forest_main.pdf"}

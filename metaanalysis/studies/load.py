@@ -713,7 +713,7 @@ def folder_entry_problem(folder: Path, entry: Path) -> str | None:
 
 def load_studies(paths: Iterable[str | os.PathLike], *,
                  registry: StrainRegistry | str | os.PathLike | None = None,
-                 ) -> tuple[tuple[Study, ...], tuple[Problem, ...]]:
+                 cache=None) -> tuple[tuple[Study, ...], tuple[Problem, ...]]:
     """Load and check study files.
 
     Parameters
@@ -723,6 +723,11 @@ def load_studies(paths: Iterable[str | os.PathLike], *,
     registry : StrainRegistry, path or None
         The strain registry. ``None`` finds one per folder with
         :func:`find_registry`; its own problems are reported too.
+    cache : object, optional
+        Parsed files by content (``meta run`` passes ``write.StudyCache``):
+        ``cache.get(file, registry, registry_path)`` returns ``(doc, study)``
+        or None; ``cache.put(file, registry, registry_path, (doc, study))``
+        is offered every file that has no problem of its own.
 
     Returns
     -------
@@ -755,7 +760,7 @@ def load_studies(paths: Iterable[str | os.PathLike], *,
 
     loaded: list[tuple[Path, YamlDoc | None, Study | None, list[Problem]]] = []
     jobs = [(f, *registry_for(f.parent)) for f in files]
-    for (f, _, _), (doc, study, probs) in zip(jobs, _load_all(jobs)):
+    for (f, _, _), (doc, study, probs) in zip(jobs, _load_all(jobs, cache)):
         loaded.append((f, doc, study, probs))
 
     # --- checks across files ---------------------------------------------
@@ -790,14 +795,26 @@ PARALLEL_MIN_FILES = 200
 _JOBS: list = []
 
 
-def _load_all(jobs) -> list:
+def _load_all(jobs, cache=None) -> list:
     """``_load_one`` of every ``(file, registry, registry path)``, in order.
 
+    Files in ``cache`` (same path, bytes and registry as a file parsed
+    before) are taken from it; the rest are parsed and offered to it.
     Many files are parsed by forked workers, one chunk of files each: each
     file is independent, and parsing is ~6 ms of CPU a file (16 s for
     1,000 files before the C parser). Forked, the workers inherit the
     registry and the imported models; only the results are pickled back.
     """
+    if cache is not None:
+        out = [cache.get(*job) for job in jobs]
+        missed = [i for i, hit in enumerate(out) if hit is None]
+        for i, res in zip(missed, _load_all([jobs[i] for i in missed])):
+            out[i] = res
+            doc, study, probs = res
+            if study is not None and not probs:
+                cache.put(*jobs[i], (doc, study))
+        # a fresh problem list per file: the checks across files append to it
+        return [(r[0], r[1], []) if len(r) == 2 else r for r in out]
     global _JOBS
     import multiprocessing as mp
 
