@@ -287,13 +287,12 @@ def revman_reproduce(
     with _revman_progress("reproducing") as bar:
         task = bar.add_task("", total=n)
         res = revman.reproduce(review, progress=lambda: bar.advance(task))
-    data = res.to_dict()
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(data, indent=1, allow_nan=False), encoding="utf-8")
+        json_out.write_text(json.dumps(res.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
     console = Console(width=200)
-    console.print(reproduce_table(data, f"{review.name}: {n} analyses"))
-    for line in reproduce_summary(data):
+    console.print(reproduce_table(res, f"{review.name}: {n} analyses"))
+    for line in reproduce_summary(res):
         typer.echo(line)
     if json_out:
         typer.echo(f"wrote {json_out}")
@@ -309,22 +308,23 @@ def revman_reanalyse(
     from rich.console import Console
 
     from metaanalysis.analysis import revman
-    from metaanalysis.render.revman import reanalysis_markdown, reanalysis_table
+    from metaanalysis.render.revman import reanalysis_markdown, reanalysis_record, reanalysis_table
 
     rows = revman.reanalyse(revman.reproduce(review))
-    changed = [r for r in rows if r["changes"]]
+    changed = [r for r in rows if r.changes]
     console = Console(width=220)
     console.print(reanalysis_table(rows, f"{review.name}: {len(changed)} of {len(rows)} pooled analyses "
                                    "change conclusion under Cochrane 2025 defaults", changed_only=not all_rows))
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "reanalysis.json").write_text(json.dumps({"analyses": rows}, indent=1, allow_nan=False),
+        (out / "reanalysis.json").write_text(json.dumps({"analyses": [reanalysis_record(r) for r in rows]},
+                                                        indent=1, allow_nan=False),
                                              encoding="utf-8")
         (out / "report.md").write_text(reanalysis_markdown(review.name, rows), encoding="utf-8")
         from metaanalysis.render.revman import reanalysis_forest
 
         for r in changed:
-            stem = out / "forest" / ("analysis-" + r["analysis"].replace(" / ", "-").replace("/", "-")
+            stem = out / "forest" / ("analysis-" + r.analysis.replace(" / ", "-").replace("/", "-")
                                      .replace(" ", "_")[:80])
             reanalysis_forest(revman.forest_result(r), r, stem)
         typer.echo(f"wrote {out}/reanalysis.json, {out}/report.md and {len(changed)} forest plot(s) "
