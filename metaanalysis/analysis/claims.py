@@ -208,8 +208,9 @@ class Judgement:
     @classmethod
     def from_dict(cls, d: Mapping) -> Judgement:
         """From results.json's ``judgement`` (detail and basis as text)."""
-        return cls(d["rule"], d["criterion"], Reason.text(d["criterion_detail"]),
-                   d.get("certainty"), Reason.text(d["certainty_basis"]))
+        return cls(d.get("rule") or RULE_ID, d.get("criterion") or "not evaluable",
+                   Reason.text(d.get("criterion_detail") or ""), d.get("certainty"),
+                   Reason.text(d.get("certainty_basis") or ""))
 
 
 @dataclass(frozen=True)
@@ -356,15 +357,18 @@ class ClaimVerdict:
         j = Judgement.from_dict(d["judgement"]) if d.get("judgement") else None
         reasons = list(d.get("reasons") or [])
         after: list[str] = []
+        rule = None
         if j is not None:
-            rule = next(i for i in range(len(reasons) - 1, 0, -1)
-                        if reasons[i].startswith(f"{j.rule}: criterion ")
-                        and reasons[i - 1].startswith("statistical criterion: "))
+            rule = next((i for i in range(len(reasons) - 1, 0, -1)
+                         if reasons[i].startswith(f"{j.rule}: criterion ")
+                         and reasons[i - 1].startswith("statistical criterion: ")), None)
+        if rule is not None:
             reasons, after = reasons[:rule - 1], reasons[rule + 1:]
         stmt = d.get("certainty_statement")
         return cls(
-            d["id"], d["wording"], d["source"], d["finding"], d.get("operational") or "",
-            d["verdict"], j, tuple(Reason.text(r) for r in reasons), dict(d.get("figures") or {}),
+            d["id"], d.get("wording") or "", d.get("source") or "", d.get("finding") or "",
+            d.get("operational") or "", d["verdict"], j, tuple(Reason.text(r) for r in reasons),
+            dict(d.get("figures") or {}),
             certainty=d.get("certainty"),
             statement=Reason.text(stmt) if stmt is not None else None,
             downgrades=tuple(Downgrade.from_dict(x) for x in d.get("downgrades") or ()),
