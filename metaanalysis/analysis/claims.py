@@ -360,7 +360,7 @@ class ClaimVerdict:
         rule = None
         if j is not None:
             rule = next((i for i in range(len(reasons) - 1, 0, -1)
-                         if reasons[i].startswith(f"{j.rule}: criterion ")
+                         if reasons[i].startswith(j.rule + ": criterion ")
                          and reasons[i - 1].startswith("statistical criterion: ")), None)
         if rule is not None:
             reasons, after = reasons[:rule - 1], reasons[rule + 1:]
