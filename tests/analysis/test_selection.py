@@ -161,5 +161,5 @@ def test_subset_matches_every_attribute():
 
 def test_listed_total_only_when_it_spans_the_listed_arms():
     assert selection.listed_total(NS(trial_total=NS(spans="listed_arms"))).spans == "listed_arms"
-    assert selection.listed_total(NS(trial_total=NS(spans="all_randomised"))) is None
+    assert selection.listed_total(NS(trial_total=NS(spans="more_arms"))) is None
     assert selection.listed_total(NS()) is None
