@@ -11,7 +11,9 @@ or written here.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +54,7 @@ class RunResult:
     cumulative: object | None
     small_study: dict
     adverse_events: Analysis | None
-    claims: tuple
+    claims: tuple[claims_mod.ClaimVerdict, ...]
     warnings: tuple[str, ...] = field(default=())
     swim: dict | None = None           # synthesis without meta-analysis + availability
 
@@ -61,7 +63,8 @@ class RunResult:
 # fitting
 
 
-def between_strata_test(subgroups, levels, alpha: float):
+def between_strata_test(subgroups: Sequence[tuple[str, FitResult]], levels: Sequence[str],
+                        alpha: float) -> dict | None:
     """Test for subgroup differences over ``levels`` only (a tuple of
     ``(level, FitResult)`` pairs in ``subgroups``).
 
@@ -73,6 +76,15 @@ def between_strata_test(subgroups, levels, alpha: float):
     (issue 11: shrunken HKSJ SEs in a chi-square test gave p = 9e-10 for a
     2 + 2 trial comparison). Strata not in ``levels`` (below the protocol's
     ``min_k_per_stratum``, or not named by a claim) are shown but not tested.
+
+    Parameters
+    ----------
+    subgroups : sequence of (str, FitResult)
+        Every stratum's fit.
+    levels : sequence of str
+        The strata that enter the test.
+    alpha : float
+        1 - the nominal coverage of the intervals the strata are shown with.
 
     Returns
     -------
@@ -200,10 +212,20 @@ def _sensitivity(comps, proto: Protocol, studies, registry):
 # sensitivity analyses that bring in trials the main analysis cannot use
 
 
-def pooled_sds(comps) -> dict:
-    """Scale -> (pooled SD, Derivation) from the arm-level SDs of the analysed
-    comparisons (Furukawa 2006), for imputing SDs in a sensitivity analysis.
-    SDs that are themselves imputed (correlation, imputed_sd) are not used."""
+def pooled_sds(comps: Sequence[Comparison]) -> dict:
+    """Pooled SDs per scale, for imputing SDs in a sensitivity analysis.
+
+    Parameters
+    ----------
+    comps : sequence of Comparison
+        The analysed comparisons; SDs that are themselves imputed
+        (correlation, imputed_sd) are not used.
+
+    Returns
+    -------
+    dict
+        Scale -> (pooled SD, Derivation), from the arm-level SDs (Furukawa 2006).
+    """
     from metaanalysis.studies import conversions as cv
 
     out = {}
@@ -312,7 +334,8 @@ def _trial_n_source(st) -> tuple[float | None, str | None]:
     return None, None
 
 
-def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> dict:
+def swim_block(proto: Protocol, studies: Sequence, comps: Sequence[Comparison],
+               alpha: float | None = None) -> dict:
     """Vote counting, combined p-values and the availability of evidence.
 
     Every eligible trial (``_swim_eligible``) counts: the analysed ones with
@@ -321,6 +344,22 @@ def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> d
     arms), the others with a direction only where their file records one
     (``direction_of_effect``, quoted) and a p-value only where printed exactly
     for the same outcome and the direction favours one side.
+
+    Parameters
+    ----------
+    proto : Protocol
+        With a ``swim`` block.
+    studies : sequence of Study
+    comps : sequence of Comparison
+        The analysed comparisons.
+    alpha : float, optional
+        Default: the protocol's.
+
+    Returns
+    -------
+    dict
+        The SWiM block of results.json (per-trial rows, vote count, combined
+        p-values, ``availability``).
     """
     from metaanalysis.stats import swim
 
@@ -452,7 +491,8 @@ def _adverse_events(comps, studies, proto):
     return Analysis("adverse events", "any adverse event, RR", tuple(r[0] for r in rows), res)
 
 
-def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed) -> dict:
+def availability(proto: Protocol, studies: Sequence, awaiting: dict, spec: dict,
+                 analysed: Sequence[Comparison]) -> dict:
     """Eligible trials in a claim's target that have no usable data.
 
     Eligible: the protocol's purpose (already filtered in ``awaiting``),
@@ -461,6 +501,24 @@ def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed)
     as in the SWiM block (:func:`_trial_n`: the arms' n, else a quoted
     ``trial_total``); directions only where a file records one
     (``direction_of_effect`` on the protocol's outcome or SWiM kinds).
+
+    Parameters
+    ----------
+    proto : Protocol
+    studies : sequence of Study
+    awaiting : dict
+        :func:`metaanalysis.analysis.selection.awaiting_by_stratum`.
+    spec : dict
+        The claim's target subset (stratum -> levels; empty: every trial).
+    analysed : sequence of Comparison
+        The target's analysed comparisons.
+
+    Returns
+    -------
+    dict
+        trials_eligible, trials_missing, participants_missing,
+        missing_n_unknown, missing_trials, missing_favour_probiotic,
+        missing_favour_control, missing_no_direction.
     """
     el = proto.eligibility
     by_id = {st.id: st for st in studies}
@@ -494,8 +552,8 @@ def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed)
             "missing_no_direction": sum(1 for d in dirs if d in (None, 0))}
 
 
-def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
-                 protocol_availability: dict | None = None) -> dict:
+def claim_inputs(proto: Protocol, comps: Sequence[Comparison], studies: Sequence, awaiting: dict, *,
+                 protocol_availability: dict | None = None) -> dict[str, claims_mod.ClaimInput]:
     """Every fit a claim needs, made before judging (claims only judges):
     the target subset, the target by the claim's modifier with the test for
     subgroup differences over the strata it compares, and availability.
@@ -504,6 +562,22 @@ def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
     protocol (with the direction of the missing trials' results, e.g. from a
     synthesis without meta-analysis); used for claims whose target is every
     eligible trial, instead of :func:`availability`.
+
+    Parameters
+    ----------
+    proto : Protocol
+    comps : sequence of Comparison
+        The protocol's eligible comparisons.
+    studies : sequence of Study
+    awaiting : dict
+        :func:`metaanalysis.analysis.selection.awaiting_by_stratum`.
+    protocol_availability : dict, optional
+
+    Returns
+    -------
+    dict
+        Claim id -> :class:`metaanalysis.analysis.claims.ClaimInput` (harms
+        claims have none: they are judged on the adverse-event analysis).
     """
     out = {}
     fits: dict = {}  # comparison keys -> fit: claims on one target (C1, C3, C8, C10) fit it once
@@ -542,7 +616,8 @@ def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
     return out
 
 
-def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
+def run_protocol(proto: Protocol, studies: Sequence, registry: Any, *,
+                 only: str | None = None) -> RunResult:
     """Run every analysis of ``proto`` on ``studies``.
 
     Parameters
@@ -553,6 +628,11 @@ def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
     registry : StrainRegistry
     only : str, optional
         A claim id: judge only this claim (the analyses it needs still run).
+
+    Returns
+    -------
+    RunResult
+        Every fit, the fate of every study file and the claim verdicts.
     """
     comps, fate = selection.select_comparisons(proto, studies, registry)
     main = _fit(comps, proto, name="main", description="all eligible comparisons")

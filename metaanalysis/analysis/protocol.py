@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Annotated, Literal, get_args
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError,
                       model_validator)
@@ -522,8 +523,8 @@ def _field_names() -> list[str]:
     return sorted(names)
 
 
-def load_protocol(path: str | os.PathLike, *, studies=None, registry=None,
-                  ) -> tuple[Protocol | None, tuple[Problem, ...]]:
+def load_protocol(path: str | os.PathLike, *, studies: Sequence | None = None,
+                  registry: Any = None) -> tuple[Protocol | None, tuple[Problem, ...]]:
     """Read and validate one protocol file; problems carry file and line.
 
     Parameters
@@ -534,6 +535,11 @@ def load_protocol(path: str | os.PathLike, *, studies=None, registry=None,
         runs (overrides name a study; filters select a trial).
     registry : StrainRegistry, optional
         Needed by that check for strain and mixture strata.
+
+    Returns
+    -------
+    (protocol, problems) : tuple[Protocol or None, tuple of Problem]
+        None with at least one problem when the file does not validate.
     """
     doc, problems = read_yaml_with_lines(path)
     if doc is None:
@@ -557,7 +563,8 @@ def load_protocol(path: str | os.PathLike, *, studies=None, registry=None,
 Sensitivity.model_rebuild()
 
 
-def check_against_studies(proto: Protocol, studies, registry, doc) -> list[Problem]:
+def check_against_studies(proto: Protocol, studies: Sequence, registry: Any,
+                          doc: Any) -> list[Problem]:
     """What a protocol can only be checked on with the studies loaded.
 
     * ``outcome.overrides``: each names a study, and an outcome of that study
