@@ -923,8 +923,9 @@ def _strata_reason(res):
     return Reason.of("strata", strata=tuple((lvl, _fit_reason(f)) for lvl, f in res.subgroups))
 
 
-#: Levels that say a trial could not be classified (the pipeline's
-#: UNCLASSIFIED_LEVELS; claims does not import the pipeline).
+#: Levels that say a trial could not be classified (selection.UNCLASSIFIED_LEVELS;
+#: importing it here instead reorders tests/test_layers.py's walk, which then names
+#: the known schema/strains circle from its other end).
 _UNCLASSIFIED = frozenset({"unclassified", "unknown", strains.UNSPECIFIED})
 
 

@@ -21,7 +21,8 @@ from metaanalysis import api
 from metaanalysis.analysis import claims as claims_mod
 # selection (eligibility, outcomes, strata, comparisons) is its own stage, shared with protocol.py
 from metaanalysis.analysis import selection
-from metaanalysis.analysis.selection import UNCLASSIFIED_LEVELS, Comparison, select_comparisons  # noqa: F401 (re-exported)
+from metaanalysis.analysis.selection import (  # noqa: F401 (select_comparisons re-exported)
+    UNCLASSIFIED_LEVELS, Comparison, select_comparisons)
 from metaanalysis.stats import diagnostics, distributions
 from metaanalysis.stats.effects import escalc
 from metaanalysis.errors import MetaError
