@@ -530,3 +530,29 @@ def test_claims_never_format():
     fstrings = [n for n in ast.walk(tree) if isinstance(n, ast.JoinedStr)]
     assert len(fstrings) == 2
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.FormattedValue) and n.format_spec]
+
+
+def test_verdict_objects_follow_the_rule_and_are_what_results_json_says(tmp_path):
+    """On the verdict objects themselves: the rule applied to the recorded
+    judgement, every record written as text, and the results.json entry is
+    exactly what render writes from the object."""
+    from metaanalysis.analysis.pipeline import run_protocol
+    from metaanalysis.runner import load_inputs
+
+    trials = TRUE_INTERACTION + [(f"Harm{i}", 30.0, 10.0, 40, 30.0, 10.0, 40, MILD) for i in range(2)]
+    studies, protos = _setup(tmp_path, trials)
+    out = run_all([protos], studies, tmp_path / "out")
+    written = {c["id"]: c for c in json.loads(
+        (tmp_path / "out" / out[0].protocol_id / "results.json").read_text(encoding="utf-8"))["claims"]}
+    st, reg, loaded, _ = load_inputs([protos / "synthetic.yaml"], studies)
+    run = run_protocol(loaded[0][1], st, reg)
+    assert {v.id for v in run.claims} == set(written)
+    for v in run.claims:
+        assert isinstance(v, claims.ClaimVerdict) and v.scale is not None
+        if v.judgement is not None:
+            assert v.verdict == apply_rule(v.judgement.criterion, v.judgement.certainty), v.id
+            assert all(isinstance(r, claims.Reason) for r in v.reasons + v.grade_notes)
+            lines = claims_text.reason_lines(v)
+            assert lines[-1].endswith(f"-> {v.verdict}") or v.awaiting
+        entry = json.loads(json.dumps(claims_text.verdict_dict(v), default=float))
+        assert entry == written[v.id], v.id
