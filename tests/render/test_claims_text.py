@@ -127,6 +127,22 @@ def test_a_stratum_prefix_and_a_read_back_text():
     assert claims_text.reason_text("a label", None) == "a label"
 
 
+def test_every_kind_claims_records_has_a_sentence():
+    """Every ``Reason.of("kind", ...)`` written in analysis/claims.py (read
+    with ast) has its writer here, and every indirectness kind its words."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(claims))
+    kinds = {n.args[0].value for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "of"
+             and isinstance(n.func.value, ast.Name) and n.func.value.id == "Reason"
+             and n.args and isinstance(n.args[0], ast.Constant)}
+    assert len(kinds) > 60
+    assert kinds <= set(claims_text._TEXT), kinds - set(claims_text._TEXT)
+    assert set(claims_text.INDIRECT_WORDS) == set(claims.INDIRECT_KINDS)
+
+
 def test_an_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="no text for a reason of kind 'nonsense'"):
         claims_text.reason_text(R("nonsense"), MD)
