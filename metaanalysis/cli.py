@@ -195,10 +195,12 @@ def run(
         for prob in exc.problems:
             typer.echo(str(prob), err=True)
         _fail(f"{len(exc.problems)} problem(s) in the inputs; nothing was written")
+    from metaanalysis.analysis.claims import ClaimVerdict
+
     for o in outputs:
         typer.echo(f"{o.protocol_id}: {o.k} comparisons -> {o.out_dir}/")
         for c in o.claims:
-            typer.echo(run_line(c))
+            typer.echo(run_line(ClaimVerdict.from_dict(c)))
     if only:
         from metaanalysis.render.claims_text import explain as explain_text
 
@@ -206,7 +208,7 @@ def run(
             for c in o.claims:
                 if c["id"] == only:
                     typer.echo("")
-                    typer.echo(explain_text(c, o.protocol_id))
+                    typer.echo(explain_text(ClaimVerdict.from_dict(c), o.protocol_id))
         return
     typer.echo("Details: meta explain CLAIM_ID, or outputs/<protocol>/report.html")
 
@@ -217,6 +219,7 @@ def explain(
     out: Annotated[Path, typer.Option(help="Outputs folder of a previous `meta run`.")] = Path("outputs"),
 ):
     """The full reasoning behind one claim's verdict (from the last `meta run`)."""
+    from metaanalysis.analysis.claims import ClaimVerdict
     from metaanalysis.render.claims_text import explain as explain_text
 
     found = []
@@ -228,7 +231,22 @@ def explain(
         _fail(f"claim '{claim_id}' not found in {out}/*/results.json (run `meta run` first)")
     for pid, c, proto in found:
         # the protocol carries translations: a claim worded in Swedish reads in English
-        typer.echo(explain_text(c, pid, proto))
+        typer.echo(explain_text(ClaimVerdict.from_dict(c), pid, _protocol_of(proto)))
+
+
+def _protocol_of(data: dict | None):
+    """The Protocol a results.json was written for (None when it no longer
+    validates: an older results.json then reads without translations)."""
+    from pydantic import ValidationError
+
+    from metaanalysis.analysis.protocol import Protocol
+
+    if not data:
+        return None
+    try:
+        return Protocol.model_validate(data)
+    except ValidationError:
+        return None
 
 
 def _current_results(out: Path):
