@@ -144,6 +144,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
     from metaanalysis import write
     from metaanalysis.analysis.pipeline import run_protocol
     from metaanalysis.render import figures
+    from metaanalysis.render import tables as render_tables
 
     _import_drawing()
     root = Path.cwd()
@@ -163,7 +164,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             files = {"results.json": write.dumps(data),
                      "manifest.json": write.dumps(write.manifest(inputs, path, root, hashes)),
                      "claims.md": write.claims_markdown(data)}
-            files.update(write.tables(data))
+            files.update(render_tables.tables(run))  # render takes the run, never ``data``
             tmp = write.begin_atomically(target, root=out_dir)
             tmps.append(tmp)
             write.write_files(tmp, files)
@@ -178,7 +179,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
                 names = [f"{job.id}.{f}" for f in job.formats]
                 if not cache.get(key, names, tmp / "figures"):
                     draw.append((job, tmp / "figures", out_dir, key if not only else None))
-            plans.append((proto, data, jobs, keys, tmp))
+            plans.append((proto, run, data, jobs, keys, tmp))
             outputs.append(ProtocolOutput(proto.id, target, tuple(data["claims"]),
                                           len(run.comparisons)))
             used.extend(keys)
@@ -189,7 +190,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
         _pool_map(_draw_task, draw)
 
         reports = []
-        for proto, data, jobs, keys, tmp in plans:
+        for proto, run, data, jobs, keys, tmp in plans:
             index = [job.index_entry() for job in jobs]
             (tmp / "figures").mkdir(parents=True, exist_ok=True)
             (tmp / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
