@@ -204,7 +204,8 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
 
                 write.write_files(tmp, json.loads(hit[REPORTS_ENTRY]))
             else:
-                reports.append((data, index, tmp, out_dir, key if not only else None))
+                # the key stands for the serialized data; the reports take the run itself
+                reports.append((run, index, tmp, out_dir, key if not only else None))
         if reports and _has_reports():
             tick("writing the reports")
             _pool_map(_report_task, reports)
@@ -310,8 +311,8 @@ def _report_task(task) -> None:
     from metaanalysis import write
     from metaanalysis.render import report
 
-    data, index, tmp, out_dir, key = task
-    texts = report.render_reports(data, index, Path(tmp))
+    run, index, tmp, out_dir, key = task
+    texts = report.render_reports(run, index, Path(tmp))
     write.write_files(tmp, texts)
     write.OutputCache(out_dir).put(
         key, {REPORTS_ENTRY: json.dumps(texts, ensure_ascii=False, sort_keys=True).encode()})
