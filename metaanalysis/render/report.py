@@ -47,6 +47,7 @@ from metaanalysis.stats.results import _plain
 
 if TYPE_CHECKING:
     from metaanalysis.analysis.pipeline import Analysis, Comparison, RunResult
+    from metaanalysis.stats.bias import RegTest
     from metaanalysis.stats.results import FitResult, PoolResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -426,8 +427,19 @@ def _loo_view(run: RunResult, S: Scale) -> list[dict]:
     return rows
 
 
-def egger_label(eg) -> str:
-    """What the Egger test of a run was: metafor's ``regtest`` with its model and predictor."""
+def egger_label(eg: RegTest) -> str:
+    """What the Egger test of a run was: metafor's ``regtest`` with its model and predictor.
+
+    Parameters
+    ----------
+    eg : RegTest
+        The run's Egger regression (``run.small_study["egger"]``).
+
+    Returns
+    -------
+    str
+        E.g. "Egger regression (metafor regtest model='lm', predictor sei)".
+    """
     return f"Egger regression (metafor regtest model='{eg.model}', predictor {eg.predictor})"
 
 
