@@ -390,14 +390,14 @@ def summary_of_findings(run: RunResult) -> dict:
             # "C3 low, GRADE certainty without inconsistency": the basis is
             # written with commas, never as a parenthesis inside a parenthesis
             differ = [f"{c.id} {c.certainty}"
-                      + (", " + (c.judgement or {})["certainty_basis"]
+                      + (", " + (c.judgement or {})["certainty_basis"]  # JUDGE-MERGE: claims_text.basis_text(c)
                          .replace(" (", " ").replace(")", "")
                          if (c.judgement or {}).get("certainty_basis") else "")
                       for c in g["claims"] if c.certainty
                       and c.certainty != rater.certainty]
             if differ:
                 comments.append("Other claims on this estimate rated: " + "; ".join(differ) + ".")
-            if rater.certainty_statement:
+            if rater.certainty_statement:  # JUDGE-MERGE: claims_text.statement_text(rater)
                 comments.append(rater.certainty_statement)
         if p_note:
             comments.append(p_note)

@@ -166,7 +166,7 @@ def tables(run: RunResult) -> dict[str, str]:
                      for r in pooled if r.get("kind") in ("main", "stratum") and "k" in r]
     sens = [r for r in pooled if r.get("kind") == "sensitivity"]
     claims = [{"id": c.id, "verdict": c.verdict, "certainty": c.certainty, "finding": c.finding,
-               "summary": c.summary} for c in run.claims]
+               "summary": c.summary} for c in run.claims]  # JUDGE-MERGE: claims_text.verdict_summary(c)
     return {
         "studies.csv": csv_text(studies, ["id", "purpose", "status", "reason", "awaiting_data",
                                           "comparisons"]),

@@ -53,7 +53,7 @@ def test_every_csv_of_a_run_is_escaped(bundled_results):
     studies = list(run.studies)
     studies[0] = {**studies[0], "reason": "=HYPERLINK(\"http://evil\",\"click\")"}
     claims = list(run.claims)
-    claims[0] = replace(claims[0], summary="@SUM(A1)", finding="+1+1")
+    claims[0] = replace(claims[0], finding="@SUM(A1)", verdict="+1+1")
     comps = list(run.comparisons)
     comps[0] = replace(comps[0], arm="-arm")
     nasty = replace(run, studies=tuple(studies), claims=tuple(claims), comparisons=tuple(comps),
