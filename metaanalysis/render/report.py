@@ -692,7 +692,8 @@ def build_context(run: RunResult, index: list[dict], outdir: Path) -> dict:
         "adverse": adverse,
         "claims": claims,
         # the one verdict rule every claim was judged by (protocols/README.md)
-        "verdict_rule": {"id": claims_mod.RULE_ID, "text": claims_mod.RULE_TEXT},  # JUDGE-MERGE: claims_text.RULE_TEXT
+        # JUDGE-MERGE: the text becomes claims_text.RULE_TEXT
+        "verdict_rule": {"id": claims_mod.RULE_ID, "text": claims_mod.RULE_TEXT},
         "sof": sof_table,
         "sof_md": _MdRaw(sof.sof_markdown(sof_table, escape=md_escape)),
         "verdict_counts": [{"verdict": v, "n": sum(c["verdict"] == v for c in claims),

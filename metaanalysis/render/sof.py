@@ -1,10 +1,10 @@
 """The GRADE Summary of Findings table of one protocol, as GRADEpro lays it out.
 
-Built from one protocol's result objects (the RunResult the reports
-receive, never the results.json dict); it never fits anything. One row per pooled estimate a reader needs:
-the protocol's main analysis, then each distinct target-subset analysis the
-claims are judged on. Columns (GRADE Handbook 14.1; Guyatt et al. 2013,
-J Clin Epidemiol 66:158-172):
+Built from one protocol's result objects (the RunResult the reports receive,
+never the results.json dict); it never fits anything. One row per pooled
+estimate a reader needs: the protocol's main analysis, then each distinct
+target-subset analysis the claims are judged on. Columns (GRADE Handbook
+14.1; Guyatt et al. 2013, J Clin Epidemiol 66:158-172):
 
 * **Outcome** with its follow-up (the range of the analysed time points).
 * **Anticipated absolute effects** (95% CI from the protocol's alpha):
