@@ -24,6 +24,11 @@ these functions, so one value never prints two ways. The conventions
   as an impossible ratio of zero).
 * **Differences** (MD, SMD, RD): fixed decimals (:func:`num`).
 * **Intervals** (:func:`interval`): "[lo, hi]".
+* **Percentages** (:func:`percent`, I², R²): an integer and "%" ("53%").
+* **Inputs as entered** (:func:`data`, extracted and derived values): integers
+  plain, else up to 4 decimals with trailing zeros dropped.
+* **Counts** (:func:`thousands`): rounded, with thousands separators ("1,234");
+  **weeks** and other short values (:func:`compact`): "104", "0.5".
 * **Measure names**: :data:`MEASURE_NAMES`, sentence case ("Mean
   difference", "Risk ratio"); lower-case inside a sentence with ``.lower()``.
 * **Interval labels from alpha** (:func:`level`, :func:`ci_label`,
@@ -41,6 +46,7 @@ __all__ = [
     "MINUS", "NA", "RATIO_MEASURES", "MEASURE_NAMES", "is_number", "num", "small", "p_value",
     "p_phrase", "ratio", "effect", "interval", "level", "ci_label", "pi_label",
     "null_value", "excludes_null_phrase", "measure_name", "metafor_num", "metafor_p",
+    "percent", "data", "thousands", "compact",
 ]
 
 MINUS = "\u2212"  # typographic minus, as matplotlib's own tick labels use
@@ -112,6 +118,66 @@ def small(x, digits: int = 2, minus: str = "-") -> str:
             d -= 1
         return num(x, d, minus)
     return num(x, digits, minus)
+
+
+def percent(x, digits: int = 0) -> str:
+    """A percentage such as I² or R²: ``digits`` decimals and "%"; "NA" when missing.
+
+    Examples
+    --------
+    >>> percent(52.83), percent(None)
+    ('53%', 'NA')
+    """
+    return NA if not is_number(x) else f"{num(x, digits)}%"
+
+
+def data(x) -> str:
+    """An extracted or derived input as entered: integers plain, else up to
+    4 decimals, trailing zeros dropped (large or tiny values in 4 significant
+    digits); a list joined with ", "; a bool as "yes"/"no"; text as given.
+
+    Examples
+    --------
+    >>> data(12.0), data(0.12345), data(2.5e-05), data([1, 2.5]), data(None)
+    ('12', '0.1235', '2.5e-05', '1, 2.5', 'NA')
+    """
+    if x is None:
+        return NA
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (list, tuple)):
+        return ", ".join(data(v) for v in x)
+    if not isinstance(x, (int, float)):
+        return str(x)
+    if not math.isfinite(x):
+        return NA
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    if abs(x) >= 1e4 or abs(x) < 1e-3:
+        return f"{x:.4g}"
+    return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+def thousands(x) -> str:
+    """A count rounded to an integer, with thousands separators ("1,234").
+
+    Examples
+    --------
+    >>> thousands(1234.4), thousands(0.6)
+    ('1,234', '1')
+    """
+    return f"{int(round(x)):,}"
+
+
+def compact(x) -> str:
+    """A short value in the fewest characters (Python's ``g``): "104", "0.5".
+
+    Examples
+    --------
+    >>> compact(104.0), compact(0.5)
+    ('104', '0.5')
+    """
+    return f"{x:g}"
 
 
 def p_value(p) -> str:
