@@ -26,8 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 from matplotlib.ticker import FuncFormatter, NullLocator
-from metaanalysis.stats import distributions
 
+from metaanalysis.render import fmt
 from metaanalysis.render._common import (
     FONT_FAMILY,
     ROB2_DOMAINS,
@@ -35,17 +35,29 @@ from metaanalysis.render._common import (
     ROB_LABELS,
     ROB_MARKERS,
     TextMeasure,
-    fmt_num,
-    fmt_ratio,
-    fmt_small,
-    is_number,
     new_figure,
     nice_limits,
     rob_level,
     save_figure,
     tick_label,
 )
-from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES, p_phrase
+from metaanalysis.render.fmt import MEASURE_NAMES, MINUS, RATIO_MEASURES, is_number
+from metaanalysis.render.layout import (
+    DIAMOND_HALF_ROWS,
+    INTERVAL_STYLE,
+    LINE_WIDTH_PT,
+    MARGIN_IN,
+    RULE_COLOR,
+    Column,
+    TableCanvas,
+    auto_ticks,
+    interval_panel,
+    panel_width,
+    put_favours,
+    vertical_bands,
+    wrap_notes,
+)
+from metaanalysis.stats import distributions
 from metaanalysis.stats.results import FitResult, PoolResult, RegressionResult
 
 __all__ = [
@@ -150,8 +162,9 @@ def funnel_plot(
     if yi.shape != vi.shape or np.any(vi <= 0):
         raise ValueError("yi and vi must have the same length and vi must be > 0")
     levels = sorted((float(a) for a in contours), reverse=True)  # 0.10, 0.05, 0.01
-    if any(not 0 < a < 1 for a in levels):
-        raise ValueError("contour levels must be in (0, 1)")
+    if any(not fmt.P_FLOOR <= a < 1 for a in levels):
+        # the legend prints them as p-values, and those stop at "< 0.001"
+        raise ValueError(f"contour levels must be in [{fmt.P_FLOOR:g}, 1)")
     ratio, disp = _display(measure)
     null = 0.0 if null is None else float(null)
     sei = np.sqrt(vi)
@@ -196,17 +209,14 @@ def funnel_plot(
     bounds = [1.0] + levels + [0.0]
     fills = shades[::-1]  # innermost (white) first
 
-    def p_text(p):
-        return f"{p:.2f}" if p >= 0.01 else f"{p:g}"
-
     for j in range(len(bounds) - 1):
         hi_p, lo_p = bounds[j], bounds[j + 1]
         if hi_p == 1.0:
-            text = f"p > {p_text(lo_p)}" if lo_p > 0 else "all p"
+            text = f"p > {fmt.p_value(lo_p)}" if lo_p > 0 else "all p"
         elif lo_p == 0.0:
-            text = f"p < {p_text(hi_p)}"
+            text = f"p < {fmt.p_value(hi_p)}"
         else:
-            text = f"{p_text(lo_p)} < p < {p_text(hi_p)}"
+            text = f"{fmt.p_value(lo_p)} < p < {fmt.p_value(hi_p)}"
         handles.append(Patch(facecolor=fills[j], edgecolor="0.4", lw=0.5))
         band_labels.append(text)
 
@@ -268,9 +278,20 @@ def _grow_for_legend(fig, ax, ax_in, leg, margin=0.12):
 # leave-one-out and cumulative forest plots (one interval per row)
 
 
-def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, marker, gid,
-                        extra_cols, favours, fontsize, plot_width, label_width, digits, title,
-                        xlim, alpha, note=None):
+#: The marks of a leave-one-out or cumulative row: area (pt²) of the point and
+#: its colour (the forest plots' square colour).
+POINT_SIZE = 24
+POINT_COLOR = "#1F4E79"
+
+
+def _interval_rows_plot(labels, est, lb, ub, *, measure: str, header: str, pooled, ref, marker: str,
+                        gid: str, extra_cols, favours, fontsize: float, plot_width: float,
+                        label_width: float, digits: int, title: str | None, xlim, alpha: float,
+                        note: str | None = None) -> Figure:
+    """One pooled interval per row (leave-one-out, cumulative) in the table
+    layout of the forest plots (:mod:`metaanalysis.render.layout`): label,
+    extra columns, the estimate and CI as text, the panel; a diamond for
+    ``pooled`` (label, est, lb, ub) and a dashed line at ``ref``."""
     ratio, disp = _display(measure)
     est, lb, ub = (np.asarray(a, dtype=float).reshape(-1) for a in (est, lb, ub))
     k = len(est)
@@ -278,31 +299,46 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, ma
         raise ValueError("labels, estimates and CI bounds must have the same length")
     fig = new_figure()
     tm = TextMeasure(fig)
-    fs = fontsize
-    row_h = fs * 1.6 / 72
-    margin, col_gap, pad = 0.12, fs * 1.2 / 72, fs * 0.35 / 72
+    st = INTERVAL_STYLE.with_fontsize(fontsize)
+    fs, row_h, pad = st.fontsize, st.row_h, st.pad
 
     def f(x):
         if not is_number(x):
             return "NA"
-        return fmt_ratio(math.exp(x), digits) if ratio else fmt_num(x, digits)
+        return fmt.ratio(math.exp(x), digits) if ratio else fmt.num(x, digits, minus=MINUS)
 
     rows = [(str(l), e, a, b, False) for l, e, a, b in zip(labels, est, lb, ub)]
     if pooled is not None:
         rows.append((pooled[0], pooled[1], pooled[2], pooled[3], True))
     texts = [(f(e), f"[{f(a)},", f"{f(b)}]") for _l, e, a, b, _p in rows]
+
+    ### columns: label, extra columns, the effect as three right-aligned parts
     label_w = min(label_width, max(tm.width(r[0], fs, r[4]) for r in rows) + pad)
     label_w = max(label_w, tm.width(header, fs, True) + pad)
+    cols = [Column("label", header, "left", width=label_w, x0=MARGIN_IN)]
+    for name, vals in extra_cols:
+        w = max([tm.width(str(v), fs) for v in vals] + [tm.width(name, fs, True)]) + pad
+        cols.append(Column(name, name, "right", group="extra", width=w))
     ecol = [max(tm.width(t[i], fs, True) for t in texts) + pad for i in range(3)]
-    eff_title = f"{measure if measure != 'GEN' else 'Estimate'} [{100 * (1 - alpha):g}% CI]"
+    eff_title = f"{measure if measure != 'GEN' else 'Estimate'} [{fmt.ci_label(alpha)}]"
     space = tm.width(" ", fs)
     eff_w = sum(ecol) + 2 * space
     if tm.width(eff_title, fs, True) > eff_w:
         ecol[0] += tm.width(eff_title, fs, True) - eff_w
-        eff_w = sum(ecol) + 2 * space
-    extra_w = []
-    for name, vals in extra_cols:
-        extra_w.append(max([tm.width(str(v), fs) for v in vals] + [tm.width(name, fs, True)]) + pad)
+    eff_cols = [Column(f"e{i}", "", "right", group="effect", width=w) for i, w in enumerate(ecol)]
+    # left to right: a column gap after the label and after each extra column,
+    # one space between the parts of the effect (each step adds width and gap
+    # together, as the committed figures were laid out: the panel's position
+    # must not move by a rounding error)
+    x = cols[0].x1 + st.col_gap
+    for c in cols[1:]:
+        c.x0 = x
+        x += c.width + st.col_gap
+    eff_cols[0].x0 = x
+    for prev, c in zip(eff_cols, eff_cols[1:]):
+        c.x0 = prev.x1 + space
+    cols += eff_cols
+    left_x1 = eff_cols[-1].x1
 
     ### limits
     ext = [abs(v) for v in np.concatenate([est, lb, ub]) if is_number(v)]
@@ -312,104 +348,61 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, ma
         (lo, hi), ticks = nice_limits(max(ext + [1e-12]), ratio)
     else:
         lo, hi = xlim
-        ticks = None
+        ticks = auto_ticks(lo, hi, ratio)
     fav_w = max(tm.width(favours[0], fs), tm.width(favours[1], fs)) if favours else 0
     panel_title = MEASURE_AXIS.get(measure, measure)
-    panel_w = max(plot_width, 2 * fav_w + 0.3, tm.width(panel_title, fs, True) + 0.1)
+    panel_w = panel_width(plot_width, fav_w, [tm.width(panel_title, fs, True)])
+    panel_x0 = left_x1 + st.col_gap + st.tick_overhang_in
+    fig_w = panel_x0 + panel_w + st.tick_overhang_in + MARGIN_IN
 
-    x_label = margin
-    x_extra = []
-    x = x_label + label_w + col_gap
-    for w in extra_w:
-        x_extra.append(x + w)  # right edge
-        x += w + col_gap
-    x_e0 = x + ecol[0]
-    x_e1 = x_e0 + space + ecol[1]
-    x_e2 = x_e1 + space + ecol[2]
-    tick_half = 0.2
-    panel_x0 = x_e2 + col_gap + tick_half
-    fig_w = panel_x0 + panel_w + tick_half + margin
-    n = len(rows)
-    title_h = (fs + 1) * 1.9 / 72 if title else 0.0
-    body_top = margin + title_h + row_h
-    body_bot = body_top + n * row_h
-    fav_y = body_bot + (3 + 2.5) / 72 + fs * 1.25 / 72 + 0.55 * row_h
-    fig_h = fav_y + 0.6 * row_h + margin
-    # the model of every row, as the forest plots' header states it
-    note_lines = tm.wrap(note, fig_w - 2 * margin, fs - 0.5) if note else []
-    notes_top = fig_h - margin + 0.2 * row_h
-    fig_h += len(note_lines) * row_h * 0.92 + (0.2 * row_h if note_lines else 0)
-    fig.set_size_inches(fig_w, fig_h)
-    base = 0.36 * fs / 72
-
-    def put(xx, yc, s, ha="left", bold=False, size=None, gid=None):
-        fig.text(xx, fig_h - yc - base, s, transform=fig.dpi_scale_trans, ha=ha, va="baseline",
-                 fontsize=size or fs, family=FONT_FAMILY, fontweight="bold" if bold else "normal",
-                 parse_math=False, gid=gid)
-
-    for j, line in enumerate(note_lines):
-        put(margin, notes_top + (j + 0.5) * row_h * 0.92, line, size=fs - 0.5, gid="note")
-
+    ### vertical layout; the note says the model of every row, as the
+    # forest plots' header does
+    note_lines = wrap_notes([note] if note else [], tm, fig_w - 2 * MARGIN_IN, st)
+    bands = vertical_bands(st, title=bool(title), head_rows=1, n_rows=len(rows),
+                           note_rows=len(note_lines))
+    fig.set_size_inches(fig_w, bands.fig_h)
+    canvas = TableCanvas(fig, st)
+    canvas.notes(note_lines, bands.notes_top, gid="note")
     if title:
-        put(margin, margin + title_h / 2, tm.fit(title, fig_w - 2 * margin, fs + 1, True),
-            bold=True, size=fs + 1)
-    hy = body_top - 0.5 * row_h
-    put(x_label, hy, header, bold=True)
-    for (name, _v), xr in zip(extra_cols, x_extra):
-        put(xr, hy, name, "right", bold=True)
-    put((x_e0 - ecol[0] + x_e2) / 2, hy, eff_title, "center", bold=True)
-    put(panel_x0 + panel_w / 2, hy, panel_title, "center", bold=True)
-    fig.add_artist(Line2D([margin, fig_w - margin], [fig_h - body_top] * 2,
-                          transform=fig.dpi_scale_trans, lw=0.7, color="#555555"))
+        canvas.title(title, tm, bands)
+    hy = bands.body_top - 0.5 * row_h
+    for c in cols[:-3]:
+        canvas.text_in(c, hy, c.title, bold=True)
+    canvas.text((eff_cols[0].x0 + eff_cols[-1].x1) / 2, hy, eff_title, "center", bold=True)
+    canvas.text(panel_x0 + panel_w / 2, hy, panel_title, "center", bold=True)
+    canvas.rule(MARGIN_IN, fig_w - MARGIN_IN, bands.body_top)
     for i, (r, t) in enumerate(zip(rows, texts)):
-        yc = body_top + (i + 0.5) * row_h
-        put(x_label, yc, tm.fit(r[0], label_w - pad, fs, r[4]), bold=r[4])
-        for (name, vals), xr in zip(extra_cols, x_extra):
+        yc = bands.row_centre(i, row_h)
+        canvas.text(cols[0].x0, yc, tm.fit(r[0], label_w - pad, fs, r[4]), bold=r[4])
+        for c, (_name, vals) in zip(cols[1:], extra_cols):
             if i < len(vals):
-                put(xr, yc, str(vals[i]), "right", bold=r[4])
-        for xr, s in zip((x_e0, x_e1, x_e2), t):
-            put(xr, yc, s, "right", bold=r[4])
+                canvas.text_in(c, yc, str(vals[i]), bold=r[4])
+        for c, s in zip(eff_cols, t):
+            canvas.text_in(c, yc, s, bold=r[4])
 
-    ax = fig.add_axes([panel_x0 / fig_w, (fig_h - body_bot) / fig_h, panel_w / fig_w,
-                       n * row_h / fig_h])
-    if ratio:
-        ax.set_xscale("log")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.patch.set_visible(False)
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ax.set_yticks([])
-    if ticks is not None:
-        ax.set_xticks(ticks, [tick_label(t, ratio) for t in ticks])
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.tick_params(axis="x", labelsize=fs, length=3, pad=2.5)
-    for tl in ax.get_xticklabels():
-        tl.set_family(FONT_FAMILY)
+    ### the panel
     null = 1.0 if ratio else 0.0
-    ax.axvline(null, color="black", lw=0.8, zorder=1, gid="null-line")
+    ax = interval_panel(fig, canvas, bands, x0=panel_x0, width=panel_w, n_rows=len(rows), lo=lo,
+                        hi=hi, ratio=ratio, ticks=ticks, null=null)
     if ref is not None and is_number(ref):
-        ax.axvline(disp(ref), color="#555555", lw=0.8, ls="--", zorder=1, gid="reference-line")
+        ax.axvline(disp(ref), color=RULE_COLOR, lw=LINE_WIDTH_PT, ls="--", zorder=1,
+                   gid="reference-line")
     segs = []
     for i, (_l, e, a, b, is_pooled) in enumerate(rows):
         if is_pooled:
-            ax.add_patch(Polygon([(disp(a), i), (disp(e), i - 0.34), (disp(b), i),
-                                  (disp(e), i + 0.34)], facecolor="black", edgecolor="black",
+            h = DIAMOND_HALF_ROWS
+            ax.add_patch(Polygon([(disp(a), i), (disp(e), i - h), (disp(b), i),
+                                  (disp(e), i + h)], facecolor="black", edgecolor="black",
                                  lw=0.5, zorder=4, gid="diamond-total"))
         else:
             segs.append([(max(disp(a), lo), i), (min(disp(b), hi), i)])
-    ax.add_collection(LineCollection(segs, colors="black", linewidths=0.8, zorder=3, gid="ci"))
-    ax.scatter(disp(est), np.arange(k), marker=marker, s=24, color="#1F4E79", zorder=4,
+    ax.add_collection(LineCollection(segs, colors="black", linewidths=LINE_WIDTH_PT, zorder=3,
+                                     gid="ci"))
+    ax.scatter(disp(est), np.arange(k), marker=marker, s=POINT_SIZE, color=POINT_COLOR, zorder=4,
                linewidths=0, gid=gid)
     if favours:
-        def to_in(v):
-            g = math.log if ratio else (lambda t: t)
-            return panel_x0 + (g(v) - g(lo)) / (g(hi) - g(lo)) * panel_w
-        xn = to_in(null)
-        put(max(xn - 0.06, panel_x0 + tm.width(favours[0], fs)), fav_y, favours[0], "right",
-            gid="favours-left")
-        put(min(xn + 0.06, panel_x0 + panel_w - tm.width(favours[1], fs)), fav_y, favours[1],
-            "left", gid="favours-right")
+        put_favours(canvas, tm, favours, x0=panel_x0, width=panel_w, lo=lo, hi=hi, ratio=ratio,
+                    null=null, y=bands.fav_y)
     return fig
 
 
@@ -471,15 +464,15 @@ def leave_one_out_plot(
     extra = []
     if tau2 is not None:
         # the same decimals as the forest plots' Tau² (issue 15)
-        extra.append(("Tau\u00b2", [fmt_small(t, digits) for t in tau2]))
+        extra.append(("Tau\u00b2", [fmt.small(t, digits, minus=MINUS) for t in tau2]))
     if I2 is not None:
-        extra.append(("I\u00b2", [f"{fmt_num(v, 0)}%" if is_number(v) else "NA" for v in I2]))
+        extra.append(("I\u00b2", [f"{fmt.num(v, 0, minus=MINUS)}%" if is_number(v) else "NA" for v in I2]))
     if extra and pooled is not None and isinstance(overall, (FitResult, PoolResult)):
         fo = overall.overall if isinstance(overall, PoolResult) else overall
         if tau2 is not None:
-            extra[0][1].append(fmt_small(fo.tau2, digits))
+            extra[0][1].append(fmt.small(fo.tau2, digits, minus=MINUS))
         if I2 is not None:
-            extra[-1][1].append(f"{fmt_num(fo.I2, 0)}%" if is_number(fo.I2) else "NA")
+            extra[-1][1].append(f"{fmt.num(fo.I2, 0, minus=MINUS)}%" if is_number(fo.I2) else "NA")
     return _interval_rows_plot(
         [f"Omitting {l}" for l in labels], estimates, ci_lb, ci_ub, measure=measure,
         header="Study omitted", pooled=pooled, ref=None if pooled is None else pooled[1],
@@ -597,9 +590,9 @@ def bubble_plot(
         b0, b1 = regression.beta[0], regression.beta[j]
         ax.plot(xs, disp(b0 + b1 * xs), color="#B03A2E", lw=1.4, zorder=4, gid="regression-line")
         p = regression.pval[j]
-        ptxt = p_phrase(p)
-        r2 = "" if regression.R2 is None else f", R\u00b2 = {fmt_num(regression.R2, 0)}%"
-        ax.text(0.02, 0.97, f"slope = {fmt_small(b1, 2)} ({ptxt}){r2}", transform=ax.transAxes,
+        ptxt = fmt.p_phrase(p)
+        r2 = "" if regression.R2 is None else f", R\u00b2 = {fmt.num(regression.R2, 0, minus=MINUS)}%"
+        ax.text(0.02, 0.97, f"slope = {fmt.small(b1, 2, minus=MINUS)} ({ptxt}){r2}", transform=ax.transAxes,
                 ha="left", va="top", fontsize=fs, family=FONT_FAMILY, parse_math=False,
                 gid="regression-text")
     ax.axhline(1.0 if ratio else 0.0, color="black", lw=0.7, ls=":", zorder=2, gid="null-line")
