@@ -194,6 +194,14 @@ class FigureJob:
     fn: Callable
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    #: The figure this job draws one page of ("forest_main" for the job
+    #: "forest_main_p2"); None when it is a whole figure.
+    page_of: str | None = None
+
+    @property
+    def base_id(self) -> str:
+        """The figure's id without its page: ``page_of``, else ``id``."""
+        return self.page_of or self.id
 
     @property
     def files(self) -> list[str]:
@@ -253,8 +261,8 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
     and PDF too. Rasterising and PDF font subsetting cost ~0.6 s a figure,
     most of a run's time.
     """
-    from metaanalysis.render.forest import forest_plot
     from metaanalysis.render import plots
+    from metaanalysis.render.forest import forest_page_count, forest_plot
 
     proto = run.protocol
     sd = _study_data(run)
@@ -264,14 +272,29 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
     Label = label[:1].upper() + label[1:]  # at the start of a figure title
     measure = proto.model.measure
 
-    def save(job, name, title, caption, formats=("svg",)):
+    def save(job, name, title, caption, formats=("svg",), page_of=None):
         fn, args, kwargs = job
-        if all_formats or name == "forest_main":
+        if all_formats or (page_of or name) == "forest_main":
             formats = ("svg", "png", "pdf")
-        index.append(FigureJob(name, title, caption, tuple(formats), fn, tuple(args), kwargs))
+        index.append(FigureJob(name, title, caption, tuple(formats), fn, tuple(args), kwargs,
+                               page_of))
 
     def call(fn, *args, **kwargs):
         return fn, args, kwargs
+
+    def save_forest(job, name, title, caption):
+        """A forest plot, or its pages when it has more rows than a page holds
+        (render/layout.py MAX_ROWS_PER_PAGE): each page is a figure of its own
+        in the index, the overall result on the last."""
+        fn, args, kwargs = job
+        n = forest_page_count(*args, **kwargs)
+        if n == 1:
+            save(job, name, title, caption)
+            return
+        for i in range(1, n + 1):
+            save(call(fn, *args, **kwargs, page=i), f"{name}_p{i}", f"{title} (page {i} of {n})",
+                 caption + (f" Page {i} of {n}; the pooled result and its tests are on page {n}."
+                            if i < n else f" Page {n} of {n}."), page_of=name)
 
     from metaanalysis.render import prisma
 
@@ -294,7 +317,7 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
                           title=f"{Label}: all eligible comparisons ({measure})")
         # the main forest plot also goes out as PDF (for manuscripts); PDF font
         # subsetting costs ~0.7 s a figure, so the others are SVG + 300 dpi PNG
-        save(job, "forest_main", f"Forest plot: {label}, all eligible comparisons",
+        save_forest(job, "forest_main", f"Forest plot: {label}, all eligible comparisons",
              f"{fmt.measure_name(measure)} (probiotic vs control), "
              f"{method_label(run.main.result.overall)}, {fmt.ci_label(proto.model.alpha)}.")
     for a in run.strata:
@@ -303,7 +326,7 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
         job = call(forest_plot, a.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
                           title=f"{Label} by {a.name.replace('_', ' ')}")
-        save(job, f"forest_{a.name}", f"Forest plot by {a.name}",
+        save_forest(job, f"forest_{a.name}", f"Forest plot by {a.name}",
              f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences at the bottom.")
     if run.leave_one_out is not None and run.main.result is not None:
         L = run.leave_one_out

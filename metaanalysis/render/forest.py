@@ -36,6 +36,7 @@ printed as "0.00" (see :func:`metaanalysis.render.fmt.ratio`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Polygon, Rectangle
 from matplotlib.path import Path as MplPath
 
-from metaanalysis.render import fmt
+from metaanalysis.render import fmt, layout
 from metaanalysis.render._common import (
     ROB2_DOMAINS,
     ROB_COLORS,
@@ -68,7 +69,6 @@ from metaanalysis.render.layout import (
     FOREST_STYLE,
     LINE_WIDTH_PT,
     MARGIN_IN,
-    MAX_ROWS_PER_PAGE,
     Bands,
     Column,
     TableCanvas,
@@ -179,7 +179,6 @@ class _Row:
 
 
 
-_Col = Column  # the table's column model (render/layout.py)
 
 
 # ----------------------------------------------------------------------------
@@ -268,7 +267,7 @@ def forest_plot(
     max_column_width: float = 1.4,
     colors: dict | None = None,
     page: int | None = None,
-    rows_per_page: int = MAX_ROWS_PER_PAGE,
+    rows_per_page: int | None = None,
 ) -> Figure:
     """Draw a RevMan-style forest plot of a fitted meta-analysis.
 
@@ -342,8 +341,9 @@ def forest_plot(
         the overall result and its tests are on the last page, the footnotes
         on every page, and every page has the columns and axis of the whole
         table. None draws every row in one figure, however tall.
-    rows_per_page : int
-        Body rows per page (:data:`~metaanalysis.render.layout.MAX_ROWS_PER_PAGE`).
+    rows_per_page : int, optional
+        Body rows per page; default
+        :data:`~metaanalysis.render.layout.MAX_ROWS_PER_PAGE`.
 
     Returns
     -------
@@ -370,7 +370,7 @@ def forest_plot(
                  ticks=ticks, style=FOREST_STYLE.with_fontsize(fontsize), plot_width=plot_width,
                  label_width=label_width, max_column_width=max_column_width,
                  colors={**COLORS, **(colors or {})})
-    pages = paginate([r.kind for r in table.rows], rows_per_page, tail=table.tail)
+    pages = _pages(table, rows_per_page)
     if page is None:
         return _draw(table, look, None)
     if not 1 <= page <= len(pages):
@@ -379,7 +379,7 @@ def forest_plot(
                  (page, len(pages)) if len(pages) > 1 else None)
 
 
-def forest_page_count(result: PoolResult | FitResult, *, rows_per_page: int = MAX_ROWS_PER_PAGE,
+def forest_page_count(result: PoolResult | FitResult, *, rows_per_page: int | None = None,
                       **kwargs) -> int:
     """How many pages :func:`forest_plot` splits this forest plot into.
 
@@ -395,7 +395,31 @@ def forest_page_count(result: PoolResult | FitResult, *, rows_per_page: int = MA
                     digits=2, data_digits=2, i2_from="fit", subgroup_titles=None,
                     rob_domains=None, footnotes=())
     table = _forest_table(result, **{**defaults, **opts})
-    return len(paginate([r.kind for r in table.rows], rows_per_page, tail=table.tail))
+    return len(_pages(table, rows_per_page))
+
+
+def _pages(table: "_Table", rows_per_page: int | None) -> list[range]:
+    """The table's pages; the overall result and its lines stay together."""
+    per_page = layout.MAX_ROWS_PER_PAGE if rows_per_page is None else rows_per_page
+    kinds = [r.kind for r in table.rows]
+    if "header" in kinds:
+        per_page -= 1  # room for the "(continued)" header of a split subgroup
+    return paginate(kinds, per_page, tail=table.tail)
+
+
+def _page_rows(table: "_Table", page: range | None) -> list[_Row]:
+    """The rows of one page; a page that starts inside a subgroup repeats
+    its header, marked "(continued)"."""
+    if page is None:
+        return table.rows
+    rows = [table.rows[i] for i in page]
+    if rows and rows[0].kind != "header":
+        # inside a subgroup when, looking back, its header comes before a blank row
+        before = (table.rows[i] for i in range(page.start - 1, -1, -1))
+        head = next((r for r in before if r.kind in ("header", "blank")), None)
+        if head is not None and head.kind == "header":
+            rows.insert(0, dataclasses.replace(head, label=f"{head.label} (continued)"))
+    return rows
 
 
 def _as_pool_result(result) -> PoolResult:
@@ -778,8 +802,8 @@ HEADER_RULE_LIFT_ROWS = 0.08
 class _Left:
     """The placed columns left of the panel."""
 
-    cols: list[_Col]
-    eff_cols: list[_Col]
+    cols: list[Column]
+    eff_cols: list[Column]
     group_title: dict[str, str]
     width: float      # from the margin to the right edge of the last column
     label_fit: float  # the width a (non-spanning) row label may take
@@ -796,20 +820,20 @@ def _left_columns(table: _Table, look: _Look, tm: TextMeasure) -> _Left:
     def width(s, bold=False, italic=False):
         return tm.width(s, fs, bold, italic)
 
-    cols = [_Col("label", "Study or Subgroup", "left", cap=look.label_width)]
+    cols = [Column("label", "Study or Subgroup", "left", cap=look.label_width)]
     for c in table.free_cols:
-        cols.append(_Col(c, look.column_titles.get(c, c.replace("_", " ").capitalize()), "left",
+        cols.append(Column(c, look.column_titles.get(c, c.replace("_", " ").capitalize()), "left",
                          cap=look.max_column_width))
     groups = {}
     for arm_name, arm in zip(table.arms, table.arm_spec):
         for key, t, g in arm:
-            cols.append(_Col(key, t, "right", group=g))
+            cols.append(Column(key, t, "right", group=g))
         groups[arm[0][2]] = arm_name
     if "weight" in table.columns:
-        cols.append(_Col("weight", "Weight", "right"))
+        cols.append(Column("weight", "Weight", "right"))
     if "effect" in table.columns:
         for k in ("e0", "e1", "e2"):
-            cols.append(_Col(k, "", "right", group="effect"))
+            cols.append(Column(k, "", "right", group="effect"))
         groups["effect"] = MEASURE_NAMES.get(table.measure, table.measure)
 
     ### widths from cell contents
@@ -925,14 +949,14 @@ def _axis_limits(rows: list[_Row], xlim, ticks, ratio: bool) -> tuple[float, flo
 
 
 def _rob_columns(rob_keys: list[str], x: float, tm: TextMeasure,
-                 st: TableStyle) -> tuple[list[_Col], float]:
+                 st: TableStyle) -> tuple[list[Column], float]:
     """The risk-of-bias columns from ``x`` (right of the panel), widened
     together when the group title is wider than they are; and their right edge."""
     fs, space = st.fontsize, tm.width(" ", st.fontsize)
     rob_cols = []
     for i, k in enumerate(rob_keys):
         w = max(st.row_h * ROB_COL_MIN_ROWS, tm.width(_rob_short(k, i), fs, True) + st.pad)
-        rob_cols.append(_Col(k, _rob_short(k, i), "center", group="rob", width=w, x0=x))
+        rob_cols.append(Column(k, _rob_short(k, i), "center", group="rob", width=w, x0=x))
         x += w + space
     x -= space
     title_w = tm.width(ROB_TITLE, fs, True)
@@ -970,13 +994,13 @@ def _draw(table: _Table, look: _Look, page: range | None,
     gap_side = max(st.col_gap * 2, half_tick + st.col_gap)  # tick labels overhang the panel
     panel_x0 = MARGIN_IN + left.width + gap_side
     panel_x1 = panel_x0 + panel_w
-    rob_cols: list[_Col] = []
+    rob_cols: list[Column] = []
     if table.rob_keys:
         rob_cols, rob_x1 = _rob_columns(table.rob_keys, panel_x1 + gap_side, tm, st)
     fig_w = (rob_x1 if rob_cols else panel_x1 + half_tick) + MARGIN_IN
 
     ### vertical layout; a page shows its own rows, the last page the tests
-    rows = table.rows if page is None else [table.rows[i] for i in page]
+    rows = _page_rows(table, page)
     last = page is None or page.stop == len(table.rows)
     bottom_lines = table.bottom_lines if last else []
     note_lines = wrap_notes(table.notes, tm, fig_w - 2 * MARGIN_IN, st)
@@ -1000,7 +1024,8 @@ def _draw(table: _Table, look: _Look, page: range | None,
     ax = interval_panel(fig, canvas, bands, x0=panel_x0, width=panel_w, n_rows=len(rows), lo=lo,
                         hi=hi, ratio=table.ratio, ticks=ticks, null=table.null,
                         null_color=look.colors["null"], gid="forest-panel")
-    _draw_marks(ax, rows, lo, hi, panel_w, table.ratio, row_h, look.colors)
+    _draw_marks(ax, rows, lo, hi, panel_w, table.ratio, row_h, look.colors,
+                _square_ref(table.rows))
     ax.set_xlim(lo, hi)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     put_favours(canvas, tm, look.favours, x0=panel_x0, width=panel_w, lo=lo, hi=hi,
@@ -1010,7 +1035,7 @@ def _draw(table: _Table, look: _Look, page: range | None,
     return fig
 
 
-def _draw_header(canvas: TableCanvas, table: _Table, left: _Left, rob_cols: list[_Col],
+def _draw_header(canvas: TableCanvas, table: _Table, left: _Left, rob_cols: list[Column],
                  bands: Bands, panel_x0: float, panel_x1: float, rule_color: str) -> None:
     """The two header rows: group titles over their columns, column titles,
     the measure and model over the panel, RoB domains; the header rule."""
@@ -1073,8 +1098,15 @@ def _draw_body(canvas: TableCanvas, tm: TextMeasure, rows: list[_Row], left: _Le
                     canvas.text_in(c, yc, s, bold=r.bold, italic=r.italic)
 
 
+def _square_ref(rows: list[_Row]) -> float:
+    """The weight of the largest square: the largest study weight (on every
+    page), or SQUARE_REF_WEIGHT when no study weighs more."""
+    w_all = [r.draw[4] for r in rows if r.draw and r.draw[0] == "square" and is_number(r.draw[4])]
+    return max(w_all + [SQUARE_REF_WEIGHT])
+
+
 def _draw_marks(ax, rows: list[_Row], lo: float, hi: float, panel_w: float, ratio: bool,
-                row_h: float, colors: dict) -> None:
+                row_h: float, colors: dict, w_ref: float) -> None:
     """Squares and CI lines of the studies, diamonds, prediction intervals;
     whatever runs beyond the axis ends in an arrow."""
 
@@ -1090,8 +1122,6 @@ def _draw_marks(ax, rows: list[_Row], lo: float, hi: float, panel_w: float, rati
     # the length of an arrowhead of a clipped diamond or prediction interval,
     # on the analysis scale
     head = ARROW_HEAD_IN / panel_w * (to_an(hi) - to_an(lo))
-    w_all = [r.draw[4] for r in rows if r.draw and r.draw[0] == "square" and is_number(r.draw[4])]
-    w_ref = max(w_all + [SQUARE_REF_WEIGHT])
     for i, r in enumerate(rows):
         if r.draw is None:
             continue
@@ -1153,7 +1183,7 @@ def _draw_marks(ax, rows: list[_Row], lo: float, hi: float, panel_w: float, rati
                        gid=f"ci-arrow-{d}")
 
 
-def _draw_rob(canvas: TableCanvas, rows: list[_Row], rob_cols: list[_Col], bands: Bands) -> None:
+def _draw_rob(canvas: TableCanvas, rows: list[_Row], rob_cols: list[Column], bands: Bands) -> None:
     """The risk-of-bias dots (robvis colours and symbols), one Line2D per
     domain and judgement."""
     row_h = canvas.style.row_h
