@@ -282,19 +282,17 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
     def call(fn, *args, **kwargs):
         return fn, args, kwargs
 
-    def save_forest(job, name, title, caption):
-        """A forest plot, or its pages when it has more rows than a page holds
+    def save_pages(job, name, title, caption, n):
+        """A figure, or its ``n`` pages when it has more rows than a page holds
         (render/layout.py MAX_ROWS_PER_PAGE): each page is a figure of its own
         in the index, the overall result on the last."""
         fn, args, kwargs = job
-        n = forest_page_count(*args, **kwargs)
         if n == 1:
             save(job, name, title, caption)
             return
         for i in range(1, n + 1):
             save(call(fn, *args, **kwargs, page=i), f"{name}_p{i}", f"{title} (page {i} of {n})",
-                 caption + (f" Page {i} of {n}; the pooled result and its tests are on page {n}."
-                            if i < n else f" Page {n} of {n}."), page_of=name)
+                 f"{caption} Page {i} of {n}.", page_of=name)
 
     from metaanalysis.render import prisma
 
@@ -317,17 +315,19 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
                           title=f"{Label}: all eligible comparisons ({measure})")
         # the main forest plot also goes out as PDF (for manuscripts); PDF font
         # subsetting costs ~0.7 s a figure, so the others are SVG + 300 dpi PNG
-        save_forest(job, "forest_main", f"Forest plot: {label}, all eligible comparisons",
-             f"{fmt.measure_name(measure)} (probiotic vs control), "
-             f"{method_label(run.main.result.overall)}, {fmt.ci_label(proto.model.alpha)}.")
+        save_pages(job, "forest_main", f"Forest plot: {label}, all eligible comparisons",
+                   f"{fmt.measure_name(measure)} (probiotic vs control), "
+                   f"{method_label(run.main.result.overall)}, {fmt.ci_label(proto.model.alpha)}.",
+                   forest_page_count(*job[1], **job[2]))
     for a in run.strata:
         if a.result is None:
             continue
         job = call(forest_plot, a.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
                           title=f"{Label} by {a.name.replace('_', ' ')}")
-        save_forest(job, f"forest_{a.name}", f"Forest plot by {a.name}",
-             f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences at the bottom.")
+        save_pages(job, f"forest_{a.name}", f"Forest plot by {a.name}",
+                   f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences "
+                   "at the bottom.", forest_page_count(*job[1], **job[2]))
     if run.leave_one_out is not None and run.main.result is not None:
         L = run.leave_one_out
         job = call(plots.leave_one_out_plot, L.estimate, L.ci_lb, L.ci_ub, [c.key for c in run.comparisons],
@@ -335,8 +335,9 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
                                        I2=L.I2, benefit=_favours(run),
                                        alpha=proto.model.alpha, title=f"Leave-one-out: {label}",
                                        note=model_note)
-        save(job, "leave_one_out", "Leave-one-out analysis",
-             "Each row: the pooled estimate with that comparison left out.")
+        save_pages(job, "leave_one_out", "Leave-one-out analysis",
+                   "Each row: the pooled estimate with that comparison left out.",
+                   plots.rows_page_count(len(run.comparisons) + 1, pooled=True))
     if run.cumulative is not None:
         C = run.cumulative
         order = [int(i) for i in C.order]
@@ -346,8 +347,9 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
                                     measure=measure, benefit=_favours(run), alpha=proto.model.alpha,
                                     title=f"Cumulative meta-analysis by year: {label}",
                                     note=model_note)
-        save(job, "cumulative", "Cumulative meta-analysis by year",
-             "Each row: the pooled estimate of all comparisons published up to that one.")
+        save_pages(job, "cumulative", "Cumulative meta-analysis by year",
+                   "Each row: the pooled estimate of all comparisons published up to that one.",
+                   plots.rows_page_count(len(order)))
     small = run.small_study
     if small.get("assessed") and run.main.result is not None:
         eg, tf = small["egger"], small["trimfill"]

@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 from matplotlib.ticker import FuncFormatter, NullLocator
 
-from metaanalysis.render import fmt
+from metaanalysis.render import fmt, layout
 from metaanalysis.render._common import (
     FONT_FAMILY,
     ROB2_DOMAINS,
@@ -52,6 +52,7 @@ from metaanalysis.render.layout import (
     TableCanvas,
     auto_ticks,
     interval_panel,
+    paginate,
     panel_width,
     put_favours,
     vertical_bands,
@@ -61,6 +62,7 @@ from metaanalysis.stats import distributions
 from metaanalysis.stats.results import FitResult, PoolResult, RegressionResult
 
 __all__ = [
+    "rows_page_count",
     "funnel_plot",
     "leave_one_out_plot",
     "cumulative_plot",
@@ -284,14 +286,29 @@ POINT_SIZE = 24
 POINT_COLOR = "#1F4E79"
 
 
+def rows_page_count(n_rows: int, pooled: bool = False, rows_per_page: int | None = None) -> int:
+    """How many pages a leave-one-out or cumulative plot of ``n_rows`` rows
+    (``pooled``: the last one is the overall diamond) is split into."""
+    return len(_row_pages(n_rows, pooled, rows_per_page))
+
+
+def _row_pages(n_rows: int, pooled: bool, rows_per_page: int | None) -> list[range]:
+    per_page = layout.MAX_ROWS_PER_PAGE if rows_per_page is None else rows_per_page
+    kinds = ["study"] * (n_rows - pooled) + ["total"] * pooled
+    return paginate(kinds, per_page, tail=int(pooled))
+
+
 def _interval_rows_plot(labels, est, lb, ub, *, measure: str, header: str, pooled, ref, marker: str,
                         gid: str, extra_cols, favours, fontsize: float, plot_width: float,
                         label_width: float, digits: int, title: str | None, xlim, alpha: float,
-                        note: str | None = None) -> Figure:
+                        note: str | None = None, page: int | None = None,
+                        rows_per_page: int | None = None) -> Figure:
     """One pooled interval per row (leave-one-out, cumulative) in the table
     layout of the forest plots (:mod:`metaanalysis.render.layout`): label,
     extra columns, the estimate and CI as text, the panel; a diamond for
-    ``pooled`` (label, est, lb, ub) and a dashed line at ``ref``."""
+    ``pooled`` (label, est, lb, ub) and a dashed line at ``ref``. ``page``
+    draws one page of at most ``rows_per_page`` rows (columns and axis of
+    the whole table, the diamond on the last page)."""
     ratio, disp = _display(measure)
     est, lb, ub = (np.asarray(a, dtype=float).reshape(-1) for a in (est, lb, ub))
     k = len(est)
@@ -349,6 +366,15 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure: str, header: str, poole
     else:
         lo, hi = xlim
         ticks = auto_ticks(lo, hi, ratio)
+    ### the rows of this page (widths and limits above are of every row)
+    shown = range(len(rows))
+    if page is not None:
+        pages = _row_pages(len(rows), pooled is not None, rows_per_page)
+        if not 1 <= page <= len(pages):
+            raise ValueError(f"page must be 1 to {len(pages)}, got {page!r}")
+        if len(pages) > 1:
+            shown = pages[page - 1]
+            title = f"{title} (page {page} of {len(pages)})" if title else None
     fav_w = max(tm.width(favours[0], fs), tm.width(favours[1], fs)) if favours else 0
     panel_title = MEASURE_AXIS.get(measure, measure)
     panel_w = panel_width(plot_width, fav_w, [tm.width(panel_title, fs, True)])
@@ -358,7 +384,7 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure: str, header: str, poole
     ### vertical layout; the note says the model of every row, as the
     # forest plots' header does
     note_lines = wrap_notes([note] if note else [], tm, fig_w - 2 * MARGIN_IN, st)
-    bands = vertical_bands(st, title=bool(title), head_rows=1, n_rows=len(rows),
+    bands = vertical_bands(st, title=bool(title), head_rows=1, n_rows=len(shown),
                            note_rows=len(note_lines))
     fig.set_size_inches(fig_w, bands.fig_h)
     canvas = TableCanvas(fig, st)
@@ -371,8 +397,9 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure: str, header: str, poole
     canvas.text((eff_cols[0].x0 + eff_cols[-1].x1) / 2, hy, eff_title, "center", bold=True)
     canvas.text(panel_x0 + panel_w / 2, hy, panel_title, "center", bold=True)
     canvas.rule(MARGIN_IN, fig_w - MARGIN_IN, bands.body_top)
-    for i, (r, t) in enumerate(zip(rows, texts)):
-        yc = bands.row_centre(i, row_h)
+    for y, i in enumerate(shown):
+        r, t = rows[i], texts[i]
+        yc = bands.row_centre(y, row_h)
         canvas.text(cols[0].x0, yc, tm.fit(r[0], label_w - pad, fs, r[4]), bold=r[4])
         for c, (_name, vals) in zip(cols[1:], extra_cols):
             if i < len(vals):
@@ -382,13 +409,13 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure: str, header: str, poole
 
     ### the panel
     null = 1.0 if ratio else 0.0
-    ax = interval_panel(fig, canvas, bands, x0=panel_x0, width=panel_w, n_rows=len(rows), lo=lo,
+    ax = interval_panel(fig, canvas, bands, x0=panel_x0, width=panel_w, n_rows=len(shown), lo=lo,
                         hi=hi, ratio=ratio, ticks=ticks, null=null)
     if ref is not None and is_number(ref):
         ax.axvline(disp(ref), color=RULE_COLOR, lw=LINE_WIDTH_PT, ls="--", zorder=1,
                    gid="reference-line")
     segs = []
-    for i, (_l, e, a, b, is_pooled) in enumerate(rows):
+    for i, (_l, e, a, b, is_pooled) in enumerate(rows[j] for j in shown):
         if is_pooled:
             h = DIAMOND_HALF_ROWS
             ax.add_patch(Polygon([(disp(a), i), (disp(e), i - h), (disp(b), i),
@@ -398,8 +425,9 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure: str, header: str, poole
             segs.append([(max(disp(a), lo), i), (min(disp(b), hi), i)])
     ax.add_collection(LineCollection(segs, colors="black", linewidths=LINE_WIDTH_PT, zorder=3,
                                      gid="ci"))
-    ax.scatter(disp(est), np.arange(k), marker=marker, s=POINT_SIZE, color=POINT_COLOR, zorder=4,
-               linewidths=0, gid=gid)
+    on_page = np.array([j for j in shown if j < k], dtype=int)
+    ax.scatter(disp(est[on_page]), on_page - shown.start, marker=marker, s=POINT_SIZE,
+               color=POINT_COLOR, zorder=4, linewidths=0, gid=gid)
     if favours:
         put_favours(canvas, tm, favours, x0=panel_x0, width=panel_w, lo=lo, hi=hi, ratio=ratio,
                     null=null, y=bands.fav_y)
@@ -445,6 +473,8 @@ def leave_one_out_plot(
     xlim=None,
     alpha: float = 0.05,
     note: str | None = None,
+    page: int | None = None,
+    rows_per_page: int | None = None,
 ) -> Figure:
     """Leave-one-out plot: the pooled estimate with each study omitted in turn.
 
@@ -459,6 +489,10 @@ def leave_one_out_plot(
         reference line.
     tau2, I2 : array_like of shape (k,), optional
         Extra columns (I² in percent).
+    page, rows_per_page : int, optional
+        Draw only page ``page`` (1-based) of rows split into pages of at most
+        ``rows_per_page`` (default :data:`~metaanalysis.render.layout.MAX_ROWS_PER_PAGE`)
+        rows, the overall diamond on the last (:func:`rows_page_count`).
     """
     pooled = _pooled_tuple(overall, "All studies")
     extra = []
@@ -478,7 +512,7 @@ def leave_one_out_plot(
         header="Study omitted", pooled=pooled, ref=None if pooled is None else pooled[1],
         marker="s", gid="loo-point", extra_cols=extra, favours=_favours(favours, arms, benefit),
         fontsize=fontsize, plot_width=plot_width, label_width=label_width, digits=digits,
-        title=title, xlim=xlim, alpha=alpha, note=note)
+        title=title, xlim=xlim, alpha=alpha, note=note, page=page, rows_per_page=rows_per_page)
 
 
 def cumulative_plot(
@@ -500,6 +534,8 @@ def cumulative_plot(
     xlim=None,
     alpha: float = 0.05,
     note: str | None = None,
+    page: int | None = None,
+    rows_per_page: int | None = None,
 ) -> Figure:
     """Cumulative forest plot: the pooled estimate as studies are added in
     order of publication.
@@ -513,6 +549,8 @@ def cumulative_plot(
         The study added at each step (printed as "+ <label>").
     years : array_like of shape (k,), optional
         Publication years (a column); the caller sorts by year.
+    page, rows_per_page : int, optional
+        As in :func:`leave_one_out_plot`.
     """
     extra = []
     if years is not None:
@@ -523,7 +561,7 @@ def cumulative_plot(
         header="Study added", pooled=None, ref=None, marker="o", gid="cumulative-point",
         extra_cols=extra, favours=_favours(favours, arms, benefit), fontsize=fontsize,
         plot_width=plot_width, label_width=label_width, digits=digits, title=title, xlim=xlim,
-        alpha=alpha, note=note)
+        alpha=alpha, note=note, page=page, rows_per_page=rows_per_page)
 
 
 # ----------------------------------------------------------------------------

@@ -359,3 +359,8 @@ def test_plan_emits_the_pages_of_a_long_forest_plot(bundled, tmp_path, monkeypat
     species = next(a for a in run.strata if a.name == "species")
     assert sorted(seen) == sorted(s.study for s in species.result.overall.studies)
     assert [any(t.startswith("Total (") for t in page) for page in texts] == [False] * (n - 1) + [True]
+    # the leave-one-out (k + 1 rows) and cumulative (k rows) plots page the same way
+    monkeypatch.setattr(layout, "MAX_ROWS_PER_PAGE", 6)
+    ids = [j.id for j in figures_mod.plan_figures(run)]
+    for name in ("leave_one_out", "cumulative"):
+        assert name not in ids and f"{name}_p1" in ids and f"{name}_p2" in ids
