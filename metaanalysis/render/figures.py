@@ -380,7 +380,8 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
     judged = {c.key: dict(c.rob_domains, Overall=c.rob_overall) for c in run.comparisons if c.rob_overall}
     if judged:
         job = call(plots.rob_traffic_light, judged)
-        save(job, "rob_traffic_light", "Risk of bias (traffic light)", "Judgements as extracted.")
+        save_pages(job, "rob_traffic_light", "Risk of bias (traffic light)",
+                   "Judgements as extracted.", plots.rob_page_count(len(judged)))
         job = call(plots.rob_summary, judged)
         save(job, "rob_summary", "Risk of bias (summary)", "Proportion of trials per judgement.")
     return index

@@ -1004,14 +1004,15 @@ def _draw(table: _Table, look: _Look, page: range | None,
     last = page is None or page.stop == len(table.rows)
     bottom_lines = table.bottom_lines if last else []
     note_lines = wrap_notes(table.notes, tm, fig_w - 2 * MARGIN_IN, st)
-    bands = vertical_bands(st, title=bool(look.title), head_rows=2, n_rows=len(rows),
+    title = look.title
+    if page_of is not None:
+        title = (f"{title} (page {page_of[0]} of {page_of[1]})" if title
+                 else f"Page {page_of[0]} of {page_of[1]}")
+    bands = vertical_bands(st, title=bool(title), head_rows=2, n_rows=len(rows),
                            bottom_rows=len(bottom_lines), note_rows=len(note_lines))
     fig.set_size_inches(fig_w, bands.fig_h)
     canvas = TableCanvas(fig, st)
 
-    title = look.title
-    if title and page_of is not None:
-        title = f"{title} (page {page_of[0]} of {page_of[1]})"
     if title:
         canvas.title(title, tm, bands)
     _draw_header(canvas, table, left, rob_cols, bands, panel_x0, panel_x1, look.colors["rule"])

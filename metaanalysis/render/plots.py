@@ -44,6 +44,7 @@ from metaanalysis.render._common import (
 from metaanalysis.render.fmt import MEASURE_NAMES, MINUS, RATIO_MEASURES, is_number
 from metaanalysis.render.layout import (
     DIAMOND_HALF_ROWS,
+    FOREST_STYLE,
     INTERVAL_STYLE,
     LINE_WIDTH_PT,
     MARGIN_IN,
@@ -68,6 +69,7 @@ __all__ = [
     "cumulative_plot",
     "bubble_plot",
     "rob_traffic_light",
+    "rob_page_count",
     "rob_summary",
     "save_figure",
 ]
@@ -91,9 +93,15 @@ def _display(measure):
     return ratio, (np.exp if ratio else (lambda v: np.asarray(v, dtype=float)))
 
 
-def _style_axis(ax, fs):
+def _open_frame(ax) -> None:
+    """Only the left and bottom axis lines (the house style of the xy plots)."""
     for side in ("right", "top"):
         ax.spines[side].set_visible(False)
+
+
+def _style_axis(ax, fs: float) -> None:
+    """Open frame, tick labels in the figure font."""
+    _open_frame(ax)
     ax.tick_params(labelsize=fs)
     for t in ax.get_xticklabels() + ax.get_yticklabels():
         t.set_family(FONT_FAMILY)
@@ -286,6 +294,11 @@ POINT_SIZE = 24
 POINT_COLOR = "#1F4E79"
 
 
+def _page_title(title: str | None, page: int, n: int) -> str:
+    """The title of one page of ``n``: "<title> (page 2 of 3)" or "Page 2 of 3"."""
+    return f"{title} (page {page} of {n})" if title else f"Page {page} of {n}"
+
+
 def rows_page_count(n_rows: int, pooled: bool = False, rows_per_page: int | None = None) -> int:
     """How many pages a leave-one-out or cumulative plot of ``n_rows`` rows
     (``pooled``: the last one is the overall diamond) is split into."""
@@ -374,7 +387,7 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure: str, header: str, poole
             raise ValueError(f"page must be 1 to {len(pages)}, got {page!r}")
         if len(pages) > 1:
             shown = pages[page - 1]
-            title = f"{title} (page {page} of {len(pages)})" if title else None
+            title = _page_title(title, page, len(pages))
     fav_w = max(tm.width(favours[0], fs), tm.width(favours[1], fs)) if favours else 0
     panel_title = MEASURE_AXIS.get(measure, measure)
     panel_w = panel_width(plot_width, fav_w, [tm.width(panel_title, fs, True)])
@@ -742,12 +755,31 @@ def _rob_table(judgements: Mapping[str, Mapping[str, str]], domains):
     return list(domains), table
 
 
+#: Rows and columns of the traffic-light plot are this many inches: room for
+#: a dot of 0.78 of a cell with its symbol (robvis's proportions).
+ROB_CELL_IN = 0.3
+
+
+def rob_page_count(n_studies: int, rows_per_page: int | None = None) -> int:
+    """How many pages a traffic-light plot of ``n_studies`` studies is split into."""
+    return len(_rob_pages(n_studies, rows_per_page))
+
+
+def _rob_pages(n_studies: int, rows_per_page: int | None) -> list[range]:
+    # as many rows as fit in the table height of a forest plot's page
+    per_page = rows_per_page or max(2, int(layout.MAX_ROWS_PER_PAGE * FOREST_STYLE.row_h
+                                           // ROB_CELL_IN))
+    return paginate(["study"] * n_studies, per_page)
+
+
 def rob_traffic_light(
     judgements: Mapping[str, Mapping[str, str]],
     *,
     domains: Sequence[str] | None = None,
     title: str | None = None,
     fontsize: float = 8.0,
+    page: int | None = None,
+    rows_per_page: int | None = None,
 ) -> Figure:
     """robvis-style traffic-light plot: studies x domains, one coloured dot
     with a symbol per judgement (+ low, − some concerns, × high, ? no
@@ -760,15 +792,27 @@ def rob_traffic_light(
         (missing domains count as no information).
     domains : sequence of str, optional
         Domain keys in column order (default: D1-D5 and Overall as found).
+    page, rows_per_page : int, optional
+        Draw only page ``page`` (1-based) of the studies split into pages of
+        at most ``rows_per_page`` rows (default: as many 0.3 in rows as the
+        forest plots' page holds, :func:`rob_page_count`); the label column
+        and legend are those of every study, so pages line up.
     """
     domains, table = _rob_table(judgements, domains)
     studies = list(table)
     fig = new_figure()
     tm = TextMeasure(fig)
     fs = fontsize
-    cell = 0.3  # inches per row and column
+    cell = ROB_CELL_IN
     margin = 0.15
     label_w = min(2.6, max(tm.width(s, fs) for s in studies) + 0.1)
+    if page is not None:
+        pages = _rob_pages(len(studies), rows_per_page)
+        if not 1 <= page <= len(pages):
+            raise ValueError(f"page must be 1 to {len(pages)}, got {page!r}")
+        if len(pages) > 1:
+            studies = [studies[i] for i in pages[page - 1]]
+            title = _page_title(title, page, len(pages))
     legend_items = [lv for lv in ROB_COLORS if any(lv in row for row in table.values())]
     legend_w = max(tm.width(ROB_LABELS[lv], fs) for lv in ROB_COLORS) + 0.35
     # column heads: D1-D5 and O, or letters for longer domain names (their
@@ -903,8 +947,7 @@ def rob_summary(
     ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"], fontsize=fs,
                   family=FONT_FAMILY)
     ax.tick_params(axis="y", length=0)
-    for side in ("right", "top"):
-        ax.spines[side].set_visible(False)
+    _open_frame(ax)
     head = title or ""
     note = "Weighted by study weight" if weights is not None else "Proportion of studies"
     if head:

@@ -18,6 +18,7 @@ from metaanalysis.render.plots import (
     funnel_plot,
     leave_one_out_plot,
     rob_summary,
+    rob_page_count,
     rob_traffic_light,
     rows_page_count,
 )
@@ -292,3 +293,26 @@ def test_summary_bars_unweighted_and_weighted(rob, figure_reader):
     assert figure_reader.overlaps(fig) == [] and figure_reader.outside(fig) == []
     with pytest.raises(ValueError, match="no weight"):
         rob_summary(rob, weights={"Taylor 2007": 1})
+
+
+def test_a_long_traffic_light_plot_is_split_into_pages(figure_reader):
+    """120 studies: pages of at most the page's rows, each study once, the
+    same label column on every page, and the legend on each."""
+    studies = {f"Trial {i:03d}": {"D1": "low", "D2": "high", "Overall": "high"}
+               for i in range(120)}
+    n = rob_page_count(len(studies))
+    assert n > 1 and rob_page_count(10) == 1
+    seen, widths = [], set()
+    for p in range(1, n + 1):
+        fig = rob_traffic_light(studies, page=p)
+        texts = figure_reader.texts(fig)
+        rows = [t for t in texts if t.startswith("Trial ")]
+        assert f"Page {p} of {n}" in texts and "Judgement" in texts
+        dots = sum(len(line.get_xdata()) for line in gid(fig, "rob-dot-high", Line2D))
+        assert dots == 2 * len(rows)  # D2 and Overall are high
+        seen += rows
+        widths.add(round(fig.get_figwidth(), 9))
+        assert figure_reader.overlaps(fig) == [] and figure_reader.outside(fig) == []
+    assert seen == list(studies) and len(widths) == 1
+    with pytest.raises(ValueError, match="page must be"):
+        rob_traffic_light(studies, page=n + 1)
