@@ -260,6 +260,11 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
     others as SVG (embedded in the report) unless ``all_formats`` adds PNG
     and PDF too. Rasterising and PDF font subsetting cost ~0.6 s a figure,
     most of a run's time.
+
+    A forest, leave-one-out, cumulative or traffic-light plot with more rows
+    than a page holds (render/layout.py ``MAX_ROWS_PER_PAGE``) becomes one job
+    per page, ``<id>_p1``, ``<id>_p2``, ... (``FigureJob.page_of`` is
+    ``<id>``), each listed in the index with "(page i of n)" in its title.
     """
     from metaanalysis.render import plots
     from metaanalysis.render.forest import forest_page_count, forest_plot

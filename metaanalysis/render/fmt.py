@@ -248,7 +248,8 @@ def metafor_p(p, digits: int = 4) -> str:
 # table cells of the figures (were render/_common.py's fmt_data / fmt_value;
 # issue 16: one formatter)
 
-_SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207b")
+_SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076"
+                                            "\u2077\u2078\u2079\u207b")
 
 
 def entered(x, digits: int = 2, minus: str = "-") -> str:

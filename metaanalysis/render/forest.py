@@ -13,7 +13,24 @@ Every text is measured with the Agg renderer before it is placed, so columns
 are exactly as wide as their widest cell, long labels are cut with an
 ellipsis, and the figure grows with the number of rows. The plot panel is one
 Axes whose y data coordinate is the row index, so squares, diamonds and text
-rows line up exactly.
+rows line up exactly. The sizes, the column model, text placement and the
+panel's axes come from :mod:`metaanalysis.render.layout`, which the
+leave-one-out and cumulative plots share.
+
+The drawing is done in steps: :func:`_forest_table` builds the rows, cells
+and footnotes (nothing measured); :func:`_left_columns` sizes and places the
+columns; :func:`_axis_limits` chooses the axis; :func:`_draw` lays out the
+bands and calls :func:`_draw_header`, :func:`_draw_body`,
+:func:`_draw_marks` and :func:`_draw_rob`.
+
+Pages
+-----
+A table with more rows than ``layout.MAX_ROWS_PER_PAGE`` is never drawn
+small: ``forest_plot(..., page=i)`` draws page i of
+:func:`forest_page_count` pages, each with the columns, axis and square
+sizes of the whole table (pages line up), a split subgroup's header repeated
+with "(continued)", the footnotes, and the overall result with its tests on
+the last page. Without ``page`` every row is drawn in one figure.
 
 Artists carry gids that tests (and anyone post-processing the SVG) can find:
 ``study-square`` (one PathCollection with one square per drawn study),
@@ -38,10 +55,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -204,7 +222,8 @@ def heterogeneity_text(f: FitResult, *, digits: int = 2, i2_from: str = "fit") -
     if f.method in COMMON_EFFECT:
         return f"Heterogeneity: {chi}"
     # the estimator is named: RevMan's line always means DerSimonian-Laird
-    return f"Heterogeneity: Tau\u00b2 ({f.method}) = {fmt.small(f.tau2, digits, minus=MINUS)}; {chi}"
+    tau2 = fmt.small(f.tau2, digits, minus=MINUS)
+    return f"Heterogeneity: Tau\u00b2 ({f.method}) = {tau2}; {chi}"
 
 
 def overall_effect_text(f: FitResult) -> str:
@@ -230,7 +249,8 @@ def subgroup_text(res: PoolResult) -> str:
     if not is_number(Q) or not df:
         return "Test for subgroup differences: Not applicable"
     if res.subgroup_test and "F-test" in res.subgroup_test:
-        return f"Test for subgroup differences: F = {Q:.2f}, df = {df} ({fmt.p_phrase(p, symbol='P')})"
+        return (f"Test for subgroup differences: F = {Q:.2f}, df = {df} "
+                f"({fmt.p_phrase(p, symbol='P')})")
     i2 = max(0.0, (Q - df) / Q) * 100 if Q > 0 else 0.0
     return (f"Test for subgroup differences: Chi\u00b2 = {fmt.num(Q, 2, minus=MINUS)}, df = {df} "
             f"({fmt.p_phrase(p, symbol='P')}), "
@@ -422,7 +442,7 @@ def _page_rows(table: "_Table", page: range | None) -> list[_Row]:
     return rows
 
 
-def _as_pool_result(result) -> PoolResult:
+def _as_pool_result(result: PoolResult | FitResult) -> PoolResult:
     if isinstance(result, FitResult):
         result = PoolResult(overall=result)
     if not isinstance(result, PoolResult):
@@ -494,7 +514,8 @@ class _Marks:
         return "".join(self.of(t) for t in dict.fromkeys(texts))
 
 
-def _arm_spec(measure: str, study_data: dict, columns) -> tuple[bool, bool, list]:
+def _arm_spec(measure: str, study_data: dict[str, dict],
+              columns: Sequence[str]) -> tuple[bool, bool, list]:
     """(binary, show_data, per-arm [(key, title, group)]) of the data columns."""
     binary = measure in ("RR", "OR", "RD") or (
         measure == "GEN" and any("ai" in d for d in study_data.values()))
@@ -509,7 +530,8 @@ def _arm_spec(measure: str, study_data: dict, columns) -> tuple[bool, bool, list
     return binary, show_data, arm_spec
 
 
-def _rob_keys(study_data: dict, columns, rob_domains) -> list[str]:
+def _rob_keys(study_data: dict[str, dict], columns: Sequence[str],
+              rob_domains: Sequence[str] | None) -> list[str]:
     """The risk-of-bias domains to show, in order (none without judgements)."""
     if "rob" not in columns:
         return []
@@ -527,9 +549,10 @@ def _rob_keys(study_data: dict, columns, rob_domains) -> list[str]:
     return found
 
 
-def _forest_table(result: PoolResult, *, study_data: dict, columns, arms, prediction, digits: int,
-                  data_digits: int, i2_from: str, subgroup_titles, rob_domains,
-                  footnotes) -> _Table:
+def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: Sequence[str],
+                  arms: tuple[str, str], prediction: bool | str, digits: int, data_digits: int,
+                  i2_from: str, subgroup_titles: dict[str, str] | None,
+                  rob_domains: Sequence[str] | None, footnotes: Sequence[str]) -> _Table:
     """The rows of a forest plot: per block (subgroup) a header, the studies,
     the subtotal and its tests; then the overall result; and the footnotes."""
     overall = result.overall
@@ -696,7 +719,8 @@ def _footnotes(result: PoolResult, marks: _Marks, missing_marked: bool, rob_keys
 
 
 
-def _paper_ci(shown, yi, lb, ub, ratio):
+def _paper_ci(shown, yi: float, lb: float, ub: float,
+              ratio: bool) -> tuple[float, float] | None:
     """The paper's own interval on the analysis scale, oriented like ``yi``.
 
     ``shown`` is (lower, upper) as printed (natural scale for ratios). A paper
@@ -727,7 +751,7 @@ def _rob_short(key: str, i: int) -> str:
     return chr(ord("A") + i)
 
 
-def _clip_x(verts, lo, hi):
+def _clip_x(verts: list[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
     """Clip a convex polygon to lo <= x <= hi (Sutherland-Hodgman, two edges)."""
 
     def clip(pts, inside, cross):
@@ -754,7 +778,9 @@ def _clip_x(verts, lo, hi):
     return pts
 
 
-def _arrow_head(side, tip, y, length, half_height, to_an, disp, color, gid) -> Polygon:
+def _arrow_head(side: str, tip: float, y: float, length: float, half_height: float,
+                to_an: Callable[[float], float], disp: Callable[[float], float], color: str,
+                gid: str) -> Polygon:
     """A filled arrowhead with its tip at ``tip`` (display scale) on row ``y``,
     ``length`` long on the analysis scale, pointing off the axis."""
     base = disp(to_an(tip) + (length if side == "left" else -length))
@@ -894,7 +920,8 @@ def _left_columns(table: _Table, look: _Look, tm: TextMeasure) -> _Left:
     return _Left(cols, eff_cols, group_title, left_w, cols[0].width - pad)
 
 
-def _axis_limits(rows: list[_Row], xlim, ticks, ratio: bool) -> tuple[float, float, list[float]]:
+def _axis_limits(rows: list[_Row], xlim: tuple[float, float] | None, ticks: Sequence[float] | None,
+                 ratio: bool) -> tuple[float, float, list[float]]:
     """(lo, hi, ticks) of the panel on the display scale.
 
     Distances from no effect on the analysis scale. The axis always shows
@@ -1106,7 +1133,7 @@ def _square_ref(rows: list[_Row]) -> float:
     return max(w_all + [SQUARE_REF_WEIGHT])
 
 
-def _draw_marks(ax, rows: list[_Row], lo: float, hi: float, panel_w: float, ratio: bool,
+def _draw_marks(ax: Axes, rows: list[_Row], lo: float, hi: float, panel_w: float, ratio: bool,
                 row_h: float, colors: dict, w_ref: float) -> None:
     """Squares and CI lines of the studies, diamonds, prediction intervals;
     whatever runs beyond the axis ends in an arrow."""

@@ -5,7 +5,11 @@ risk-of-bias summaries (robvis-style traffic-light plot and bar chart).
 Like :mod:`metaanalysis.render.forest`, these functions only draw numbers
 they are given (arrays or fitted results); they never fit anything. Effects
 come on the analysis scale (log for RR/OR) and are drawn on the display
-scale (ratios on a log axis).
+scale (ratios on a log axis). The leave-one-out and cumulative plots are
+tables laid out by :mod:`metaanalysis.render.layout`, as the forest plots
+are; they and the traffic-light plot split into pages (``page=``,
+:func:`rows_page_count`, :func:`rob_page_count`) rather than grow taller than
+a page.
 
 Artists carry gids so that tests and SVG post-processing can find them:
 ``contour-<level>``, ``contour-background``, ``study-points``,
@@ -311,8 +315,10 @@ def _row_pages(n_rows: int, pooled: bool, rows_per_page: int | None) -> list[ran
     return paginate(kinds, per_page, tail=int(pooled))
 
 
-def _interval_rows_plot(labels, est, lb, ub, *, measure: str, header: str, pooled, ref, marker: str,
-                        gid: str, extra_cols, favours, fontsize: float, plot_width: float,
+def _interval_rows_plot(labels: Sequence[str], est, lb, ub, *, measure: str, header: str,
+                        pooled: tuple | None, ref: float | None, marker: str, gid: str,
+                        extra_cols: list[tuple[str, list[str]]],
+                        favours: tuple[str, str] | None, fontsize: float, plot_width: float,
                         label_width: float, digits: int, title: str | None, xlim, alpha: float,
                         note: str | None = None, page: int | None = None,
                         rows_per_page: int | None = None) -> Figure:
@@ -513,7 +519,8 @@ def leave_one_out_plot(
         # the same decimals as the forest plots' Tau² (issue 15)
         extra.append(("Tau\u00b2", [fmt.small(t, digits, minus=MINUS) for t in tau2]))
     if I2 is not None:
-        extra.append(("I\u00b2", [f"{fmt.num(v, 0, minus=MINUS)}%" if is_number(v) else "NA" for v in I2]))
+        extra.append(("I\u00b2", [f"{fmt.num(v, 0, minus=MINUS)}%" if is_number(v) else "NA"
+                                   for v in I2]))
     if extra and pooled is not None and isinstance(overall, (FitResult, PoolResult)):
         fo = overall.overall if isinstance(overall, PoolResult) else overall
         if tau2 is not None:
@@ -642,8 +649,10 @@ def bubble_plot(
         ax.plot(xs, disp(b0 + b1 * xs), color="#B03A2E", lw=1.4, zorder=4, gid="regression-line")
         p = regression.pval[j]
         ptxt = fmt.p_phrase(p)
-        r2 = "" if regression.R2 is None else f", R\u00b2 = {fmt.num(regression.R2, 0, minus=MINUS)}%"
-        ax.text(0.02, 0.97, f"slope = {fmt.small(b1, 2, minus=MINUS)} ({ptxt}){r2}", transform=ax.transAxes,
+        r2 = ("" if regression.R2 is None
+              else f", R\u00b2 = {fmt.num(regression.R2, 0, minus=MINUS)}%")
+        slope = fmt.small(b1, 2, minus=MINUS)
+        ax.text(0.02, 0.97, f"slope = {slope} ({ptxt}){r2}", transform=ax.transAxes,
                 ha="left", va="top", fontsize=fs, family=FONT_FAMILY, parse_math=False,
                 gid="regression-text")
     ax.axhline(1.0 if ratio else 0.0, color="black", lw=0.7, ls=":", zorder=2, gid="null-line")
