@@ -56,7 +56,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -89,6 +89,7 @@ from metaanalysis.render.layout import (
     MARGIN_IN,
     Bands,
     Column,
+    Row,
     TableCanvas,
     TableStyle,
     auto_ticks,
@@ -182,21 +183,6 @@ COLORS = {
     "null": "black",
     "rule": "#555555",
 }
-
-
-@dataclass
-class _Row:
-    kind: str  # header | study | subtotal | total | events | pi | text | blank
-    label: str = ""
-    bold: bool = False
-    italic: bool = False
-    span: bool = False  # label spans the whole left region
-    cells: dict = field(default_factory=dict)
-    effect: tuple = ()  # (est, "[lb,", "ub]") or ("Not estimable",)
-    draw: tuple | None = None  # ("square", yi, lb, ub, weight) | ("diamond", ...) | ("pi", lb, ub)
-
-
-
 
 
 # ----------------------------------------------------------------------------
@@ -427,7 +413,7 @@ def _pages(table: "_Table", rows_per_page: int | None) -> list[range]:
     return paginate(kinds, per_page, tail=table.tail)
 
 
-def _page_rows(table: "_Table", page: range | None) -> list[_Row]:
+def _page_rows(table: "_Table", page: range | None) -> list[Row]:
     """The rows of one page; a page that starts inside a subgroup repeats
     its header, marked "(continued)"."""
     if page is None:
@@ -458,7 +444,7 @@ def _as_pool_result(result: PoolResult | FitResult) -> PoolResult:
 class _Table:
     """What a forest plot shows, before any measuring."""
 
-    rows: list[_Row]
+    rows: list[Row]
     bottom_lines: list[str]   # heterogeneity and tests of the overall result
     notes: list[str]          # footnotes, unwrapped
     measure: str
@@ -579,7 +565,7 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
     for s in overall.studies:
         pool_w.setdefault(s.study, []).append(s.weight)
 
-    rows: list[_Row] = []
+    rows: list[Row] = []
     blocks = list(result.subgroups) if result.subgroups else [(None, overall)]
 
     def study_rows(fit, used):
@@ -621,7 +607,7 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
                 # the paper's own interval (e.g. a t interval), not the Wald
                 # interval rebuilt from the SE that was derived from it
                 lb, ub = shown
-            row = _Row("study", label=s.study + marks.for_study(d), cells=cells,
+            row = Row("study", label=s.study + marks.for_study(d), cells=cells,
                        effect=eff_text(s.yi, lb, ub),
                        draw=("square", s.yi, lb, ub, w) if estimable else None)
             rows.append(row)
@@ -644,17 +630,17 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
             cells["n2i"] = total("n2i")
         wsum = sum(w for w in weights if is_number(w))
         cells["weight"] = f"{wsum:.1f}%" if kind == "subtotal" else "100.0%"
-        row = _Row(kind, label=label, bold=True, cells=cells,
+        row = Row(kind, label=label, bold=True, cells=cells,
                    effect=eff_text(fit.estimate, fit.ci_lb, fit.ci_ub),
                    draw=("diamond", fit.estimate, fit.ci_lb, fit.ci_ub, kind)
                    if is_number(fit.estimate) else None)
         rows.append(row)
         if show_data and binary:
-            rows.append(_Row("events", label="Total events",
+            rows.append(Row("events", label="Total events",
                              cells={"ai": total("ai"), "ci": total("ci")}))
         want_pi = prediction == "all" or (prediction is True and kind == "total")
         if want_pi and is_number(fit.pi_lb) and is_number(fit.pi_ub):
-            rows.append(_Row("pi", label="Prediction interval", italic=True,
+            rows.append(Row("pi", label="Prediction interval", italic=True,
                              effect=("", f"[{bound(fit.pi_lb)},", f"{bound(fit.pi_ub)}]"),
                              draw=("pi", fit.pi_lb, fit.pi_ub)))
 
@@ -663,14 +649,14 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
         if level is not None:
             by = str(result.by).replace("_", " ")
             head = (subgroup_titles or {}).get(level, f"{by[:1].upper()}{by[1:]}: {level}")
-            rows.append(_Row("header", label=head, bold=True, span=True))
+            rows.append(Row("header", label=head, bold=True, span=True))
         block_n, weights = study_rows(fit, used)
         if level is not None:
             pooled_rows(fit, "subtotal", f"Subtotal ({ci_text})", block_n, weights)
-            rows.append(_Row("text", label=heterogeneity_text(fit, digits=digits, i2_from=i2_from),
+            rows.append(Row("text", label=heterogeneity_text(fit, digits=digits, i2_from=i2_from),
                              span=True))
-            rows.append(_Row("text", label=overall_effect_text(fit), span=True))
-            rows.append(_Row("blank"))
+            rows.append(Row("text", label=overall_effect_text(fit), span=True))
+            rows.append(Row("blank"))
     all_n = {key: [study_data.get(s.study, {}).get(key) for s in overall.studies]
              for key in ("n1i", "n2i", "ai", "ci")}
     n_before_total = len(rows)
@@ -920,7 +906,7 @@ def _left_columns(table: _Table, look: _Look, tm: TextMeasure) -> _Left:
     return _Left(cols, eff_cols, group_title, left_w, cols[0].width - pad)
 
 
-def _axis_limits(rows: list[_Row], xlim: tuple[float, float] | None, ticks: Sequence[float] | None,
+def _axis_limits(rows: list[Row], xlim: tuple[float, float] | None, ticks: Sequence[float] | None,
                  ratio: bool) -> tuple[float, float, list[float]]:
     """(lo, hi, ticks) of the panel on the display scale.
 
@@ -1097,7 +1083,7 @@ def _draw_header(canvas: TableCanvas, table: _Table, left: _Left, rob_cols: list
                 lift=HEADER_RULE_LIFT_ROWS * row_h, color=rule_color, gid="header-rule")
 
 
-def _draw_body(canvas: TableCanvas, tm: TextMeasure, rows: list[_Row], left: _Left,
+def _draw_body(canvas: TableCanvas, tm: TextMeasure, rows: list[Row], left: _Left,
                bands: Bands) -> None:
     """The text of the body rows: labels (cut to their column), cells, effects."""
     fs, row_h = canvas.style.fontsize, canvas.style.row_h
@@ -1126,14 +1112,14 @@ def _draw_body(canvas: TableCanvas, tm: TextMeasure, rows: list[_Row], left: _Le
                     canvas.text_in(c, yc, s, bold=r.bold, italic=r.italic)
 
 
-def _square_ref(rows: list[_Row]) -> float:
+def _square_ref(rows: list[Row]) -> float:
     """The weight of the largest square: the largest study weight (on every
     page), or SQUARE_REF_WEIGHT when no study weighs more."""
     w_all = [r.draw[4] for r in rows if r.draw and r.draw[0] == "square" and is_number(r.draw[4])]
     return max(w_all + [SQUARE_REF_WEIGHT])
 
 
-def _draw_marks(ax: Axes, rows: list[_Row], lo: float, hi: float, panel_w: float, ratio: bool,
+def _draw_marks(ax: Axes, rows: list[Row], lo: float, hi: float, panel_w: float, ratio: bool,
                 row_h: float, colors: dict, w_ref: float) -> None:
     """Squares and CI lines of the studies, diamonds, prediction intervals;
     whatever runs beyond the axis ends in an arrow."""
@@ -1211,7 +1197,7 @@ def _draw_marks(ax: Axes, rows: list[_Row], lo: float, hi: float, panel_w: float
                        gid=f"ci-arrow-{d}")
 
 
-def _draw_rob(canvas: TableCanvas, rows: list[_Row], rob_cols: list[Column], bands: Bands) -> None:
+def _draw_rob(canvas: TableCanvas, rows: list[Row], rob_cols: list[Column], bands: Bands) -> None:
     """The risk-of-bias dots (robvis colours and symbols), one Line2D per
     domain and judgement."""
     row_h = canvas.style.row_h

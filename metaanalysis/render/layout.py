@@ -9,7 +9,8 @@ labels, lines below the table and wrapped footnotes. This module holds
 
 * the named sizes of that table (:class:`TableStyle` and the module
   constants, each with its reason),
-* the column model (:class:`Column`, :func:`place_columns`),
+* the row and column models (:class:`Row`, :class:`Column`,
+  :func:`place_columns`),
 * the vertical bands (:class:`Bands`, :func:`vertical_bands`),
 * text placement in inches (:class:`TableCanvas`),
 * the interval panel's axes set-up (:func:`interval_panel`), its limits in
@@ -27,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -39,7 +40,7 @@ from metaanalysis.render._common import FONT_FAMILY, TextMeasure, tick_label
 
 __all__ = [
     "MARGIN_IN", "PAD_EM", "MAX_ROWS_PER_PAGE", "FOREST_STYLE", "INTERVAL_STYLE", "TableStyle",
-    "Column", "place_columns", "Bands", "vertical_bands", "TableCanvas", "panel_width",
+    "Row", "Column", "place_columns", "Bands", "vertical_bands", "TableCanvas", "panel_width",
     "panel_x", "interval_panel", "put_favours", "paginate",
 ]
 
@@ -172,7 +173,32 @@ INTERVAL_STYLE = TableStyle(row_em=1.6, col_gap_em=1.2, notes_gap_rows=0.2,
 
 
 # ----------------------------------------------------------------------------
-# columns
+# rows and columns
+
+
+@dataclass
+class Row:
+    """One body row of the table.
+
+    ``kind`` is one of "header" (a subgroup's title), "study", "subtotal",
+    "total", "events", "pi" (prediction interval), "text" or "blank";
+    :func:`paginate` breaks pages by it. ``cells`` maps column keys to text,
+    ``effect`` holds the effect as three right-aligned parts
+    ``(est, "[lb,", "ub]")`` or one text (``("Not estimable",)``), and
+    ``draw`` what the panel draws on the row: ``("square", yi, lb, ub,
+    weight)``, ``("diamond", est, lb, ub, kind)``, ``("pi", lb, ub)`` or
+    ``("point", est, lb, ub)`` (analysis scale).
+    """
+
+    kind: str
+    label: str = ""
+    bold: bool = False
+    italic: bool = False
+    span: bool = False  # the label spans the whole left region
+    cells: dict = field(default_factory=dict)
+    effect: tuple = ()
+    draw: tuple | None = None
+
 
 
 @dataclass

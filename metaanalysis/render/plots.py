@@ -54,6 +54,7 @@ from metaanalysis.render.layout import (
     MARGIN_IN,
     RULE_COLOR,
     Column,
+    Row,
     TableCanvas,
     auto_ticks,
     interval_panel,
@@ -343,19 +344,21 @@ def _interval_rows_plot(labels: Sequence[str], est, lb, ub, *, measure: str, hea
             return "NA"
         return fmt.ratio(math.exp(x), digits) if ratio else fmt.num(x, digits, minus=MINUS)
 
-    rows = [(str(l), e, a, b, False) for l, e, a, b in zip(labels, est, lb, ub)]
+    rows = [Row("study", label=str(l), effect=(f(e), f"[{f(a)},", f"{f(b)}]"),
+                draw=("point", e, a, b)) for l, e, a, b in zip(labels, est, lb, ub)]
     if pooled is not None:
-        rows.append((pooled[0], pooled[1], pooled[2], pooled[3], True))
-    texts = [(f(e), f"[{f(a)},", f"{f(b)}]") for _l, e, a, b, _p in rows]
+        lab, e, a, b = pooled
+        rows.append(Row("total", label=lab, bold=True, effect=(f(e), f"[{f(a)},", f"{f(b)}]"),
+                        draw=("diamond", e, a, b, "total")))
 
     ### columns: label, extra columns, the effect as three right-aligned parts
-    label_w = min(label_width, max(tm.width(r[0], fs, r[4]) for r in rows) + pad)
+    label_w = min(label_width, max(tm.width(r.label, fs, r.bold) for r in rows) + pad)
     label_w = max(label_w, tm.width(header, fs, True) + pad)
     cols = [Column("label", header, "left", width=label_w, x0=MARGIN_IN)]
     for name, vals in extra_cols:
         w = max([tm.width(str(v), fs) for v in vals] + [tm.width(name, fs, True)]) + pad
         cols.append(Column(name, name, "right", group="extra", width=w))
-    ecol = [max(tm.width(t[i], fs, True) for t in texts) + pad for i in range(3)]
+    ecol = [max(tm.width(r.effect[i], fs, True) for r in rows) + pad for i in range(3)]
     eff_title = f"{measure if measure != 'GEN' else 'Estimate'} [{fmt.ci_label(alpha)}]"
     space = tm.width(" ", fs)
     eff_w = sum(ecol) + 2 * space
@@ -417,14 +420,14 @@ def _interval_rows_plot(labels: Sequence[str], est, lb, ub, *, measure: str, hea
     canvas.text(panel_x0 + panel_w / 2, hy, panel_title, "center", bold=True)
     canvas.rule(MARGIN_IN, fig_w - MARGIN_IN, bands.body_top)
     for y, i in enumerate(shown):
-        r, t = rows[i], texts[i]
+        r = rows[i]
         yc = bands.row_centre(y, row_h)
-        canvas.text(cols[0].x0, yc, tm.fit(r[0], label_w - pad, fs, r[4]), bold=r[4])
+        canvas.text(cols[0].x0, yc, tm.fit(r.label, label_w - pad, fs, r.bold), bold=r.bold)
         for c, (_name, vals) in zip(cols[1:], extra_cols):
             if i < len(vals):
-                canvas.text_in(c, yc, str(vals[i]), bold=r[4])
-        for c, s in zip(eff_cols, t):
-            canvas.text_in(c, yc, s, bold=r[4])
+                canvas.text_in(c, yc, str(vals[i]), bold=r.bold)
+        for c, s in zip(eff_cols, r.effect):
+            canvas.text_in(c, yc, s, bold=r.bold)
 
     ### the panel
     null = 1.0 if ratio else 0.0
@@ -434,8 +437,9 @@ def _interval_rows_plot(labels: Sequence[str], est, lb, ub, *, measure: str, hea
         ax.axvline(disp(ref), color=RULE_COLOR, lw=LINE_WIDTH_PT, ls="--", zorder=1,
                    gid="reference-line")
     segs = []
-    for i, (_l, e, a, b, is_pooled) in enumerate(rows[j] for j in shown):
-        if is_pooled:
+    for i, r in enumerate(rows[j] for j in shown):
+        e, a, b = r.draw[1:4]
+        if r.draw[0] == "diamond":
             h = DIAMOND_HALF_ROWS
             ax.add_patch(Polygon([(disp(a), i), (disp(e), i - h), (disp(b), i),
                                   (disp(e), i + h)], facecolor="black", edgecolor="black",
