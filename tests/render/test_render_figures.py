@@ -364,3 +364,9 @@ def test_plan_emits_the_pages_of_a_long_forest_plot(bundled, tmp_path, monkeypat
     ids = [j.id for j in figures_mod.plan_figures(run)]
     for name in ("leave_one_out", "cumulative"):
         assert name not in ids and f"{name}_p1" in ids and f"{name}_p2" in ids
+
+
+def test_every_bundled_figure_fits_one_page(figures):
+    """The bundled forest plots (at most 63 rows) are under the page limit, so
+    the committed outputs keep one file per figure."""
+    assert [fid for _proto, _data, fid, *_rest in figures if re.search(r"_p[0-9]+$", fid)] == []
