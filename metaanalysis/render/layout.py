@@ -40,8 +40,8 @@ from metaanalysis.render._common import FONT_FAMILY, TextMeasure, tick_label
 
 __all__ = [
     "MARGIN_IN", "PAD_EM", "MAX_ROWS_PER_PAGE", "FOREST_STYLE", "INTERVAL_STYLE", "TableStyle",
-    "Row", "Column", "place_columns", "Bands", "vertical_bands", "TableCanvas", "panel_width",
-    "panel_x", "interval_panel", "put_favours", "paginate",
+    "Row", "Column", "place_columns", "Bands", "vertical_bands", "TableCanvas", "wrap_notes",
+    "panel_width", "auto_ticks", "panel_x", "interval_panel", "put_favours", "paginate",
 ]
 
 # ----------------------------------------------------------------------------

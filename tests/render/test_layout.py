@@ -8,7 +8,6 @@ and the same axis on every page.
 """
 
 import struct
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -30,9 +29,7 @@ from metaanalysis.render.layout import (
     place_columns,
     vertical_bands,
 )
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_render import arm_data, synthetic  # noqa: E402  (the forest tests' generator)
+from tests.render.test_render import arm_data, synthetic  # the forest tests' generated trials
 
 SVG = "{http://www.w3.org/2000/svg}"
 
