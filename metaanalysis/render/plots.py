@@ -47,12 +47,15 @@ from metaanalysis.render._common import (
 )
 from metaanalysis.render.fmt import MEASURE_NAMES, MINUS, RATIO_MEASURES, is_number
 from metaanalysis.render.layout import (
+    BASELINE_EM,
     DIAMOND_HALF_ROWS,
     FOREST_STYLE,
     INTERVAL_STYLE,
     LINE_WIDTH_PT,
     MARGIN_IN,
+    NOTE_SIZE_STEP,
     RULE_COLOR,
+    TITLE_SIZE_STEP,
     Column,
     Row,
     TableCanvas,
@@ -769,8 +772,25 @@ def _rob_table(judgements: Mapping[str, Mapping[str, str]], domains):
 
 
 #: Rows and columns of the traffic-light plot are this many inches: room for
-#: a dot of 0.78 of a cell with its symbol (robvis's proportions).
+#: a dot of 0.78 of a cell (its symbol 0.45 of the dot), robvis's proportions.
 ROB_CELL_IN = 0.3
+ROB_DOT_FRACTION = 0.78
+ROB_SYMBOL_FRACTION = 0.45
+#: Its border (a little wider than the tables', which have no grid to frame),
+#: the header and title rows, and the study labels: at most 2.6 in (longer
+#: labels get an ellipsis), 0.1 in clear of the first dot.
+ROB_MARGIN_IN = 0.15
+ROB_HEAD_IN = 0.3
+ROB_LABEL_MAX_IN = 2.6
+ROB_LABEL_PAD_IN = 0.1
+#: The legend: 0.3 in right of the grid, 0.22 in per judgement, its key (dot
+#: and gap) 0.35 in before the label text.
+ROB_LEGEND_GAP_IN = 0.3
+ROB_LEGEND_ROW_IN = 0.22
+ROB_LEGEND_KEY_IN = 0.35
+#: The domain captions: 0.15 in below the grid, 0.17 in per line (notes size).
+ROB_CAPTION_GAP_IN = 0.15
+ROB_CAPTION_LINE_IN = 0.17
 
 
 def rob_page_count(n_studies: int, rows_per_page: int | None = None) -> int:
@@ -817,8 +837,8 @@ def rob_traffic_light(
     tm = TextMeasure(fig)
     fs = fontsize
     cell = ROB_CELL_IN
-    margin = 0.15
-    label_w = min(2.6, max(tm.width(s, fs) for s in studies) + 0.1)
+    margin = ROB_MARGIN_IN
+    label_w = min(ROB_LABEL_MAX_IN, max(tm.width(s, fs) for s in studies) + ROB_LABEL_PAD_IN)
     if page is not None:
         pages = _rob_pages(len(studies), rows_per_page)
         if not 1 <= page <= len(pages):
@@ -827,22 +847,24 @@ def rob_traffic_light(
             studies = [studies[i] for i in pages[page - 1]]
             title = _page_title(title, page, len(pages))
     legend_items = [lv for lv in ROB_COLORS if any(lv in row for row in table.values())]
-    legend_w = max(tm.width(ROB_LABELS[lv], fs) for lv in ROB_COLORS) + 0.35
+    legend_w = max(tm.width(ROB_LABELS[lv], fs) for lv in ROB_COLORS) + ROB_LEGEND_KEY_IN
     # column heads: D1-D5 and O, or letters for longer domain names (their
     # full names in the caption, as in the forest plots)
     heads = ["O" if k == "Overall" else k if len(k) <= 3 else chr(ord("A") + j)
              for j, k in enumerate(domains)]
     caption = [f"{h}: {ROB2_DOMAINS.get(k, k.replace('_', ' '))}" for h, k in zip(heads, domains)]
     ax_w = cell * len(domains)
-    title_h = 0.3 if title else 0.0
-    head_h = 0.3
-    fig_w = margin + label_w + ax_w + 0.3 + legend_w + margin
+    title_h = ROB_HEAD_IN if title else 0.0
+    head_h = ROB_HEAD_IN
+    fig_w = margin + label_w + ax_w + ROB_LEGEND_GAP_IN + legend_w + margin
     ax_h = cell * len(studies)
     cap_lines = []
     for c in caption:
-        cap_lines += tm.wrap(c, fig_w - 2 * margin, fs - 0.5)
-    fig_h = margin + title_h + head_h + ax_h + 0.15 + 0.17 * len(cap_lines) + margin
-    fig_h = max(fig_h, margin + title_h + head_h + 0.22 * (len(legend_items) + 1) + margin)
+        cap_lines += tm.wrap(c, fig_w - 2 * margin, fs + NOTE_SIZE_STEP)
+    fig_h = (margin + title_h + head_h + ax_h + ROB_CAPTION_GAP_IN
+             + ROB_CAPTION_LINE_IN * len(cap_lines) + margin)
+    fig_h = max(fig_h, margin + title_h + head_h + ROB_LEGEND_ROW_IN * (len(legend_items) + 1)
+                + margin)
     fig.set_size_inches(fig_w, fig_h)
     x0 = margin + label_w
     y_top = fig_h - margin - title_h - head_h
@@ -852,7 +874,7 @@ def rob_traffic_light(
     ax.set_axis_off()
     for i in range(len(studies) + 1):  # light grid, as robvis
         ax.axhline(i - 0.5, color="0.85", lw=0.5, zorder=0)
-    d = cell * 72 * 0.78
+    d = cell * 72 * ROB_DOT_FRACTION
     for lv in ROB_COLORS:
         pts = [(j, i) for i, s in enumerate(studies) for j, v in enumerate(table[s]) if v == lv]
         if not pts:
@@ -860,10 +882,10 @@ def rob_traffic_light(
         px, py = [p[0] for p in pts], [p[1] for p in pts]
         ax.plot(px, py, ls="none", marker="o", ms=d, mew=0, color=ROB_COLORS[lv], zorder=2,
                 gid=f"rob-dot-{lv}")
-        ax.plot(px, py, ls="none", marker=ROB_MARKERS[lv], ms=d * 0.45, mew=1.3,
+        ax.plot(px, py, ls="none", marker=ROB_MARKERS[lv], ms=d * ROB_SYMBOL_FRACTION, mew=1.3,
                 color="black" if lv == "some_concerns" else "white", zorder=3,
                 gid=f"rob-symbol-{lv}")
-    base = 0.36 * fs / 72
+    base = BASELINE_EM * fs / 72
 
     def put(xx, yy, s, ha="left", bold=False, size=None):
         fig.text(xx, yy - base, s, transform=fig.dpi_scale_trans, ha=ha, va="baseline",
@@ -871,27 +893,27 @@ def rob_traffic_light(
                  parse_math=False)
 
     if title:
-        put(margin, fig_h - margin - title_h / 2, title, bold=True, size=fs + 1)
+        put(margin, fig_h - margin - title_h / 2, title, bold=True, size=fs + TITLE_SIZE_STEP)
     for j, k in enumerate(domains):
         put(x0 + (j + 0.5) * cell, y_top + head_h / 2, heads[j], "center", bold=True)
     put(margin, y_top + head_h / 2, "Study", bold=True)
     for i, s in enumerate(studies):
-        put(margin, y_top - (i + 0.5) * cell, tm.fit(s, label_w - 0.1, fs))
+        put(margin, y_top - (i + 0.5) * cell, tm.fit(s, label_w - ROB_LABEL_PAD_IN, fs))
     # legend
-    lx = x0 + ax_w + 0.3
+    lx = x0 + ax_w + ROB_LEGEND_GAP_IN
     put(lx, y_top + head_h / 2, "Judgement", bold=True)
     for i, lv in enumerate(ROB_COLORS):
-        yy = y_top - (i + 0.5) * 0.22
+        yy = y_top - (i + 0.5) * ROB_LEGEND_ROW_IN
         fig.add_artist(Line2D([lx + 0.08], [yy], ls="none", marker="o", ms=9, mew=0,
                               color=ROB_COLORS[lv], transform=fig.dpi_scale_trans))
         fig.add_artist(Line2D([lx + 0.08], [yy], ls="none", marker=ROB_MARKERS[lv], ms=4.5,
                               mew=1.1, color="black" if lv == "some_concerns" else "white",
                               transform=fig.dpi_scale_trans))
         put(lx + 0.22, yy, ROB_LABELS[lv])
-    yy = y_top - ax_h - 0.15
+    yy = y_top - ax_h - ROB_CAPTION_GAP_IN
     for line in cap_lines:
-        put(margin, yy - 0.085, line, size=fs - 0.5)
-        yy -= 0.17
+        put(margin, yy - ROB_CAPTION_LINE_IN / 2, line, size=fs + NOTE_SIZE_STEP)
+        yy -= ROB_CAPTION_LINE_IN
     return fig
 
 
