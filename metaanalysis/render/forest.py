@@ -409,7 +409,7 @@ def _pages(table: "_Table", rows_per_page: int | None) -> list[range]:
     per_page = layout.MAX_ROWS_PER_PAGE if rows_per_page is None else rows_per_page
     kinds = [r.kind for r in table.rows]
     if "header" in kinds:
-        per_page -= 1  # room for the "(continued)" header of a split subgroup
+        per_page = max(2, per_page - 1)  # room for a split subgroup's "(continued)" header
     return paginate(kinds, per_page, tail=table.tail)
 
 

@@ -223,3 +223,19 @@ def test_a_small_forest_plot_is_one_page_and_page_1_is_the_whole_figure(tmp_path
     [b] = save_figure(forest_plot(res, study_data=arm_data(df), page=1), tmp_path / "b",
                       formats=("svg",))
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_tiny_pages_still_hold_every_row():
+    """Even 3 rows a page (2 plus a repeated subgroup header): every study
+    once, no page over the limit, the overall result on the last page."""
+    res = m.pool(synthetic(9, seed=4, by=["a", "b"]), measure="MD", by="severity")
+    n = forest_page_count(res, rows_per_page=3)
+    seen = []
+    for p in range(1, n + 1):
+        fig = forest_plot(res, rows_per_page=3, page=p)
+        ax = next(a for a in fig.axes if a.get_gid() == "forest-panel")
+        assert ax.get_ylim()[0] + 0.5 <= 3
+        texts = [t.get_text() for t in fig.texts]
+        seen += [t for t in texts if t.startswith("Trial ")]
+        assert ("Total (95% CI)" in texts) == (p == n)
+    assert sorted(seen) == sorted(s.study for s in res.overall.studies)
