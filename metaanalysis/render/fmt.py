@@ -41,7 +41,6 @@ __all__ = [
     "MINUS", "NA", "RATIO_MEASURES", "MEASURE_NAMES", "is_number", "num", "small", "p_value",
     "p_phrase", "ratio", "effect", "interval", "level", "ci_label", "pi_label",
     "null_value", "excludes_null_phrase", "measure_name", "metafor_num", "metafor_p",
-    "entered", "cell",  # figures' table cells (moved from render/_common.py, issue 16)
 ]
 
 MINUS = "\u2212"  # typographic minus, as matplotlib's own tick labels use
@@ -247,6 +246,8 @@ def metafor_p(p, digits: int = 4) -> str:
 # ----------------------------------------------------------------------------
 # table cells of the figures (were render/_common.py's fmt_data / fmt_value;
 # issue 16: one formatter)
+
+__all__ += ["entered", "cell"]
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076"
                                             "\u2077\u2078\u2079\u207b")
