@@ -94,11 +94,12 @@ RULE_COLOR = "#555555"
 DIAMOND_HALF_ROWS = 0.34
 
 #: The most table rows one figure (page) holds. At the default 8 pt a forest
-#: row is 12.4 pt (1.55 em), so 70 rows are 12.1 in of table; with the header,
-#: axis band and footnotes the figure is about 15 in tall, the most that still
-#: prints at about 6 pt text when scaled to one A4 or Letter page. A table
-#: with more rows is split into pages (:func:`paginate`) rather than scaled
-#: below that. The largest bundled forest plot has 63 rows.
+#: row is 12.4 pt (1.55 em), so 70 rows are 12.1 in of table and a full page
+#: with header, axis band and a few footnotes is about 13.5 in tall: scaled
+#: into the 10.5 in between an A4 page's 15 mm margins, its 8 pt text prints
+#: at about 6 pt, the smallest we let a figure's text become. A table with
+#: more rows is split into pages (:func:`paginate`) rather than scaled below
+#: that. The largest bundled forest plot has 63 rows (one page).
 MAX_ROWS_PER_PAGE = 70
 
 
