@@ -171,7 +171,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             jobs = figures.plan_figures(run, all_formats)
             if only:
                 needed = _figures_for(proto, only)
-                jobs = [job for job in jobs if job.id in needed]
+                jobs = [job for job in jobs if job.base_id in needed]  # pages of a figure too (layout)
             keys = []
             for job in jobs:
                 key = write.fingerprint(code, "figure", job)

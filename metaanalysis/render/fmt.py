@@ -306,3 +306,74 @@ def metafor_p(p, digits: int = 4) -> str:
     if p < 10**-digits:
         return "<." + "0" * (digits - 1) + "1"
     return f"{p:.{digits}f}"
+
+
+
+# ----------------------------------------------------------------------------
+# table cells of the figures (were render/_common.py's fmt_data / fmt_value;
+# issue 16: one formatter)
+
+__all__ += ["entered", "cell"]
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076"
+                                            "\u2077\u2078\u2079\u207b")
+
+
+def entered(x, digits: int = 2, minus: str = "-") -> str:
+    """An extracted value as entered: integers without decimals, otherwise at
+    most ``digits`` decimals with trailing zeros dropped; "" when missing.
+
+    Examples
+    --------
+    >>> entered(20), entered(20.5, 0), entered(-3.25), entered(None)
+    ('20', '20.5', '-3.25', '')
+    """
+    if x is None:
+        return ""
+    if isinstance(x, str):
+        return x
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(x):
+        return ""
+    if x == int(x) and abs(x) < 1e15:
+        s = str(int(x))
+    else:
+        # never fewer than 1 decimal for a non-integer: a split control's 20.5
+        # events printed with 0 decimals (and trailing zeros dropped) read "2"
+        s = f"{x:.{max(digits, 1)}f}".rstrip("0").rstrip(".")
+    return s.replace("-", minus) if minus != "-" else s
+
+
+def cell(x, minus: str = "-") -> str:
+    """A free table cell (strain, dose, severity): numbers >= 10^4 as
+    m×10ⁿ (a dose of 1e9 CFU prints as 1×10⁹), other numbers with :g;
+    lists joined with " + ".
+
+    Examples
+    --------
+    >>> cell(1e9), cell(2.5), cell(["LGG", 1e10]), cell(True)
+    ('1×10⁹', '2.5', 'LGG + 1×10¹⁰', 'yes')
+    """
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (int, float)):
+        if not math.isfinite(x):
+            return ""
+        if abs(x) >= 1e4:
+            e = int(math.floor(math.log10(abs(x))))
+            m = x / 10**e
+            ms = f"{m:.2g}"
+            if ms == "10":
+                ms, e = "1", e + 1
+            s = f"{ms}\u00d710{str(e).translate(_SUPERSCRIPT)}"
+        else:
+            s = f"{x:g}"
+        return s.replace("-", minus) if minus != "-" else s
+    if isinstance(x, (list, tuple)):
+        return " + ".join(cell(v, minus) for v in x)
+    return str(x)
