@@ -24,6 +24,11 @@ these functions, so one value never prints two ways. The conventions
   as an impossible ratio of zero).
 * **Differences** (MD, SMD, RD): fixed decimals (:func:`num`).
 * **Intervals** (:func:`interval`): "[lo, hi]".
+* **Percentages** (:func:`percent`, I², R²): an integer and "%" ("53%").
+* **Inputs as entered** (:func:`data`, extracted and derived values): integers
+  plain, else up to 4 decimals with trailing zeros dropped.
+* **Counts** (:func:`thousands`): rounded, with thousands separators ("1,234");
+  **weeks** and other short values (:func:`compact`): "104", "0.5".
 * **Measure names**: :data:`MEASURE_NAMES`, sentence case ("Mean
   difference", "Risk ratio"); lower-case inside a sentence with ``.lower()``.
 * **Interval labels from alpha** (:func:`level`, :func:`ci_label`,
@@ -41,6 +46,7 @@ __all__ = [
     "MINUS", "NA", "RATIO_MEASURES", "MEASURE_NAMES", "is_number", "num", "small", "p_value",
     "p_phrase", "ratio", "effect", "interval", "level", "ci_label", "pi_label",
     "null_value", "excludes_null_phrase", "measure_name", "metafor_num", "metafor_p",
+    "percent", "data", "thousands", "compact",
 ]
 
 MINUS = "\u2212"  # typographic minus, as matplotlib's own tick labels use
@@ -79,8 +85,8 @@ def is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def num(x, digits: int = 2, minus: str = "-") -> str:
-    """``x`` with ``digits`` fixed decimals; "NA" when missing or not finite.
+def num(x, digits: int = 2, minus: str = "-", na: str = NA) -> str:
+    """``x`` with ``digits`` fixed decimals; ``na`` ("NA") when missing or not finite.
 
     A value that rounds to zero has no sign: ``num(-0.04, 1) == "0.0"``.
 
@@ -90,7 +96,7 @@ def num(x, digits: int = 2, minus: str = "-") -> str:
     ('-1.23', '0.00', '0.0', 'NA')
     """
     if not is_number(x):
-        return NA
+        return na
     s = f"{x:.{digits}f}"
     if s.startswith("-") and float(s) == 0:
         s = s[1:]
@@ -112,6 +118,66 @@ def small(x, digits: int = 2, minus: str = "-") -> str:
             d -= 1
         return num(x, d, minus)
     return num(x, digits, minus)
+
+
+def percent(x, digits: int = 0) -> str:
+    """A percentage such as I² or R²: ``digits`` decimals and "%"; "NA" when missing.
+
+    Examples
+    --------
+    >>> percent(52.83), percent(None)
+    ('53%', 'NA')
+    """
+    return NA if not is_number(x) else f"{num(x, digits)}%"
+
+
+def data(x) -> str:
+    """An extracted or derived input as entered: integers plain, else up to
+    4 decimals, trailing zeros dropped (large or tiny values in 4 significant
+    digits); a list joined with ", "; a bool as "yes"/"no"; text as given.
+
+    Examples
+    --------
+    >>> data(12.0), data(0.12345), data(2.5e-05), data([1, 2.5]), data(None)
+    ('12', '0.1235', '2.5e-05', '1, 2.5', 'NA')
+    """
+    if x is None:
+        return NA
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (list, tuple)):
+        return ", ".join(data(v) for v in x)
+    if not isinstance(x, (int, float)):
+        return str(x)
+    if not math.isfinite(x):
+        return NA
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    if abs(x) >= 1e4 or abs(x) < 1e-3:
+        return f"{x:.4g}"
+    return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+def thousands(x) -> str:
+    """A count rounded to an integer, with thousands separators ("1,234").
+
+    Examples
+    --------
+    >>> thousands(1234.4), thousands(0.6)
+    ('1,234', '1')
+    """
+    return f"{int(round(x)):,}"
+
+
+def compact(x) -> str:
+    """A short value in the fewest characters (Python's ``g``): "104", "0.5".
+
+    Examples
+    --------
+    >>> compact(104.0), compact(0.5)
+    ('104', '0.5')
+    """
+    return f"{x:g}"
 
 
 def p_value(p) -> str:
@@ -240,3 +306,74 @@ def metafor_p(p, digits: int = 4) -> str:
     if p < 10**-digits:
         return "<." + "0" * (digits - 1) + "1"
     return f"{p:.{digits}f}"
+
+
+
+# ----------------------------------------------------------------------------
+# table cells of the figures (were render/_common.py's fmt_data / fmt_value;
+# issue 16: one formatter)
+
+__all__ += ["entered", "cell"]
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076"
+                                            "\u2077\u2078\u2079\u207b")
+
+
+def entered(x, digits: int = 2, minus: str = "-") -> str:
+    """An extracted value as entered: integers without decimals, otherwise at
+    most ``digits`` decimals with trailing zeros dropped; "" when missing.
+
+    Examples
+    --------
+    >>> entered(20), entered(20.5, 0), entered(-3.25), entered(None)
+    ('20', '20.5', '-3.25', '')
+    """
+    if x is None:
+        return ""
+    if isinstance(x, str):
+        return x
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(x):
+        return ""
+    if x == int(x) and abs(x) < 1e15:
+        s = str(int(x))
+    else:
+        # never fewer than 1 decimal for a non-integer: a split control's 20.5
+        # events printed with 0 decimals (and trailing zeros dropped) read "2"
+        s = f"{x:.{max(digits, 1)}f}".rstrip("0").rstrip(".")
+    return s.replace("-", minus) if minus != "-" else s
+
+
+def cell(x, minus: str = "-") -> str:
+    """A free table cell (strain, dose, severity): numbers >= 10^4 as
+    m×10ⁿ (a dose of 1e9 CFU prints as 1×10⁹), other numbers with :g;
+    lists joined with " + ".
+
+    Examples
+    --------
+    >>> cell(1e9), cell(2.5), cell(["LGG", 1e10]), cell(True)
+    ('1×10⁹', '2.5', 'LGG + 1×10¹⁰', 'yes')
+    """
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (int, float)):
+        if not math.isfinite(x):
+            return ""
+        if abs(x) >= 1e4:
+            e = int(math.floor(math.log10(abs(x))))
+            m = x / 10**e
+            ms = f"{m:.2g}"
+            if ms == "10":
+                ms, e = "1", e + 1
+            s = f"{ms}\u00d710{str(e).translate(_SUPERSCRIPT)}"
+        else:
+            s = f"{x:g}"
+        return s.replace("-", minus) if minus != "-" else s
+    if isinstance(x, (list, tuple)):
+        return " + ".join(cell(v, minus) for v in x)
+    return str(x)
