@@ -714,6 +714,7 @@ class StudyCache:
     def put(self, file: Path, registry, registry_path: str, parsed) -> None:
         """Hold ``parsed`` = ``(doc, study)`` for :meth:`flush`."""
         import copyreg
+        import io
         import pickle
         from types import MappingProxyType
 
