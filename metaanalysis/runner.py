@@ -122,20 +122,17 @@ MAX_WORKERS = 4
 REPORTS_ENTRY = "reports.json"
 
 
-def _import_drawing(pdf: bool) -> None:
+def _import_drawing() -> None:
     """Import everything the workers use, once, before any fork.
 
     Forked workers inherit the imported modules (and matplotlib's font
     cache) instead of importing them again each (1-3 s a worker). Called
     only when something is to be drawn: a run served from the cache never
-    imports the backends (the PDF one, ~0.25 s, only for a PDF).
+    imports the drawing backends.
     """
-    from matplotlib.backends import backend_agg, backend_svg  # noqa: F401
+    from metaanalysis.render import figures
 
-    from metaanalysis.render import forest, plots, prisma  # noqa: F401
-
-    if pdf:
-        from matplotlib.backends import backend_pdf  # noqa: F401
+    figures.preload()
 
 
 def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick, all_formats,
@@ -193,7 +190,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             used.extend(keys)
         tick(f"drawing {len(draw)} figures")
         if draw:
-            _import_drawing(any("pdf" in t[0].formats for t in draw))
+            _import_drawing()
         # the costliest first (more formats, then more rows), so no worker is
         # left drawing a big forest plot alone at the end
         draw.sort(key=lambda t: (-len(t[0].formats), -_rows(t[0])))
@@ -238,9 +235,9 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
 def _formats(jobs: list, pdf: bool) -> list:
     """The jobs without their PDF unless one was asked for (``--pdf``, ``--all-formats``).
 
-    Embedding and subsetting the fonts of a PDF costs ~1.5 s of CPU a
-    figure (fontTools), a third of a cold run for the one PDF per protocol
-    that few readers open; the SVG and PNG show the same drawing.
+    Subsetting and embedding the fonts of a PDF (fontTools) costs ~0.5 s
+    of CPU a figure, 1-1.7 s of a cold run's ~12 s for the one PDF per
+    protocol that few readers open; the SVG and PNG show the same drawing.
     """
     if pdf:
         return jobs
