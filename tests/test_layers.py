@@ -33,8 +33,6 @@ LAYERS = {"errors": 0, "stats": 1, "studies": 2, "analysis": 3, "render": 4,
 KNOWN_UPWARD = {
     ("metaanalysis.analysis.claims", "metaanalysis.render.claims_text"),
     ("metaanalysis.analysis.claims", "metaanalysis.render.fmt"),
-    ("metaanalysis.analysis.pipeline", "metaanalysis.api"),
-    ("metaanalysis.analysis.revman", "metaanalysis.api"),
 }
 KNOWN_CIRCLES = {
     "metaanalysis.studies.strains -> metaanalysis.studies.schema -> metaanalysis.studies.strains",

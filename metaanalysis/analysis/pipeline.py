@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from metaanalysis import api
+from metaanalysis.stats import pool
 from metaanalysis.analysis import claims as claims_mod
 from metaanalysis.stats import diagnostics, distributions
 from metaanalysis.studies import strains
@@ -476,7 +476,7 @@ def between_strata_test(subgroups, levels, alpha: float):
     z = distributions.norm.isf(alpha / 2)
     est = [fits[l].estimate for l in use]
     ses = [(fits[l].ci_ub - fits[l].ci_lb) / (2 * z) for l in use]
-    Q, df, p = api.subgroup_difference(est, ses)
+    Q, df, p = pool.subgroup_difference(est, ses)
     if Q is None:
         return None
     tests = {fits[l].test for l in use}
@@ -500,7 +500,7 @@ def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", de
     vi = np.array([c.vi for c in comps])
     groups = [c.attrs[by] for c in comps] if by else None
     try:
-        res = api.pool_effects(yi, vi, list(keys), measure=m.measure, method=method, test=test,
+        res = pool.pool_effects(yi, vi, list(keys), measure=m.measure, method=method, test=test,
                                by=by, groups=groups, alpha=m.alpha, pi_df=m.pi_df)
     except MetaError as exc:
         return Analysis(name, description, keys, None, str(exc))
@@ -549,7 +549,7 @@ def _regressions(comps, proto: Protocol):
             continue
         X = np.column_stack([np.ones(len(use)), x])
         try:
-            reg = api.regress_effects([c.yi for c in use], [c.vi for c in use], X,
+            reg = pool.regress_effects([c.yi for c in use], [c.vi for c in use], X,
                                       ("intrcpt", mr.moderator), method=proto.model.method
                                       if proto.model.method not in ("MH", "PETO") else "REML",
                                       test=proto.model.test, alpha=proto.model.alpha)
@@ -857,7 +857,7 @@ def _adverse_events(comps, studies, proto):
     c_ = np.array([r[3] for r in rows], float)
     n2 = np.array([r[4] for r in rows], float)
     yi, vi = escalc("RR", ai=a, n1i=n1, ci=c_, n2i=n2)
-    res = api.pool_effects(yi, vi, [r[0] for r in rows], measure="RR", method="REML",
+    res = pool.pool_effects(yi, vi, [r[0] for r in rows], measure="RR", method="REML",
                            test=proto.model.test)
     return Analysis("adverse events", "any adverse event, RR", tuple(r[0] for r in rows), res)
 

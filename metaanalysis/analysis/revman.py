@@ -989,7 +989,7 @@ _API_MEASURE = {"RR": "RR", "OR": "OR", "Peto OR": "OR", "RD": "RD", "MD": "MD",
 
 def forest_result(row: dict):
     """The 2025 fit of one re-analysed unit as a PoolResult, for a forest plot."""
-    from metaanalysis.api import pool_effects
+    from metaanalysis.stats.pool import pool_effects
 
     return pool_effects(np.asarray(row["yi"], float), np.asarray(row["vi"], float), row["studies"],
                         measure=_API_MEASURE[row["measure"]], method=COCHRANE_2025["method"],
