@@ -40,6 +40,6 @@ def test_to_dict_has_exponentiated_values_for_ratios():
 def test_regress_rejects_mh_and_unknown_moderators():
     df = pd.DataFrame({"yi": [0.1, 0.2, 0.4], "vi": [0.1, 0.1, 0.2], "x": [1.0, 2.0, 3.0]})
     with pytest.raises(InputError, match="inverse-variance method"):
-        regress(df, ["x"], "GEN", "MH")
+        regress(df, ["x"], "RR", "MH")
     with pytest.raises(InputError, match="missing moderator column 'z'"):
         regress(df, "z", "GEN")
