@@ -35,7 +35,6 @@ KNOWN_UPWARD = {
     ("metaanalysis.analysis.claims", "metaanalysis.render.fmt"),
 }
 KNOWN_CIRCLES = {
-    "metaanalysis.studies.strains -> metaanalysis.studies.schema -> metaanalysis.studies.strains",
     "metaanalysis.analysis.pipeline -> metaanalysis.analysis.protocol -> metaanalysis.analysis.pipeline",
 }
 

@@ -46,10 +46,9 @@ __all__ = [
 MINUS = "\u2212"  # typographic minus, as matplotlib's own tick labels use
 NA = "NA"
 
-#: Measures pooled on the log scale and shown exponentiated (no effect = 1).
-#: The one definition for render/ (results.py and schema.py keep their own
-#: copies for the stats core, which must not import render/).
-RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})
+#: Measures pooled on the log scale and shown exponentiated (no effect = 1):
+#: defined once, in the stats core (re-exported here for render/).
+from metaanalysis.stats.measures import RATIO_MEASURES  # noqa: E402
 
 #: Display names of effect measures, one house style: sentence case, no
 #: abbreviations ("Standardised", British spelling as in the Cochrane Handbook).

@@ -33,9 +33,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-MEASURES = ("MD", "SMD", "RR", "OR", "RD", "GEN", "ROM")
-CONTINUOUS = ("MD", "SMD", "ROM")
-BINARY = ("RR", "OR", "RD")
+from metaanalysis.stats.measures import BINARY, CONTINUOUS, MEASURES  # noqa: F401  (re-exported)
 
 
 def hedges_j(m: np.ndarray) -> np.ndarray:

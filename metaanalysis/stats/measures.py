@@ -11,7 +11,7 @@ from __future__ import annotations
 MEASURES = ("MD", "SMD", "RR", "OR", "RD", "GEN", "ROM")
 #: The measures a study file may report or be extracted to (all but ``GEN``),
 #: in the order the schema lists them.
-STUDY_MEASURES = ("MD", "SMD", "RR", "OR", "RD", "ROM")
+STUDY_MEASURES = tuple(m for m in MEASURES if m != "GEN")
 #: Measures from arm means and SDs.
 CONTINUOUS = ("MD", "SMD", "ROM")
 #: Measures from arm event counts.

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})  # analysed on the log scale
+from metaanalysis.stats.measures import RATIO_MEASURES  # noqa: F401  (re-exported)
 
 
 def _plain(value: Any) -> Any:

@@ -55,6 +55,7 @@ from typing import Literal
 from metaanalysis.studies import conversions as cv
 from metaanalysis.studies.conversions import Derivation
 from metaanalysis.errors import MetaError
+from metaanalysis.stats.measures import STUDY_MEASURES
 from metaanalysis.studies.schema import (
     BINARY_MEASURES, CONTINUOUS_MEASURES, RATIO_MEASURES, ArmOutcome, Number, Outcome, Study,
 )
@@ -62,7 +63,7 @@ from metaanalysis.studies.schema import (
 __all__ = ["ExtractionError", "Extraction", "extract", "extract_many", "check_scales",
            "MEASURES"]
 
-MEASURES = ("MD", "SMD", "RR", "OR", "RD", "ROM")
+MEASURES = STUDY_MEASURES
 
 
 class ExtractionError(MetaError, ValueError):

@@ -19,12 +19,14 @@ Checks that need something outside one file (the strain registry, the file
 name, other studies, the provenance of quoted numbers against their quote
 text) live in :mod:`metaanalysis.studies.load`.
 
-This module imports only pydantic and the standard library; it never reads
-files.
+This module imports only pydantic, the standard library and the measure
+codes of :mod:`metaanalysis.stats.measures`; it never reads files.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, TypeVar
@@ -40,6 +42,8 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+from metaanalysis.stats.measures import BINARY, CONTINUOUS, RATIO_MEASURES, STUDY_MEASURES
 
 SCHEMA_VERSION = 1
 
@@ -85,10 +89,10 @@ OutcomeKind = Literal[
 ]
 Scale = Literal["final", "change", "events"]
 # ROM: a ratio of means (e.g. of geometric means), on the ratio scale (> 0)
-Measure = Literal["MD", "SMD", "RR", "OR", "RD", "ROM"]
-CONTINUOUS_MEASURES = frozenset({"MD", "SMD", "ROM"})
-BINARY_MEASURES = frozenset({"RR", "OR", "RD"})
-RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})
+# (the codes are defined once, in metaanalysis.stats.measures)
+Measure = Literal[STUDY_MEASURES]
+CONTINUOUS_MEASURES = frozenset(CONTINUOUS)
+BINARY_MEASURES = frozenset(BINARY)
 Direction = Literal["probiotic_minus_control", "control_minus_probiotic"]
 PQualifier = Literal["=", "<", "<=", ">", "NS"]
 Judgement = Literal["low", "some_concerns", "high", "unclear", "not_assessed"]
@@ -1017,6 +1021,26 @@ class StrainEntry(_Frozen):
         return f"{self.genus} {self.species}" if self.species else self.genus
 
 
+#: Letters that NFKD does not decompose (Polish L-stroke in "ŁOCK 0900").
+_TRANSLITERATE = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss"})
+
+
+def normalise_name(name: str) -> str:
+    """Case-, accent-, space- and punctuation-insensitive form of a name.
+
+    Examples
+    --------
+    >>> normalise_name("L. rhamnosus GG (ATCC 53103)")
+    'lrhamnosusggatcc53103'
+    >>> normalise_name("ŁOCK 0900") == normalise_name("LOCK-0900")
+    True
+    """
+    s = unicodedata.normalize("NFKD", str(name).translate(_TRANSLITERATE))
+    s = "".join(ch for ch in s if not unicodedata.combining(ch))
+    return re.sub(r"[\W_]+", "", s.casefold())
+
+
+
 class StrainRegistry(_Frozen):
     schema_version: Literal[1] = 1
     strains: FrozenMap[Ident, StrainEntry]
@@ -1028,9 +1052,6 @@ class StrainRegistry(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> "StrainRegistry":
-        # Imported here: strains.py imports this module.
-        from metaanalysis.studies.strains import normalise_name
-
         iss = _Issues()
         for key, entry in self.strains.items():
             target = self.strains.get(entry.same_as) if entry.same_as else None
