@@ -19,8 +19,9 @@ Checks that need something outside one file (the strain registry, the file
 name, other studies, the provenance of quoted numbers against their quote
 text) live in :mod:`metaanalysis.studies.load`.
 
-This module imports only pydantic, the standard library and the measure
-codes of :mod:`metaanalysis.stats.measures`; it never reads files.
+This module imports only pydantic, the standard library, the measure codes
+of :mod:`metaanalysis.stats.measures` and the path formatter of
+:mod:`metaanalysis.studies.yamlio`; it never reads files.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from pydantic import (
 )
 
 from metaanalysis.stats.measures import BINARY, CONTINUOUS, RATIO_MEASURES, STUDY_MEASURES
+from metaanalysis.studies.yamlio import format_path as _dotted  # one path formatter for both
 
 SCHEMA_VERSION = 1
 
@@ -133,16 +135,6 @@ class FieldIssues(ValueError):
         self.issues = tuple((tuple(p), str(m)) for p, m in issues)
         super().__init__("; ".join(
             (f"{_dotted(p)}: {m}" if p else m) for p, m in self.issues))
-
-
-def _dotted(path) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
 
 
 class _Issues:
