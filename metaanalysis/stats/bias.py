@@ -27,7 +27,8 @@ import numpy as np
 from metaanalysis.stats import distributions
 
 from metaanalysis.stats import fit
-from metaanalysis.stats.diagnostics import _as_vectors, _check, _design, _freeze
+from metaanalysis.stats.diagnostics import _as_vectors, _check, _design
+from metaanalysis.stats.results import ReadOnlyArrays
 
 PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
 ESTIMATORS = ("L0", "R0")
@@ -38,7 +39,7 @@ ESTIMATORS = ("L0", "R0")
 
 
 @dataclass(frozen=True)
-class RegTest:
+class RegTest(ReadOnlyArrays):
     """Regression test for funnel plot asymmetry (metafor's ``regtest``).
 
     ``stat``/``pval`` test the coefficient of the predictor (z, or t with
@@ -132,10 +133,10 @@ def regtest(yi, vi, model="rma", predictor="sei", method="REML", test="z", alpha
     # effect at predictor 0 of a precision-type predictor
     if predictor in ("sei", "vi", "ninv", "sqrtninv") and p == 1 and fit._is_intercept_only(X):
         est, ci_lb, ci_ub = (float(a[0, 0]) for a in (bf.beta, bf.ci_lb, bf.ci_ub))
-    return _freeze(RegTest(model=model, predictor=predictor, stat=float(bf.stat[p, 0]),
-                           pval=float(bf.pval[p, 0]), df=df, est=est, ci_lb=ci_lb, ci_ub=ci_ub,
-                           beta=bf.beta[:, 0].copy(), se=bf.se[:, 0].copy(), tau2=tau2,
-                           sigma=sigma))
+    return RegTest(model=model, predictor=predictor, stat=float(bf.stat[p, 0]),
+                   pval=float(bf.pval[p, 0]), df=df, est=est, ci_lb=ci_lb, ci_ub=ci_ub,
+                   beta=bf.beta[:, 0], se=bf.se[:, 0], tau2=tau2,
+                   sigma=sigma)
 
 
 # ----------------------------------------------------------------------------
@@ -276,7 +277,7 @@ def kendall_tau_b(x, y) -> float:
 
 
 @dataclass(frozen=True)
-class TrimFill:
+class TrimFill(ReadOnlyArrays):
     """Trim-and-fill (metafor's ``trimfill``).
 
     ``k0`` studies are estimated missing on ``side`` ("left" or "right");
@@ -404,9 +405,9 @@ def trimfill(yi, vi, side=None, estimator="L0", method="REML", test="z", alpha=0
         yi_all, vi_all = yi.copy(), vi.copy()
     refit = fit.rma(yi_all, vi_all, method, test, alpha=alpha)
     fill = np.r_[np.zeros(k, bool), np.ones(k0, bool)]
-    return _freeze(TrimFill(estimator=estimator, side=side, k0=k0, se_k0=se_k0, p_k0=p_k0,
-                            yi_fill=yi_fill, vi_fill=vi_fill, yi_all=yi_all, vi_all=vi_all,
-                            fill=fill, fit=refit, iterations=it))
+    return TrimFill(estimator=estimator, side=side, k0=k0, se_k0=se_k0, p_k0=p_k0,
+                    yi_fill=yi_fill, vi_fill=vi_fill, yi_all=yi_all, vi_all=vi_all,
+                    fill=fill, fit=refit, iterations=it)
 
 
 # ----------------------------------------------------------------------------
@@ -414,7 +415,7 @@ def trimfill(yi, vi, side=None, estimator="L0", method="REML", test="z", alpha=0
 
 
 @dataclass(frozen=True)
-class FunnelContours:
+class FunnelContours(ReadOnlyArrays):
     """Significance contours of a contour-enhanced funnel plot.
 
     For each two-sided level ``alpha[j]`` (z threshold ``z[j]``), an effect
@@ -463,5 +464,5 @@ def funnel_contours(se, alphas=(0.10, 0.05, 0.01), center=0.0) -> FunnelContours
         raise ValueError("alphas must be in (0, 1)")
     z = distributions.norm.isf(a / 2)
     half = z[:, None] * se[None, :]
-    return _freeze(FunnelContours(alpha=a, z=z, se=se.copy(), lower=center - half,
-                                  upper=center + half))
+    return FunnelContours(alpha=a, z=z, se=se, lower=center - half,
+                          upper=center + half)

@@ -21,10 +21,11 @@ import numpy as np
 from metaanalysis.stats import distributions
 
 from metaanalysis.stats.effects import escalc
+from metaanalysis.stats.results import ReadOnlyArrays
 
 
 @dataclass(frozen=True)
-class CommonBinaryFit:
+class CommonBinaryFit(ReadOnlyArrays):
     """Result of an MH or Peto fit (single dataset)."""
 
     method: str

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from metaanalysis.stats import distributions
+from metaanalysis.stats.results import ReadOnlyArrays
 
 METHODS = ("FE", "DL", "HE", "SJ", "PM", "EB", "ML", "REML")
 TESTS = ("z", "knha", "adhoc")
@@ -222,7 +223,7 @@ def _ml_derivs(tau2, y, v, m, X, reml, intercept_only):
 
 
 @dataclass(frozen=True)
-class Tau2Result:
+class Tau2Result(ReadOnlyArrays):
     """tau2 for each dataset, with convergence information. Arrays (d,)."""
 
     tau2: np.ndarray
@@ -537,7 +538,7 @@ def _solve_q_equation(y, v, m, X, target, *, tol=TOL, maxiter=MAXITER, active=No
 
 
 @dataclass(frozen=True)
-class BatchFit:
+class BatchFit(ReadOnlyArrays):
     """A fitted model for d datasets. Shapes: (d,) unless noted.
 
     ``beta``, ``se``, ``stat``, ``pval``, ``ci_lb``, ``ci_ub`` are (p, d);
