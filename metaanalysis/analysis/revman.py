@@ -1026,6 +1026,30 @@ def strip_html(text: str) -> str:
     return re.sub(r"\s+", " ", t).strip()
 
 
+# hygiene (issue 16): the one RoB 2 reader of an export row, shared with tools/cochrane_import.py
+def rob2_cells(cell) -> dict:
+    """The RoB 2 columns of one export row.
+
+    Parameters
+    ----------
+    cell : callable
+        ``cell(column) -> str``: the row's text in ``column`` ("" if absent).
+
+    Returns
+    -------
+    dict
+        Domain key of :data:`ROB2_COLUMNS` (and ``"overall"``) ->
+        ``(judgement as exported, schema value or None, support text)``;
+        the value is None when the judgement is not one of
+        :data:`ROB2_JUDGEMENTS`; the support text is :func:`strip_html`'s.
+    """
+    out = {}
+    for key, head in (*ROB2_COLUMNS.items(), ("overall", "Overall bias")):
+        j = cell(f"{head} (judgement)")
+        out[key] = (j, ROB2_JUDGEMENTS.get(j.strip().lower()), strip_html(cell(f"{head} (support)")))
+    return out
+
+
 def _study_id(label: str, year: str, taken: set) -> str:
     import re
 
@@ -1165,20 +1189,20 @@ def import_analysis(path, analysis: str, out_dir, *, purpose: str, comparator: s
                                   + (f"; subgroup: {an.subgroup_name[i]}" if an.subgroup_name[i] else "")}],
         }
         domains = {}
-        for key, head in ROB2_COLUMNS.items():
-            j = ex.text.get(f"{head} (judgement)", [""] * ex.n)[r]
-            if j.strip().lower() in ROB2_JUDGEMENTS:
-                d = {"judgement": ROB2_JUDGEMENTS[j.strip().lower()]}
-                sup = strip_html(ex.text.get(f"{head} (support)", [""] * ex.n)[r])
+        cells = rob2_cells(lambda col: ex.text.get(col, [""] * ex.n)[r])  # hygiene: shared reader
+        for key in ROB2_COLUMNS:
+            _, value, sup = cells[key]
+            if value is not None:
+                d = {"judgement": value}
                 if sup:
                     d["note"] = sup[:19_000]
                 domains[key] = d
-        ov = ex.text.get("Overall bias (judgement)", [""] * ex.n)[r].strip().lower()
-        if domains or ov in ROB2_JUDGEMENTS:
+        ov = cells["overall"][1]
+        if domains or ov is not None:
             study["rob"] = {"tool": "RoB2", "source": f"Cochrane review {doi[r] or ''} (RevMan export)".strip(),
                             "domains": domains}
-            if ov in ROB2_JUDGEMENTS:
-                study["rob"]["overall"] = {"judgement": ROB2_JUDGEMENTS[ov]}
+            if ov is not None:
+                study["rob"]["overall"] = {"judgement": ov}
         target = out / f"{sid}.yaml"
         with target.open("w", encoding="utf-8") as fh:
             yaml.dump(study, fh)
