@@ -324,7 +324,7 @@ def pool(data: pd.DataFrame, measure: str = "MD", method: str = "REML", test: st
     >>> import pandas as pd
     >>> df = pd.DataFrame({"yi": [0.1, 0.5, 0.9], "vi": [0.01, 0.02, 0.03]})
     >>> round(pool(df, "GEN", "DL").estimate, 4)
-    0.4842
+    0.4835
     """
     measure, method = check_options(measure, method, test, alpha, pi_df)
     if subgroup_tau2 not in ("separate", "common"):

@@ -53,7 +53,7 @@ def hedges_j(m: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> round(float(hedges_j(np.array(10.0))), 6)
-    0.922649
+    0.922746
     """
     m = np.asarray(m, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
