@@ -23,7 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
+
 from metaanalysis.stats import distributions
 
 from metaanalysis.stats import fit
@@ -66,8 +70,9 @@ class RegTest(ReadOnlyArrays):
     sigma: float
 
 
-def regtest(yi, vi, model="rma", predictor="sei", method="REML", test="z", alpha=0.05, *,
-            X=None, ni=None) -> RegTest:
+def regtest(yi: ArrayLike, vi: ArrayLike, model: str = "rma", predictor: str = "sei",
+            method: str = "REML", test: str = "z", alpha: float = 0.05, *,
+            X: ArrayLike | None = None, ni: ArrayLike | None = None) -> RegTest:
     """Egger's regression test for funnel plot asymmetry.
 
     ``model="lm"`` is the classic Egger test: weighted least squares of yi
@@ -178,7 +183,7 @@ def _tie_counts(x):
     return counts[counts > 1].astype(float)
 
 
-def ranktest(yi, vi, exact=True) -> RankTest:
+def ranktest(yi: ArrayLike, vi: ArrayLike, exact: bool = True) -> RankTest:
     """Rank correlation test for funnel plot asymmetry.
 
     Kendall's tau between ``(yi - theta) / sqrt(vi - 1/sum(wi))`` (theta
@@ -240,13 +245,22 @@ def ranktest(yi, vi, exact=True) -> RankTest:
 _TAU_ROWS = 1024
 
 
-def kendall_tau_b(x, y) -> float:
+def kendall_tau_b(x: ArrayLike, y: ArrayLike) -> float:
     """Kendall's tau-b of two (k,) vectors: scipy.stats.kendalltau's statistic, bit for bit.
 
     The same integer counts (concordant minus discordant pairs, pairs tied
     in x, in y) and the same floating-point expression as scipy's, so the
     value is identical; counted pairwise (O(k^2), in blocks) instead of
     importing scipy.stats, which costs about 0.5 s.
+
+    Parameters
+    ----------
+    x, y : array_like of shape (k,)
+
+    Returns
+    -------
+    float
+        NaN when k = 0 or either vector holds a NaN.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -302,8 +316,9 @@ class TrimFill(ReadOnlyArrays):
     iterations: int
 
 
-def trimfill(yi, vi, side=None, estimator="L0", method="REML", test="z", alpha=0.05, *,
-             maxiter=100) -> TrimFill:
+def trimfill(yi: ArrayLike, vi: ArrayLike, side: str | None = None, estimator: str = "L0",
+             method: str = "REML", test: str = "z", alpha: float = 0.05, *,
+             maxiter: int = 100) -> TrimFill:
     """Trim-and-fill for an intercept-only model (Duval & Tweedie).
 
     Follows metafor 3.8-1: the side is where the slope of yi on sqrt(vi)
@@ -430,7 +445,8 @@ class FunnelContours(ReadOnlyArrays):
     upper: np.ndarray
 
 
-def funnel_contours(se, alphas=(0.10, 0.05, 0.01), center=0.0) -> FunnelContours:
+def funnel_contours(se: ArrayLike, alphas: Sequence[float] = (0.10, 0.05, 0.01),
+                    center: float = 0.0) -> FunnelContours:
     """Contours for a contour-enhanced funnel plot (Peters et al. 2008).
 
     metafor's ``funnel(..., level=c(90, 95, 99), refline=0)`` draws

@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import ArrayLike
+
 from metaanalysis.stats import distributions
 
 from metaanalysis.stats import fit
@@ -193,7 +195,8 @@ def _sequential(yi, vi, mask, method, test, alpha, order):
                           order=order, **out)
 
 
-def leave_one_out(yi, vi, method="REML", test="z", alpha=0.05) -> SequentialFits:
+def leave_one_out(yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z",
+                  alpha: float = 0.05) -> SequentialFits:
     """Leave-one-out meta-analysis (metafor's ``leave1out``).
 
     All k fits without one study are one batched fit with a ``(k, k)`` mask
@@ -228,8 +231,9 @@ def leave_one_out(yi, vi, method="REML", test="z", alpha=0.05) -> SequentialFits
     return _sequential(yi, vi, mask, method, test, alpha, np.arange(k))
 
 
-def cumulative(yi, vi, order=None, method="REML", test="z", alpha=0.05, *,
-               decreasing=False) -> SequentialFits:
+def cumulative(yi: ArrayLike, vi: ArrayLike, order: ArrayLike | None = None,
+               method: str = "REML", test: str = "z", alpha: float = 0.05, *,
+               decreasing: bool = False) -> SequentialFits:
     """Cumulative meta-analysis (metafor 3.8's ``cumul``).
 
     Parameters
@@ -304,7 +308,8 @@ class Influence(ReadOnlyArrays):
     se_resid: np.ndarray
 
 
-def influence(yi, vi, method="REML", test="z", alpha=0.05, *, X=None) -> Influence:
+def influence(yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z",
+              alpha: float = 0.05, *, X: ArrayLike | None = None) -> Influence:
     """Influence diagnostics for every study (metafor's ``influence()``).
 
     The k deletion fits are one batched fit with a ``(k, k)`` mask; the
@@ -435,8 +440,9 @@ def _random_subsets(k, p, n, rng):
     return incl[np.argsort(m, kind="stable")]
 
 
-def gosh(yi, vi, method="REML", *, X=None, max_subsets=GOSH_MAX_SUBSETS, seed=None,
-         test="z", alpha=0.05) -> Gosh:
+def gosh(yi: ArrayLike, vi: ArrayLike, method: str = "REML", *, X: ArrayLike | None = None,
+         max_subsets: int = GOSH_MAX_SUBSETS, seed: int | None = None, test: str = "z",
+         alpha: float = 0.05) -> Gosh:
     """GOSH: the model fitted to all subsets, or to random ones.
 
     As metafor's ``gosh()``: all ``sum_{j>=p} C(k, j)`` subsets when there
@@ -589,8 +595,10 @@ def _n_distinct_row_permutations(X):
     return n
 
 
-def permutation_test(yi, vi, X=None, method="REML", test="z", n_perm=1000, seed=None,
-                     exact=False, *, alpha=0.05, permutations=None) -> PermutationTest:
+def permutation_test(yi: ArrayLike, vi: ArrayLike, X: ArrayLike | None = None,
+                     method: str = "REML", test: str = "z", n_perm: int = 1000,
+                     seed: int | None = None, exact: bool = False, *, alpha: float = 0.05,
+                     permutations: ArrayLike | None = None) -> PermutationTest:
     """Permutation test for the coefficients and QM (metafor's ``permutest``).
 
     With moderators the rows of X are permuted against (yi, vi); for an
