@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 from metaanalysis.stats import distributions
@@ -694,12 +695,27 @@ def md_from_arm_cis(m1: float, ci1: tuple[float, float], m2: float, ci2: tuple[f
                       "k_control se2^2)", REF_SD_SE, {"md": md, "se": se}, note)
 
 
-def log_rom(m1, sd1, n1, m2, sd2, n2) -> tuple[np.ndarray, np.ndarray]:
+def log_rom(m1: ArrayLike, sd1: ArrayLike, n1: ArrayLike, m2: ArrayLike, sd2: ArrayLike,
+            n2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Log ratio of means and its variance (metafor ``escalc(measure="ROM")``).
 
     ``yi = ln(m1 / m2)``; ``vi = sd1^2/(n1 m1^2) + sd2^2/(n2 m2^2)``
     (Hedges, Gurevitch & Curtis 1999). Both means must be positive (a score
-    at the end of treatment, never a change). Arrays of shape (k,) or (k, d).
+    at the end of treatment, never a change).
+
+    Parameters
+    ----------
+    m1, sd1, n1, m2, sd2, n2 : array_like of shape (k,) or (k, d)
+        Mean, SD and size of the treatment (1) and control (2) arms.
+
+    Returns
+    -------
+    yi, vi : ndarray of the same shape
+
+    Raises
+    ------
+    ValueError
+        When a mean is not positive.
     """
     m1, sd1, n1, m2, sd2, n2 = (np.asarray(a, dtype=float) for a in (m1, sd1, n1, m2, sd2, n2))
     if np.any(m1 <= 0) or np.any(m2 <= 0):
@@ -760,13 +776,23 @@ def log_ratio_from_ci(ratio: float, ci_lb: float, ci_ub: float, level: float = 0
                       f"{REF_ROM}; {REF_SE_DIFF}", {"yi": yi, "se": se})
 
 
-def pooled_sd(sd, n) -> tuple[float, Derivation]:
+def pooled_sd(sd: ArrayLike, n: ArrayLike) -> tuple[float, Derivation]:
     """Pooled SD of other trials, to impute a trial's missing SD.
 
     ``sd_pooled = sqrt(sum((n_i - 1) sd_i^2) / sum(n_i - 1))`` over the arms
     that report an SD on the same outcome and scale (Furukawa et al. 2006
     borrow SDs from the other trials of the meta-analysis; Handbook 6.5.2.8).
     Use only in a sensitivity analysis: the imputed SD is an assumption.
+
+    Parameters
+    ----------
+    sd, n : array_like of shape (k,)
+        Each arm's SD (> 0) and size (>= 2).
+
+    Returns
+    -------
+    sd : float
+    derivation : Derivation
 
     Examples
     --------

@@ -11,8 +11,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from metaanalysis.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported only when a CSV is read
+    import pandas as pd
 
 #: Larger CSV files are refused: a meta-analysis table has tens of rows, a
 #: very large one a few thousand (well under 1 MB). ``meta pool --max-bytes``
@@ -84,7 +88,7 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int) -> tuple[bytes | 
         os.close(fd)
 
 
-def read_csv(path, max_bytes: int = MAX_CSV_BYTES):
+def read_csv(path: str | os.PathLike, max_bytes: int = MAX_CSV_BYTES) -> pd.DataFrame:
     """Read a CSV into a DataFrame of strings/numbers, or raise InputError.
 
     Cells are read as written: an empty cell is the empty string and ``NaN``
@@ -98,6 +102,16 @@ def read_csv(path, max_bytes: int = MAX_CSV_BYTES):
     path : str or path-like
     max_bytes : int
         Larger files are refused (default :data:`MAX_CSV_BYTES`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per data row, the header's column names.
+
+    Raises
+    ------
+    InputError
+        Naming the file (and line) of what is wrong.
     """
     import pandas as pd
 

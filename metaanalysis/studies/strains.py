@@ -125,10 +125,12 @@ def lookup(registry: StrainRegistry, name: str,
 
 
 def species_label(entry: StrainEntry) -> str:
+    """``Genus species`` under the current (2020) names; the genus alone for a genus-level entry."""
     return entry.species_name
 
 
 def genus_label(entry: StrainEntry) -> str:
+    """The current (2020) genus name."""
     return entry.genus
 
 
