@@ -95,6 +95,19 @@ def did_you_mean(value: Any, choices: Iterable[str]) -> str:
     Case is ignored first (``sd_may_be_SE`` -> ``sd_may_be_se``), then
     :func:`difflib.get_close_matches` finds near spellings (``child`` ->
     ``children``).
+
+    Parameters
+    ----------
+    value : Any
+        What the file says.
+    choices : iterable of str
+        What it may say.
+
+    Returns
+    -------
+    str
+        A suffix for an error message, with its leading space; "" when
+        nothing is close.
     """
     choices = [str(c) for c in choices]
     text = str(value)
@@ -115,7 +128,24 @@ MAX_CHOICES_SHOWN = 20
 
 
 def one_of(value: Any, choices: Iterable[str], what: str | None = None) -> str:
-    """``"unknown flag 'x' (did you mean 'y'?); expected one of a, b, c"``."""
+    """``"unknown flag 'x' (did you mean 'y'?); expected one of a, b, c"``.
+
+    Parameters
+    ----------
+    value : Any
+        What the file says (text is cut at 60 characters).
+    choices : iterable of str
+        What it may say; more than :data:`MAX_CHOICES_SHOWN` are counted,
+        not listed.
+    what : str, optional
+        The kind of name ("flag", "study"); without it the message says
+        "'x' is not allowed".
+
+    Returns
+    -------
+    str
+        The error message.
+    """
     choices = [str(c) for c in choices]
     shown = value if not isinstance(value, str) else value[:60]
     head = f"unknown {what} {shown!r}" if what else f"{shown!r} is not allowed"
@@ -186,9 +216,23 @@ def _message(err: dict, names: Iterable[str] | None = None) -> str:
 def validation_problems(doc: YamlDoc, exc: ValidationError,
                         limit: int = MAX_PROBLEMS_PER_FILE, *,
                         field_names: Iterable[str] | None = None) -> list[Problem]:
-    """Turn a pydantic ``ValidationError`` into located problems (at most
-    ``limit`` of them). ``field_names`` are the names an unknown key is
-    compared with for a did-you-mean (default: the study schema's)."""
+    """Turn a pydantic ``ValidationError`` into located problems.
+
+    Parameters
+    ----------
+    doc : YamlDoc
+        The file the model was validated from (for the lines).
+    exc : pydantic.ValidationError
+    limit : int
+        At most this many errors are turned into problems.
+    field_names : iterable of str, optional
+        The names an unknown key is compared with for a did-you-mean
+        (default: the study schema's).
+
+    Returns
+    -------
+    list of Problem
+    """
     if field_names is not None:
         field_names = list(field_names)
     out = []
@@ -217,6 +261,10 @@ def validation_problems(doc: YamlDoc, exc: ValidationError,
 def load_registry(path: str | os.PathLike) -> tuple[StrainRegistry | None, tuple[Problem, ...]]:
     """Read ``studies/strains.yaml``.
 
+    Parameters
+    ----------
+    path : str or path-like
+
     Returns
     -------
     registry : StrainRegistry or None
@@ -234,9 +282,19 @@ def load_registry(path: str | os.PathLike) -> tuple[StrainRegistry | None, tuple
 
 
 def find_registry(folder: str | os.PathLike) -> Path | None:
-    """The registry that applies to study files in ``folder``: ``strains.yaml``
-    in the same folder, else ``studies/strains.yaml`` under the working
-    directory, else the one in the source tree next to this package."""
+    """The registry that applies to study files in ``folder``.
+
+    Parameters
+    ----------
+    folder : str or path-like
+
+    Returns
+    -------
+    Path or None
+        ``strains.yaml`` in the same folder, else ``studies/strains.yaml``
+        under the working directory, else the one in the source tree next
+        to this package; None when there is none.
+    """
     candidates = [Path(folder) / REGISTRY_NAME, Path.cwd() / "studies" / REGISTRY_NAME,
                   Path(__file__).resolve().parent.parent / "studies" / REGISTRY_NAME]
     for cand in candidates:
@@ -260,6 +318,18 @@ def study_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Pr
     never skipped silently and never opened (see :func:`folder_entry_problem`).
     A file named explicitly must be a regular file too (it may be a link to
     anywhere: the user named it).
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        Study files and/or folders of study files.
+
+    Returns
+    -------
+    files : list of Path
+        In the order given; a folder's files sorted by name.
+    problems : list of Problem
+        One per path that gives no study file (line 0: about the whole file).
     """
     files: list[Path] = []
     problems: list[Problem] = []
@@ -303,6 +373,17 @@ def folder_entry_problem(folder: Path, entry: Path) -> str | None:
     Uses ``lstat``/``stat`` only: nothing is opened, so a FIFO cannot block.
     A symbolic link is followed only when it stays inside ``folder`` (after
     resolving both), so a study set cannot pull in files from elsewhere.
+
+    Parameters
+    ----------
+    folder : Path
+    entry : Path
+        A name found in ``folder``.
+
+    Returns
+    -------
+    str or None
+        The reason, worded for a problem message; None for a regular file.
     """
     try:
         lst = os.lstat(entry)

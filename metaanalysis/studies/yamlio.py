@@ -74,7 +74,19 @@ class Problem:
 
 
 def format_path(path: Iterable[Any]) -> str:
-    """``('arms', 0, 'n_randomised')`` -> ``'arms[0].n_randomised'``."""
+    """A field path as the messages print it: ``('arms', 0, 'n_randomised')`` ->
+    ``'arms[0].n_randomised'``.
+
+    Parameters
+    ----------
+    path : iterable of str or int
+        Mapping keys and sequence indices, outermost first.
+
+    Returns
+    -------
+    str
+        Empty for the empty path (the whole file).
+    """
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -158,6 +170,18 @@ def read_yaml_with_lines(path: str | os.PathLike) -> tuple[YamlDoc | None, tuple
     A file is composed with the C parser when it is installed; if that path
     finds any problem, the file is read again with the pure-Python parser so
     that every message and line is the precise one.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A study, registry or protocol file.
+
+    Returns
+    -------
+    doc : YamlDoc or None
+        ``None`` when the file cannot be read or parsed (see the problems).
+    problems : tuple of Problem
+        Read, decode, syntax and safety problems; empty when ``doc`` is usable.
     """
     doc, problems = _read_yaml(path, fast=True)
     if problems:
