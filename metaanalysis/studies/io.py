@@ -25,7 +25,18 @@ MAX_CSV_BYTES = 50 * 1024 * 1024
 
 
 def file_kind(mode: int) -> str:
-    """What a non-regular file is, in words (for error messages)."""
+    """What a non-regular file is, in words (for error messages).
+
+    Parameters
+    ----------
+    mode : int
+        ``st_mode`` from ``os.stat``/``os.lstat``.
+
+    Returns
+    -------
+    str
+        E.g. "a named pipe (FIFO)".
+    """
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
@@ -40,10 +51,21 @@ def file_kind(mode: int) -> str:
 def read_regular_file(path: str | os.PathLike, max_bytes: int) -> tuple[bytes | None, str]:
     """Read at most ``max_bytes + 1`` bytes of a regular file.
 
-    Returns ``(data, "")``, or ``(None, reason)`` when ``path`` is missing,
-    not a regular file (directory, FIFO, device, socket) or unreadable. The
-    caller compares ``len(data)`` with ``max_bytes`` to detect a file over
-    the limit.
+    Parameters
+    ----------
+    path : str or path-like
+    max_bytes : int
+        The caller's size limit; one byte more is read so that the caller
+        can compare ``len(data)`` with ``max_bytes`` to detect a file over
+        the limit.
+
+    Returns
+    -------
+    data : bytes or None
+        None when ``path`` is missing, not a regular file (directory, FIFO,
+        device, socket) or unreadable.
+    reason : str
+        Why ``data`` is None, worded for an error message; "" otherwise.
 
     Notes
     -----

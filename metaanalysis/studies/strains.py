@@ -73,6 +73,15 @@ def alias_index(registry: StrainRegistry) -> dict[str, str]:
     Explicit aliases and keys always win. Generated spellings that would name
     two entries (e.g. a bare strain code shared by two species) are dropped
     rather than guessed.
+
+    Parameters
+    ----------
+    registry : StrainRegistry
+
+    Returns
+    -------
+    dict of str to str
+        :func:`normalise_name` of each alias -> registry key.
     """
     index: dict[str, str] = {}
     for key, entry in registry.strains.items():
@@ -95,6 +104,18 @@ def lookup(registry: StrainRegistry, name: str,
     Tries the whole name, then the name without parenthesised parts, then
     each parenthesised part (so ``"L. rhamnosus GG (ATCC 53103)"`` and
     ``"LGG"`` both resolve).
+
+    Parameters
+    ----------
+    registry : StrainRegistry
+    name : str
+        The organism as the paper writes it.
+    index : mapping, optional
+        :func:`alias_index` of ``registry``, when looking up many names.
+
+    Returns
+    -------
+    str or None
 
     Examples
     --------
@@ -140,6 +161,14 @@ def mixture(intervention: Intervention) -> Literal["single", "multi", "unspecifi
     A product whose organisms are not named at all (every strain entry without a registry key)
     and whose count is not given (no ``n_strains``) is ``unspecified``: its one placeholder entry
     says nothing about how many organisms it holds.
+
+    Parameters
+    ----------
+    intervention : Intervention
+
+    Returns
+    -------
+    {"single", "multi", "unspecified"}
     """
     if intervention.n_strains is None and all(ref.registry is None for ref in intervention.strains):
         return UNSPECIFIED
