@@ -38,7 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from metaanalysis.studies.io import file_kind
+from metaanalysis.studies.io import file_kind, read_regular_file
 from metaanalysis.studies.provenance import number_in_text
 from metaanalysis.studies.schema import (MAX_ABS_VALUE, PLACEHOLDER, FieldIssues, StrainRegistry,
                                  Study)
