@@ -721,6 +721,11 @@ def check_scales(extractions: Sequence[Extraction]) -> None:
     difference in means. For the SMD the two have different SDs, so the
     standardised effects are not comparable.
 
+    Parameters
+    ----------
+    extractions : sequence of Extraction
+        The k effects of one analysis.
+
     Raises
     ------
     ExtractionError
@@ -737,7 +742,25 @@ def check_scales(extractions: Sequence[Extraction]) -> None:
 def extract_many(items: Iterable[tuple[Study, str] | tuple[Study, str, dict]], *,
                  measure: str, **kwargs) -> tuple[Extraction, ...]:
     """:func:`extract` for several (study, outcome id[, per-study kwargs]) items,
-    then :func:`check_scales`."""
+    then :func:`check_scales`.
+
+    Parameters
+    ----------
+    items : iterable of (Study, str) or (Study, str, dict)
+        A study, the id of its outcome, and options for that study alone.
+    measure : {"MD", "SMD", "RR", "OR", "RD", "ROM"}
+    **kwargs
+        Options of :func:`extract` for every study.
+
+    Returns
+    -------
+    tuple of Extraction
+        One per item, in order.
+
+    Raises
+    ------
+    ExtractionError
+    """
     out = []
     for item in items:
         study, oid, *rest = item

@@ -1020,6 +1020,16 @@ _TRANSLITERATE = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß"
 def normalise_name(name: str) -> str:
     """Case-, accent-, space- and punctuation-insensitive form of a name.
 
+    Parameters
+    ----------
+    name : str
+        A strain name or alias as written.
+
+    Returns
+    -------
+    str
+        Lower-case letters and digits only (the key of alias lookups).
+
     Examples
     --------
     >>> normalise_name("L. rhamnosus GG (ATCC 53103)")
