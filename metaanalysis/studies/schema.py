@@ -957,7 +957,20 @@ def _unknown_arm(key: str, arm_ids) -> str:
 
 def iter_models(obj: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
     """Yield ``(path, value)`` for every model, tuple item and mapping value,
-    depth first, with paths in the same keys as the YAML file."""
+    depth first, with paths in the same keys as the YAML file.
+
+    Parameters
+    ----------
+    obj : Any
+        A model (usually a :class:`Study`), tuple or mapping.
+    path : tuple
+        The path of ``obj`` itself.
+
+    Yields
+    ------
+    path : tuple of str or int
+    value : Any
+    """
     yield path, obj
     if isinstance(obj, BaseModel):
         for name in type(obj).model_fields:
@@ -973,14 +986,36 @@ def iter_models(obj: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
 
 
 def iter_numbers(obj: Any) -> Iterator[tuple[tuple, Number]]:
-    """Every :class:`Number` inside ``obj`` (including derivation inputs)."""
+    """Every :class:`Number` inside ``obj`` (including derivation inputs).
+
+    Parameters
+    ----------
+    obj : Any
+        A model, tuple or mapping.
+
+    Yields
+    ------
+    path : tuple of str or int
+    number : Number
+    """
     for path, val in iter_models(obj):
         if isinstance(val, Number):
             yield path, val
 
 
 def iter_quote_refs(study: Study) -> Iterator[tuple[tuple, str]]:
-    """Every reference to a quote id, with the path of the referring key."""
+    """Every reference to a quote id, with the path of the referring key.
+
+    Parameters
+    ----------
+    study : Study
+
+    Yields
+    ------
+    path : tuple of str or int
+        Ends with ``"quote"`` or ``"statement"``.
+    quote_id : str
+    """
     for path, val in iter_models(study):
         if isinstance(val, (Number, Derived, ConflictValue)) and val.quote is not None:
             yield path + ("quote",), val.quote

@@ -146,12 +146,30 @@ def lookup(registry: StrainRegistry, name: str,
 
 
 def species_label(entry: StrainEntry) -> str:
-    """``Genus species`` under the current (2020) names; the genus alone for a genus-level entry."""
+    """``Genus species`` under the current (2020) names; the genus alone for a genus-level entry.
+
+    Parameters
+    ----------
+    entry : StrainEntry
+
+    Returns
+    -------
+    str
+    """
     return entry.species_name
 
 
 def genus_label(entry: StrainEntry) -> str:
-    """The current (2020) genus name."""
+    """The current (2020) genus name.
+
+    Parameters
+    ----------
+    entry : StrainEntry
+
+    Returns
+    -------
+    str
+    """
     return entry.genus
 
 
