@@ -102,6 +102,7 @@ class StudyRow(ReadOnlyArrays):
     weight: float
 
     def to_dict(self) -> dict:
+        """Every field as plain Python values (non-finite floats as None), ready for JSON."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
 
@@ -148,6 +149,8 @@ class FitResult(ReadOnlyArrays):
     )
 
     def to_dict(self) -> dict:
+        """Plain Python values for results.json; ratio measures also get
+        ``*_exp`` (the estimate and intervals on the ratio scale)."""
         out = {key: _plain(getattr(self, key)) for key in self.KEYS}
         out["tau"] = _plain(self.tau)
         out["stat"] = _plain(self.stat)
@@ -183,6 +186,8 @@ class PoolResult(ReadOnlyArrays):
         return getattr(self.overall, name)
 
     def to_dict(self) -> dict:
+        """The overall fit's :meth:`FitResult.to_dict`, plus the subgroups and
+        the test for subgroup differences when ``by`` is set."""
         out = self.overall.to_dict()
         if self.by is not None:
             out["by"] = self.by
@@ -224,4 +229,5 @@ class RegressionResult(ReadOnlyArrays):
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
+        """Every field as plain Python values (non-finite floats as None), ready for JSON."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}

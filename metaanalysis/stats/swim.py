@@ -68,6 +68,7 @@ class VoteCount:
     method: str = "Wilson score interval; exact two-sided sign test (binomial, p = 0.5)"
 
     def to_dict(self) -> dict:
+        """Plain values for results.json, with the method and the Handbook reference."""
         return {"favour_probiotic": self.favour, "favour_control": self.against,
                 "neither": self.neither, "k": self.k, "proportion": self.proportion,
                 "ci_lb": self.ci_lb, "ci_ub": self.ci_ub, "pval": self.pval,
@@ -87,6 +88,7 @@ class StoufferResult:
                    "'directed')")
 
     def to_dict(self) -> dict:
+        """Plain values for results.json, with the method and the Handbook reference."""
         return {"k": self.k, "z": self.z, "pval": self.pval, "weights": self.weights,
                 "method": self.method, "reference": HANDBOOK_12}
 

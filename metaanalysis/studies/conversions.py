@@ -124,6 +124,7 @@ class Derivation:
         return self.result[0][1]
 
     def to_dict(self) -> dict:
+        """The step as plain values for results.json."""
         return {"method": self.method, "inputs": dict(self.inputs), "formula": self.formula,
                 "reference": self.reference, "result": dict(self.result), "note": self.note}
 

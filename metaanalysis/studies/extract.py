@@ -117,6 +117,7 @@ class Extraction:
                               "n2i": [self.n2i]}
 
     def to_dict(self) -> dict:
+        """The effect, its arm-level inputs and its derivations as plain values."""
         out = {k: getattr(self, k) for k in (
             "study", "outcome", "measure", "kind", "scale", "intervention_arm", "control_arm",
             "m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "ci", "yi", "vi")}

@@ -283,6 +283,7 @@ class Number(_Frozen):
 
     @property
     def is_integer(self) -> bool:
+        """Whether the value is a whole number (a count must be)."""
         return float(self.value).is_integer()
 
 
@@ -597,6 +598,7 @@ class Intervention(_Frozen):
 
     @property
     def strain_count(self) -> int:
+        """Organisms in the product: ``n_strains`` when given, else the strains listed."""
         return self.n_strains if self.n_strains is not None else len(self.strains)
 
 

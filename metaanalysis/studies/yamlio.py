@@ -131,6 +131,7 @@ class YamlDoc:
         return line, path + tuple(missing)
 
     def problem(self, loc: Iterable[Any], message: str) -> Problem:
+        """A :class:`Problem` at the line of ``loc`` (see :meth:`locate`)."""
         line, path = self.locate(loc)
         return Problem(self.file, line, format_path(path), message)
 
