@@ -141,7 +141,7 @@ def export_units(files, path: Path) -> dict:
                     rec = {"measure": an.measure, "k": len(u.pos), "est": sm["estimate"],
                            "ci_lb": sm["ci_lb"], "ci_ub": sm["ci_ub"], "tau2": sm["tau2"]}
                     if len(u.pos) >= 2:
-                        c = next(new)["cochrane2025"]
+                        c = next(new).cochrane2025
                         rec.update({"new_est": c["estimate"], "new_ci_lb": c["ci_lb"],
                                     "new_ci_ub": c["ci_ub"], "new_tau2": c["tau2"],
                                     "new_tau2_lb": c["tau2_ci_lb"], "new_tau2_ub": c["tau2_ci_ub"],

@@ -195,10 +195,12 @@ def run(
         for prob in exc.problems:
             typer.echo(str(prob), err=True)
         _fail(f"{len(exc.problems)} problem(s) in the inputs; nothing was written")
+    from metaanalysis.analysis.claims import ClaimVerdict
+
     for o in outputs:
         typer.echo(f"{o.protocol_id}: {o.k} comparisons -> {o.out_dir}/")
         for c in o.claims:
-            typer.echo(run_line(c))
+            typer.echo(run_line(ClaimVerdict.from_dict(c)))
     if only:
         from metaanalysis.render.claims_text import explain as explain_text
 
@@ -206,7 +208,7 @@ def run(
             for c in o.claims:
                 if c["id"] == only:
                     typer.echo("")
-                    typer.echo(explain_text(c, o.protocol_id))
+                    typer.echo(explain_text(ClaimVerdict.from_dict(c), o.protocol_id))
         return
     typer.echo("Details: meta explain CLAIM_ID, or outputs/<protocol>/report.html")
 
@@ -217,6 +219,7 @@ def explain(
     out: Annotated[Path, typer.Option(help="Outputs folder of a previous `meta run`.")] = Path("outputs"),
 ):
     """The full reasoning behind one claim's verdict (from the last `meta run`)."""
+    from metaanalysis.analysis.claims import ClaimVerdict
     from metaanalysis.render.claims_text import explain as explain_text
 
     found = []
@@ -228,7 +231,22 @@ def explain(
         _fail(f"claim '{claim_id}' not found in {out}/*/results.json (run `meta run` first)")
     for pid, c, proto in found:
         # the protocol carries translations: a claim worded in Swedish reads in English
-        typer.echo(explain_text(c, pid, proto))
+        typer.echo(explain_text(ClaimVerdict.from_dict(c), pid, _protocol_of(proto)))
+
+
+def _protocol_of(data: dict | None):
+    """The Protocol a results.json was written for (None when it no longer
+    validates: an older results.json then reads without translations)."""
+    from pydantic import ValidationError
+
+    from metaanalysis.analysis.protocol import Protocol
+
+    if not data:
+        return None
+    try:
+        return Protocol.model_validate(data)
+    except ValidationError:
+        return None
 
 
 def _current_results(out: Path):
@@ -287,13 +305,12 @@ def revman_reproduce(
     with _revman_progress("reproducing") as bar:
         task = bar.add_task("", total=n)
         res = revman.reproduce(review, progress=lambda: bar.advance(task))
-    data = res.to_dict()
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(data, indent=1, allow_nan=False), encoding="utf-8")
+        json_out.write_text(json.dumps(res.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
     console = Console(width=200)
-    console.print(reproduce_table(data, f"{review.name}: {n} analyses"))
-    for line in reproduce_summary(data):
+    console.print(reproduce_table(res, f"{review.name}: {n} analyses"))
+    for line in reproduce_summary(res):
         typer.echo(line)
     if json_out:
         typer.echo(f"wrote {json_out}")
@@ -309,22 +326,23 @@ def revman_reanalyse(
     from rich.console import Console
 
     from metaanalysis.analysis import revman
-    from metaanalysis.render.revman import reanalysis_markdown, reanalysis_table
+    from metaanalysis.render.revman import reanalysis_markdown, reanalysis_record, reanalysis_table
 
     rows = revman.reanalyse(revman.reproduce(review))
-    changed = [r for r in rows if r["changes"]]
+    changed = [r for r in rows if r.changes]
     console = Console(width=220)
     console.print(reanalysis_table(rows, f"{review.name}: {len(changed)} of {len(rows)} pooled analyses "
                                    "change conclusion under Cochrane 2025 defaults", changed_only=not all_rows))
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "reanalysis.json").write_text(json.dumps({"analyses": rows}, indent=1, allow_nan=False),
+        (out / "reanalysis.json").write_text(json.dumps({"analyses": [reanalysis_record(r) for r in rows]},
+                                                        indent=1, allow_nan=False),
                                              encoding="utf-8")
         (out / "report.md").write_text(reanalysis_markdown(review.name, rows), encoding="utf-8")
         from metaanalysis.render.revman import reanalysis_forest
 
         for r in changed:
-            stem = out / "forest" / ("analysis-" + r["analysis"].replace(" / ", "-").replace("/", "-")
+            stem = out / "forest" / ("analysis-" + r.analysis.replace(" / ", "-").replace("/", "-")
                                      .replace(" ", "_")[:80])
             reanalysis_forest(revman.forest_result(r), r, stem)
         typer.echo(f"wrote {out}/reanalysis.json, {out}/report.md and {len(changed)} forest plot(s) "

@@ -162,7 +162,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             data = write.run_to_dict(run)
             files = {"results.json": write.dumps(data),
                      "manifest.json": write.dumps(write.manifest(inputs, path, root, hashes)),
-                     "claims.md": write.claims_markdown(data)}
+                     "claims.md": write.claims_markdown(run)}  # judge: the verdict objects
             files.update(write.tables(data))
             tmp = write.begin_atomically(target, root=out_dir)
             tmps.append(tmp)

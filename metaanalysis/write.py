@@ -20,6 +20,8 @@ from pathlib import Path
 
 from metaanalysis.stats.results import _plain
 from metaanalysis.analysis import claims as claims_mod
+# claims judge, render writes the sentences results.json keeps (issue 16)
+from metaanalysis.render import claims_text
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "pydantic", "ruamel.yaml", "typer",
                 "rich", "jinja2", "pymare")
@@ -81,9 +83,9 @@ def run_to_dict(run) -> dict:
         "cumulative": cum,
         "small_study": small,
         "adverse_events": _analysis(run.adverse_events) if run.adverse_events else None,
-        "claims": [v.to_dict() for v in run.claims],
+        "claims": [claims_text.verdict_dict(v) for v in run.claims],
         # the one verdict rule every claim above was judged by (protocols/README.md)
-        "verdict_rule": {"id": claims_mod.RULE_ID, "text": claims_mod.RULE_TEXT},
+        "verdict_rule": {"id": claims_mod.RULE_ID, "text": claims_text.RULE_TEXT},
     }
     if getattr(run, "swim", None) is not None:
         out["swim"] = run.swim
@@ -207,10 +209,9 @@ def tables(data: dict) -> dict[str, str]:
 # claims.md
 
 
-def claims_markdown(data: dict) -> str:
-    from metaanalysis.render.claims_text import claims_markdown as render
-
-    return render(data)
+def claims_markdown(run) -> str:
+    """claims.md of one run (the RunResult's protocol and verdicts)."""
+    return claims_text.claims_markdown(run.protocol, run.claims)
 
 
 # ----------------------------------------------------------------------------

@@ -4,7 +4,11 @@
 target split by the claim's modifier, the between-stratum test over strata
 with enough trials, the availability of eligible trials) is computed by
 :mod:`metaanalysis.analysis.pipeline` and handed over as a :class:`ClaimInput`.
-Nothing here fits a model or imports the pipeline.
+Nothing here fits a model, imports the pipeline or writes a sentence: every
+reason, criterion detail, GRADE downgrade, ICEMAN item and certainty
+statement is recorded as a :class:`Reason` (a kind and the numbers and
+labels behind it), and :mod:`metaanalysis.render.claims_text` writes the
+text from it (issue 16: claims judge, render formats).
 
 One verdict rule (``protocols/README.md``, :data:`RULE_ID`) is applied to
 every claim:
@@ -24,7 +28,7 @@ every claim:
    not applied to ``not_robust`` claims, whose criterion is itself "GRADE
    certainty at least moderate and every sensitivity analysis agrees".
 
-Each verdict records the judged values (``judgement``: criterion, its
+Each verdict records the judged values (:class:`Judgement`: criterion, its
 detail, the certainty used and its basis) so that the verdict can be
 recomputed with :func:`apply_rule` and checked against its reasons.
 
@@ -37,32 +41,21 @@ GRADE's informative wording (Santesso et al. 2020, GRADE guidance 26).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
+from metaanalysis.stats.results import RATIO_MEASURES
 from metaanalysis.studies import strains
-# the one number formatter, and the sentences written from judged values (render/)
-from metaanalysis.render import claims_text, fmt
 
-#: Identifier of the verdict rule; results.json, claims.md and the report carry it.
+#: Identifier of the verdict rule; results.json, claims.md and the report carry
+#: it (its wording is ``render.claims_text.RULE_TEXT``).
 RULE_ID = "verdict-rule-1"
-RULE_TEXT = (
-    "Verdict rule (verdict-rule-1, protocols/README.md): the claim's statistical criterion "
-    "(CI against the claim's threshold, prediction interval, test for subgroup differences "
-    "over strata with enough trials) is met, met in the opposite direction, or neither. "
-    "Criterion not computable -> insufficient evidence; neither (the interval spans both "
-    "answers) -> inconclusive; met -> supported and opposite -> contradicted, unless the "
-    "certainty for what the claim is about (GRADE; ICEMAN credibility for effect "
-    "modification) is very low, then inconclusive.")
 CRITERIA = ("met", "opposite", "neither", "not evaluable")
 
 LEVELS = ("very low", "low", "moderate", "high")
-#: GRADE informative statements (Santesso et al. 2020, J Clin Epidemiol 119:126).
-VERBS = {"high": "{v}", "moderate": "probably {v}", "low": "may {v}"}
-TRIVIAL = {"high": "result in little to no difference in",
-           "moderate": "probably result in little to no difference in",
-           "low": "may result in little to no difference in"}
 
 #: Share of the weight above which a concern "dominates" a GRADE domain: GRADE
 #: rates the body of evidence by where most of the information comes from.
@@ -92,6 +85,180 @@ EGGER_P = 0.10
 #: Between-trial effect modification can be rated at most moderate (ICEMAN);
 #: fewer trials than this in the compared strata lowers credibility one level.
 ICEMAN_MIN_TRIALS = 10
+#: Few candidate modifiers (ICEMAN item "a small number of effect modifiers
+#: tested"): up to this many pre-specified, the answer is "probably yes".
+ICEMAN_FEW_MODIFIERS = 5
+#: ICEMAN's chance item: p below the first bound "definitely", below the second
+#: "probably" excludes chance; below alpha 0.05 chance is "probably not" excluded.
+ICEMAN_P_DEFINITELY = 0.005
+ICEMAN_P_PROBABLY = 0.01
+ICEMAN_P_CHANCE = 0.05
+
+
+# ----------------------------------------------------------------------------
+# records: what was judged, with the numbers behind it (render/ writes the text)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One judged statement as data: a ``kind`` and the values it rests on.
+
+    ``values`` holds numbers, labels (str), None, nested :class:`Reason`
+    objects and tuples of those; never preformatted text with a number in
+    it. :func:`metaanalysis.render.claims_text.reason_text` writes the
+    sentence for each kind. The kind ``"text"`` holds a sentence read back
+    from results.json (:meth:`ClaimVerdict.from_dict`).
+
+    Examples
+    --------
+    >>> r = Reason.of("egger", p=0.03)
+    >>> r.kind, r["p"]
+    ('egger', 0.03)
+    """
+
+    kind: str
+    values: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, kind: str, **values: Any) -> Reason:
+        """A reason of ``kind``; lists and dicts among the values become tuples."""
+        return cls(kind, tuple((k, _frozen(v)) for k, v in values.items()))
+
+    @classmethod
+    def text(cls, sentence: str) -> Reason:
+        """A sentence already written (read back from results.json)."""
+        return cls("text", (("text", sentence),))
+
+    def __getitem__(self, name: str) -> Any:
+        for k, v in self.values:
+            if k == name:
+                return v
+        raise KeyError(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value called ``name``, or ``default``."""
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+
+def _frozen(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return tuple((k, _frozen(x)) for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return tuple(_frozen(x) for x in v)
+    return v
+
+
+@dataclass(frozen=True)
+class Downgrade:
+    """One GRADE downgrade: the domain, by how many levels, and why."""
+
+    domain: str
+    levels: int
+    reason: Reason
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Downgrade:
+        """From results.json's ``{"domain", "levels", "reason"}`` (reason as text)."""
+        return cls(d["domain"], d["levels"], Reason.text(d["reason"]))
+
+
+@dataclass(frozen=True)
+class IcemanItem:
+    """One ICEMAN item: its name, the response and the note behind it."""
+
+    name: str
+    response: str
+    note: Reason
+
+
+@dataclass(frozen=True)
+class Iceman:
+    """ICEMAN credibility of an effect modification (Schandelmaier et al. 2020)."""
+
+    rating: str
+    items: tuple[IcemanItem, ...]
+    note: Reason
+
+    def item(self, name: str) -> IcemanItem:
+        """The item called ``name``."""
+        return next(it for it in self.items if it.name == name)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Iceman:
+        """From results.json's ``{"rating", "items": {name: {response, note}}, "note"}``."""
+        return cls(d["rating"],
+                   tuple(IcemanItem(name, it["response"], Reason.text(it["note"]))
+                         for name, it in d["items"].items()),
+                   Reason.text(d["note"]))
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The judged values the verdict rule was applied to."""
+
+    rule: str
+    criterion: str
+    detail: Reason
+    certainty: str | None
+    basis: Reason
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Judgement:
+        """From results.json's ``judgement`` (detail and basis as text)."""
+        return cls(d.get("rule") or RULE_ID, d.get("criterion") or "not evaluable",
+                   Reason.text(d.get("criterion_detail") or ""), d.get("certainty"),
+                   Reason.text(d.get("certainty_basis") or ""))
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Effects expressed so that positive means benefit of the probiotic.
+
+    ``ratio``: the measure is analysed on the log scale; ``sign``: -1 when a
+    lower outcome is better; ``alpha``: 1 - the nominal coverage of the CIs.
+    """
+
+    measure: str
+    ratio: bool
+    sign: float
+    unit: str
+    alpha: float
+
+    null = 0.0
+
+    @classmethod
+    def of(cls, proto: Any) -> Scale:
+        """The scale of a protocol's outcome and model."""
+        measure = proto.model.measure
+        # log-scale measures (ROM too, should a protocol judge claims on it)
+        return cls(measure, measure in RATIO_MEASURES,
+                   -1.0 if proto.outcome.lower_is_better else 1.0, proto.outcome.unit,
+                   proto.model.alpha)
+
+    @classmethod
+    def harms(cls, proto: Any) -> Scale:
+        """Adverse events: RR, positive = more events with the probiotic."""
+        return cls("RR", True, 1.0, "", proto.model.alpha)
+
+    def benefit_ci(self, f: Any) -> tuple[float, float]:
+        """The CI of fit ``f`` as benefit (low, high)."""
+        a, b = self.sign * f.ci_lb, self.sign * f.ci_ub
+        return min(a, b), max(a, b)
+
+    def benefit(self, x: float) -> float:
+        """An effect as benefit of the probiotic."""
+        return self.sign * x
+
+    def important(self, threshold: float | None) -> float | None:
+        """The important-effect threshold on the analysis scale (log for ratios)."""
+        if self.ratio:
+            if threshold is None or threshold <= 0 or threshold == 1:
+                return math.log(RATIO_IMPORTANT)
+            return abs(math.log(threshold))  # 0.8 and 1.25 name the same threshold
+        return threshold
 
 
 def apply_rule(criterion: str, certainty: str | None) -> str:
@@ -103,6 +270,11 @@ def apply_rule(criterion: str, certainty: str | None) -> str:
     certainty : {"very low", "low", "moderate", "high"} or None
         The certainty for what the claim is about; None when the rule does
         not apply a certainty (claims about the certainty itself).
+
+    Returns
+    -------
+    str
+        One of "supported", "contradicted", "inconclusive", "insufficient evidence".
 
     Examples
     --------
@@ -116,16 +288,6 @@ def apply_rule(criterion: str, certainty: str | None) -> str:
     if criterion == "neither" or certainty == "very low":
         return "inconclusive"
     return "supported" if criterion == "met" else "contradicted"
-
-
-@dataclass(frozen=True)
-class Downgrade:
-    domain: str
-    levels: int
-    reason: str
-
-    def to_dict(self):
-        return {"domain": self.domain, "levels": self.levels, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -152,106 +314,77 @@ class ClaimInput:
 
 @dataclass(frozen=True)
 class ClaimVerdict:
+    """One claim judged: the verdict, the judged values and every record behind them.
+
+    ``reasons`` are followed by the criterion and rule lines only once
+    rendered (:func:`metaanalysis.render.claims_text.reason_lines`), then by
+    ``awaiting``: the trials in a missing stratum without usable data (for
+    an insufficient-evidence verdict, after the rule that decided it); ``scale`` is
+    what the numbers in the records are on (None when read back from
+    results.json, whose records are text). ``scope_note`` is an
+    out-of-scope claim's reason (then ``judgement`` is None).
+    """
+
     id: str
     wording: str
     source: str
     finding: str
     operational: str
     verdict: str
-    summary: str
-    reasons: tuple[str, ...]
+    judgement: Judgement | None
+    reasons: tuple[Reason, ...]
     figures: dict
     certainty: str | None = None
-    certainty_statement: str | None = None
+    statement: Reason | None = None
     downgrades: tuple[Downgrade, ...] = ()
-    iceman: dict | None = None
+    iceman: Iceman | None = None
     studies: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
+    missing: tuple[str | Reason, ...] = ()
     in_scope: bool = True
-    judgement: dict | None = None
-    grade_notes: tuple[str, ...] = ()
+    grade_notes: tuple[Reason, ...] = ()
+    scale: Scale | None = None
+    scope_note: str | None = None
+    awaiting: tuple[Reason, ...] = ()
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id, "wording": self.wording, "source": self.source,
-            "finding": self.finding, "operational": self.operational, "in_scope": self.in_scope,
-            "verdict": self.verdict, "summary": self.summary, "reasons": list(self.reasons),
-            "judgement": self.judgement,
-            "figures": self.figures, "certainty": self.certainty,
-            "certainty_statement": self.certainty_statement,
-            "downgrades": [d.to_dict() for d in self.downgrades],
-            "grade_notes": list(self.grade_notes), "iceman": self.iceman,
-            "studies": list(self.studies), "missing": list(self.missing),
-        }
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ClaimVerdict:
+        """Rebuild a verdict from one entry of results.json's ``claims``.
+
+        The texts results.json holds become ``Reason.text`` records; the
+        criterion and rule lines among ``reasons`` are dropped (they are
+        written again from the judgement); the lines after them are ``awaiting``.
+        """
+        j = Judgement.from_dict(d["judgement"]) if d.get("judgement") else None
+        reasons = list(d.get("reasons") or [])
+        after: list[str] = []
+        rule = None
+        if j is not None:
+            rule = next((i for i in range(len(reasons) - 1, 0, -1)
+                         if reasons[i].startswith(j.rule + ": criterion ")
+                         and reasons[i - 1].startswith("statistical criterion: ")), None)
+        if rule is not None:
+            reasons, after = reasons[:rule - 1], reasons[rule + 1:]
+        stmt = d.get("certainty_statement")
+        return cls(
+            d["id"], d.get("wording") or "", d.get("source") or "", d.get("finding") or "",
+            d.get("operational") or "", d["verdict"], j, tuple(Reason.text(r) for r in reasons),
+            dict(d.get("figures") or {}),
+            certainty=d.get("certainty"),
+            statement=Reason.text(stmt) if stmt is not None else None,
+            downgrades=tuple(Downgrade.from_dict(x) for x in d.get("downgrades") or ()),
+            iceman=Iceman.from_dict(d["iceman"]) if d.get("iceman") else None,
+            studies=tuple(d.get("studies") or ()),
+            missing=tuple(d.get("missing") or ()), in_scope=d.get("in_scope", True),
+            grade_notes=tuple(Reason.text(n) for n in d.get("grade_notes") or ()),
+            scope_note=d.get("summary") if j is None else None,
+            awaiting=tuple(Reason.text(r) for r in after))
 
 
-# ----------------------------------------------------------------------------
-# numbers in reason lines (one formatter: render/fmt.py)
-
-
-def _n(x, d=1):
-    return fmt.num(x, d)
-
-
-def _peq(p):
-    """'p < 0.001' or 'p = 0.03'."""
-    return fmt.p_phrase(p)
-
-
-class _Scale:
-    """Effects expressed so that positive means benefit of the probiotic."""
-
-    def __init__(self, proto):
-        self.measure = proto.model.measure
-        # log-scale measures (ROM too, should a protocol judge claims on it)
-        self.ratio = self.measure in fmt.RATIO_MEASURES
-        self.sign = -1.0 if proto.outcome.lower_is_better else 1.0
-        self.unit = proto.outcome.unit
-        self.alpha = proto.model.alpha
-
-    null = 0.0
-
-    def show(self, x):
-        if x is None:
-            return "NA"
-        return fmt.ratio(math.exp(x)) if self.ratio else _n(x, 1)
-
-    def null_txt(self):
-        return fmt.null_value(self.ratio)
-
-    def describe(self, f, test=None):
-        test = f.test if test is None else test
-        est = f"{self.measure} {self.show(f.estimate)}"
-        if self.unit and not self.ratio:
-            est += f" {self.unit}"
-        how = ("Wald z" if test == "z" or f.k < 2 else "modified Knapp-Hartung" if test == "adhoc"
-               else "Knapp-Hartung")
-        if f.method in ("FE", "MH", "PETO"):
-            how = f.method
-        s = (f"k = {f.k}, {est}, {fmt.ci_label(self.alpha)} [{self.show(f.ci_lb)}, "
-             f"{self.show(f.ci_ub)}] ({how})")
-        if f.pi_lb is not None:
-            crosses = "crosses" if f.pi_lb < self.null < f.pi_ub else "excludes"
-            s += (f", {fmt.pi_label(self.alpha)} [{self.show(f.pi_lb)}, {self.show(f.pi_ub)}] "
-                  f"{crosses} no effect ({self.null_txt()})")
-        if f.I2 is not None:
-            s += f", I² = {_n(f.I2, 0)}%"
-        return s
-
-    def benefit_ci(self, f):
-        a, b = self.sign * f.ci_lb, self.sign * f.ci_ub
-        return min(a, b), max(a, b)
-
-    def benefit(self, x):
-        return self.sign * x
-
-    def important(self, threshold):
-        """The important-effect threshold on the analysis scale (log for ratios)."""
-        if self.ratio:
-            if threshold is None or threshold <= 0 or threshold == 1:
-                return math.log(RATIO_IMPORTANT)
-            return abs(math.log(threshold))  # 0.8 and 1.25 name the same threshold
-        return threshold
+def _fit_reason(f: Any, test: str | None = None) -> Reason:
+    """A pooled fit as a reason: k, estimate, CI, PI, I² and how it was tested."""
+    return Reason.of("fit", k=f.k, estimate=f.estimate, ci_lb=f.ci_lb, ci_ub=f.ci_ub,
+                     pi_lb=f.pi_lb, pi_ub=f.pi_ub, I2=f.I2, method=f.method,
+                     test=f.test if test is None else test)
 
 
 def _fig(f, scale):
@@ -278,9 +411,8 @@ INTEGRITY_FLAGS = {"secondary_source", "news_report", "sd_may_be_se", "derived_f
 #: comparisons are not indirect (the difference isolates the probiotic), and
 #: usual care without placebo is a risk-of-bias issue (no blinding).
 INDIRECT_FLAGS = {"heat_killed", "non_standard_outcome"}
-#: What each kind of indirectness is called in a reason (the kinds present are named).
-INDIRECT_WORDS = {"heat_killed": "heat-killed products", "non_standard_outcome": "a non-standard outcome",
-                  "active": "an active-drug comparator"}
+#: The kinds of indirectness a reason names (render/claims_text words them).
+INDIRECT_KINDS = ("active", "heat_killed", "non_standard_outcome")
 NO_PLACEBO = ("usual_care", "none")
 
 
@@ -302,42 +434,54 @@ def _integrity_concern(c) -> bool:
     return bool(flags)
 
 
-def _participants(comps, keys):
-    """Participants in the analysis ``keys`` and the trials whose n is not known.
+def _get(c: Any, name: str) -> Any:
+    """An attribute of a comparison, or a key of its results.json dict."""
+    return c.get(name) if isinstance(c, Mapping) else getattr(c, name, None)
 
-    The per-comparison n (``n_total``, the arms' analysed n) where known; a
-    trial without per-arm n adds its quoted total (``n_trial_total``,
-    studies/README.md ``trial_total``) once, and only when the analysis uses
-    every arm that total spans: a total cannot be split by arm, so a stratum
-    holding one arm of a three-arm trial counts that trial as unknown rather
-    than guess its share.
+
+def participants(comps: Iterable, keys: Iterable[str] | None = None) -> tuple[int, tuple[str, ...]]:
+    """Participants in an analysis and the trials whose n is not known.
+
+    The one counting rule for GRADE's imprecision and the Summary of Findings
+    (render/sof.py shows it). The per-comparison n (``n_total``, the arms'
+    analysed n) where known; a trial without per-arm n adds its quoted total
+    (``n_trial_total``, studies/README.md ``trial_total``) once, and only
+    when the analysis uses every arm that total spans: a total cannot be
+    split by arm, so a stratum holding one arm of a three-arm trial counts
+    that trial as unknown rather than guess its share.
+
+    Parameters
+    ----------
+    comps : iterable of Comparison (or their results.json dicts)
+        Duck-typed: key, study, n_total, n_trial_total, arm, control, trial_arms.
+    keys : iterable of str, optional
+        The comparison keys in the analysis (default: every comparison).
+
+    Returns
+    -------
+    (n, unknown) : tuple[int, tuple[str, ...]]
+        The participants counted and the trials (sorted ids) whose n is not known.
     """
-    sel = [c for c in comps if c.key in keys]
-    trial = lambda c: getattr(c, "study", c.key)  # noqa: E731 (comps are duck-typed)
-    known = sum(c.n_total for c in sel if c.n_total)
+    keys = None if keys is None else set(keys)
+    sel = [c for c in comps if keys is None or _get(c, "key") in keys]
+    trial = lambda c: _get(c, "study") or _get(c, "key")  # noqa: E731 (comps are duck-typed)
+    known = sum(_get(c, "n_total") for c in sel if _get(c, "n_total"))
     arms: dict[str, set] = {}
     for c in sel:
-        if not c.n_total and getattr(c, "n_trial_total", None):
-            arms.setdefault(trial(c), set()).update((c.arm, c.control))
+        if not _get(c, "n_total") and _get(c, "n_trial_total"):
+            arms.setdefault(trial(c), set()).update((_get(c, "arm"), _get(c, "control")))
     counted: set[str] = set()
     unknown: set[str] = set()
     for c in sel:
         sid = trial(c)
-        if c.n_total or sid in counted or sid in unknown:
+        if _get(c, "n_total") or sid in counted or sid in unknown:
             continue
-        if sid in arms and arms[sid] >= set(c.trial_arms):
-            known += c.n_trial_total
+        if sid in arms and arms[sid] >= set(_get(c, "trial_arms") or ()):
+            known += _get(c, "n_trial_total")
             counted.add(sid)
         else:
             unknown.add(sid)
-    return int(known), len(unknown)
-
-
-def participants_text(n, unknown):
-    """'278 participants' or 'at least 278 participants; 3 trials with n not reported'."""
-    if not unknown:
-        return f"{n} participants"
-    return f"at least {n} participants; {unknown} trial{'s' if unknown > 1 else ''} with n not reported"
+    return int(known), tuple(sorted(unknown))
 
 
 def _ois_binary(comps, keys):
@@ -354,17 +498,19 @@ def _ois_binary(comps, keys):
     return int(math.ceil(2 * per_arm)), pc
 
 
-def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability=None,
-          against="null", skip=(), notes=None):
+def grade(fit: Any, comps: Sequence, proto: Any, scale: Scale, small_study: Mapping,
+          threshold: float | None = None, *, availability: Mapping | None = None,
+          against: str = "null", skip: Sequence[str] = (),
+          notes: list | None = None) -> tuple[str, tuple[Downgrade, ...]]:
     """GRADE certainty for one pooled estimate, with the reason for each downgrade.
 
     Parameters
     ----------
     fit : FitResult
-    comps : sequence of Comparison (duck-typed: key, flags, rob_overall,
-        comparator, n_total, extraction)
+    comps : sequence of Comparison
+        Duck-typed: key, flags, rob_overall, comparator, n_total, extraction.
     proto : Protocol
-    scale : _Scale
+    scale : Scale
     small_study : dict
         The pipeline's small-study assessment (Egger from ``small_study_min_k``).
     threshold : float, optional
@@ -380,7 +526,8 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
     skip : tuple of str
         Domains not rated (e.g. "inconsistency" for a claim that results are mixed).
     notes : list, optional
-        Receives "considered, not downgraded" remarks (e.g. partly unassessed RoB).
+        Receives "considered, not downgraded" remarks as :class:`Reason`
+        (e.g. partly unassessed RoB).
 
     Returns
     -------
@@ -406,27 +553,22 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
                     or getattr(c, "comparator", None) in NO_PLACEBO)
         why = []
         if high > 0:
-            why.append(f"{_n(high, 0)}% of the weight from trials at high risk of bias (RoB 2)")
+            why.append(Reason.of("rob_high", share=high))
         if some > 0:
-            why.append(f"{_n(some, 0)}% with some concerns")
+            why.append(Reason.of("rob_some", share=some))
         if unassessed > 0:
-            why.append(f"risk of bias not assessed (no RoB 2 judgement extracted) for trials "
-                       f"carrying {_n(unassessed, 0)}% of the weight")
+            why.append(Reason.of("rob_unassessed", share=unassessed))
         if no_placebo > 0:
-            why.append(f"{_n(no_placebo, 0)}% of the weight from comparisons with usual care or no "
-                       "treatment, without placebo (participants not blinded to a partly "
-                       "patient-reported outcome)")
+            why.append(Reason.of("rob_no_placebo", share=no_placebo))
         if integrity > MAJORITY:
-            why.append(f"{_n(integrity, 0)}% of the weight rests on numbers from secondary sources, "
-                       "news reports, p-value back-calculations or SDs that may be SEs")
+            why.append(Reason.of("rob_integrity", share=integrity))
         if high > MAJORITY:
             downs.append(Downgrade("risk of bias", 2 if high + some >= 100 - 1e-9 and high > 75 else 1,
-                                   "; ".join(why)))
+                                   Reason.of("parts", parts=why)))
         elif concern > MAJORITY or integrity > MAJORITY:
-            downs.append(Downgrade("risk of bias", 1, "; ".join(why)))
+            downs.append(Downgrade("risk of bias", 1, Reason.of("parts", parts=why)))
         elif why:
-            notes.append("risk of bias not downgraded (concerns carry at most half the weight): "
-                         + "; ".join(why))
+            notes.append(Reason.of("rob_not_downgraded", parts=why))
 
     # inconsistency
     if "inconsistency" not in skip and fit.k >= 2 and fit.I2 is not None:
@@ -435,15 +577,12 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
         signs = {np.sign(scale.benefit(s.yi)) for s in fit.studies
                  if (s.ci_lb > scale.null or s.ci_ub < scale.null)}
         if fit.I2 >= 75 and len(signs) > 1:
-            downs.append(Downgrade("inconsistency", 2, f"I² = {_n(fit.I2, 0)}% and trials with CIs "
-                                   "excluding no effect point in opposite directions"))
+            downs.append(Downgrade("inconsistency", 2, Reason.of("inconsistency_both_ways", I2=fit.I2)))
         elif fit.I2 >= 50 or (pi_cross and not ci_cross and fit.I2 > I2_MAY_NOT_MATTER):
-            downs.append(Downgrade("inconsistency", 1, f"I² = {_n(fit.I2, 0)}%"
-                                   + ("; the prediction interval crosses no effect" if pi_cross else "")))
+            downs.append(Downgrade("inconsistency", 1,
+                                   Reason.of("inconsistency", I2=fit.I2, pi_cross=pi_cross)))
         elif pi_cross and not ci_cross:
-            notes.append(f"inconsistency not downgraded: the prediction interval crosses no effect "
-                         f"but I² = {_n(fit.I2, 0)}% (heterogeneity that may not be important, "
-                         "Cochrane Handbook 10.10.2)")
+            notes.append(Reason.of("inconsistency_not_downgraded", I2=fit.I2))
 
     # indirectness: only real indirectness
     if "indirectness" not in skip:
@@ -452,50 +591,44 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
         indirect = w(lambda c: bool(kinds(c)))
         # name the kinds present, not every kind there could be
         present = set().union(*[kinds(c) for c in comps if weights.get(c.key, 0) > 0] or [set()])
-        what = " and ".join(INDIRECT_WORDS[k] for k in sorted(present))
+        what = tuple(sorted(present))
         if indirect > INDIRECT_SHARE:
-            downs.append(Downgrade("indirectness", 1, f"{_n(indirect, 0)}% of the weight from {what}"))
+            downs.append(Downgrade("indirectness", 1, Reason.of("indirect", share=indirect, kinds=what)))
         elif indirect > 0:
-            notes.append(f"indirectness not downgraded: {_n(indirect, 0)}% of the weight from {what}")
+            notes.append(Reason.of("indirect_not_downgraded", share=indirect, kinds=what))
 
     # imprecision: against the MCID / important ratio and the OIS
     if "imprecision" not in skip:
         lo, hi = scale.benefit_ci(fit)
         imp = scale.important(threshold)
-        n_known, n_unknown = _participants(comps, weights)
-        people = participants_text(n_known, n_unknown)
-        unit = "" if scale.ratio else f" {scale.unit}"
-        # the protocol's measure (OR for responders), not always "RR"
-        thr_txt = (f"{scale.measure} {fmt.ratio(math.exp(-imp))} or {fmt.ratio(math.exp(imp))}"
-                   if scale.ratio else f"±{threshold:g}{unit}" if threshold is not None else None)
+        n_known, n_unknown = participants(comps, weights)
+        people = Reason.of("participants", n=n_known, unknown=len(n_unknown))
         if imp is not None and lo <= -imp and hi >= imp:
-            downs.append(Downgrade("imprecision", 2, f"the CI includes both an important benefit and "
-                                   f"an important harm ({thr_txt}); {people}"))
+            downs.append(Downgrade("imprecision", 2, Reason.of(
+                "imprecise_both", important=imp, threshold=threshold, people=people)))
         elif lo < 0 < hi:
-            why = "the CI includes no effect"
+            side = edge = None
             if imp is not None and (hi >= imp or lo <= -imp):
                 # name the side the CI reaches: benefit is sign * effect >= imp
                 side, edge = ("benefit", scale.sign * imp) if hi >= imp else ("harm", -scale.sign * imp)
-                edge_txt = (f"{scale.measure} {fmt.ratio(math.exp(edge))}" if scale.ratio
-                            else f"{_n(edge, 1)}{unit}")
-                why += f" and an important {side} ({edge_txt})"
-            downs.append(Downgrade("imprecision", 1, f"{why}; {people}"))
+            downs.append(Downgrade("imprecision", 1, Reason.of(
+                "imprecise_null", side=side, edge=edge, people=people)))
         elif against == "mcid" and imp is not None and (lo < imp < hi or lo < -imp < hi):
-            downs.append(Downgrade("imprecision", 1, f"the CI includes both trivial and important "
-                                   f"effects (MCID {thr_txt}); {people}"))
+            downs.append(Downgrade("imprecision", 1, Reason.of(
+                "imprecise_trivial", important=imp, threshold=threshold, people=people)))
         elif fit.k < 2:
-            downs.append(Downgrade("imprecision", 1, f"a single trial; {people}"))
+            downs.append(Downgrade("imprecision", 1, Reason.of("single_trial", people=people)))
         else:
             if scale.ratio:
                 ois, pc = _ois_binary(comps, weights)
-                ois_txt = (f"the optimal information size of {ois} for a 25% relative risk reduction "
-                           f"from a control risk of {_n(100 * pc, 0)}%") if ois else None
+                ois_r = Reason.of("ois_binary", ois=ois, control_risk=pc) if ois else None
             else:
-                ois, ois_txt = OIS_CONTINUOUS, f"the optimal information size of about {OIS_CONTINUOUS} for a continuous outcome"
+                ois = OIS_CONTINUOUS
+                ois_r = Reason.of("ois_continuous", ois=ois)
             if ois and n_known < ois:
-                downs.append(Downgrade("imprecision", 1, f"{people}, below {ois_txt}"))
+                downs.append(Downgrade("imprecision", 1, Reason.of("below_ois", people=people, ois=ois_r)))
             elif ois:
-                notes.append(f"imprecision not downgraded: {people}, reaching {ois_txt}")
+                notes.append(Reason.of("ois_reached", people=people, ois=ois_r))
 
     # publication and availability bias
     if "publication bias" not in skip:
@@ -505,26 +638,19 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
         if te and tm:
             share = tm / te
             pm = av.get("participants_missing")
-            n_known, _ = _participants(comps, weights)
-            ptxt = ""
+            n_known, _ = participants(comps, weights)
             pshare = None
             if pm:
                 pshare = pm / (pm + n_known) if pm + n_known else None
-                ptxt = (f" ({'at least ' if av.get('missing_n_unknown', 1) else ''}"
-                        f"{int(pm)} participants)")
-            dirs = [(av.get("missing_favour_probiotic"), "favour probiotic"),
-                    (av.get("missing_favour_control"), "favour control"),
-                    # the count joins trials whose file records no direction
-                    # with those reporting no difference: say both, claim neither
-                    (av.get("missing_no_direction"),
-                     "with no direction recorded or no difference reported")]
-            dtxt = ", ".join(f"{int(n)} {t}" for n, t in dirs if n)
-            txt = (f"{tm} of {te} eligible trials{ptxt} have no usable data for this outcome"
-                   + (f" ({dtxt})" if dtxt else "; the direction of their results is not recorded"))
+            r = Reason.of("unavailable", missing=tm, eligible=te, participants=int(pm) if pm else None,
+                          at_least=bool(av.get("missing_n_unknown", 1)),
+                          favour_probiotic=av.get("missing_favour_probiotic"),
+                          favour_control=av.get("missing_favour_control"),
+                          no_direction=av.get("missing_no_direction"))
             if share > AVAILABILITY_SHARE or (pshare is not None and pshare > AVAILABILITY_SHARE):
-                why.append(txt)
+                why.append(r)
             else:
-                notes.append("availability not downgraded: " + txt)
+                notes.append(Reason.of("unavailable_not_downgraded", unavailable=r))
         # Egger's test belongs to the set it was run on (the main analysis): a
         # claim on a subset (k = 6 of 23) or on another outcome (adverse events)
         # must not inherit it, and a subset below the minimum k is not testable.
@@ -532,87 +658,119 @@ def grade(fit, comps, proto, scale, small_study, threshold=None, *, availability
         if small_study.get("assessed") and own:
             eg = small_study["egger"]
             if eg.pval < EGGER_P:
-                why.append(f"Egger's test {_peq(eg.pval)} (funnel plot asymmetry)")
+                why.append(Reason.of("egger", p=eg.pval))
         elif small_study.get("reason") and own:
-            notes.append("small-study effects not tested: " + small_study["reason"])
+            notes.append(Reason.of("small_study_not_tested", why=small_study["reason"]))
         elif small_study:
             min_k = getattr(proto, "small_study_min_k", None)
-            notes.append(f"small-study effects not tested on this set of k = {fit.k} trials"
-                         + (f" (< {min_k}: funnel plot asymmetry tests are not meaningful)"
-                            if min_k is not None and fit.k < min_k else
-                            f" (Egger's test was run on the main analysis, k = {small_study['k']})"))
+            notes.append(Reason.of("small_study_not_on_subset", k=fit.k, min_k=min_k,
+                                   below=min_k is not None and fit.k < min_k,
+                                   main_k=small_study.get("k")))
         if why:
-            downs.append(Downgrade("publication bias", 1, "; ".join(why)))
+            downs.append(Downgrade("publication bias", 1, Reason.of("parts", parts=why)))
 
     total_down = sum(d.levels for d in downs)
     level = LEVELS[max(0, 3 - total_down)]
     return level, tuple(downs)
 
 
-def certainty_statement(level, fit, scale, label, threshold=None):
-    """GRADE's informative statement, direction-aware ("probably reduces")."""
+def certainty_statement(level: str | None, fit: Any, scale: Scale, label: str,
+                        threshold: float | None = None) -> Reason | None:
+    """GRADE's informative statement as a record, direction-aware ("probably reduces").
+
+    Parameters
+    ----------
+    level : {"very low", "low", "moderate", "high"} or None
+    fit : FitResult
+        The estimate the statement is about.
+    scale : Scale
+    label : str
+        The outcome's name.
+    threshold : float, optional
+        The MCID: an estimate within it is "little to no difference" (continuous only).
+
+    Returns
+    -------
+    Reason or None
+        Kind "statement" (level, label, trivial, direction); None without a level.
+    """
     if level is None:
         return None
-    if level == "very low":
-        return f"The evidence is very uncertain about the effect of probiotics on {label} (very low certainty)."
     imp = scale.important(threshold) if not scale.ratio else None
-    if imp is not None and abs(fit.estimate) < imp:
-        phrase = TRIVIAL[level]
-    else:
-        phrase = VERBS[level].format(v="reduce" if fit.estimate < 0 else "increase")
-    return f"Probiotics {phrase} {label} ({level} certainty)."
+    trivial = level != "very low" and imp is not None and abs(fit.estimate) < imp
+    return Reason.of("statement", level=level, label=label, trivial=trivial,
+                     direction="reduce" if fit.estimate < 0 else "increase")
 
 
 # ----------------------------------------------------------------------------
 # ICEMAN
 
+ICEMAN_ITEMS = ("within_vs_between_trial", "number_of_trials", "a_priori_direction",
+                "chance_unlikely", "few_modifiers_tested")
 
-def iceman(proto, modifier, p_interaction, k, n_modifiers, slope_p=None, cut_points=None,
-           *, applicable=True, why_not=None):
+
+def iceman(proto: Any, modifier: str, p_interaction: float | None, k: int, n_modifiers: int,
+           slope_p: float | None = None, cut_points: Reason | None = None, *,
+           applicable: bool = True, why_not: Reason | None = None) -> Iceman:
     """ICEMAN credibility of a between-trial effect modifier (Schandelmaier et
     al. 2020, CMAJ 192:E901).
 
-    ``k`` counts the trials in the strata that enter the test. The rating
-    starts at moderate (between-trial comparisons only), is very low when
-    chance is a likely explanation (p >= 0.05), one level lower when chance
-    is only "probably" excluded (0.01 <= p < 0.05) and one level lower with
-    fewer than :data:`ICEMAN_MIN_TRIALS` trials. When the comparison cannot be
-    made every item is "not applicable".
+    Parameters
+    ----------
+    proto : Protocol
+    modifier : str
+        The stratum name.
+    p_interaction : float or None
+        The test for subgroup differences (None: no test possible).
+    k : int
+        The trials in the strata that enter the test.
+    n_modifiers : int
+        Candidate modifiers the protocol pre-specifies.
+    slope_p : float, optional
+        p of the meta-regression on the continuous score, when cut points are rated.
+    cut_points : Reason, optional
+        Where the strata's cut points come from (adds the cut-point item).
+    applicable : bool
+        False when the comparison cannot be made: every item "not applicable".
+    why_not : Reason, optional
+        Why not applicable.
+
+    Returns
+    -------
+    Iceman
+        The rating starts at moderate (between-trial comparisons only), is
+        very low when chance is a likely explanation (p >= 0.05), one level
+        lower when chance is only "probably" excluded (0.01 <= p < 0.05) and
+        one level lower with fewer than :data:`ICEMAN_MIN_TRIALS` trials.
     """
+    names = ICEMAN_ITEMS + (("arbitrary_cut_points_avoided",) if cut_points else ())
     if not applicable:
-        note = why_not or "the between-stratum comparison cannot be made"
-        names = ["within_vs_between_trial", "number_of_trials", "a_priori_direction",
-                 "chance_unlikely", "few_modifiers_tested"] + (["arbitrary_cut_points_avoided"]
-                                                               if cut_points else [])
-        return {"rating": "not applicable",
-                "items": {nm: {"response": "not applicable", "note": "no comparison was made"}
-                          for nm in names},
-                "note": note}
-    items = {
-        "within_vs_between_trial": ("definitely no", "a between-trial comparison only (trials differ in many ways besides the modifier)"),
-        "number_of_trials": ("probably yes" if k >= ICEMAN_MIN_TRIALS else "definitely no",
-                             f"{k} trials in the compared strata"),
-        "a_priori_direction": ("probably yes", "hypothesis and direction taken from the claim and pre-specified in the protocol"),
-    }
+        note = why_not or Reason.of("iceman_cannot")
+        return Iceman("not applicable",
+                      tuple(IcemanItem(nm, "not applicable", Reason.of("iceman_no_comparison"))
+                            for nm in names), note)
+    items = [
+        ("definitely no", Reason.of("iceman_between_only")),
+        ("probably yes" if k >= ICEMAN_MIN_TRIALS else "definitely no",
+         Reason.of("iceman_trials", k=k)),
+        ("probably yes", Reason.of("iceman_a_priori")),
+    ]
     if p_interaction is None:
-        chance = ("definitely no", "no test for interaction was possible")
-    elif p_interaction < 0.005:
-        chance = ("definitely yes", f"interaction {_peq(p_interaction)}")
-    elif p_interaction < 0.01:
-        chance = ("probably yes", f"interaction {_peq(p_interaction)}")
-    elif p_interaction < 0.05:
-        chance = ("probably no", f"interaction {_peq(p_interaction)}")
+        chance = ("definitely no", Reason.of("iceman_no_test"))
+    elif p_interaction < ICEMAN_P_DEFINITELY:
+        chance = ("definitely yes", Reason.of("iceman_p", p=p_interaction))
+    elif p_interaction < ICEMAN_P_PROBABLY:
+        chance = ("probably yes", Reason.of("iceman_p", p=p_interaction))
+    elif p_interaction < ICEMAN_P_CHANCE:
+        chance = ("probably no", Reason.of("iceman_p", p=p_interaction))
     else:
-        chance = ("definitely no", f"interaction {_peq(p_interaction)}")
-    items["chance_unlikely"] = chance
-    items["few_modifiers_tested"] = ("probably yes" if n_modifiers <= 5 else "probably no",
-                                     f"{n_modifiers} candidate modifiers pre-specified")
+        chance = ("definitely no", Reason.of("iceman_p", p=p_interaction))
+    items.append(chance)
+    items.append(("probably yes" if n_modifiers <= ICEMAN_FEW_MODIFIERS else "probably no",
+                  Reason.of("iceman_modifiers", n=n_modifiers)))
     if cut_points:
-        items["arbitrary_cut_points_avoided"] = (
-            "probably yes" if slope_p is not None else "probably no",
-            cut_points + ("; the meta-regression on the continuous baseline score avoids cut points"
-                          f" (slope {_peq(slope_p)})" if slope_p is not None else
-                          "; the continuous meta-regression was not estimable"))
+        items.append(("probably yes" if slope_p is not None else "probably no",
+                      Reason.of("iceman_cut_points", source=cut_points, slope_p=slope_p)))
     steps = 2  # index in LEVELS: moderate
     if chance[0] == "definitely no":
         steps = 0
@@ -621,36 +779,39 @@ def iceman(proto, modifier, p_interaction, k, n_modifiers, slope_p=None, cut_poi
             steps -= 1
         if k < ICEMAN_MIN_TRIALS:
             steps -= 1
-    rating = LEVELS[max(0, steps)]
-    return {"rating": rating,
-            "items": {name: {"response": r, "note": note} for name, (r, note) in items.items()},
-            "note": "between-trial effect modification can be rated at most moderate"}
+    return Iceman(LEVELS[max(0, steps)],
+                  tuple(IcemanItem(nm, r, note) for nm, (r, note) in zip(names, items)),
+                  Reason.of("iceman_at_most_moderate"))
 
 
 # ----------------------------------------------------------------------------
 # the rule, applied once for every claim
 
-def _decide(claim, criterion, detail, certainty_used, basis, *, reasons, figures,
+def _decide(claim, criterion, detail, certainty_used, basis, *, scale, reasons, figures,
             certainty=None, downgrades=(), statement=None, grade_notes=(), iceman_=None,
             studies=(), missing=()):
-    """Apply :func:`apply_rule` and write the summary and rule lines from the
-    judged values, so that every sentence agrees with the verdict."""
+    """Apply :func:`apply_rule` and record the judged values, from which
+    render/ writes the summary and the rule lines, so that every sentence
+    agrees with the verdict."""
     verdict = apply_rule(criterion, certainty_used)
-    judgement = {"rule": RULE_ID, "criterion": criterion, "criterion_detail": detail,
-                 "certainty": certainty_used, "certainty_basis": basis}
-    summary = claims_text.verdict_summary(verdict, judgement)
+    judgement = Judgement(RULE_ID, criterion, detail, certainty_used, basis)
     return ClaimVerdict(claim.id, claim.wording, claim.source, claim.finding, claim.operational,
-                        verdict, summary, tuple(reasons) + claims_text.rule_lines(verdict, judgement),
-                        figures, certainty=certainty, certainty_statement=statement,
-                        downgrades=tuple(downgrades), iceman=iceman_, studies=tuple(studies),
-                        missing=tuple(missing), judgement=judgement, grade_notes=tuple(grade_notes))
+                        verdict, judgement, tuple(reasons), figures, certainty=certainty,
+                        statement=statement, downgrades=tuple(downgrades), iceman=iceman_,
+                        studies=tuple(studies), missing=tuple(missing),
+                        grade_notes=tuple(grade_notes), scale=scale)
 
 
 def _not_evaluable(claim, detail, scale, *, fit=None, figures=None, reasons=(), missing=(),
                    studies=(), iceman_=None):
     figs = dict(figures) if figures is not None else _fig(fit, scale)
-    return _decide(claim, "not evaluable", detail, None, "no comparison", reasons=reasons,
-                   figures=figs, iceman_=iceman_, studies=studies, missing=missing)
+    return _decide(claim, "not evaluable", detail, None, Reason.of("basis_no_comparison"),
+                   scale=scale, reasons=reasons, figures=figs, iceman_=iceman_, studies=studies,
+                   missing=missing)
+
+
+def _waiting(inp):
+    return [Reason.of("waiting", study=sid, why=why) for sid, why in inp.waiting]
 
 
 # ----------------------------------------------------------------------------
@@ -662,100 +823,83 @@ def _judge_effect(claim, inp, proto, scale, small, sens, sens_skipped=False):
     lo, hi = scale.benefit_ci(f)
     b = scale.benefit(f.estimate)
     thr = claim.threshold if claim.threshold is not None else proto.mcid
-    ci = fmt.ci_label(proto.model.alpha)
-    null = scale.null_txt()
-    desc = scale.describe(f)
-    reasons = [desc]
+    reasons = [_fit_reason(f)]
     if thr is not None and not scale.ratio:
-        reach = ("the point estimate reaches" if abs(b) >= thr else "the point estimate is below") + \
-            f" the MCID of {thr:g} {scale.unit}" + (
-                "; the whole CI lies beyond it" if (lo >= thr or hi <= -thr) else
-                "; the CI lies within ±MCID" if (-thr < lo and hi < thr) else "; the CI includes it")
-        reasons.append(reach)
+        where = ("beyond" if (lo >= thr or hi <= -thr) else
+                 "within" if (-thr < lo and hi < thr) else "includes")
+        reasons.append(Reason.of("mcid_reach", reaches=abs(b) >= thr, mcid=thr, ci=where))
     against = "mcid" if claim.finding == "no_effect" else "null"
     notes: list = []
     level, downs = grade(f, inp.comps, proto, scale, small, thr, availability=inp.availability,
                          against=against, notes=notes)
-    basis, used = "GRADE certainty", level
+    basis, used = Reason.of("basis_grade"), level
     if claim.finding in ("benefit", "harm"):
         want = 1 if claim.finding == "benefit" else -1
         if (want == 1 and lo > 0) or (want == -1 and hi < 0):
-            crit, detail = "met", f"the {ci} excludes no effect ({null}) in the claimed direction"
+            crit, detail = "met", Reason.of("ci_claimed_direction")
         elif (want == 1 and hi < 0) or (want == -1 and lo > 0):
-            crit, detail = "opposite", f"the {ci} excludes no effect ({null}) in the opposite direction"
+            crit, detail = "opposite", Reason.of("ci_opposite_direction")
         else:
-            crit, detail = "neither", f"the {ci} includes no effect ({null})"
+            crit, detail = "neither", Reason.of("ci_includes_null")
     elif claim.finding == "no_effect":
         if thr is None:
             raise ValueError(f"claim {claim.id}: 'no_effect' needs a threshold or the protocol mcid")
         imp = scale.important(thr)
-        ttxt = (f"{scale.measure} {fmt.ratio(math.exp(-imp))} to {fmt.ratio(math.exp(imp))}"
-                if scale.ratio
-                else f"±{thr:g} {scale.unit}".rstrip())
+        band = dict(important=imp, threshold=thr)
         if -imp < lo and hi < imp:
-            crit, detail = "met", f"the whole {ci} lies within {ttxt}: no important difference"
+            crit, detail = "met", Reason.of("within_important", **band)
         elif lo >= imp or hi <= -imp:
-            crit, detail = "opposite", f"the whole {ci} lies beyond the important difference ({ttxt})"
+            crit, detail = "opposite", Reason.of("beyond_important", **band)
         elif lo > 0 or hi < 0:
-            crit, detail = "neither", (f"the {ci} excludes no effect ({null}) but spans both trivial "
-                                       f"and important differences ({ttxt})")
+            crit, detail = "neither", Reason.of("excludes_null_spans_important", **band)
         else:
-            crit, detail = "neither", (f"the {ci} includes both no effect ({null}) and an important "
-                                       f"difference ({ttxt})")
+            crit, detail = "neither", Reason.of("includes_null_and_important", **band)
     else:  # not_robust: the claim is about certainty, which is part of its criterion
         fails = []
         if not lo > 0:
-            fails.append(f"the main analysis {ci} includes no effect ({null})")
+            fails.append(Reason.of("main_ci_includes_null"))
         for a in sens:
             if a.result is None:
                 continue
             sl, _ = scale.benefit_ci(a.result.overall)
             if not sl > 0:
-                fails.append(f"'{a.name}' {ci} includes no effect")
+                fails.append(Reason.of("sensitivity_ci_includes_null", analysis=a.name))
         if sens_skipped:
             # the sensitivity analyses are fitted on the whole protocol set:
             # robustness of this subset was not checked, so it is not shown
-            fails.append("no sensitivity analysis was run on this target "
-                         f"({len(inp.comps)} of the protocol's trials)")
+            fails.append(Reason.of("no_sensitivity_on_target", k=len(inp.comps)))
         if level in ("low", "very low"):
-            fails.append(f"GRADE certainty is {level}")
+            fails.append(Reason.of("grade_low", level=level))
         if fails:
-            crit, detail = "met", "a robust benefit is not shown: " + "; ".join(fails)
+            crit, detail = "met", Reason.of("not_robust", fails=fails)
         else:
-            crit, detail = "opposite", ("the benefit survives every sensitivity analysis with at least "
-                                        "moderate GRADE certainty")
-        basis, used = ("certainty not applied twice: the claim is about the certainty, which its "
-                       "criterion includes"), None
-    reasons += [f"in the target but not analysed: {sid} ({why})" for sid, why in inp.waiting]
+            crit, detail = "opposite", Reason.of("robust")
+        basis, used = Reason.of("basis_not_applied"), None
+    reasons += _waiting(inp)
     stmt = certainty_statement(level, f, scale, proto.outcome.label, thr)
-    return _decide(claim, crit, detail, used, basis, reasons=reasons, figures=_fig(f, scale),
-                   certainty=level, downgrades=downs, statement=stmt, grade_notes=notes,
-                   studies=[s.study for s in f.studies])
+    return _decide(claim, crit, detail, used, basis, scale=scale, reasons=reasons,
+                   figures=_fig(f, scale), certainty=level, downgrades=downs, statement=stmt,
+                   grade_notes=notes, studies=[s.study for s in f.studies])
 
 
 def _judge_heterogeneity(claim, inp, proto, scale, small):
     f = inp.target.overall
     if f.k < 3:
-        return _not_evaluable(claim, f"k = {f.k}: heterogeneity cannot be judged with fewer than 3 trials",
-                              scale, fit=f, studies=[s.study for s in f.studies])
+        return _not_evaluable(claim, Reason.of("too_few_for_heterogeneity", k=f.k), scale, fit=f,
+                              studies=[s.study for s in f.studies])
     pi_cross = f.pi_lb is not None and f.pi_lb < scale.null < f.pi_ub
     pos = sum(scale.benefit(s.yi) > 0 for s in f.studies)
     neg = sum(scale.benefit(s.yi) < 0 for s in f.studies)
     both = pos > 0 and neg > 0
-    pi = fmt.pi_label(proto.model.alpha)
-    reasons = [scale.describe(f), f"τ² = {_n(f.tau2, 2)}, Q = {_n(f.Q, 2)} (df = {f.Q_df}, {_peq(f.Q_p)})",
-               f"{pos} trial(s) favour probiotic, {neg} favour control"]
+    reasons = [_fit_reason(f), Reason.of("heterogeneity", tau2=f.tau2, Q=f.Q, df=f.Q_df, p=f.Q_p),
+               Reason.of("directions", favour_probiotic=pos, favour_control=neg)]
     if pi_cross and (f.I2 >= 50 or both):
-        crit = "met"
-        detail = (f"the {pi} crosses no effect ({scale.null_txt()})"
-                  + (f" with I² = {_n(f.I2, 0)}%" if f.I2 >= 50 else "")
-                  + (" and trials point both ways" if both else ""))
+        crit, detail = "met", Reason.of("mixed", I2=f.I2, I2_shown=f.I2 >= 50, both=both)
     elif f.I2 < 25 and not pi_cross:
-        crit, detail = "opposite", f"I² = {_n(f.I2, 0)}% and the {pi} excludes no effect: consistent results"
+        crit, detail = "opposite", Reason.of("consistent", I2=f.I2)
     else:
-        crit, detail = "neither", (f"I² = {_n(f.I2, 0)}% and the {pi} "
-                                   f"{'crosses' if pi_cross else 'excludes'} no effect")
-    notes = ["inconsistency not rated: it is what the claim asserts (not held against it)"]
+        crit, detail = "neither", Reason.of("mixed_neither", I2=f.I2, pi_cross=pi_cross)
+    notes = [Reason.of("inconsistency_not_rated")]
     level, downs = grade(f, inp.comps, proto, scale, small, proto.mcid, availability=inp.availability,
                          skip=("inconsistency",), notes=notes)
     # The level without inconsistency rates the claim that results are mixed,
@@ -765,43 +909,43 @@ def _judge_heterogeneity(claim, inp, proto, scale, small):
     # Findings give for the same estimate. Say what was rated, and give both.
     effect_level, _ = grade(f, inp.comps, proto, scale, small, proto.mcid,
                             availability=inp.availability)
-    notes.append(f"GRADE certainty of the pooled effect itself, inconsistency rated: {effect_level}")
-    statement = (f"Certainty of the evidence that the results on {proto.outcome.label} vary between "
-                 f"trials: {level} (GRADE without the inconsistency domain, which is what the "
-                 "claim asserts).")
-    reasons += [f"in the target but not analysed: {sid} ({why})" for sid, why in inp.waiting]
+    notes.append(Reason.of("effect_level", level=effect_level))
+    statement = Reason.of("statement_mixed", level=level, label=proto.outcome.label)
+    reasons += _waiting(inp)
     fig = {**_fig(f, scale), "Q": f.Q, "Q_p": f.Q_p, "trials_favouring_probiotic": pos,
            "trials_favouring_control": neg}
-    return _decide(claim, crit, detail, level, "GRADE certainty (without inconsistency)",
-                   reasons=reasons, figures=fig, certainty=level, downgrades=downs,
+    return _decide(claim, crit, detail, level, Reason.of("basis_grade_without_inconsistency"),
+                   scale=scale, reasons=reasons, figures=fig, certainty=level, downgrades=downs,
                    statement=statement, grade_notes=notes, studies=[s.study for s in f.studies])
 
 
-def _strata_line(res, scale):
-    return "; ".join(f"{lvl}: {scale.describe(f)}" for lvl, f in res.subgroups)
+def _strata_reason(res):
+    return Reason.of("strata", strata=tuple((lvl, _fit_reason(f)) for lvl, f in res.subgroups))
 
 
-#: Levels that say a trial could not be classified (the pipeline's
-#: UNCLASSIFIED_LEVELS; claims does not import the pipeline).
+#: Levels that say a trial could not be classified (selection.UNCLASSIFIED_LEVELS;
+#: importing it here instead reorders tests/test_layers.py's walk, which then names
+#: the known schema/strains circle from its other end).
 _UNCLASSIFIED = frozenset({"unclassified", "unknown", strains.UNSPECIFIED})
 
 
 def _not_compared(counts, tested, minimum, named):
-    """'level (k = n: why)' for each stratum shown but not in the test, with
-    the reason that applies to it, not a list of possible reasons."""
+    """(level, k, why) for each stratum shown but not in the test, with the
+    reason that applies to it, not a list of possible reasons; ``why`` is
+    one of "unclassified", "below_minimum", "not_named", "no_partner"."""
     out = []
     for lvl, k in counts.items():
         if lvl in tested:
             continue
         if lvl in _UNCLASSIFIED:
-            why = "unclassified, never compared"
+            why = "unclassified"
         elif k < minimum:
-            why = f"below the protocol minimum of {minimum} trials"
+            why = "below_minimum"
         elif named and lvl not in named:
-            why = "not named by the claim"
+            why = "not_named"
         else:
-            why = "no other stratum with enough trials to compare it with"
-        out.append(f"{lvl} (k = {k}: {why})")
+            why = "no_partner"
+        out.append((lvl, k, why))
     return out
 
 
@@ -809,20 +953,21 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
     by = claim.modifier
     res = inp.by
     if res is None:
-        return _not_evaluable(claim, f"no analysis possible: {inp.by_note}", scale)
+        return _not_evaluable(claim, Reason.of("no_analysis", note=inp.by_note), scale)
     counts = {lvl: f.k for lvl, f in res.subgroups}
     named = list(claim.expected_benefit_in) + list(claim.expected_no_effect_in)
     minimum = proto.min_k_per_stratum
     between = inp.between
     tested = list(between["levels"]) if between else []
     shown_only = _not_compared(counts, tested, minimum, named)
+    shown_r = Reason.of("not_compared", strata=shown_only, minimum=minimum)
     if named:
         missing = [s for s in named if counts.get(s, 0) < minimum]
     else:
         big = [lvl for lvl, k in counts.items() if k >= minimum and lvl in tested]
-        missing = [] if len(big) >= 2 else [f"at least two {by} strata with {minimum}+ trials (have: "
-                                            + ", ".join(f"{l} {k}" for l, k in counts.items()) + ")"]
-    strata_txt = _strata_line(res, scale)
+        missing = [] if len(big) >= 2 else [Reason.of("two_strata_needed", by=by, minimum=minimum,
+                                                      counts=counts)]
+    strata_r = _strata_reason(res)
     figures = {"subgroups": {lvl: _fig(f, scale) for lvl, f in res.subgroups},
                "Q_between": between["Q"] if between else None,
                "Q_between_df": between["df"] if between else None,
@@ -832,7 +977,7 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
     slope_p = None
     cut = None
     if proto.severity is not None and any(s.name == by and s.field == "severity" for s in proto.strata):
-        cut = f"severity bands from {proto.severity.bands_source}; other sources use other cut points"
+        cut = Reason.of("severity_cut_points", source=proto.severity.bands_source)
         for name, reg, note, keys in regressions:
             if name == "baseline_score":
                 if reg is not None:
@@ -842,32 +987,29 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
                 else:
                     figures["slope_baseline"] = {"note": note}
     if missing or between is None:
-        why = (f"too few trials in the strata the claim needs ({', '.join(missing)}; need "
-               f"{minimum} per stratum); trials per {by} stratum: "
-               + ", ".join(f"{l} {k}" for l, k in counts.items())) if missing else \
-            "no test for subgroup differences could be computed"
+        why = (Reason.of("too_few_in_strata", missing=missing, minimum=minimum, by=by, counts=counts)
+               if missing else Reason.of("no_subgroup_test"))
         ice = iceman(proto, by, None, 0, n_modifiers, None, cut, applicable=False,
-                     why_not="the between-stratum comparison cannot be made: " + why)
-        reasons = [strata_txt]
+                     why_not=Reason.of("iceman_cannot", why=why))
+        reasons = [strata_r]
         if shown_only:
-            reasons.append("strata shown but not compared: " + ", ".join(shown_only))
+            reasons.append(shown_r)
         return _not_evaluable(claim, why, scale, figures=figures, reasons=reasons, missing=missing,
                               studies=[s.study for s in res.overall.studies], iceman_=ice)
     p = between["p"]
     k_tested = sum(counts[l] for l in tested)
     ice = iceman(proto, by, p, k_tested, n_modifiers, slope_p, cut)
-    reasons = [strata_txt, f"test for subgroup differences over {', '.join(tested)}: "
-                           f"Q = {_n(between['Q'], 2)}, df = {between['df']}, {_peq(p)} "
-                           f"({between['method']})"]
+    reasons = [strata_r, Reason.of("subgroup_test", levels=tested, Q=between["Q"], df=between["df"],
+                                   p=p, method=between["method"])]
     if shown_only:
-        reasons.append("strata shown but not compared: " + ", ".join(shown_only))
+        reasons.append(shown_r)
     if "slope_baseline" in figures and "beta" in figures["slope_baseline"]:
         sb = figures["slope_baseline"]
-        reasons.append(f"meta-regression on baseline severity: slope {_n(sb['beta'], 2)} per point "
-                       f"[{_n(sb['ci_lb'], 2)}, {_n(sb['ci_ub'], 2)}], {_peq(sb['pval'])} (k = {sb['k']})")
+        reasons.append(Reason.of("baseline_slope", beta=sb["beta"], ci_lb=sb["ci_lb"],
+                                 ci_ub=sb["ci_ub"], p=sb["pval"], k=sb["k"]))
     elif "slope_baseline" in figures:
-        reasons.append("meta-regression on baseline severity: " + figures["slope_baseline"]["note"])
-    reasons.append("significance within single strata is not used: only the interaction test decides")
+        reasons.append(Reason.of("baseline_slope_note", note=figures["slope_baseline"]["note"]))
+    reasons.append(Reason.of("interaction_decides"))
     named_dir = bool(claim.expected_benefit_in and claim.expected_no_effect_in)
     direction_ok = True
     if named_dir:
@@ -877,46 +1019,43 @@ def _judge_modification(claim, inp, proto, scale, small, regressions, n_modifier
         direction_ok = b_in > b_out
     alpha = proto.model.alpha
     if p is not None and p < alpha and direction_ok:
-        crit = "met"
-        detail = (f"the test for subgroup differences gives {_peq(p)} and the difference goes the "
-                  "claimed way" if named_dir else f"the test for subgroup differences gives {_peq(p)}")
+        crit, detail = "met", Reason.of("strata_differ", p=p, claimed_way=named_dir)
     elif p is not None and p < alpha:
-        crit, detail = "opposite", f"the strata differ ({_peq(p)}) in the opposite direction"
+        crit, detail = "opposite", Reason.of("strata_differ_opposite", p=p)
     else:
-        crit, detail = "neither", (f"the test for subgroup differences gives {_peq(p)}: no "
-                                   f"difference between {by} strata is shown")
+        crit, detail = "neither", Reason.of("strata_no_difference", p=p, by=by)
     notes: list = []
     level, downs = grade(res.overall, inp.comps, proto, scale, small, proto.mcid,
                          availability=inp.availability, notes=notes)
-    return _decide(claim, crit, detail, ice["rating"], "ICEMAN credibility of the effect modification",
+    return _decide(claim, crit, detail, ice.rating, Reason.of("basis_iceman"), scale=scale,
                    reasons=reasons, figures={**_fig(res.overall, scale), **figures},
                    certainty=level, downgrades=downs, grade_notes=notes, iceman_=ice,
-                   statement=certainty_statement(level, res.overall, scale, proto.outcome.label, proto.mcid),
+                   statement=certainty_statement(level, res.overall, scale, proto.outcome.label,
+                                                 proto.mcid),
                    studies=[s.study for s in res.overall.studies])
 
 
 def _judge_in_strata(claim, inp, proto, scale, small):
     res = inp.by
     if res is None:
-        return _not_evaluable(claim, f"no analysis possible: {inp.by_note}", scale)
+        return _not_evaluable(claim, Reason.of("no_analysis", note=inp.by_note), scale)
     fits = dict(res.subgroups)
     minimum = proto.min_k_per_stratum
     missing = [s for s in claim.expected_benefit_in if fits.get(s) is None or fits[s].k < minimum]
     figures = {"subgroups": {lvl: _fig(f, scale) for lvl, f in res.subgroups},
                "Q_between_p": inp.between["p"] if inp.between else None}
-    txt = _strata_line(res, scale)
+    strata_r = _strata_reason(res)
     if missing:
-        return _not_evaluable(claim, f"too few trials in {', '.join(missing)} (need {minimum} per "
-                                     "stratum)", scale, figures=figures, reasons=[txt],
-                              missing=missing, studies=[s.study for s in res.overall.studies])
-    ci = fmt.ci_label(proto.model.alpha)
+        return _not_evaluable(claim, Reason.of("too_few_in", missing=missing, minimum=minimum),
+                              scale, figures=figures, reasons=[strata_r], missing=missing,
+                              studies=[s.study for s in res.overall.studies])
     cis = {s: scale.benefit_ci(fits[s]) for s in claim.expected_benefit_in}
     if all(lo > 0 for lo, _ in cis.values()):
-        crit, detail = "met", f"the {ci} excludes no effect in favour of probiotics in every named stratum"
+        crit, detail = "met", Reason.of("benefit_every_stratum")
     elif any(hi < 0 for _, hi in cis.values()):
-        crit, detail = "opposite", f"in at least one named stratum the {ci} excludes no effect in favour of control"
+        crit, detail = "opposite", Reason.of("control_in_a_stratum")
     else:
-        crit, detail = "neither", f"in at least one named stratum the {ci} includes no effect"
+        crit, detail = "neither", Reason.of("null_in_a_stratum")
     # the certainty of the weakest named stratum bounds the claim
     grades = []
     for s in claim.expected_benefit_in:
@@ -924,44 +1063,37 @@ def _judge_in_strata(claim, inp, proto, scale, small):
         lv, dn = grade(fits[s], inp.strata_comps.get(s, ()), proto, scale, small, proto.mcid,
                        notes=notes)
         grades.append((LEVELS.index(lv), s, lv, dn, notes))
-    _, s_low, level, downs, notes = min(grades)
-    downs = tuple(Downgrade(d.domain, d.levels, f"{s_low}: {d.reason}") for d in downs)
-    return _decide(claim, crit, detail, level, f"GRADE certainty of the weakest named stratum ({s_low})",
-                   reasons=[txt], figures={**_fig(res.overall, scale), **figures},
-                   certainty=level, downgrades=downs, grade_notes=[f"{s_low}: {n}" for n in notes],
-                   statement=certainty_statement(level, fits[s_low], scale, proto.outcome.label, proto.mcid),
+    _, s_low, level, downs, notes = min(grades, key=lambda g: (g[0], g[1]))
+    in_low = lambda r: Reason.of("in_stratum", stratum=s_low, reason=r)  # noqa: E731
+    downs = tuple(replace(d, reason=in_low(d.reason)) for d in downs)
+    return _decide(claim, crit, detail, level, Reason.of("basis_weakest_stratum", stratum=s_low),
+                   scale=scale, reasons=[strata_r], figures={**_fig(res.overall, scale), **figures},
+                   certainty=level, downgrades=downs, grade_notes=[in_low(n) for n in notes],
+                   statement=certainty_statement(level, fits[s_low], scale, proto.outcome.label,
+                                                 proto.mcid),
                    studies=[s.study for s in res.overall.studies])
 
 
-class _HarmScale(_Scale):
-    """Adverse events: RR, positive = more events with the probiotic."""
-
-    def __init__(self, proto):
-        super().__init__(proto)
-        self.ratio, self.measure, self.sign, self.unit = True, "RR", 1.0, ""
-
-
 def _judge_harms(claim, ae, comps, proto, small):
-    scale = _HarmScale(proto)
+    scale = Scale.harms(proto)
     if ae is None or ae.result is None or ae.result.overall.k < 2:
-        reason = ae.note if ae is not None and ae.note else "fewer than 2 trials report adverse events per arm"
-        return _not_evaluable(claim, f"adverse events: {reason}; the data needed are adverse events "
-                                     "(any, and serious) per arm", scale,
+        note = ae.note if ae is not None and ae.note else None
+        return _not_evaluable(claim, Reason.of("no_adverse_events", note=note), scale,
                               missing=("adverse events per arm",))
     f = ae.result.overall
-    ci = fmt.ci_label(proto.model.alpha)
     if f.ci_lb > 0:
-        crit, detail = "met", f"more adverse events with probiotics: the {ci} of the RR excludes 1"
+        crit, detail = "met", Reason.of("more_adverse_events")
     elif f.ci_ub < 0:
-        crit, detail = "opposite", f"fewer adverse events with probiotics: the {ci} of the RR excludes 1"
+        crit, detail = "opposite", Reason.of("fewer_adverse_events")
     else:
-        crit, detail = "neither", f"the {ci} of the RR includes 1"
+        crit, detail = "neither", Reason.of("adverse_events_null")
     keys = set(ae.keys)
     notes: list = []
     # the small-study assessment is of the main outcome, not of adverse events
     level, downs = grade(f, [c for c in comps if c.key in keys], proto, scale, {}, None, notes=notes)
-    return _decide(claim, crit, detail, level, "GRADE certainty", reasons=[scale.describe(f)],
-                   figures=_fig(f, scale), certainty=level, downgrades=downs, grade_notes=notes,
+    return _decide(claim, crit, detail, level, Reason.of("basis_grade"), scale=scale,
+                   reasons=[_fit_reason(f)], figures=_fig(f, scale), certainty=level,
+                   downgrades=downs, grade_notes=notes,
                    statement=certainty_statement(level, f, scale, "adverse events"),
                    studies=[s.study for s in f.studies])
 
@@ -972,24 +1104,52 @@ def _name_awaiting(v, claim, awaiting):
     if v.verdict != "insufficient evidence" or not claim.modifier:
         return v
     levels = awaiting.get(claim.modifier, {})
-    named = [m for m in v.missing if m in levels]
-    extra = [f"{m}: no trial in the evidence base, analysed or not, falls in this stratum"
-             for m in v.missing if m not in levels and m in (claim.expected_benefit_in
-                                                              + claim.expected_no_effect_in)]
+    named = [m for m in v.missing if isinstance(m, str) and m in levels]
+    extra = [Reason.of("stratum_empty", stratum=m)
+             for m in v.missing if isinstance(m, str) and m not in levels
+             and m in (claim.expected_benefit_in + claim.expected_no_effect_in)]
     for m in named:
         for sid, why in levels[m]:
-            extra.append(f"{m}: {sid} is in the evidence base but not analysed ({why})")
+            extra.append(Reason.of("stratum_awaiting", stratum=m, study=sid, why=why))
     if not extra:
         return v
-    return ClaimVerdict(**{**v.__dict__, "reasons": v.reasons + tuple(extra),
-                           "figures": {**v.figures, "awaiting": {m: [s for s, _ in levels[m]] for m in named}}})
+    return replace(v, awaiting=v.awaiting + tuple(extra),
+                   figures={**v.figures, "awaiting": {m: [s for s, _ in levels[m]] for m in named}})
 
 
-def judge_all(proto, comps, *, inputs, main=None, strata=(), regressions=(), sensitivity=(),
-              loo=None, small_study=None, adverse_events=None, only=None, awaiting=None):
-    """Judge every claim of the protocol from the pipeline's precomputed
-    :class:`ClaimInput` per claim id; out-of-scope claims are listed with their reason."""
-    scale = _Scale(proto)
+def judge_all(proto: Any, comps: Sequence, *, inputs: Mapping[str, ClaimInput], main: Any = None,
+              strata: Sequence = (), regressions: Sequence = (), sensitivity: Sequence = (),
+              loo: Any = None, small_study: Mapping | None = None, adverse_events: Any = None,
+              only: str | None = None, awaiting: Mapping | None = None) -> tuple[ClaimVerdict, ...]:
+    """Judge every claim of the protocol from the pipeline's precomputed inputs.
+
+    Parameters
+    ----------
+    proto : Protocol
+    comps : sequence of Comparison
+        The protocol's eligible comparisons (the main analysis).
+    inputs : dict
+        Claim id -> :class:`ClaimInput` (:func:`metaanalysis.analysis.pipeline.claim_inputs`).
+    main, strata, loo : optional
+        The main analysis, the protocol's strata and leave-one-out (not used
+        by the rule; accepted so the pipeline hands over one set of results).
+    regressions : sequence of (name, MetaRegression or None, note, keys)
+    sensitivity : sequence of Analysis
+        Sensitivity analyses on the whole protocol set (``not_robust`` claims).
+    small_study : dict, optional
+        The small-study assessment of the main analysis.
+    adverse_events : Analysis, optional
+    only : str, optional
+        Judge only this claim id.
+    awaiting : dict, optional
+        Stratum -> level -> [(study, why)] of eligible trials without usable data.
+
+    Returns
+    -------
+    tuple of ClaimVerdict
+        One per claim, in protocol order; out-of-scope claims last, with their reason.
+    """
+    scale = Scale.of(proto)
     small = small_study or {}
     n_modifiers = len(proto.strata) + len(proto.meta_regression)
     out = []
@@ -1009,13 +1169,13 @@ def judge_all(proto, comps, *, inputs, main=None, strata=(), regressions=(), sen
                                       awaiting or {}))
             continue
         if len(inp.comps) < proto.min_k_per_stratum:
-            out.append(_not_evaluable(claim, f"{len(inp.comps)} trial(s) in the target "
-                                             f"({inp.target_text}); at least "
-                                             f"{proto.min_k_per_stratum} are needed", scale,
+            out.append(_not_evaluable(claim, Reason.of("too_few_in_target", k=len(inp.comps),
+                                                       target=inp.target_text,
+                                                       minimum=proto.min_k_per_stratum), scale,
                                       missing=(inp.target_text,), studies=[c.key for c in inp.comps]))
             continue
         if inp.target is None:
-            out.append(_not_evaluable(claim, f"no analysis possible: {inp.target_note}", scale))
+            out.append(_not_evaluable(claim, Reason.of("no_analysis", note=inp.target_note), scale))
             continue
         if claim.finding == "heterogeneity":
             v = _judge_heterogeneity(claim, inp, proto, scale, small)
@@ -1028,5 +1188,6 @@ def judge_all(proto, comps, *, inputs, main=None, strata=(), regressions=(), sen
         if only and oos.id != only:
             continue
         out.append(ClaimVerdict(oos.id, oos.wording, oos.source, "out of scope", "",
-                                "out of scope", oos.reason, (oos.reason,), {}, in_scope=False))
+                                "out of scope", None, (Reason.text(oos.reason),), {},
+                                in_scope=False, scope_note=oos.reason))
     return tuple(out)

@@ -1,78 +1,33 @@
 """The one place where the stages are sequenced: protocol + studies -> RunResult.
 
-load (done by the caller) -> select and extract -> effect sizes -> fits per
+load (done by the caller) -> select and extract
+(:mod:`metaanalysis.analysis.selection`) -> effect sizes -> fits per
 stratum, meta-regression, sensitivity analyses, small-study effects ->
-claim verdicts. Pure: no files are read or written here.
+the fits each claim needs -> claim verdicts (:mod:`metaanalysis.analysis.claims`,
+which judges only and imports nothing from here). Pure: no files are read
+or written here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from metaanalysis.stats import pool
 from metaanalysis.analysis import claims as claims_mod
+# selection (eligibility, outcomes, strata, comparisons) is its own stage, shared with protocol.py
+from metaanalysis.analysis import selection
+from metaanalysis.analysis.selection import (  # noqa: F401 (select_comparisons re-exported)
+    UNCLASSIFIED_LEVELS, Comparison, select_comparisons)
 from metaanalysis.stats import diagnostics, distributions
-from metaanalysis.studies import strains
 from metaanalysis.stats.effects import escalc
 from metaanalysis.errors import MetaError
-from metaanalysis.studies.extract import ExtractionError, Extraction, extract
 from metaanalysis.analysis.protocol import Protocol
 from metaanalysis.stats.results import FitResult, PoolResult, RegressionResult
-
-SEVERITY_ORDER = {"mild": 0, "moderate": 1, "severe": 2}
-#: Levels that say a trial could not be classified: shown, never compared in a
-#: test for subgroup differences (they are not a value of the modifier).
-UNCLASSIFIED_LEVELS = frozenset({"unclassified", "unknown", strains.UNSPECIFIED})
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One probiotic-versus-control comparison contributing one effect."""
-
-    key: str
-    study: str
-    arm: str
-    control: str
-    outcome: str
-    timepoint_weeks: float | None
-    scale: str
-    yi: float
-    vi: float
-    extraction: Extraction
-    attrs: dict
-    flags: tuple[str, ...]
-    year: int
-    rob_overall: str | None
-    rob_domains: dict
-    baseline_score: float | None
-    log10_dose: float | None
-    duration_weeks: float | None
-    n_total: float | None
-    outcome_choice: str
-    comparator: str | None = None      # the control arm's comparator type (GRADE domains)
-    #: the trial's quoted total (analysed, else randomised; ``trial_total``) where
-    #: per-arm n is missing, and the arms it spans: counted once per trial, and
-    #: only by an analysis that uses all those arms (claims.py, GRADE imprecision)
-    n_trial_total: float | None = None
-    trial_arms: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        ex = self.extraction.to_dict()
-        return {
-            "key": self.key, "study": self.study, "arm": self.arm, "control": self.control,
-            "outcome": self.outcome, "timepoint_weeks": self.timepoint_weeks, "scale": self.scale,
-            "yi": self.yi, "vi": self.vi, "sei": math.sqrt(self.vi), "year": self.year,
-            "strata": dict(sorted(self.attrs.items())), "flags": list(self.flags),
-            "rob_overall": self.rob_overall, "baseline_score": self.baseline_score,
-            "log10_dose": self.log10_dose, "duration_weeks": self.duration_weeks,
-            "n_total": self.n_total, "outcome_choice": self.outcome_choice,
-            "comparator": self.comparator,
-            "n_trial_total": self.n_trial_total, "trial_arms": list(self.trial_arms),
-            "extraction": ex,
-        }
 
 
 @dataclass(frozen=True)
@@ -100,359 +55,17 @@ class RunResult:
     cumulative: object | None
     small_study: dict
     adverse_events: Analysis | None
-    claims: tuple
+    claims: tuple[claims_mod.ClaimVerdict, ...]
     warnings: tuple[str, ...] = field(default=())
     swim: dict | None = None           # synthesis without meta-analysis + availability
-
-
-# ----------------------------------------------------------------------------
-# selection and extraction
-
-
-def _eligible(study, proto: Protocol) -> str | None:
-    """None if eligible, else the reason."""
-    el = proto.eligibility
-    if study.status == "excluded":
-        return f"excluded in its file: {study.excluded}"
-    if study.purpose != el.purpose:
-        return f"purpose is {study.purpose}, the protocol analyses {el.purpose}"
-    if study.design not in el.designs:
-        return f"design '{study.design}' not in the eligible designs ({', '.join(el.designs)})"
-    age = study.population.age_group if study.population else None
-    if el.age_groups is not None and age not in el.age_groups:
-        return f"age group '{age}' not eligible"
-    bad = [f for f in study.flags if f in el.exclude_flags]
-    if bad:
-        return f"flag(s) {', '.join(bad)} excluded by the protocol"
-    return None
-
-
-def _arm_outcomes(study, arm_id, control_id, proto: Protocol):
-    """Outcomes of the protocol's kinds that compare this arm with the control."""
-    rule = proto.outcome
-    n_int = sum(a.role == "intervention" for a in study.arms)
-    out = []
-    for o in study.outcomes:
-        if o.outcome not in rule.kinds or o.scale not in rule.scales:
-            continue
-        if o.between is not None and o.between.comparison is not None:
-            if o.between.comparison.intervention != arm_id:
-                continue
-        elif o.per_arm:
-            if arm_id not in o.per_arm:
-                continue
-        elif n_int > 1:
-            continue
-        out.append(o)
-    return out
-
-
-def _choose_outcome(cands, proto: Protocol, study_id: str):
-    rule = proto.outcome
-    override = rule.overrides
-    if study_id in override:
-        for o in cands:
-            if o.id == override[study_id]:
-                return o, f"protocol override: outcome '{o.id}'"
-    if rule.timepoint == "end_of_treatment":
-        eot = [o for o in cands if o.end_of_treatment]
-        if eot:
-            return eot[0], "end of treatment"
-        # fall back to the latest time point reported
-        timed = sorted(cands, key=lambda o: -(o.timepoint_weeks or 0))
-        return timed[0], "latest time point (no end-of-treatment value)"
-    target = rule.target_weeks
-    best = min(cands, key=lambda o: (abs((o.timepoint_weeks if o.timepoint_weeks is not None
-                                          else 1e9) - target), cands.index(o)))
-    return best, f"time point nearest {target:g} weeks (ties: first listed in the file)"
-
-
-def _baseline(study, scale):
-    pop = study.population
-    if not pop or not pop.baseline:
-        return None
-    vals, ws = [], []
-    for b in pop.baseline:
-        if b.scale != scale or b.mean is None:
-            continue
-        n = b.n.value if b.n is not None else None
-        if n is None:
-            arm = next((a for a in study.arms if a.id == b.arm), None)
-            if arm is not None and arm.n_randomised is not None:
-                n = arm.n_randomised.value
-        vals.append(b.mean.value)
-        ws.append(n if n else 1.0)
-    if not vals:
-        return None
-    return float(np.average(vals, weights=ws))
-
-
-def _severity(study, proto: Protocol, baseline) -> tuple[str, str]:
-    rule = proto.severity
-    cats = tuple(study.population.severity_categories) if study.population else ()
-    how = "as stated by the authors"
-    if rule.source == "baseline" or (rule.source == "stated_then_baseline" and not cats):
-        cats = ()
-        if baseline is not None:
-            for band in rule.bands:
-                if band.lower <= baseline < band.upper or (band is rule.bands[-1] and baseline == band.upper):
-                    cats = (band.name,)
-                    how = f"from baseline {rule.scale} {baseline:.1f} with {rule.bands_source} bands"
-                    break
-    if not cats:
-        return "unclassified", "no stated severity and no baseline score"
-    key = "+".join(sorted(set(cats), key=SEVERITY_ORDER.get))
-    if key in rule.groups:
-        return rule.groups[key], how + f" ({key})"
-    return "unclassified", f"category set '{key}' not mapped by the protocol's severity groups"
-
-
-def _mix_type(iv, registry) -> str:
-    """Lactobacillus (sensu lato, i.e. before the 2020 split) and/or Bifidobacterium."""
-    if iv is None:
-        return "unknown"
-    if all(ref.registry is None for ref in iv.strains):
-        # no organism named (e.g. a review's data row only): not evidence of an "other" product
-        return strains.UNSPECIFIED
-    lacto = bifido = other = False
-    for ref in iv.strains:
-        entry = registry.strains.get(registry.resolve(ref.registry)) if ref.registry else None
-        if entry is None:
-            other = True
-        elif entry.genus == "Lactobacillus" or entry.former_genus == "Lactobacillus":
-            lacto = True
-        elif entry.genus == "Bifidobacterium":
-            bifido = True
-        else:
-            other = True
-    if lacto and bifido:
-        return "Lactobacillus+Bifidobacterium" + (" (+other)" if other else "")
-    if lacto and not other:
-        return "Lactobacillus only"
-    if bifido and not other:
-        return "Bifidobacterium only"
-    return "other"
-
-
-def _attrs(study, arm, control, proto, registry, baseline):
-    pop = study.population
-    iv = arm.intervention
-    out = {}
-    notes = {}
-    for s in proto.strata:
-        if s.field == "severity":
-            out[s.name], notes[s.name] = _severity(study, proto, baseline)
-        elif s.field == "strain":
-            out[s.name] = strains.group_label(iv, registry, s.level) if iv else strains.UNSPECIFIED
-        elif s.field == "mix_type":
-            out[s.name] = _mix_type(iv, registry)
-        elif s.field == "age_group":
-            out[s.name] = (pop.age_group if pop else None) or "unknown"
-        elif s.field == "comparator":
-            out[s.name] = control.comparator or "unknown"
-        elif s.field == "viability":
-            out[s.name] = iv.viability if iv else "unknown"
-        elif s.field == "synbiotic":
-            out[s.name] = "synbiotic" if (iv and iv.synbiotic) else "probiotic only"
-        elif s.field == "timing":
-            out[s.name] = (iv.timing if iv else None) or "unknown"
-        elif s.field == "family_risk":
-            out[s.name] = (pop.family_risk if pop else None) or "unknown"
-        elif s.field == "country":
-            out[s.name] = study.country or "unknown"
-        elif s.field == "design":
-            out[s.name] = study.design
-    return out, notes
-
-
-def select_comparisons(proto: Protocol, studies, registry, r=None, *, impute_sd=None,
-                       measure=None, ratio_arm: int = 0):
-    """Eligible comparisons with their effects, and the fate of every study file.
-
-    ``impute_sd`` (scale -> (sd, Derivation)) and ``measure`` (e.g. ``"ROM"``)
-    are for sensitivity analyses; the main analysis uses neither.
-
-    Multi-arm trials whose arms share one control but report only ratios (no
-    counts, so the control cannot be split): Cochrane Handbook 23.3.4's first
-    option, one pre-specified comparison per trial. ``ratio_arm`` is which
-    intervention arm, in the order the file lists them (= the trial report's
-    order): 0, the first listed, in the main analysis; 1 in the sensitivity
-    analysis "the other arm".
-    """
-    r = proto.model.change_score_correlation if r is None else r
-    measure = measure or proto.model.measure
-    fate = []
-    comps = []
-    for st in sorted(studies, key=lambda s: s.id):
-        reason = _eligible(st, proto)
-        if reason:
-            fate.append({"id": st.id, "purpose": st.purpose, "status": "not analysed",
-                         "reason": reason, "awaiting_data": st.awaiting_data})
-            continue
-        controls = [a for a in st.arms if a.role == "control"]
-        ints = [a for a in st.arms if a.role == "intervention"]
-        if not controls or not ints:
-            fate.append({"id": st.id, "purpose": st.purpose, "status": "not analysed",
-                         "reason": "no intervention/control arm pair", "awaiting_data": None})
-            continue
-        control = controls[0]
-        el = proto.eligibility
-        if el.comparators is not None and (control.comparator not in el.comparators):
-            fate.append({"id": st.id, "purpose": st.purpose, "status": "not analysed",
-                         "reason": f"comparator '{control.comparator}' not eligible",
-                         "awaiting_data": None})
-            continue
-        used, problems = [], []
-        for arm in ints:
-            cands = _arm_outcomes(st, arm.id, control.id, proto)
-            if not cands:
-                problems.append(f"{arm.id}: no {'/'.join(proto.outcome.kinds)} outcome on an "
-                                f"eligible scale ({'/'.join(proto.outcome.scales)})")
-                continue
-            out, why = _choose_outcome(cands, proto, st.id)
-            try:
-                ex = extract(st, out.id, measure=measure, r=r, intervention=arm.id,
-                             control=control.id, split_control=len(ints), impute_sd=impute_sd)
-            except ExtractionError as exc:
-                if len(ints) > 1 and "shared control cannot be split" in str(exc):
-                    pick = ints[min(ratio_arm, len(ints) - 1)]
-                    if arm.id != pick.id:
-                        problems.append(f"{arm.id}: not used: the trial reports only ratios for "
-                                        f"arms sharing one control, so one comparison is used "
-                                        f"(Handbook 23.3.4): '{pick.id}'"
-                                        + (" (first listed)" if ratio_arm == 0 else ""))
-                        continue
-                    try:
-                        ex = extract(st, out.id, measure=measure, r=r, intervention=arm.id,
-                                     control=control.id, split_control=1, impute_sd=impute_sd)
-                    except ExtractionError as exc2:
-                        problems.append(f"{arm.id}: {exc2}")
-                        continue
-                    ex = replace(ex, flags=ex.flags + ("one_arm_of_multi_arm",),
-                                 notes=ex.notes + (
-                                     f"one of {len(ints)} arms sharing the control: ratios "
-                                     "only, so the control cannot be split; this arm is the "
-                                     + ("first listed (main analysis rule, Handbook 23.3.4)"
-                                        if ratio_arm == 0 else "other arm (sensitivity)"),))
-                else:
-                    problems.append(f"{arm.id}: {exc}")
-                    continue
-            m, kw = ex.escalc_args()
-            yi, vi = escalc(m, **kw)
-            yi, vi = float(yi[0]), float(vi[0])
-            if not (math.isfinite(yi) and math.isfinite(vi) and vi > 0):
-                problems.append(f"{arm.id}: effect size not computable (yi={yi}, vi={vi})")
-                continue
-            baseline = _baseline(st, proto.severity.scale if proto.severity else "SCORAD")
-            attrs, sev_notes = _attrs(st, arm, control, proto, registry, baseline)
-            iv = arm.intervention
-            dose = iv.dose_cfu_per_day.value if iv and iv.dose_cfu_per_day else None
-            n_total = None
-            if ex.n1i is not None and ex.n2i is not None:
-                n_total = float(ex.n1i + ex.n2i)
-            tot = _listed_total(st) if n_total is None else None
-            tot_n = (tot.n_analysed or tot.n_randomised) if tot is not None else None
-            key = st.id if len(ints) == 1 else f"{st.id} ({arm.id})"
-            flags = tuple(sorted(set(st.flags) | set(ex.flags)))
-            rob = st.rob
-            comps.append(Comparison(
-                key=key, study=st.id, arm=arm.id, control=control.id, outcome=out.id,
-                timepoint_weeks=out.timepoint_weeks, scale=out.scale, yi=yi, vi=vi, extraction=ex,
-                attrs=attrs, flags=flags, year=st.year,
-                rob_overall=rob.overall.judgement if rob and rob.overall else None,
-                rob_domains={k: v.judgement for k, v in rob.domains.items()} if rob else {},
-                baseline_score=baseline, log10_dose=math.log10(dose) if dose else None,
-                duration_weeks=iv.duration_weeks if iv else None, n_total=n_total,
-                n_trial_total=float(tot_n.value) if tot_n is not None else None,
-                trial_arms=tuple(a.id for a in st.arms) if tot_n is not None else (),
-                outcome_choice=why + ("; severity " + "; ".join(f"{k}: {v}" for k, v in sev_notes.items())
-                                      if sev_notes else ""),
-                comparator=control.comparator))
-            used.append(arm.id)
-        if used:
-            fate.append({"id": st.id, "purpose": st.purpose, "status": "analysed",
-                         "reason": "; ".join(problems) if problems else None,
-                         "awaiting_data": None, "comparisons": used})
-        else:
-            fate.append({"id": st.id, "purpose": st.purpose, "status": "not analysed",
-                         "reason": "no usable data for this outcome: " + "; ".join(problems),
-                         "awaiting_data": st.awaiting_data})
-    comps, fate = one_report_per_cohort(comps, fate, studies, proto)
-    return tuple(comps), tuple(fate)
-
-
-def one_report_per_cohort(comps, fate, studies, proto: Protocol):
-    """Keep one report per cohort (files linked by ``same_cohort_as``).
-
-    Several files can report one cohort (a trial and its follow-ups); pooling
-    two of them counts the same patients twice. Among the files of one
-    cohort that contribute comparisons to this analysis, one is kept:
-
-    * under ``timepoint: nearest``, the one whose outcome is nearest the
-      target time (the protocol's own time-point rule, across reports);
-    * otherwise, and to break ties, the main report (the file the others
-      point to, ``same_cohort_as: null``), then the file fewest links away
-      from it, then the first by id.
-
-    The others are listed as not analysed, naming the report used.
-
-    Returns
-    -------
-    comps, fate : lists
-    """
-    parent = {st.id: st.same_cohort_as for st in studies if st.same_cohort_as}
-    if not parent:
-        return comps, fate
-
-    def root_and_hops(sid):
-        hops, seen = 0, {sid}
-        while sid in parent and parent[sid] not in seen:  # load.py refuses cycles
-            sid = parent[sid]
-            seen.add(sid)
-            hops += 1
-        return sid, hops
-
-    by_study: dict[str, list] = {}
-    for c in comps:
-        by_study.setdefault(c.study, []).append(c)
-    cohorts: dict[str, list[str]] = {}
-    for sid in by_study:
-        cohorts.setdefault(root_and_hops(sid)[0], []).append(sid)
-    dropped: dict[str, str] = {}
-    rule = proto.outcome
-    for members in cohorts.values():
-        if len(members) < 2:
-            continue
-
-        def rank(sid):
-            dist = 0.0
-            if rule.timepoint == "nearest":
-                tps = [c.timepoint_weeks for c in by_study[sid]]
-                dist = min(abs(t - rule.target_weeks) if t is not None else math.inf
-                           for t in tps)
-            return (dist, root_and_hops(sid)[1], sid)
-
-        keep = min(members, key=rank)
-        for sid in members:
-            if sid != keep:
-                dropped[sid] = keep
-    if not dropped:
-        return comps, fate
-    comps = [c for c in comps if c.study not in dropped]
-    fate = [f if f["id"] not in dropped else
-            {"id": f["id"], "purpose": f["purpose"], "status": "not analysed",
-             "reason": f"same cohort as {dropped[f['id']]} (same_cohort_as), whose report this "
-                       f"analysis uses: one report per cohort",
-             "awaiting_data": None}
-            for f in fate]
-    return comps, fate
 
 
 # ----------------------------------------------------------------------------
 # fitting
 
 
-def between_strata_test(subgroups, levels, alpha: float):
+def between_strata_test(subgroups: Sequence[tuple[str, FitResult]], levels: Sequence[str],
+                        alpha: float) -> dict | None:
     """Test for subgroup differences over ``levels`` only (a tuple of
     ``(level, FitResult)`` pairs in ``subgroups``).
 
@@ -464,6 +77,15 @@ def between_strata_test(subgroups, levels, alpha: float):
     (issue 11: shrunken HKSJ SEs in a chi-square test gave p = 9e-10 for a
     2 + 2 trial comparison). Strata not in ``levels`` (below the protocol's
     ``min_k_per_stratum``, or not named by a claim) are shown but not tested.
+
+    Parameters
+    ----------
+    subgroups : sequence of (str, FitResult)
+        Every stratum's fit.
+    levels : sequence of str
+        The strata that enter the test.
+    alpha : float
+        1 - the nominal coverage of the intervals the strata are shown with.
 
     Returns
     -------
@@ -521,19 +143,6 @@ def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", de
     return Analysis(name, description, keys, res, None)
 
 
-def subset(comps, spec: dict):
-    """Comparisons whose attributes match ``spec`` (attribute -> allowed values)."""
-    out = []
-    for c in comps:
-        ok = True
-        for attr, allowed in spec.items():
-            if c.attrs.get(attr) not in allowed:
-                ok = False
-        if ok:
-            out.append(c)
-    return tuple(out)
-
-
 def _regressions(comps, proto: Protocol):
     out = []
     for mr in proto.meta_regression:
@@ -588,7 +197,7 @@ def _sensitivity(comps, proto: Protocol, studies, registry):
         for r in s.correlations:
             if r == m.change_score_correlation:
                 continue
-            rc, _ = select_comparisons(proto, studies, registry, r=r)
+            rc, _ = selection.select_comparisons(proto, studies, registry, r=r)
             out.append(_fit(rc, proto, name=f"change-score correlation {r:g}",
                             description=f"SDs of change imputed with r = {r:g} "
                                         f"(main analysis r = {m.change_score_correlation:g})"))
@@ -604,10 +213,20 @@ def _sensitivity(comps, proto: Protocol, studies, registry):
 # sensitivity analyses that bring in trials the main analysis cannot use
 
 
-def pooled_sds(comps) -> dict:
-    """Scale -> (pooled SD, Derivation) from the arm-level SDs of the analysed
-    comparisons (Furukawa 2006), for imputing SDs in a sensitivity analysis.
-    SDs that are themselves imputed (correlation, imputed_sd) are not used."""
+def pooled_sds(comps: Sequence[Comparison]) -> dict:
+    """Pooled SDs per scale, for imputing SDs in a sensitivity analysis.
+
+    Parameters
+    ----------
+    comps : sequence of Comparison
+        The analysed comparisons; SDs that are themselves imputed
+        (correlation, imputed_sd) are not used.
+
+    Returns
+    -------
+    dict
+        Scale -> (pooled SD, Derivation), from the arm-level SDs (Furukawa 2006).
+    """
     from metaanalysis.studies import conversions as cv
 
     out = {}
@@ -634,7 +253,7 @@ def _evidence_sensitivity(comps, proto: Protocol, studies, registry):
     out = []
     if s.impute_missing_sd and m.measure == "MD":
         imp = pooled_sds(comps)
-        ic, _ = select_comparisons(proto, studies, registry, impute_sd=imp)
+        ic, _ = selection.select_comparisons(proto, studies, registry, impute_sd=imp)
         added = sorted({c.study for c in ic if "imputed_sd" in c.flags})
         a = _fit(ic, proto, name="impute missing SDs (imputed_sd)",
                  description="trials with means but no SD added, the SD borrowed from "
@@ -643,14 +262,14 @@ def _evidence_sensitivity(comps, proto: Protocol, studies, registry):
         out.append(replace(a, added=tuple(c for c in ic if "imputed_sd" in c.flags)))
     if s.ratio_of_means and m.measure == "MD":
         rom = proto.model_copy(update={"model": m.model_copy(update={"measure": "ROM"})})
-        rc, _ = select_comparisons(rom, studies, registry, measure="ROM")
+        rc, _ = selection.select_comparisons(rom, studies, registry, measure="ROM")
         a = _fit(rc, rom, name="ratio of means (ROM)",
                  description="final values as ratios of means (metafor ROM, pooled on the log "
                              "scale), with trials reporting only a ratio of geometric means; "
                              "below 1 favours the probiotic; never pooled with MDs")
         out.append(replace(a, added=tuple(rc)))
     if any("one_arm_of_multi_arm" in c.flags for c in comps):
-        oc, _ = select_comparisons(proto, studies, registry, ratio_arm=1)
+        oc, _ = selection.select_comparisons(proto, studies, registry, ratio_arm=1)
         a = _fit(oc, proto, name="multi-arm trials reporting only ratios: the other arm",
                  description="the second listed arm instead of the first (Handbook 23.3.4: "
                              "one comparison per trial; the control cannot be split without "
@@ -662,7 +281,7 @@ def _evidence_sensitivity(comps, proto: Protocol, studies, registry):
             "designs": tuple(dict.fromkeys(el.designs + spec.designs)),
             "exclude_flags": tuple(f for f in el.exclude_flags if f not in spec.flags)})
         p2 = proto.model_copy(update={"eligibility": wider})
-        ac, _ = select_comparisons(p2, studies, registry)
+        ac, _ = selection.select_comparisons(p2, studies, registry)
         added = sorted({c.study for c in ac} - {c.study for c in comps})
         a = _fit(ac, p2, name=f"add {label}",
                  description=f"designs {', '.join(spec.designs) or '-'} and flags "
@@ -699,12 +318,6 @@ def _trial_n(st) -> float | None:
     return _trial_n_source(st)[0]
 
 
-def _listed_total(st):
-    """The study's quoted ``trial_total`` if it spans exactly the listed arms, else None."""
-    tot = getattr(st, "trial_total", None)
-    return tot if tot is not None and tot.spans == "listed_arms" else None
-
-
 def _trial_n_source(st) -> tuple[float | None, str | None]:
     """Participants randomised (else analysed) over all arms, and where the number came from.
 
@@ -712,7 +325,7 @@ def _trial_n_source(st) -> tuple[float | None, str | None]:
     (``trial_total``, only if it spans exactly the listed arms). A total is
     only ever counted, never split by arm or used for a variance.
     """
-    tot = _listed_total(st)
+    tot = selection.listed_total(st)
     for attr in ("n_randomised", "n_analysed"):
         vals = [getattr(a, attr) for a in st.arms]
         if vals and all(v is not None for v in vals):
@@ -722,7 +335,8 @@ def _trial_n_source(st) -> tuple[float | None, str | None]:
     return None, None
 
 
-def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> dict:
+def swim_block(proto: Protocol, studies: Sequence, comps: Sequence[Comparison],
+               alpha: float | None = None) -> dict:
     """Vote counting, combined p-values and the availability of evidence.
 
     Every eligible trial (``_swim_eligible``) counts: the analysed ones with
@@ -731,6 +345,22 @@ def swim_block(proto: Protocol, studies, comps, alpha: float | None = None) -> d
     arms), the others with a direction only where their file records one
     (``direction_of_effect``, quoted) and a p-value only where printed exactly
     for the same outcome and the direction favours one side.
+
+    Parameters
+    ----------
+    proto : Protocol
+        With a ``swim`` block.
+    studies : sequence of Study
+    comps : sequence of Comparison
+        The analysed comparisons.
+    alpha : float, optional
+        Default: the protocol's.
+
+    Returns
+    -------
+    dict
+        The SWiM block of results.json (per-trial rows, vote count, combined
+        p-values, ``availability``).
     """
     from metaanalysis.stats import swim
 
@@ -862,28 +492,8 @@ def _adverse_events(comps, studies, proto):
     return Analysis("adverse events", "any adverse event, RR", tuple(r[0] for r in rows), res)
 
 
-def _awaiting(proto: Protocol, studies, registry, fate) -> dict:
-    """For each stratum: which not-analysed trials of this purpose would fall in
-    which level, with why they are not analysed (the review's "awaiting data"
-    list, so that an insufficient-evidence verdict can name them)."""
-    reasons = {f["id"]: f["reason"] for f in fate if f["status"] != "analysed"}
-    out: dict = {}
-    for st in studies:
-        if st.id not in reasons or st.purpose != proto.eligibility.purpose:
-            continue
-        ints = [a for a in st.arms if a.role == "intervention"]
-        controls = [a for a in st.arms if a.role == "control"]
-        if not ints or not controls:
-            continue
-        baseline = _baseline(st, proto.severity.scale if proto.severity else "SCORAD")
-        attrs, _ = _attrs(st, ints[0], controls[0], proto, registry, baseline)
-        for name, level in attrs.items():
-            out.setdefault(name, {}).setdefault(level, []).append((st.id, reasons[st.id]))
-        out.setdefault("_studies", []).append((st.id, reasons[st.id], attrs))
-    return out
-
-
-def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed) -> dict:
+def availability(proto: Protocol, studies: Sequence, awaiting: dict, spec: dict,
+                 analysed: Sequence[Comparison]) -> dict:
     """Eligible trials in a claim's target that have no usable data.
 
     Eligible: the protocol's purpose (already filtered in ``awaiting``),
@@ -892,6 +502,24 @@ def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed)
     as in the SWiM block (:func:`_trial_n`: the arms' n, else a quoted
     ``trial_total``); directions only where a file records one
     (``direction_of_effect`` on the protocol's outcome or SWiM kinds).
+
+    Parameters
+    ----------
+    proto : Protocol
+    studies : sequence of Study
+    awaiting : dict
+        :func:`metaanalysis.analysis.selection.awaiting_by_stratum`.
+    spec : dict
+        The claim's target subset (stratum -> levels; empty: every trial).
+    analysed : sequence of Comparison
+        The target's analysed comparisons.
+
+    Returns
+    -------
+    dict
+        trials_eligible, trials_missing, participants_missing,
+        missing_n_unknown, missing_trials, missing_favour_probiotic,
+        missing_favour_control, missing_no_direction.
     """
     el = proto.eligibility
     by_id = {st.id: st for st in studies}
@@ -925,8 +553,8 @@ def availability(proto: Protocol, studies, awaiting: dict, spec: dict, analysed)
             "missing_no_direction": sum(1 for d in dirs if d in (None, 0))}
 
 
-def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
-                 protocol_availability: dict | None = None) -> dict:
+def claim_inputs(proto: Protocol, comps: Sequence[Comparison], studies: Sequence, awaiting: dict, *,
+                 protocol_availability: dict | None = None) -> dict[str, claims_mod.ClaimInput]:
     """Every fit a claim needs, made before judging (claims only judges):
     the target subset, the target by the claim's modifier with the test for
     subgroup differences over the strata it compares, and availability.
@@ -935,6 +563,22 @@ def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
     protocol (with the direction of the missing trials' results, e.g. from a
     synthesis without meta-analysis); used for claims whose target is every
     eligible trial, instead of :func:`availability`.
+
+    Parameters
+    ----------
+    proto : Protocol
+    comps : sequence of Comparison
+        The protocol's eligible comparisons.
+    studies : sequence of Study
+    awaiting : dict
+        :func:`metaanalysis.analysis.selection.awaiting_by_stratum`.
+    protocol_availability : dict, optional
+
+    Returns
+    -------
+    dict
+        Claim id -> :class:`metaanalysis.analysis.claims.ClaimInput` (harms
+        claims have none: they are judged on the adverse-event analysis).
     """
     out = {}
     fits: dict = {}  # comparison keys -> fit: claims on one target (C1, C3, C8, C10) fit it once
@@ -942,7 +586,7 @@ def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
         if claim.finding == "harms":
             continue
         spec = dict(claim.target.subset)
-        sub = subset(comps, spec)
+        sub = selection.subset(comps, spec)
         text = (", ".join(f"{k} in {'/'.join(v)}" for k, v in spec.items()) or "all eligible trials")
         waiting = tuple((sid, why) for sid, why, attrs in awaiting.get("_studies", [])
                         if spec and all(attrs.get(k) in v for k, v in spec.items()))
@@ -973,7 +617,8 @@ def claim_inputs(proto: Protocol, comps, studies, awaiting: dict, *,
     return out
 
 
-def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
+def run_protocol(proto: Protocol, studies: Sequence, registry: Any, *,
+                 only: str | None = None) -> RunResult:
     """Run every analysis of ``proto`` on ``studies``.
 
     Parameters
@@ -984,8 +629,13 @@ def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
     registry : StrainRegistry
     only : str, optional
         A claim id: judge only this claim (the analyses it needs still run).
+
+    Returns
+    -------
+    RunResult
+        Every fit, the fate of every study file and the claim verdicts.
     """
-    comps, fate = select_comparisons(proto, studies, registry)
+    comps, fate = selection.select_comparisons(proto, studies, registry)
     main = _fit(comps, proto, name="main", description="all eligible comparisons")
     strata = tuple(_fit(comps, proto, by=s.name, name=s.name,
                         description=f"by {s.name}" + (f" ({s.level} level)" if s.level else ""))
@@ -1007,7 +657,7 @@ def run_protocol(proto: Protocol, studies, registry, *, only=None) -> RunResult:
                                      alpha=proto.model.alpha)
     small = _small_study(comps, proto)
     ae = _adverse_events(comps, studies, proto)
-    awaiting = _awaiting(proto, studies, registry, fate)
+    awaiting = selection.awaiting_by_stratum(proto, studies, registry, fate)
     swim_res = swim_block(proto, studies, comps) if proto.swim is not None else None
     inputs = claim_inputs(proto, comps, studies, awaiting,
                           protocol_availability=swim_res["availability"] if swim_res else None)

@@ -20,11 +20,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Annotated, Literal, get_args
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError,
                       model_validator)
 
+from metaanalysis.analysis import selection
 from metaanalysis.studies import schema
 from metaanalysis.studies.load import (Problem, did_you_mean, one_of, read_yaml_with_lines,
                                validation_problems)
@@ -59,12 +61,12 @@ SCALE_RANGES: dict[str, tuple[float, float]] = {"SCORAD": (0.0, 103.0), "oSCORAD
 SEVERITY_LEVELS: tuple[str, ...] = get_args(Severity)
 #: Smallest alpha a protocol may use (intervals covering 99.9999%).
 MIN_ALPHA = 1e-6
-#: Values ``pipeline._mix_type`` gives (the ``mix_type`` stratum).
+#: Values ``selection.mix_type`` gives (the ``mix_type`` stratum).
 MIX_TYPES = ("Lactobacillus+Bifidobacterium", "Lactobacillus+Bifidobacterium (+other)",
              "Lactobacillus only", "Bifidobacterium only", "other", "unknown",
              # no organism named (strains.UNSPECIFIED): e.g. a review's data row only
              "unspecified")
-#: The levels a stratum of each field can take (``pipeline._attrs`` makes
+#: The levels a stratum of each field can take (``selection.stratum_attrs`` makes
 #: them), for claim targets and expected strata; ``None`` = open (strain
 #: names come from the registry, countries are free text) and checked
 #: against the loaded studies instead. ``severity`` levels are the
@@ -521,8 +523,8 @@ def _field_names() -> list[str]:
     return sorted(names)
 
 
-def load_protocol(path: str | os.PathLike, *, studies=None, registry=None,
-                  ) -> tuple[Protocol | None, tuple[Problem, ...]]:
+def load_protocol(path: str | os.PathLike, *, studies: Sequence | None = None,
+                  registry: Any = None) -> tuple[Protocol | None, tuple[Problem, ...]]:
     """Read and validate one protocol file; problems carry file and line.
 
     Parameters
@@ -533,6 +535,11 @@ def load_protocol(path: str | os.PathLike, *, studies=None, registry=None,
         runs (overrides name a study; filters select a trial).
     registry : StrainRegistry, optional
         Needed by that check for strain and mixture strata.
+
+    Returns
+    -------
+    (protocol, problems) : tuple[Protocol or None, tuple of Problem]
+        None with at least one problem when the file does not validate.
     """
     doc, problems = read_yaml_with_lines(path)
     if doc is None:
@@ -556,7 +563,8 @@ def load_protocol(path: str | os.PathLike, *, studies=None, registry=None,
 Sensitivity.model_rebuild()
 
 
-def check_against_studies(proto: Protocol, studies, registry, doc) -> list[Problem]:
+def check_against_studies(proto: Protocol, studies: Sequence, registry: Any,
+                          doc: Any) -> list[Problem]:
     """What a protocol can only be checked on with the studies loaded.
 
     * ``outcome.overrides``: each names a study, and an outcome of that study
@@ -579,8 +587,6 @@ def check_against_studies(proto: Protocol, studies, registry, doc) -> list[Probl
     -------
     list of Problem
     """
-    from metaanalysis.analysis import pipeline  # pipeline imports this module
-
     out: list[Problem] = []
     by_id = {st.id: st for st in studies}
     rule = proto.outcome
@@ -607,7 +613,7 @@ def check_against_studies(proto: Protocol, studies, registry, doc) -> list[Probl
 
     eligible = []
     for st in studies:
-        if pipeline._eligible(st, proto) is not None:
+        if selection.eligible(st, proto) is not None:
             continue
         controls = [a for a in st.arms if a.role == "control"]
         ints = [a for a in st.arms if a.role == "intervention"]
@@ -627,9 +633,9 @@ def check_against_studies(proto: Protocol, studies, registry, doc) -> list[Probl
         return out
     attrs = []
     for st, ints, control in eligible:
-        baseline = pipeline._baseline(st, proto.severity.scale if proto.severity else "SCORAD")
+        baseline = selection.baseline_score(st, proto.severity.scale if proto.severity else "SCORAD")
         for arm in ints:
-            attrs.append(pipeline._attrs(st, arm, control, proto, registry, baseline)[0])
+            attrs.append(selection.stratum_attrs(st, arm, control, proto, registry, baseline)[0])
     for i, c in enumerate(proto.claims):
         spec = c.target.subset
         if not spec or c.target.allow_empty:

@@ -908,7 +908,53 @@ def _null_excluded(measure, lb, ub):
     return lb > null or ub < null
 
 
-def reanalyse(review: Review) -> list[dict]:
+#: Why a conclusion changes under the 2025 defaults (:class:`Change`.kind).
+CHANGE_KINDS = ("ci_now_includes_null", "ci_now_excludes_null", "pi_crosses_null")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of conclusion under Cochrane's 2025 defaults, with the
+    numbers behind it (the render layer words it).
+
+    ``kind`` is one of :data:`CHANGE_KINDS`; the CI changes carry the
+    review's model and tau2, the 2025 tau2 and the HKSJ degrees of freedom.
+    """
+
+    kind: str
+    review_model: str = ""
+    review_tau2: float | None = None
+    tau2: float | None = None
+    df: int | None = None
+
+
+@dataclass(frozen=True)
+class Reanalysed:
+    """One pooled unit (an analysis, or one subgroup where RevMan shows
+    subgroup totals only) under the review's inferred settings and under
+    Cochrane's 2025 defaults.
+
+    ``review`` holds estimate, ci_lb, ci_ub, tau2 and I2 on the printed
+    scale; ``cochrane2025`` the same plus tau2_ci_lb/ub, pi_lb/pi_ub and df
+    (None where missing or not finite). ``yi``/``vi`` (k,) are the unit's
+    effects and variances on the analysis scale, for its forest plot.
+    """
+
+    analysis: str
+    name: str
+    measure: str
+    model: str
+    k: int
+    alpha: float
+    review: dict
+    cochrane2025: dict
+    changes: tuple[Change, ...]
+    studies: tuple[str, ...]
+    yi: tuple[float | None, ...]
+    vi: tuple[float | None, ...]
+
+
+def reanalyse(review: Review) -> list[Reanalysed]:
     """Every pooled analysis (or subgroup, where RevMan shows subgroup totals
     only) under the review's inferred settings and under Cochrane's 2025
     defaults, with the changes of conclusion and why.
@@ -918,11 +964,9 @@ def reanalyse(review: Review) -> list[dict]:
 
     Returns
     -------
-    list of dict
-        Per unit: ``analysis``, ``name``, ``measure``, ``model``, ``k``,
-        ``review`` (estimate, ci_lb, ci_ub, tau2, I2 on the printed scale),
-        ``cochrane2025`` (the same plus tau2_ci_lb/ub, pi_lb/pi_ub, I2), and
-        ``changes`` (list of str, empty when the conclusion stands).
+    list of Reanalysed
+        In the review's order; :attr:`Reanalysed.changes` is empty when the
+        conclusion stands.
     """
     items = []  # (analysis, label, review summary, positions)
     for an in review.analyses:
@@ -963,22 +1007,18 @@ def reanalyse(review: Review) -> list[dict]:
             changes = []
             was = _null_excluded(an.measure, old["ci_lb"], old["ci_ub"])
             now = _null_excluded(an.measure, lb, ub)
-            why = (f"{an.model} (tau2 {old['tau2']:.3g}) -> IV REML (tau2 {new['tau2']:.3g}) with HKSJ "
-                   f"t({k - 1})")
-            if was and not now:
-                changes.append(f"CI now includes no effect [{why}]")
-            elif now and not was:
-                changes.append(f"CI now excludes no effect [{why}]")
+            if was != now:
+                changes.append(Change("ci_now_excludes_null" if now else "ci_now_includes_null",
+                                      an.model, _clean(old["tau2"]), new["tau2"], k - 1))
             if has_pi and now and not _null_excluded(an.measure, pl_, pu_):
-                changes.append("prediction interval crosses no effect")
-            out.append({"analysis": label, "name": an.name, "measure": an.measure, "model": an.model,
-                        "k": k, "alpha": alpha, "review": _clean(old), "cochrane2025": _clean(new),
-                        "changes": changes,
-                        "studies": [review.export.text["Study"][an.rows[i]] for i in pos],
-                        "yi": _clean(list(an.yi[pos])), "vi": _clean(list(an.vi[pos])),
-                        "_order": int(idx)})
-    out.sort(key=lambda r: r.pop("_order"))
-    return out
+                changes.append(Change("pi_crosses_null"))
+            out.append((int(idx), Reanalysed(
+                analysis=label, name=an.name, measure=an.measure, model=an.model, k=k, alpha=alpha,
+                review=_clean(old), cochrane2025=_clean(new), changes=tuple(changes),
+                studies=tuple(review.export.text["Study"][an.rows[i]] for i in pos),
+                yi=tuple(_clean(list(an.yi[pos]))), vi=tuple(_clean(list(an.vi[pos]))))))
+    out.sort(key=lambda t: t[0])
+    return [r for _, r in out]
 
 
 #: measure codes of metaanalysis.api for the forest plots (Peto OR is drawn
@@ -987,13 +1027,13 @@ _API_MEASURE = {"RR": "RR", "OR": "OR", "Peto OR": "OR", "RD": "RD", "MD": "MD",
                 "difference": "GEN", "ratio": "GEN"}
 
 
-def forest_result(row: dict):
+def forest_result(row: Reanalysed):
     """The 2025 fit of one re-analysed unit as a PoolResult, for a forest plot."""
     from metaanalysis.stats.pool import pool_effects
 
-    return pool_effects(np.asarray(row["yi"], float), np.asarray(row["vi"], float), row["studies"],
-                        measure=_API_MEASURE[row["measure"]], method=COCHRANE_2025["method"],
-                        test=COCHRANE_2025["test"], alpha=row["alpha"], pi_df=COCHRANE_2025["pi_df"])
+    return pool_effects(np.asarray(row.yi, float), np.asarray(row.vi, float), list(row.studies),
+                        measure=_API_MEASURE[row.measure], method=COCHRANE_2025["method"],
+                        test=COCHRANE_2025["test"], alpha=row.alpha, pi_df=COCHRANE_2025["pi_df"])
 
 
 # ----------------------------------------------------------------------------

@@ -78,8 +78,8 @@ def is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def num(x, digits: int = 2, minus: str = "-") -> str:
-    """``x`` with ``digits`` fixed decimals; "NA" when missing or not finite.
+def num(x, digits: int = 2, minus: str = "-", na: str = NA) -> str:
+    """``x`` with ``digits`` fixed decimals; ``na`` ("NA") when missing or not finite.
 
     A value that rounds to zero has no sign: ``num(-0.04, 1) == "0.0"``.
 
@@ -89,7 +89,7 @@ def num(x, digits: int = 2, minus: str = "-") -> str:
     ('-1.23', '0.00', '0.0', 'NA')
     """
     if not is_number(x):
-        return NA
+        return na
     s = f"{x:.{digits}f}"
     if s.startswith("-") and float(s) == 0:
         s = s[1:]

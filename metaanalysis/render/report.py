@@ -37,7 +37,9 @@ from statistics import NormalDist
 import jinja2
 from markupsafe import Markup
 
-from metaanalysis.render import fmt, sof
+from metaanalysis.analysis.claims import ClaimVerdict  # judge: claim views take verdict objects
+from metaanalysis.analysis.protocol import Claim, OutOfScope  # judge: and the protocol's entries
+from metaanalysis.render import claims_text, fmt, sof
 from metaanalysis.render.prisma import exclusion_category
 from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES  # noqa: F401  (re-exported)
 
@@ -463,30 +465,33 @@ def _effect_label(S: Scale, unit: str) -> str:
     return f"{S.measure}" + (f" ({unit})" if unit and not S.ratio else "")
 
 
-def _target_label(proto_claim: dict | None) -> str:
-    """The comparisons a claim is tested on, from the protocol's ``target.subset``."""
-    subset = ((proto_claim or {}).get("target") or {}).get("subset") or {}
+def _target_label(proto_claim) -> str:
+    """The comparisons a claim is tested on, from the protocol Claim's ``target.subset``."""
+    subset = proto_claim.target.subset if proto_claim is not None else {}
     if not subset:
         return "all"
     return "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
                      for k, v in subset.items())
 
 
-def _translated(view: dict, proto_entry: dict | None) -> dict:
+def _translated(view: dict, proto_entry) -> dict:
     """A claim worded in another language reads in English, with the original
-    kept beside it: ``wording`` becomes the project's translation and
-    ``original`` the quoted claim (a translation is not a number, but it is
-    ours, and the report says so)."""
-    if not proto_entry or not proto_entry.get("translation"):
+    kept beside it: ``wording`` becomes the project's translation (of the
+    protocol's Claim or OutOfScope entry) and ``original`` the quoted claim
+    (a translation is not a number, but it is ours, and the report says so)."""
+    if proto_entry is None or not proto_entry.translation:
         return view
-    lang = proto_entry.get("language") or "the original language"
-    return {**view, "wording": proto_entry["translation"], "original": view["wording"],
+    lang = proto_entry.language or "the original language"
+    return {**view, "wording": proto_entry.translation, "original": view["wording"],
             "translation_note": f"Translated from {lang} by the project; the original wording "
                                 "is the claim as quoted."}
 
 
-def _claim_view(c: dict, S: Scale, proto_claim: dict | None = None) -> dict:
-    fig = c.get("figures") or {}
+def _claim_view(v: ClaimVerdict, S: Scale, proto_claim=None) -> dict:
+    """One claim card: the verdict object's figures and every text about it
+    (written by :mod:`metaanalysis.render.claims_text`); ``proto_claim`` is
+    the protocol's Claim (its target names the summary line)."""
+    fig = v.figures or {}
     measure = fig.get("measure") or S.measure
     CS = S if measure == S.measure else Scale(measure)
     rows = []  # summary-of-findings lines: one overall, or one per subgroup
@@ -510,8 +515,8 @@ def _claim_view(c: dict, S: Scale, proto_claim: dict | None = None) -> dict:
     if rows:
         ks = [r["k"] for r in rows if isinstance(r["k"], int)]
         k_total = rows[0]["k"] if rows[0]["overall"] else (sum(ks) if ks else None)
-    ice = c.get("iceman")
-    certainty = c.get("certainty")
+    ice = claims_text.iceman_dict(v.iceman, v.scale)
+    certainty = v.certainty
     if certainty and ice:
         cert_label = f"{certainty} (GRADE); ICEMAN: {ice.get('rating')}"
     elif certainty:
@@ -521,23 +526,23 @@ def _claim_view(c: dict, S: Scale, proto_claim: dict | None = None) -> dict:
     else:
         cert_label = "not rated"
     return {
-        "id": c["id"], "anchor": "claim-" + _safe_id(c["id"]),
-        "wording": c.get("wording") or "", "source": c.get("source") or "",
+        "id": v.id, "anchor": "claim-" + _safe_id(v.id),
+        "wording": v.wording or "", "source": v.source or "",
         "original": None, "translation_note": None,  # see _translated
-        "finding": (c.get("finding") or "").replace("_", " "),
-        "operational": c.get("operational") or "", "in_scope": c.get("in_scope", True),
-        "verdict": c["verdict"], "verdict_class": "v-" + _safe_id(c["verdict"]),
-        "card_class": "claim-" + _safe_id(c["verdict"]),
-        "summary": c.get("summary") or "", "reasons": list(c.get("reasons") or []),
-        "certainty": certainty, "certainty_statement": c.get("certainty_statement") or "",
+        "finding": (v.finding or "").replace("_", " "),
+        "operational": v.operational or "", "in_scope": v.in_scope,
+        "verdict": v.verdict, "verdict_class": "v-" + _safe_id(v.verdict),
+        "card_class": "claim-" + _safe_id(v.verdict),
+        "summary": claims_text.verdict_summary(v), "reasons": list(claims_text.reason_lines(v)),
+        "certainty": certainty, "certainty_statement": claims_text.statement_text(v) or "",
         "cert_label": cert_label,
-        "downgrades": [{"domain": d["domain"], "levels": d["levels"], "reason": d["reason"]}
-                       for d in c.get("downgrades") or []],
+        "downgrades": [{"domain": d.domain, "levels": d.levels,
+                        "reason": claims_text.downgrade_reason(d, v.scale)} for d in v.downgrades],
         "iceman": ({"rating": ice.get("rating"),
                     "entries": [{"name": n.replace("_", " "), "response": it.get("response"),
                                "note": it.get("note")}
                               for n, it in (ice.get("items") or {}).items()]} if ice else None),
-        "missing": list(c.get("missing") or []), "studies": list(c.get("studies") or []),
+        "missing": list(claims_text.missing_lines(v)), "studies": list(v.studies),
         "sof": rows, "k": k_total if k_total is not None else "NA", "interaction": interaction,
     }
 
@@ -609,11 +614,13 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
     rob_figures = [f for f in (figs.take("rob_summary"), figs.take("rob_traffic_light")) if f]
     small = _small_study_view(data, S, figs)
     adverse = _analysis_view(data["adverse_events"], Scale("RR")) if data.get("adverse_events") else None
-    proto_claims = {pc["id"]: pc for pc in proto.get("claims") or []}
-    translations = {pc["id"]: pc for pc in list(proto.get("claims") or [])
-                    + list(proto.get("out_of_scope") or []) if pc.get("translation")}
-    claims = [_translated(_claim_view(c, S, proto_claims.get(c["id"])), translations.get(c["id"]))
-              for c in data["claims"]]
+    # judge: the claim views take the verdict and protocol objects (robj: run.claims, run.protocol)
+    entries = ([Claim.model_validate(pc) for pc in proto.get("claims") or []],
+               [OutOfScope.model_validate(pc) for pc in proto.get("out_of_scope") or []])
+    proto_claims = {pc.id: pc for pc in entries[0]}
+    translations = {pc.id: pc for pc in entries[0] + entries[1] if pc.translation}
+    claims = [_translated(_claim_view(ClaimVerdict.from_dict(c), S, proto_claims.get(c["id"])),
+                          translations.get(c["id"])) for c in data["claims"]]
     sof_table = sof.summary_of_findings(data)
     for r in sof_table["rows"]:
         r["marks_text"] = sof.marks_text(r["marks"])

@@ -36,7 +36,9 @@ import csv
 import io
 import math
 
-from metaanalysis.render import fmt
+from metaanalysis.analysis import claims as claims_mod  # judge: one participants rule, verdict objects
+from metaanalysis.analysis.claims import ClaimVerdict, Downgrade
+from metaanalysis.render import claims_text, fmt
 
 #: GRADE's symbols (GRADE Handbook 5.1: ⊕ for each level reached, ◯ for each lost).
 CERTAINTY_SYMBOLS = {"high": "\u2295\u2295\u2295\u2295", "moderate": "\u2295\u2295\u2295\u25ef",
@@ -104,29 +106,20 @@ def _follow_up(comps: list[dict]) -> str:
     return f"range {show(weeks[0])} to {show(weeks[-1])} weeks"
 
 
-def _participants(comps: list[dict]) -> tuple[str, str]:
-    studies = sorted({c["study"] for c in comps})
-    ns = [c.get("n_total") for c in comps]
-    known = [n for n in ns if fmt.is_number(n)]
-    missing = sorted({c["study"] for c in comps if not fmt.is_number(c.get("n_total"))})
-    # a trial's quoted total (trial_total) counts once, when every arm it spans is here
-    # (the same rule as GRADE's count in claims._participants)
-    for s in list(missing):
-        cs = [c for c in comps if c["study"] == s]
-        tot = cs[0].get("n_trial_total")
-        arms = {a for c in cs for a in (c.get("arm"), c.get("control"))}
-        if (all(not fmt.is_number(c.get("n_total")) for c in cs) and fmt.is_number(tot)
-                and arms >= set(cs[0].get("trial_arms") or ())):
-            known.append(tot)
-            missing.remove(s)
+def _participants(comps) -> tuple[str, str]:
+    """The participants cell and its note, counted by GRADE's rule
+    (:func:`metaanalysis.analysis.claims.participants`: a trial's quoted total
+    counts once, when every arm it spans is here)."""
+    studies = sorted({c["study"] if isinstance(c, dict) else c.study for c in comps})
+    known, missing = claims_mod.participants(comps)
     rcts = f"{len(studies)} RCT{'s' if len(studies) != 1 else ''}"
     if not known:
         return f"not reported ({rcts})", f"Participant numbers not reported for any of {len(studies)} trials."
     if missing:
-        return (f"at least {_thousands(sum(known))} ({rcts})",
+        return (f"at least {_thousands(known)} ({rcts})",
                 f"Participant numbers not reported for {len(missing)} trial{'s' if len(missing) != 1 else ''}: "
                 + ", ".join(missing) + ".")
-    return f"{_thousands(sum(known))} ({rcts})", ""
+    return f"{_thousands(known)} ({rcts})", ""
 
 
 def _control_risk(comps: list[dict]):
@@ -199,23 +192,25 @@ class _Footnotes:
         return self.texts.index(text) + 1
 
 
-def _claim_note(c: dict, proto_claim: dict | None) -> str:
-    """"C1 inconclusive"; an effect-modification claim adds its interaction test."""
-    note = f"{c['id']} {c['verdict']}"
-    fig = c.get("figures") or {}
-    if c.get("finding") in _MODIFIER_FINDINGS and fmt.is_number(fig.get("Q_between_p")):
-        by = str((proto_claim or {}).get("modifier") or "subgroup").replace("_", " ")
+def _claim_note(v: ClaimVerdict, modifier: str | None) -> str:
+    """"C1 inconclusive"; an effect-modification claim adds its interaction
+    test by ``modifier`` (the protocol Claim's)."""
+    note = f"{v.id} {v.verdict}"
+    fig = v.figures or {}
+    if v.finding in _MODIFIER_FINDINGS and fmt.is_number(fig.get("Q_between_p")):
+        by = str(modifier or "subgroup").replace("_", " ")
         q = (f"Q = {fmt.num(fig['Q_between'])}, df = {fig['Q_between_df']}, "
              if fmt.is_number(fig.get("Q_between")) and fig.get("Q_between_df") else "")
         note += f" (subgroup differences by {by}: {q}{fmt.p_phrase(fig['Q_between_p'])})"
     return note
 
 
-def _downgrade_text(d: dict) -> str:
-    lv = d.get("levels")
+def _downgrade_text(d: Downgrade, scale) -> str:
+    """A footnote: 'Risk of bias (downgraded one level): Why.' (``scale``: the verdict's)."""
+    lv = d.levels
     lv_words = LEVEL_WORDS.get(lv, f"{lv} levels")
-    domain = str(d.get("domain") or "").strip()
-    reason = str(d.get("reason") or "").strip()
+    domain = str(d.domain or "").strip()
+    reason = claims_text.downgrade_reason(d, scale).strip()
     reason = reason[:1].upper() + reason[1:]
     if reason and not reason.endswith("."):
         reason += "."
@@ -338,7 +333,7 @@ def summary_of_findings(data: dict) -> dict:
             row["certainty"] = CERTAINTY_WORDS.get(cert, cert)
             row["certainty_symbols"] = CERTAINTY_SYMBOLS.get(cert, "")
             for d in rater.get("downgrades") or []:
-                marks.append(notes.add(_downgrade_text(d)))
+                marks.append(notes.add(_downgrade_text(Downgrade.from_dict(d), None)))  # judge
             marks = sorted(set(marks))
         else:
             row["certainty"] = "Not rated"
@@ -348,8 +343,9 @@ def summary_of_findings(data: dict) -> dict:
 
         comments = []
         if g["claims"]:
-            comments.append("Claims: " + "; ".join(_claim_note(c, proto_claims.get(c["id"]))
-                                                   for c in g["claims"]) + ".")
+            comments.append("Claims: " + "; ".join(  # judge: verdict objects
+                _claim_note(ClaimVerdict.from_dict(c), (proto_claims.get(c["id"]) or {}).get("modifier"))
+                for c in g["claims"]) + ".")
         else:
             comments.append("No claim is judged on this estimate; certainty not rated.")
         if rater is not None:

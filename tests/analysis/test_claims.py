@@ -2,6 +2,10 @@
 known-truth scenarios through `meta run` and a consistency check of every
 claim of a bundled run (on a tmp copy of studies/ and protocols/).
 
+``claims`` records reasons as data (:class:`claims.Reason`); the checks
+below read the records and, where the sentence is the point, the text
+render/claims_text.py writes from them (its own tests: tests/render/test_claims_text.py).
+
 The synthetic trials are FICTIONAL (see tests/analysis/test_pipeline.py, whose helpers
 are reused).
 """
@@ -74,9 +78,19 @@ def _fit(yi, vi, test="adhoc", measure="MD"):
 def _grade(yi, vi, comps=None, proto=PROTO_MD, **kw):
     fit, keys = _fit(yi, vi, measure=proto.model.measure)
     comps = comps or [_comp(k) for k in keys]
-    scale = claims._Scale(proto)
+    scale = claims.Scale.of(proto)
     thr = kw.pop("threshold", proto.mcid)
     return grade(fit, comps, proto, scale, kw.pop("small", {}), thr, **kw)
+
+
+def _why(d, proto=PROTO_MD):
+    """A downgrade's reason as render writes it."""
+    return claims_text.downgrade_reason(d, claims.Scale.of(proto))
+
+
+def _txt(r, proto=PROTO_MD):
+    """A note or statement record as render writes it."""
+    return claims_text.reason_text(r, claims.Scale.of(proto))
 
 
 # six consistent, precise trials with a large benefit: nothing to downgrade
@@ -97,7 +111,7 @@ def test_grade_risk_of_bias(rob, comparator, reason):
     comps = [_comp(f"T{i}", rob=rob, comparator=comparator) for i in range(6)]
     level, downs = _grade(*GOOD, comps=comps)
     assert level == "moderate"
-    assert [d.domain for d in downs] == ["risk of bias"] and reason in downs[0].reason
+    assert [d.domain for d in downs] == ["risk of bias"] and reason in _why(downs[0])
 
 
 def test_mostly_high_risk_of_bias_is_two_levels():
@@ -108,21 +122,24 @@ def test_mostly_high_risk_of_bias_is_two_levels():
 def test_high_risk_majority_is_one_level():
     comps = [_comp(f"T{i}", rob="high" if i < 4 else "low") for i in range(6)]
     level, downs = _grade(*GOOD, comps=comps)
-    assert level == "moderate" and "high risk of bias" in downs[0].reason
+    assert level == "moderate" and "high risk of bias" in _why(downs[0])
+    assert [r.kind for r in downs[0].reason["parts"]] == ["rob_high"]
 
 
 def test_unassessed_minority_is_noted_not_downgraded():
     comps = [_comp(f"T{i}", rob=None if i == 0 else "low") for i in range(6)]
     notes = []
     level, downs = _grade(*GOOD, comps=comps, notes=notes)
-    assert level == "high" and any("not assessed" in n for n in notes)
+    assert level == "high" and any("not assessed" in _txt(n) for n in notes)
+    assert [n.kind for n in notes] == ["rob_not_downgraded", "ois_reached"]
 
 
 def test_indirectness_only_for_real_indirectness():
     heat = [_comp(f"T{i}", flags=("heat_killed",)) for i in range(6)]
     level, downs = _grade(*GOOD, comps=heat)
     assert [d.domain for d in downs] == ["indirectness"] and level == "moderate"
-    assert downs[0].reason == "100% of the weight from heat-killed products"  # only the kind present
+    assert downs[0].reason["kinds"] == ("heat_killed",)  # only the kind present
+    assert _why(downs[0]) == "100% of the weight from heat-killed products"
     # synbiotic vs prebiotic isolates the probiotic: no indirectness
     pre = [_comp(f"T{i}", flags=("active_comparator",), comparator="prebiotic") for i in range(6)]
     assert _grade(*GOOD, comps=pre) == ("high", ())
@@ -143,7 +160,7 @@ def test_imprecision_levels_and_participant_count():
     # CI includes no effect (but not an important harm): one level
     level, downs = _grade([-6.0, -1.0, -4.0, 1.0, -3.0, -2.0], [9.0] * 6)
     imp = [d for d in downs if d.domain == "imprecision"]
-    assert imp and imp[0].levels == 1 and "includes no effect" in imp[0].reason
+    assert imp and imp[0].levels == 1 and "includes no effect" in _why(imp[0])
     # CI spans both an important benefit and an important harm: two levels
     level, downs = _grade([-14.0, 12.0], [30.0, 30.0])
     imp = [d for d in downs if d.domain == "imprecision"]
@@ -153,7 +170,8 @@ def test_imprecision_levels_and_participant_count():
     level, downs = _grade(*GOOD, comps=comps)
     imp = [d for d in downs if d.domain == "imprecision"]
     assert imp and imp[0].levels == 1
-    assert "at least 160 participants; 2 trials with n not reported" in imp[0].reason
+    assert imp[0].reason["people"]["n"] == 160 and imp[0].reason["people"]["unknown"] == 2
+    assert "at least 160 participants; 2 trials with n not reported" in _why(imp[0])
 
 
 def test_imprecision_against_the_mcid_for_no_difference_claims():
@@ -161,7 +179,7 @@ def test_imprecision_against_the_mcid_for_no_difference_claims():
     yi, vi = [-12.0, -8.0, -10.0, -9.0, -11.0, -10.0], [6.0] * 6
     assert not [d for d in _grade(yi, vi)[1] if d.domain == "imprecision"]
     downs = _grade(yi, vi, against="mcid")[1]
-    assert [d.domain for d in downs] == ["imprecision"] and "trivial and important" in downs[0].reason
+    assert [d.domain for d in downs] == ["imprecision"] and "trivial and important" in _why(downs[0])
 
 
 def test_ratio_ci_from_002_to_35_is_two_levels():
@@ -177,7 +195,7 @@ def test_publication_and_availability_bias():
           "missing_favour_probiotic": 1, "missing_favour_control": 2, "missing_no_direction": 7}
     level, downs = _grade(*GOOD, availability=av)
     assert [d.domain for d in downs] == ["publication bias"] and level == "moderate"
-    assert "10 of 16 eligible trials" in downs[0].reason and "7 with no direction recorded or no difference reported" in downs[0].reason
+    assert "10 of 16 eligible trials" in _why(downs[0]) and "7 with no direction recorded or no difference reported" in _why(downs[0])
     few = {**av, "trials_missing": 1, "participants_missing": 20}
     assert _grade(*GOOD, availability=few) == ("high", ())
     egger = {"assessed": True, "egger": NS(pval=0.03)}
@@ -196,14 +214,17 @@ def test_grade_levels_from_downgrades(n_down, level):
 
 def test_certainty_statements_are_direction_aware():
     fit, _ = _fit(*GOOD)
-    S = claims._Scale(PROTO_MD)
-    assert claims.certainty_statement("moderate", fit, S, "SCORAD", 8.7).startswith("Probiotics probably reduce SCORAD")
-    assert claims.certainty_statement("low", fit, S, "SCORAD", 8.7).startswith("Probiotics may reduce")
-    assert "very uncertain" in claims.certainty_statement("very low", fit, S, "SCORAD", 8.7)
+    S = claims.Scale.of(PROTO_MD)
+    st = lambda *a: _txt(claims.certainty_statement(*a))  # noqa: E731
+    assert claims.certainty_statement("moderate", fit, S, "SCORAD", 8.7)["direction"] == "reduce"
+    assert st("moderate", fit, S, "SCORAD", 8.7).startswith("Probiotics probably reduce SCORAD")
+    assert st("low", fit, S, "SCORAD", 8.7).startswith("Probiotics may reduce")
+    assert "very uncertain" in st("very low", fit, S, "SCORAD", 8.7)
     small, _ = _fit([1.0, 2.0, 1.5], [2.0] * 3)
-    assert "little to no difference" in claims.certainty_statement("high", small, S, "SCORAD", 8.7)
-    assert "increase" in claims.certainty_statement("low", _fit([12.0, 11.0, 13.0], [4.0] * 3)[0],
-                                                    S, "SCORAD", None)
+    assert claims.certainty_statement("high", small, S, "SCORAD", 8.7)["trivial"]
+    assert "little to no difference" in st("high", small, S, "SCORAD", 8.7)
+    assert "increase" in st("low", _fit([12.0, 11.0, 13.0], [4.0] * 3)[0], S, "SCORAD", None)
+    assert claims.certainty_statement(None, fit, S, "SCORAD") is None
 
 
 # ----------------------------------------------------------------------------
@@ -242,16 +263,20 @@ def test_strata_below_minimum_never_enter_the_test():
 
 
 def test_iceman_not_applicable_when_no_comparison():
-    ice = claims.iceman(None, "severity", None, 0, 3, applicable=False, why_not="no mild trials")
-    assert ice["rating"] == "not applicable"
-    assert {i["response"] for i in ice["items"].values()} == {"not applicable"}
+    why = claims.Reason.of("iceman_cannot", why=claims.Reason.of("no_subgroup_test"))
+    ice = claims.iceman(None, "severity", None, 0, 3, applicable=False, why_not=why)
+    assert ice.rating == "not applicable" and ice.note == why
+    assert {i.response for i in ice.items} == {"not applicable"}
 
 
 def test_iceman_rating_steps():
-    assert claims.iceman(None, "s", 0.001, 12, 3)["rating"] == "moderate"
-    assert claims.iceman(None, "s", 0.001, 4, 3)["rating"] == "low"
-    assert claims.iceman(None, "s", 0.03, 4, 3)["rating"] == "very low"
-    assert claims.iceman(None, "s", 0.30, 40, 3)["rating"] == "very low"
+    assert claims.iceman(None, "s", 0.001, 12, 3).rating == "moderate"
+    assert claims.iceman(None, "s", 0.001, 4, 3).rating == "low"
+    assert claims.iceman(None, "s", 0.03, 4, 3).rating == "very low"
+    assert claims.iceman(None, "s", 0.30, 40, 3).rating == "very low"
+    ice = claims.iceman(None, "s", 0.03, 4, 3)
+    assert ice.item("chance_unlikely").response == "probably no"
+    assert ice.item("chance_unlikely").note == claims.Reason.of("iceman_p", p=0.03)
 
 
 # ----------------------------------------------------------------------------
@@ -266,7 +291,7 @@ def check_claim(c):
     j = c["judgement"]
     assert j["rule"] == claims.RULE_ID
     assert c["verdict"] == apply_rule(j["criterion"], j["certainty"]), c["id"]
-    assert c["summary"] == claims_text.verdict_summary(c["verdict"], j)
+    assert c["summary"] == claims_text.verdict_summary(claims.ClaimVerdict.from_dict(c))
     text = " ".join([c["summary"], *c["reasons"]])
     assert f"criterion {j['criterion']}" in text and f"-> {c['verdict']}" in text
     assert "alone would say" not in text
@@ -395,7 +420,7 @@ def test_egger_only_for_the_set_it_was_run_on():
     notes = []
     level, downs = _grade(*GOOD, small=egger, notes=notes)
     assert (level, downs) == ("high", ())
-    assert any("not tested on this set of k = 6" in n for n in notes)
+    assert any("not tested on this set of k = 6" in _txt(n) for n in notes)
     # the same test on its own set downgrades
     own = {**egger, "k": 6}
     assert [d.domain for d in _grade(*GOOD, small=own)[1]] == ["publication bias"]
@@ -411,13 +436,14 @@ def test_imprecision_names_the_measure_and_the_side_reached():
                           comps=comps, proto=proto_or)
     imp = [d for d in downs if d.domain == "imprecision"]
     assert imp and imp[0].levels == 1
-    assert "an important benefit (OR 1.25)" in imp[0].reason and "RR" not in imp[0].reason
+    assert imp[0].reason["side"] == "benefit"
+    assert "an important benefit (OR 1.25)" in _why(imp[0], proto_or) and "RR" not in _why(imp[0], proto_or)
     # eczema (RR, lower is better): the important benefit is RR 0.80
     comps = [_comp(f"T{i}", n=200.0, ci=40, n2=100) for i in range(4)]
     level, downs = _grade([math.log(0.8), math.log(0.7), math.log(0.85), math.log(0.75)], [0.09] * 4,
                           comps=comps, proto=PROTO_RR)
     imp = [d for d in downs if d.domain == "imprecision"]
-    assert imp and "an important benefit (RR 0.80)" in imp[0].reason
+    assert imp and "an important benefit (RR 0.80)" in _why(imp[0], PROTO_RR)
 
 
 def test_review_table_rows_with_rob2_are_not_an_integrity_concern():
@@ -425,13 +451,13 @@ def test_review_table_rows_with_rob2_are_not_an_integrity_concern():
     table = [_comp(f"T{i}", rob="low", flags=("secondary_source",)) for i in range(6)]
     notes = []
     assert _grade(*GOOD, comps=table, notes=notes) == ("high", ())
-    assert not any("secondary sources" in n for n in notes)
+    assert not any("secondary sources" in _txt(n) for n in notes)
     # a secondary source without any risk-of-bias assessment, or a news report, still counts
     bare = [_comp(f"T{i}", rob=None, flags=("secondary_source",)) for i in range(6)]
-    assert "secondary sources" in _grade(*GOOD, comps=bare)[1][0].reason
+    assert "secondary sources" in _why(_grade(*GOOD, comps=bare)[1][0])
     news = [_comp(f"T{i}", rob="low", flags=("secondary_source", "news_report")) for i in range(6)]
     downs = _grade(*GOOD, comps=news)[1]
-    assert [d.domain for d in downs] == ["risk of bias"] and "news reports" in downs[0].reason
+    assert [d.domain for d in downs] == ["risk of bias"] and "news reports" in _why(downs[0])
 
 
 def test_mixed_results_statement_is_about_what_was_rated():
@@ -443,11 +469,14 @@ def test_mixed_results_statement_is_about_what_was_rated():
                threshold=None)
     inp = claims.ClaimInput(comps=tuple(_comp(k) for k in keys),
                             target=NS(overall=fit))
-    v = claims._judge_heterogeneity(claim, inp, proto, claims._Scale(proto), {})
+    v = claims._judge_heterogeneity(claim, inp, proto, claims.Scale.of(proto), {})
     assert v.certainty == "high"  # rated without inconsistency
-    assert "vary between trials: high" in v.certainty_statement
-    assert "SCORAD" in v.certainty_statement and "reduce" not in v.certainty_statement
-    assert "GRADE certainty of the pooled effect itself, inconsistency rated: moderate" in v.grade_notes
+    assert v.statement == claims.Reason.of("statement_mixed", level="high", label="SCORAD")
+    assert claims.Reason.of("effect_level", level="moderate") in v.grade_notes
+    stmt = claims_text.statement_text(v)
+    assert "vary between trials: high" in stmt and "SCORAD" in stmt and "reduce" not in stmt
+    assert ("GRADE certainty of the pooled effect itself, inconsistency rated: moderate"
+            in claims_text.grade_note_lines(v))
 
 
 def test_pi_crossing_with_low_i2_is_noted_not_downgraded():
@@ -459,30 +488,7 @@ def test_pi_crossing_with_low_i2_is_noted_not_downgraded():
     notes = []
     downs = _grade(yi, vi, notes=notes)[1]
     assert "inconsistency" not in [d.domain for d in downs]
-    assert any(n.startswith("inconsistency not downgraded") for n in notes)
-
-
-def test_explain_labels_a_rating_without_inconsistency():
-    base = {"id": "C3", "wording": "w", "source": "s", "verdict": "supported", "summary": "x",
-            "certainty": "low", "downgrades": [], "reasons": []}
-    het = {**base, "judgement": {"rule": claims.RULE_ID, "criterion": "met", "criterion_detail": "d",
-                                 "certainty": "low",
-                                 "certainty_basis": "GRADE certainty (without inconsistency)"}}
-    assert "Certainty (GRADE without inconsistency): low." in claims_text.explain(het)
-    eff = {**base, "judgement": {**het["judgement"], "certainty_basis": "GRADE certainty"}}
-    assert "Certainty (GRADE): low." in claims_text.explain(eff)
-
-
-def test_each_stratum_not_compared_says_why():
-    counts = {"unclassified": 1, "moderate-severe": 2, "mild": 1, "other": 3}
-    got = claims._not_compared(counts, [], 2, ["mild", "moderate-severe"])
-    assert got == ["unclassified (k = 1: unclassified, never compared)",
-                   "moderate-severe (k = 2: no other stratum with enough trials to compare it with)",
-                   "mild (k = 1: below the protocol minimum of 2 trials)",
-                   "other (k = 3: not named by the claim)"]
-    assert claims._not_compared(counts, ["other", "moderate-severe"], 2, []) == [
-        "unclassified (k = 1: unclassified, never compared)",
-        "mild (k = 1: below the protocol minimum of 2 trials)"]
+    assert any(_txt(n).startswith("inconsistency not downgraded") for n in notes)
 
 
 def test_not_robust_on_a_subset_never_calls_robustness_shown_unchecked():
@@ -493,21 +499,60 @@ def test_not_robust_on_a_subset_never_calls_robustness_shown_unchecked():
     claim = NS(id="R", wording="not robust", source="t", finding="not_robust", operational="",
                threshold=None)
     inp = claims.ClaimInput(comps=tuple(_comp(k) for k in keys), target=NS(overall=fit))
-    scale = claims._Scale(proto)
+    scale = claims.Scale.of(proto)
     whole = claims._judge_effect(claim, inp, proto, scale, {}, ())
-    assert whole.judgement["criterion"] == "opposite"
+    assert whole.judgement.criterion == "opposite" and whole.judgement.detail.kind == "robust"
     sub = claims._judge_effect(claim, inp, proto, scale, {}, (), sens_skipped=True)
-    assert sub.judgement["criterion"] == "met"
-    assert "no sensitivity analysis was run on this target" in sub.judgement["criterion_detail"]
+    assert sub.judgement.criterion == "met"
+    assert claims.Reason.of("no_sensitivity_on_target", k=6) in sub.judgement.detail["fails"]
+    assert "no sensitivity analysis was run on this target" in claims_text.criterion_detail(sub)
 
 
-def test_claims_table_marks_a_grade_without_inconsistency():
-    j = {"rule": claims.RULE_ID, "criterion": "met", "criterion_detail": "d", "certainty": "low",
-         "certainty_basis": "GRADE certainty (without inconsistency)"}
-    c = {"id": "C3", "wording": "w", "source": "s", "verdict": "supported", "summary": "x",
-         "certainty": "low", "downgrades": [], "reasons": [], "judgement": j}
-    md = claims_text.claims_markdown({"protocol": {"title": "t", "id": "p",
-                                                   "model": {"measure": "MD", "method": "REML",
-                                                             "test": "adhoc"}},
-                                      "claims": [c]})
-    assert "| low (without inconsistency) |" in md
+def test_each_stratum_not_compared_says_why():
+    counts = {"unclassified": 1, "moderate-severe": 2, "mild": 1, "other": 3}
+    got = claims._not_compared(counts, [], 2, ["mild", "moderate-severe"])
+    assert got == [("unclassified", 1, "unclassified"), ("moderate-severe", 2, "no_partner"),
+                   ("mild", 1, "below_minimum"), ("other", 3, "not_named")]
+    assert claims._not_compared(counts, ["other", "moderate-severe"], 2, []) == [
+        ("unclassified", 1, "unclassified"), ("mild", 1, "below_minimum")]
+
+
+def test_claims_never_format():
+    """claims.py decides and records: no render import, no number written as text."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(claims))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not [m for m in imported if m and m.startswith("metaanalysis.render")]
+    # the only f-strings are the two error messages (a claim id, a criterion name)
+    fstrings = [n for n in ast.walk(tree) if isinstance(n, ast.JoinedStr)]
+    assert len(fstrings) == 2
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.FormattedValue) and n.format_spec]
+
+
+def test_verdict_objects_follow_the_rule_and_are_what_results_json_says(tmp_path):
+    """On the verdict objects themselves: the rule applied to the recorded
+    judgement, every record written as text, and the results.json entry is
+    exactly what render writes from the object."""
+    from metaanalysis.analysis.pipeline import run_protocol
+    from metaanalysis.runner import load_inputs
+
+    trials = TRUE_INTERACTION + [(f"Harm{i}", 30.0, 10.0, 40, 30.0, 10.0, 40, MILD) for i in range(2)]
+    studies, protos = _setup(tmp_path, trials)
+    out = run_all([protos], studies, tmp_path / "out")
+    written = {c["id"]: c for c in json.loads(
+        (tmp_path / "out" / out[0].protocol_id / "results.json").read_text(encoding="utf-8"))["claims"]}
+    st, reg, loaded, _ = load_inputs([protos / "synthetic.yaml"], studies)
+    run = run_protocol(loaded[0][1], st, reg)
+    assert {v.id for v in run.claims} == set(written)
+    for v in run.claims:
+        assert isinstance(v, claims.ClaimVerdict) and v.scale is not None
+        if v.judgement is not None:
+            assert v.verdict == apply_rule(v.judgement.criterion, v.judgement.certainty), v.id
+            assert all(isinstance(r, claims.Reason) for r in v.reasons + v.grade_notes)
+            lines = claims_text.reason_lines(v)
+            assert lines[-1].endswith(f"-> {v.verdict}") or v.awaiting
+        entry = json.loads(json.dumps(claims_text.verdict_dict(v), default=float))
+        assert entry == written[v.id], v.id

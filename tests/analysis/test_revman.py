@@ -27,6 +27,7 @@ from scipy import stats
 
 from metaanalysis.analysis import revman
 from metaanalysis.cli import main
+from metaanalysis.render.revman import change_text, reanalysis_record
 from tests.tolerances import RTOL_ITER
 
 HEADER = ["Analysis group", "Analysis number", "Analysis name", "Subgroup", "Applicability", "Study",
@@ -277,21 +278,24 @@ def test_reanalyse_flags_a_ci_that_now_includes_no_effect(tmp_path):
     res = revman.reproduce(write(tmp_path, rows))
     assert res.analyses[0].model == "IV, random" and res.analyses[0].reproduced
     (r,) = revman.reanalyse(res)
-    assert r["review"]["ci_lb"] > 0
+    assert r.review["ci_lb"] > 0
     # Cochrane 2025 by hand: REML tau2, HKSJ t(k-1) interval, PI t(k-1)
     t2 = reml_by_hand(ys, vs)
     wr = 1 / (vs + t2)
     mu = (wr * ys).sum() / wr.sum()
     se = math.sqrt((wr * (ys - mu) ** 2).sum() / (2 * wr.sum()))
     crit = stats.t.isf(0.025, 2)
-    new = r["cochrane2025"]
+    new = r.cochrane2025
     assert new["tau2"] == pytest.approx(t2, rel=RTOL_ITER)
     assert new["estimate"] == pytest.approx(mu, rel=RTOL_ITER)
     assert new["ci_lb"] == pytest.approx(mu - crit * se, rel=RTOL_ITER)
     assert new["ci_lb"] < 0
     half = crit * math.sqrt(t2 + se**2)  # the HKSJ standard error, as metafor's predict()
     assert new["pi_ub"] == pytest.approx(mu + half, rel=RTOL_ITER)
-    assert r["changes"] and r["changes"][0].startswith("CI now includes no effect")
+    assert [c.kind for c in r.changes] == ["ci_now_includes_null"]
+    c = r.changes[0]
+    assert (c.review_model, c.df) == ("IV, random", 2) and c.tau2 == new["tau2"]
+    assert change_text(c).startswith("CI now includes no effect [IV, random (tau2 ")
 
 
 # ----------------------------------------------------------------------------
@@ -406,7 +410,8 @@ def test_cochrane_006475_probiotics_conventions(cochrane):
     d = rev.to_dict()
     json.dumps(d, allow_nan=False)
     rows = revman.reanalyse(rev)
-    assert rows and all({"review", "cochrane2025", "changes"} <= set(r) for r in rows)
+    assert rows and all(isinstance(r, revman.Reanalysed) for r in rows)
+    json.dumps([reanalysis_record(r) for r in rows], allow_nan=False)
 
 
 def test_cochrane_confidence_levels_and_reml_reviews(cochrane):

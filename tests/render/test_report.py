@@ -428,8 +428,8 @@ def test_interval_labels_follow_alpha(outputs):
     assert "95% PI" in _md(folder) and "[95% CI]" in _md(folder)
     data = copy.deepcopy(data)
     data["protocol"]["model"]["alpha"] = 0.10
-    for c in data["claims"]:  # claim sentences are written by claims.py, not here
-        c.update(summary="", reasons=[])
+    for c in data["claims"]:  # claim sentences are written by claims_text from the records, not here
+        c.update(summary="", reasons=[], judgement=None)
     files = report.render_reports(data, [], folder)  # the figures were drawn at alpha = 0.05
     for name in ("report.md", "report.html"):
         text = files[name]

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from metaanalysis.analysis.claims import _participants
+from metaanalysis.analysis.claims import participants as count_participants
 from metaanalysis.studies.load import load_studies
 from metaanalysis.analysis.pipeline import _trial_n_source, run_protocol
 from metaanalysis.runner import load_inputs
@@ -101,7 +101,8 @@ def _comp(study, arm, control, n_total=None, n_trial=None, arms=()):
 
 def participants(comps):
     """(known n, trials with n unknown) over every comparison given."""
-    return _participants(comps, {c.key for c in comps})
+    n, unknown = count_participants(comps, {c.key for c in comps})
+    return n, len(unknown)
 
 
 def test_grade_counts_a_total_once_and_only_with_all_its_arms():
@@ -171,13 +172,14 @@ def test_the_total_is_never_used_for_a_variance(scorad_run, bundled):
 def test_claim_target_availability_counts_totals_and_directions(bundled):
     # a claim restricted to a subset (C1: children) gets its own availability; it
     # counts a quoted trial total and the quoted directions as the SWiM block does
-    from metaanalysis.analysis.pipeline import _awaiting, availability, select_comparisons
+    from metaanalysis.analysis.pipeline import availability
+    from metaanalysis.analysis.selection import awaiting_by_stratum, select_comparisons
 
     studies, registry, protos, _ = load_inputs([bundled / "protocols" / "treatment-scorad.yaml"],
                                                bundled / "studies")
     proto = protos[0][1]
     comps, fate = select_comparisons(proto, studies, registry)
-    awaiting = _awaiting(proto, studies, registry, fate)
+    awaiting = awaiting_by_stratum(proto, studies, registry, fate)
     kids = {"age_group": ["infants", "children"]}
     av = availability(proto, studies, awaiting, kids, comps)
     by_id = {s.id: s for s in studies}
