@@ -209,7 +209,11 @@ class FigureJob:
         return [f"figures/{self.id}.{f}" for f in self.formats]
 
     def index_entry(self) -> dict:
-        return {"id": self.id, "title": self.title, "caption": self.caption, "files": self.files}
+        """The figure's entry in figures/index.json (a page also names its figure)."""
+        entry = {"id": self.id, "title": self.title, "caption": self.caption, "files": self.files}
+        if self.page_of:
+            entry["page_of"] = self.page_of
+        return entry
 
     def draw(self, figdir: Path) -> list[Path]:
         """Draw the figure and write its files into ``figdir``."""

@@ -202,6 +202,17 @@ class Figures:
         self.taken: set[str] = set()
 
     def take(self, fig_id: str) -> dict | None:
+        """The figure ``fig_id`` for its section; a figure drawn in pages
+        (``page_of``, render/layout.py) comes as one view showing every page."""
+        pages = [f for f in self.index if f.get("page_of") == fig_id and f["id"] not in self.taken]
+        if pages:
+            self.taken.update(f["id"] for f in pages)
+            views = [self._view(f) for f in pages]
+            first = dict(views[0])
+            first["title"] = re.sub(r" \(page 1 of \d+\)$", "", first["title"])
+            first["html"] = Markup("").join(v["html"] for v in views if v["html"] is not None) or None
+            first["files"] = [p for v in views for p in v["files"]]
+            return first
         for f in self.index:
             if f["id"] == fig_id and fig_id not in self.taken:
                 self.taken.add(fig_id)
