@@ -129,7 +129,8 @@ class Scale:
         self.ratio = measure in RATIO_MEASURES
         self.null = "1" if self.ratio else "0"
 
-    def value(self, x):
+    def value(self, x: float | None) -> float | None:
+        """``x`` on the natural scale (exp for ratios); None when missing."""
         if not _finite(x):
             return None
         if self.ratio:
@@ -139,16 +140,19 @@ class Scale:
                 return math.inf
         return x
 
-    def est(self, x) -> str:
+    def est(self, x: float | None) -> str:
+        """One estimate, rounded on the natural scale."""
         v = self.value(x)
         return fmt.ratio(v) if self.ratio and v is not None else fmt_num(v)
 
-    def ci(self, lb, ub) -> str:
+    def ci(self, lb: float | None, ub: float | None) -> str:
+        """"[lb, ub]" on the natural scale; "NA" when a bound is missing."""
         if not (_finite(lb) and _finite(ub)):
             return "NA"
         return f"[{self.est(lb)}, {self.est(ub)}]"
 
-    def est_ci(self, x, lb, ub) -> str:
+    def est_ci(self, x: float | None, lb: float | None, ub: float | None) -> str:
+        """"est [lb, ub]"."""
         return f"{self.est(x)} {self.ci(lb, ub)}"
 
 
@@ -860,7 +864,7 @@ def _published_view(run: RunResult, S: Scale) -> list[dict]:
 # markdown escaping
 
 
-def md_escape(value) -> str:
+def md_escape(value: object) -> str:
     """Make a value safe inside Markdown text and table cells.
 
     Escapes what CommonMark would read as markup: a backslash, ``|`` (table
