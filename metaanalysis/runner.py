@@ -144,6 +144,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
     from metaanalysis import write
     from metaanalysis.analysis.pipeline import run_protocol
     from metaanalysis.render import figures
+    from metaanalysis.render import tables as render_tables
 
     _import_drawing()
     root = Path.cwd()
@@ -162,15 +163,15 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             data = write.run_to_dict(run)
             files = {"results.json": write.dumps(data),
                      "manifest.json": write.dumps(write.manifest(inputs, path, root, hashes)),
-                     "claims.md": write.claims_markdown(run)}  # judge: the verdict objects
-            files.update(write.tables(data))
+                     "claims.md": write.claims_markdown(run)}
+            files.update(render_tables.tables(run))  # render takes the run, never ``data``
             tmp = write.begin_atomically(target, root=out_dir)
             tmps.append(tmp)
             write.write_files(tmp, files)
             jobs = figures.plan_figures(run, all_formats)
             if only:
                 needed = _figures_for(proto, only)
-                jobs = [job for job in jobs if job.id in needed]
+                jobs = [job for job in jobs if job.base_id in needed]  # pages of a figure too (layout)
             keys = []
             for job in jobs:
                 key = write.fingerprint(code, "figure", job)
@@ -178,7 +179,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
                 names = [f"{job.id}.{f}" for f in job.formats]
                 if not cache.get(key, names, tmp / "figures"):
                     draw.append((job, tmp / "figures", out_dir, key if not only else None))
-            plans.append((proto, data, jobs, keys, tmp))
+            plans.append((proto, run, data, jobs, keys, tmp))
             outputs.append(ProtocolOutput(proto.id, target, tuple(data["claims"]),
                                           len(run.comparisons)))
             used.extend(keys)
@@ -189,7 +190,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
         _pool_map(_draw_task, draw)
 
         reports = []
-        for proto, data, jobs, keys, tmp in plans:
+        for proto, run, data, jobs, keys, tmp in plans:
             index = [job.index_entry() for job in jobs]
             (tmp / "figures").mkdir(parents=True, exist_ok=True)
             (tmp / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
@@ -203,7 +204,8 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
 
                 write.write_files(tmp, json.loads(hit[REPORTS_ENTRY]))
             else:
-                reports.append((data, index, tmp, out_dir, key if not only else None))
+                # the key stands for the serialized data; the reports take the run itself
+                reports.append((run, index, tmp, out_dir, key if not only else None))
         if reports and _has_reports():
             tick("writing the reports")
             _pool_map(_report_task, reports)
@@ -309,8 +311,8 @@ def _report_task(task) -> None:
     from metaanalysis import write
     from metaanalysis.render import report
 
-    data, index, tmp, out_dir, key = task
-    texts = report.render_reports(data, index, Path(tmp))
+    run, index, tmp, out_dir, key = task
+    texts = report.render_reports(run, index, Path(tmp))
     write.write_files(tmp, texts)
     write.OutputCache(out_dir).put(
         key, {REPORTS_ENTRY: json.dumps(texts, ensure_ascii=False, sort_keys=True).encode()})

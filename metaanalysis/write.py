@@ -8,9 +8,7 @@ full precision (``repr`` of the double), non-finite numbers as null/empty.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import platform
@@ -22,6 +20,8 @@ from metaanalysis.stats.results import _plain
 from metaanalysis.analysis import claims as claims_mod
 # claims judge, render writes the sentences results.json keeps (issue 16)
 from metaanalysis.render import claims_text
+# the CSV tables are laid out by render/tables.py; this module only writes their text
+from metaanalysis.render.tables import FORMULA_STARTS, csv_cell  # noqa: F401  (re-exported)
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "pydantic", "ruamel.yaml", "typer",
                 "rich", "jinja2", "pymare")
@@ -94,115 +94,6 @@ def run_to_dict(run) -> dict:
 
 def dumps(obj) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-# ----------------------------------------------------------------------------
-# CSV tables
-
-
-#: A text cell starting with one of these is a formula to a spreadsheet
-#: (OWASP "CSV injection": = + - @, tab and carriage return).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-#: A text cell that is just a number (e.g. "-1.5") is data, not a formula: left as is.
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-def csv_cell(value) -> str | int:
-    """One CSV cell as ``meta run`` writes it: the one place for the rule.
-
-    None is empty, a float is ``repr`` (full precision), and text that a
-    spreadsheet would run as a formula gets a leading ``'`` (OWASP's rule).
-    Numbers, and text that is only a number, are written unchanged.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, int):
-        return value
-    text = str(value)
-    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
-
-
-def _csv(rows: list[dict], columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: csv_cell(r.get(k)) for k in columns})
-    return buf.getvalue()
-
-
-FIT_COLS = ["k", "estimate", "se", "ci_lb", "ci_ub", "pval", "pi_lb", "pi_ub", "tau2", "tau2_ci_lb",
-            "tau2_ci_ub", "I2", "H2", "Q", "Q_df", "Q_p", "method", "test"]
-
-
-def _fit_row(d: dict) -> dict:
-    row = {k: d.get(k) for k in FIT_COLS}
-    ci = d.get("tau2_ci") or [None, None]
-    row["tau2_ci_lb"], row["tau2_ci_ub"] = ci[0], ci[1]
-    return row
-
-
-def tables(data: dict) -> dict[str, str]:
-    """The CSV tables of a run: name -> text."""
-    studies = [{**s, "comparisons": ";".join(s.get("comparisons", []) or [])} for s in data["studies"]]
-    strata_names = [s["name"] for s in data["protocol"]["strata"]]
-    effects = []
-    for c in data["comparisons"]:
-        row = {k: c[k] for k in ("key", "study", "arm", "outcome", "timepoint_weeks", "scale", "yi",
-                                 "vi", "sei", "year", "baseline_score", "log10_dose",
-                                 "duration_weeks", "n_total", "rob_overall")}
-        row.update({f"stratum_{n}": c["strata"].get(n) for n in strata_names})
-        row["flags"] = ";".join(c["flags"])
-        row["derivations"] = " | ".join(d["method"] + ": " + d["formula"]
-                                        for d in c["extraction"]["derivations"])
-        effects.append(row)
-    pooled = []
-    het = []
-
-    def add(analysis, kind):
-        res = analysis["result"]
-        if res is None:
-            pooled.append({"analysis": analysis["name"], "kind": kind, "level": "", "note": analysis["note"]})
-            return
-        pooled.append({"analysis": analysis["name"], "kind": kind, "level": "overall",
-                       **_fit_row(res)})
-        for lvl, sub in (res.get("subgroups") or {}).items():
-            pooled.append({"analysis": analysis["name"], "kind": kind, "level": lvl, **_fit_row(sub)})
-        if res.get("by"):
-            het.append({"analysis": analysis["name"], "by": res["by"], "Q_between": res["Q_between"],
-                        "Q_between_df": res["Q_between_df"], "Q_between_p": res["Q_between_p"],
-                        "subgroup_test": res["subgroup_test"]})
-
-    add(data["main"], "main")
-    for a in data["strata"]:
-        add(a, "stratum")
-    for a in data["sensitivity"]:
-        add(a, "sensitivity")
-    heterogeneity = [{"analysis": r["analysis"], "level": r["level"], **{k: r.get(k) for k in (
-        "k", "tau2", "tau2_ci_lb", "tau2_ci_ub", "I2", "H2", "Q", "Q_df", "Q_p", "pi_lb", "pi_ub")}}
-        for r in pooled if r.get("kind") in ("main", "stratum") and "k" in r]
-    sens = [r for r in pooled if r.get("kind") == "sensitivity"]
-    claims = [{"id": c["id"], "verdict": c["verdict"], "certainty": c["certainty"],
-               "finding": c["finding"], "summary": c["summary"]} for c in data["claims"]]
-    return {
-        "studies.csv": _csv(studies, ["id", "purpose", "status", "reason", "awaiting_data", "comparisons"]),
-        "effects.csv": _csv(effects, list(effects[0].keys()) if effects else ["key"]),
-        "pooled.csv": _csv(pooled, ["analysis", "kind", "level", "note"] + FIT_COLS),
-        "heterogeneity.csv": _csv(heterogeneity, ["analysis", "level", "k", "tau2", "tau2_ci_lb",
-                                                  "tau2_ci_ub", "I2", "H2", "Q", "Q_df", "Q_p",
-                                                  "pi_lb", "pi_ub"]),
-        "subgroup_tests.csv": _csv(het, ["analysis", "by", "Q_between", "Q_between_df",
-                                         "Q_between_p", "subgroup_test"]),
-        "sensitivity.csv": _csv(sens, ["analysis", "level", "note"] + FIT_COLS),
-        "claims.csv": _csv(claims, ["id", "verdict", "certainty", "finding", "summary"]),
-    }
 
 
 # ----------------------------------------------------------------------------

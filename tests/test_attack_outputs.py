@@ -486,21 +486,4 @@ def test_csv_cell(text, written):
     assert write.csv_cell(text) == written
 
 
-def test_every_csv_of_a_run_is_escaped(bundled_run):
-    data = json.loads((bundled_run[1] / "treatment-scorad" / "results.json").read_text())
-    data["studies"][0]["reason"] = "=HYPERLINK(\"http://evil\",\"click\")"
-    data["claims"][0]["summary"] = "@SUM(A1)"
-    data["claims"][0]["finding"] = "+1+1"
-    data["comparisons"][0]["arm"] = "-arm"
-    data["main"]["name"] = "\tmain"
-    tables = write.tables(data)
-    negatives = 0
-    for name, text in tables.items():
-        for row in csv.reader(io.StringIO(text)):
-            for cell in row:
-                if cell.startswith(write.FORMULA_STARTS):
-                    float(cell)  # only a number may start like a formula
-                    negatives += cell.startswith("-")
-    assert negatives > 0, "no negative number was left to check"
-    assert "'=HYPERLINK" in tables["studies.csv"] and "'@SUM(A1)" in tables["claims.csv"]
-    assert "'-arm" in tables["effects.csv"] and "'\tmain" in tables["pooled.csv"]
+# test_every_csv_of_a_run_is_escaped moved to tests/render/test_tables.py (the tables take the RunResult)

@@ -58,6 +58,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,7 +133,7 @@ def _err(path, row, column, msg, lines=None):
     return err
 
 
-def read_export(path) -> Export:
+def read_export(path: str | os.PathLike) -> Export:
     """Read a RevMan Web "Data and analyses" CSV export.
 
     Raises
@@ -361,7 +363,8 @@ CANDIDATES = (
 )
 
 
-def printed_scale(measure, yi, vi, alpha):
+def printed_scale(measure: str, yi: np.ndarray, vi: np.ndarray,
+                  alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Effect and CI on RevMan's printed scale (ratios exponentiated)."""
     z = distributions.norm.isf(alpha / 2)
     se = np.sqrt(vi)
@@ -520,7 +523,8 @@ def _mh_batch(a, b, c, d, mask, measure):
     return est, var, w
 
 
-def pool_units(ex, analyses, units, method, model, alpha_of=None):
+def pool_units(ex: Export, analyses: list[Analysis], units: list[Unit], method: str,
+               model: str) -> tuple[list[np.ndarray], list[dict]]:
     """Pool every unit under one (method, model); one batched call.
 
     Returns
@@ -621,7 +625,8 @@ def _weights_by_key(ex, analyses, wanted):
     return out
 
 
-def infer_models(ex: Export, analyses: list[Analysis], progress=None) -> None:
+def infer_models(ex: Export, analyses: list[Analysis],
+                 progress: Callable[[], object] | None = None) -> None:
     """Pick each analysis's method, model and weight scope from the printed weights.
 
     All analyses that share a candidate (method, model, measure, scope) are
@@ -847,7 +852,7 @@ def _clean(obj):
     return obj
 
 
-def reproduce(path, progress=None) -> Review:
+def reproduce(path: str | os.PathLike, progress: Callable[[], object] | None = None) -> Review:
     """Read a RevMan export and reproduce every analysis.
 
     Parameters
@@ -880,7 +885,7 @@ def reproduce(path, progress=None) -> Review:
     return Review(str(path), analyses, ex)
 
 
-def summary_by_type(reviews) -> dict:
+def summary_by_type(reviews: Iterable[Review]) -> dict[str, tuple[int, int]]:
     """{data type: (reproduced, total)} over reviews."""
     out: dict = {}
     for rev in reviews:

@@ -1,5 +1,7 @@
-"""Shared helpers for the figures: number formatting, text measurement,
-figure creation and deterministic saving.
+"""Shared helpers for the figures: text measurement, axis ticks, figure
+creation and deterministic saving. Numbers are formatted by
+:mod:`metaanalysis.render.fmt` alone; tables are laid out by
+:mod:`metaanalysis.render.layout`.
 
 Only ``render/`` imports matplotlib. Figures are built with
 :class:`matplotlib.figure.Figure` and an Agg canvas directly (never
@@ -70,80 +72,7 @@ SAVE_METADATA = {
 
 
 # ----------------------------------------------------------------------------
-# number formatting for figures: thin wrappers of render/fmt.py (typographic minus)
-
-
-def is_number(x) -> bool:
-    return fmt.is_number(x)
-
-
-def fmt_num(x, digits: int = 2) -> str:
-    """Fixed decimals with a typographic minus; "-0.00" becomes "0.00" (:func:`fmt.num`)."""
-    return fmt.num(x, digits, minus=MINUS)
-
-
-def fmt_small(x, digits: int = 2) -> str:
-    """Like :func:`fmt_num`, but a positive value that would print as 0.00
-    keeps two significant digits (Tau² = 0.0042, not 0.00; :func:`fmt.small`)."""
-    return fmt.small(x, digits, minus=MINUS)
-
-
-def fmt_ratio(x, digits: int = 2) -> str:
-    """A ratio (RR, OR) on its natural scale, never "0.00" (:func:`fmt.ratio`)."""
-    return fmt.ratio(x, digits)
-
-
-def fmt_p(p) -> str:
-    """RevMan's capital P in figures: 'P = 0.03', 'P < 0.001' (:func:`fmt.p_phrase`)."""
-    return fmt.p_phrase(p, symbol="P")
-
-
-def fmt_data(x, digits: int = 2) -> str:
-    """An extracted value as entered: integers without decimals, otherwise at
-    most ``digits`` decimals with trailing zeros dropped."""
-    if x is None:
-        return ""
-    if isinstance(x, str):
-        return x
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if not math.isfinite(x):
-        return ""
-    if x == int(x) and abs(x) < 1e15:
-        s = str(int(x))
-    else:
-        # never fewer than 1 decimal for a non-integer: a split control's 20.5
-        # events printed with 0 decimals (and trailing zeros dropped) read "2"
-        s = f"{x:.{max(digits, 1)}f}".rstrip("0").rstrip(".")
-    return s.replace("-", MINUS)
-
-
-_SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207b")
-
-
-def fmt_value(x) -> str:
-    """A free table cell (strain, dose, severity): numbers >= 10^4 as
-    m×10ⁿ (a dose of 1e9 CFU prints as 1×10⁹), other numbers with :g."""
-    if x is None:
-        return ""
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, (int, float)):
-        if not math.isfinite(x):
-            return ""
-        if abs(x) >= 1e4:
-            e = int(math.floor(math.log10(abs(x))))
-            m = x / 10**e
-            ms = f"{m:.2g}"
-            if ms == "10":
-                ms, e = "1", e + 1
-            return f"{ms}\u00d710{str(e).translate(_SUPERSCRIPT)}".replace("-", MINUS)
-        return f"{x:g}".replace("-", MINUS)
-    if isinstance(x, (list, tuple)):
-        return " + ".join(fmt_value(v) for v in x)
-    return str(x)
+# risk of bias
 
 
 def rob_level(value) -> str:

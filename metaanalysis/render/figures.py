@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from metaanalysis.render import fmt
+
+if TYPE_CHECKING:
+    from metaanalysis.analysis.pipeline import RunResult
 
 DERIVED_NOTES = {
     "derived_from_p": "SE of the effect derived from a reported P value",
@@ -194,6 +197,14 @@ class FigureJob:
     fn: Callable
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    #: The figure this job draws one page of ("forest_main" for the job
+    #: "forest_main_p2"); None when it is a whole figure.
+    page_of: str | None = None
+
+    @property
+    def base_id(self) -> str:
+        """The figure's id without its page: ``page_of``, else ``id``."""
+        return self.page_of or self.id
 
     @property
     def files(self) -> list[str]:
@@ -201,7 +212,11 @@ class FigureJob:
         return [f"figures/{self.id}.{f}" for f in self.formats]
 
     def index_entry(self) -> dict:
-        return {"id": self.id, "title": self.title, "caption": self.caption, "files": self.files}
+        """The figure's entry in figures/index.json (a page also names its figure)."""
+        entry = {"id": self.id, "title": self.title, "caption": self.caption, "files": self.files}
+        if self.page_of:
+            entry["page_of"] = self.page_of
+        return entry
 
     def draw(self, figdir: Path) -> list[Path]:
         """Draw the figure and write its files into ``figdir``."""
@@ -226,7 +241,7 @@ def preload() -> None:
     from metaanalysis.render import forest, plots, prisma  # noqa: F401
 
 
-def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
+def make_figures(run: RunResult, outdir: Path, all_formats: bool = False) -> list[dict]:
     """Draw every figure into ``outdir/figures``; return their index.
 
     Returns
@@ -245,16 +260,21 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
     return [job.index_entry() for job in jobs]
 
 
-def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
+def plan_figures(run: RunResult, all_formats: bool = False) -> list[FigureJob]:
     """Every figure of a run as a :class:`FigureJob`, in report order; draws nothing.
 
     The main forest plot is always written as SVG, 300 dpi PNG and PDF; the
     others as SVG (embedded in the report) unless ``all_formats`` adds PNG
     and PDF too. Rasterising and PDF font subsetting cost ~0.6 s a figure,
     most of a run's time.
+
+    A forest, leave-one-out, cumulative or traffic-light plot with more rows
+    than a page holds (render/layout.py ``MAX_ROWS_PER_PAGE``) becomes one job
+    per page, ``<id>_p1``, ``<id>_p2``, ... (``FigureJob.page_of`` is
+    ``<id>``), each listed in the index with "(page i of n)" in its title.
     """
-    from metaanalysis.render.forest import forest_plot
     from metaanalysis.render import plots
+    from metaanalysis.render.forest import forest_page_count, forest_plot
 
     proto = run.protocol
     sd = _study_data(run)
@@ -264,14 +284,27 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
     Label = label[:1].upper() + label[1:]  # at the start of a figure title
     measure = proto.model.measure
 
-    def save(job, name, title, caption, formats=("svg",)):
+    def save(job, name, title, caption, formats=("svg",), page_of=None):
         fn, args, kwargs = job
-        if all_formats or name == "forest_main":
+        if all_formats or (page_of or name) == "forest_main":
             formats = ("svg", "png", "pdf")
-        index.append(FigureJob(name, title, caption, tuple(formats), fn, tuple(args), kwargs))
+        index.append(FigureJob(name, title, caption, tuple(formats), fn, tuple(args), kwargs,
+                               page_of))
 
     def call(fn, *args, **kwargs):
         return fn, args, kwargs
+
+    def save_pages(job, name, title, caption, n):
+        """A figure, or its ``n`` pages when it has more rows than a page holds
+        (render/layout.py MAX_ROWS_PER_PAGE): each page is a figure of its own
+        in the index, the overall result on the last."""
+        fn, args, kwargs = job
+        if n == 1:
+            save(job, name, title, caption)
+            return
+        for i in range(1, n + 1):
+            save(call(fn, *args, **kwargs, page=i), f"{name}_p{i}", f"{title} (page {i} of {n})",
+                 f"{caption} Page {i} of {n}.", page_of=name)
 
     from metaanalysis.render import prisma
 
@@ -294,17 +327,19 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
                           title=f"{Label}: all eligible comparisons ({measure})")
         # the main forest plot also goes out as PDF (for manuscripts); PDF font
         # subsetting costs ~0.7 s a figure, so the others are SVG + 300 dpi PNG
-        save(job, "forest_main", f"Forest plot: {label}, all eligible comparisons",
-             f"{fmt.measure_name(measure)} (probiotic vs control), "
-             f"{method_label(run.main.result.overall)}, {fmt.ci_label(proto.model.alpha)}.")
+        save_pages(job, "forest_main", f"Forest plot: {label}, all eligible comparisons",
+                   f"{fmt.measure_name(measure)} (probiotic vs control), "
+                   f"{method_label(run.main.result.overall)}, {fmt.ci_label(proto.model.alpha)}.",
+                   forest_page_count(*job[1], **job[2]))
     for a in run.strata:
         if a.result is None:
             continue
         job = call(forest_plot, a.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
                           title=f"{Label} by {a.name.replace('_', ' ')}")
-        save(job, f"forest_{a.name}", f"Forest plot by {a.name}",
-             f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences at the bottom.")
+        save_pages(job, f"forest_{a.name}", f"Forest plot by {a.name}",
+                   f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences "
+                   "at the bottom.", forest_page_count(*job[1], **job[2]))
     if run.leave_one_out is not None and run.main.result is not None:
         L = run.leave_one_out
         job = call(plots.leave_one_out_plot, L.estimate, L.ci_lb, L.ci_ub, [c.key for c in run.comparisons],
@@ -312,8 +347,9 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
                                        I2=L.I2, benefit=_favours(run),
                                        alpha=proto.model.alpha, title=f"Leave-one-out: {label}",
                                        note=model_note)
-        save(job, "leave_one_out", "Leave-one-out analysis",
-             "Each row: the pooled estimate with that comparison left out.")
+        save_pages(job, "leave_one_out", "Leave-one-out analysis",
+                   "Each row: the pooled estimate with that comparison left out.",
+                   plots.rows_page_count(len(run.comparisons) + 1, pooled=True))
     if run.cumulative is not None:
         C = run.cumulative
         order = [int(i) for i in C.order]
@@ -323,8 +359,9 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
                                     measure=measure, benefit=_favours(run), alpha=proto.model.alpha,
                                     title=f"Cumulative meta-analysis by year: {label}",
                                     note=model_note)
-        save(job, "cumulative", "Cumulative meta-analysis by year",
-             "Each row: the pooled estimate of all comparisons published up to that one.")
+        save_pages(job, "cumulative", "Cumulative meta-analysis by year",
+                   "Each row: the pooled estimate of all comparisons published up to that one.",
+                   plots.rows_page_count(len(order)))
     small = run.small_study
     if small.get("assessed") and run.main.result is not None:
         eg, tf = small["egger"], small["trimfill"]
@@ -355,7 +392,8 @@ def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
     judged = {c.key: dict(c.rob_domains, Overall=c.rob_overall) for c in run.comparisons if c.rob_overall}
     if judged:
         job = call(plots.rob_traffic_light, judged)
-        save(job, "rob_traffic_light", "Risk of bias (traffic light)", "Judgements as extracted.")
+        save_pages(job, "rob_traffic_light", "Risk of bias (traffic light)",
+                   "Judgements as extracted.", plots.rob_page_count(len(judged)))
         job = call(plots.rob_summary, judged)
         save(job, "rob_summary", "Risk of bias (summary)", "Proportion of trials per judgement.")
     return index

@@ -24,6 +24,11 @@ these functions, so one value never prints two ways. The conventions
   as an impossible ratio of zero).
 * **Differences** (MD, SMD, RD): fixed decimals (:func:`num`).
 * **Intervals** (:func:`interval`): "[lo, hi]".
+* **Percentages** (:func:`percent`, I², R²): an integer and "%" ("53%").
+* **Inputs as entered** (:func:`data`, extracted and derived values): integers
+  plain, else up to 4 decimals with trailing zeros dropped.
+* **Counts** (:func:`thousands`): rounded, with thousands separators ("1,234");
+  **weeks** and other short values (:func:`compact`): "104", "0.5".
 * **Measure names**: :data:`MEASURE_NAMES`, sentence case ("Mean
   difference", "Risk ratio"); lower-case inside a sentence with ``.lower()``.
 * **Interval labels from alpha** (:func:`level`, :func:`ci_label`,
@@ -41,6 +46,7 @@ __all__ = [
     "MINUS", "NA", "RATIO_MEASURES", "MEASURE_NAMES", "is_number", "num", "small", "p_value",
     "p_phrase", "ratio", "effect", "interval", "level", "ci_label", "pi_label",
     "null_value", "excludes_null_phrase", "measure_name", "metafor_num", "metafor_p",
+    "percent", "data", "thousands", "compact",
 ]
 
 MINUS = "\u2212"  # typographic minus, as matplotlib's own tick labels use
@@ -73,12 +79,12 @@ RATIO_CEILING = 10000.0
 RATIO_MAX_DECIMALS = 4
 
 
-def is_number(x) -> bool:
+def is_number(x: object) -> bool:
     """True for a finite int or float (not bool, not None, not NaN/inf)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def num(x, digits: int = 2, minus: str = "-", na: str = NA) -> str:
+def num(x: float | None, digits: int = 2, minus: str = "-", na: str = NA) -> str:
     """``x`` with ``digits`` fixed decimals; ``na`` ("NA") when missing or not finite.
 
     A value that rounds to zero has no sign: ``num(-0.04, 1) == "0.0"``.
@@ -96,7 +102,7 @@ def num(x, digits: int = 2, minus: str = "-", na: str = NA) -> str:
     return s.replace("-", minus) if minus != "-" else s
 
 
-def small(x, digits: int = 2, minus: str = "-") -> str:
+def small(x: float | None, digits: int = 2, minus: str = "-") -> str:
     """Like :func:`num`, but a nonzero value that would print as 0.00 keeps
     two significant digits (tau² = 0.0042, not 0.00; 0.000042, never "4.2e-05").
 
@@ -113,7 +119,67 @@ def small(x, digits: int = 2, minus: str = "-") -> str:
     return num(x, digits, minus)
 
 
-def p_value(p) -> str:
+def percent(x: float | None, digits: int = 0) -> str:
+    """A percentage such as I² or R²: ``digits`` decimals and "%"; "NA" when missing.
+
+    Examples
+    --------
+    >>> percent(52.83), percent(None)
+    ('53%', 'NA')
+    """
+    return NA if not is_number(x) else f"{num(x, digits)}%"
+
+
+def data(x: object) -> str:
+    """An extracted or derived input as entered: integers plain, else up to
+    4 decimals, trailing zeros dropped (large or tiny values in 4 significant
+    digits); a list joined with ", "; a bool as "yes"/"no"; text as given.
+
+    Examples
+    --------
+    >>> data(12.0), data(0.12345), data(2.5e-05), data([1, 2.5]), data(None)
+    ('12', '0.1235', '2.5e-05', '1, 2.5', 'NA')
+    """
+    if x is None:
+        return NA
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (list, tuple)):
+        return ", ".join(data(v) for v in x)
+    if not isinstance(x, (int, float)):
+        return str(x)
+    if not math.isfinite(x):
+        return NA
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    if abs(x) >= 1e4 or abs(x) < 1e-3:
+        return f"{x:.4g}"
+    return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+def thousands(x: float | None) -> str:
+    """A count rounded to an integer, with thousands separators ("1,234").
+
+    Examples
+    --------
+    >>> thousands(1234.4), thousands(0.6)
+    ('1,234', '1')
+    """
+    return f"{int(round(x)):,}"
+
+
+def compact(x: float | None) -> str:
+    """A short value in the fewest characters (Python's ``g``): "104", "0.5".
+
+    Examples
+    --------
+    >>> compact(104.0), compact(0.5)
+    ('104', '0.5')
+    """
+    return f"{x:g}"
+
+
+def p_value(p: float | None) -> str:
     """A p-value: "< 0.001", "0.004", "0.03"; "0.050" for 0.0496.
 
     Examples
@@ -133,13 +199,13 @@ def p_value(p) -> str:
     return s
 
 
-def p_phrase(p, symbol: str = "p") -> str:
+def p_phrase(p: float | None, symbol: str = "p") -> str:
     """"p = 0.03" or "p < 0.001" ("P = 0.03" with ``symbol="P"``, RevMan's forest plots)."""
     s = p_value(p)
     return f"{symbol} {s}" if s.startswith("<") else f"{symbol} = {s}"
 
 
-def ratio(x, digits: int = 2) -> str:
+def ratio(x: float | None, digits: int = 2) -> str:
     """A ratio (RR, OR) on its natural scale, never "0.00".
 
     ``digits`` decimals while they keep 2 significant digits; smaller ratios
@@ -170,12 +236,13 @@ def ratio(x, digits: int = 2) -> str:
     return f"{x:.{d}f}"
 
 
-def effect(x, is_ratio: bool, digits: int = 2, minus: str = "-") -> str:
+def effect(x: float | None, is_ratio: bool, digits: int = 2, minus: str = "-") -> str:
     """An effect on the reader's scale, already exponentiated for ratios."""
     return ratio(x, digits) if is_ratio else num(x, digits, minus)
 
 
-def interval(lo, hi, is_ratio: bool = False, digits: int = 2, minus: str = "-") -> str:
+def interval(lo: float | None, hi: float | None, is_ratio: bool = False, digits: int = 2,
+             minus: str = "-") -> str:
     """"[lo, hi]"; "NA" when either bound is missing."""
     ok = (lambda v: v is not None and not (isinstance(v, float) and math.isnan(v))) if is_ratio \
         else is_number
@@ -204,14 +271,14 @@ def pi_label(alpha: float | None = 0.05) -> str:
     return f"{level(alpha)} PI"
 
 
-def null_value(measure_or_ratio) -> str:
+def null_value(measure_or_ratio: str | bool) -> str:
     """No effect on the display scale: "1" for ratio measures, else "0"."""
     is_ratio = (measure_or_ratio in RATIO_MEASURES if isinstance(measure_or_ratio, str)
                 else bool(measure_or_ratio))
     return "1" if is_ratio else "0"
 
 
-def excludes_null_phrase(alpha: float | None = 0.05, measure_or_ratio="MD",
+def excludes_null_phrase(alpha: float | None = 0.05, measure_or_ratio: str | bool = "MD",
                          interval_name: str = "CI") -> str:
     """"the 95% CI excludes no effect (0)" (or "(1)" for ratios, the level from alpha).
 
@@ -227,15 +294,86 @@ def measure_name(measure: str, lower: bool = False) -> str:
     return name.lower() if lower and name != measure else name
 
 
-def metafor_num(x, digits: int = 4) -> str:
+def metafor_num(x: float | None, digits: int = 4) -> str:
     """metafor ``print.rma`` style: fixed decimals, "NA" when missing; no "-0.0000"."""
     return num(x, digits)
 
 
-def metafor_p(p, digits: int = 4) -> str:
+def metafor_p(p: float | None, digits: int = 4) -> str:
     """metafor ``print.rma`` p-value: "<.0001" below the printed precision."""
     if not is_number(p):
         return NA
     if p < 10**-digits:
         return "<." + "0" * (digits - 1) + "1"
     return f"{p:.{digits}f}"
+
+
+
+# ----------------------------------------------------------------------------
+# table cells of the figures (were render/_common.py's fmt_data / fmt_value;
+# issue 16: one formatter)
+
+__all__ += ["entered", "cell"]
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076"
+                                            "\u2077\u2078\u2079\u207b")
+
+
+def entered(x: float | None, digits: int = 2, minus: str = "-") -> str:
+    """An extracted value as entered: integers without decimals, otherwise at
+    most ``digits`` decimals with trailing zeros dropped; "" when missing.
+
+    Examples
+    --------
+    >>> entered(20), entered(20.5, 0), entered(-3.25), entered(None)
+    ('20', '20.5', '-3.25', '')
+    """
+    if x is None:
+        return ""
+    if isinstance(x, str):
+        return x
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(x):
+        return ""
+    if x == int(x) and abs(x) < 1e15:
+        s = str(int(x))
+    else:
+        # never fewer than 1 decimal for a non-integer: a split control's 20.5
+        # events printed with 0 decimals (and trailing zeros dropped) read "2"
+        s = f"{x:.{max(digits, 1)}f}".rstrip("0").rstrip(".")
+    return s.replace("-", minus) if minus != "-" else s
+
+
+def cell(x: object, minus: str = "-") -> str:
+    """A free table cell (strain, dose, severity): numbers >= 10^4 as
+    m×10ⁿ (a dose of 1e9 CFU prints as 1×10⁹), other numbers with :g;
+    lists joined with " + ".
+
+    Examples
+    --------
+    >>> cell(1e9), cell(2.5), cell(["LGG", 1e10]), cell(True)
+    ('1×10⁹', '2.5', 'LGG + 1×10¹⁰', 'yes')
+    """
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (int, float)):
+        if not math.isfinite(x):
+            return ""
+        if abs(x) >= 1e4:
+            e = int(math.floor(math.log10(abs(x))))
+            m = x / 10**e
+            ms = f"{m:.2g}"
+            if ms == "10":
+                ms, e = "1", e + 1
+            s = f"{ms}\u00d710{str(e).translate(_SUPERSCRIPT)}"
+        else:
+            s = f"{x:g}"
+        return s.replace("-", minus) if minus != "-" else s
+    if isinstance(x, (list, tuple)):
+        return " + ".join(cell(v, minus) for v in x)
+    return str(x)

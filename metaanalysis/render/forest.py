@@ -13,7 +13,24 @@ Every text is measured with the Agg renderer before it is placed, so columns
 are exactly as wide as their widest cell, long labels are cut with an
 ellipsis, and the figure grows with the number of rows. The plot panel is one
 Axes whose y data coordinate is the row index, so squares, diamonds and text
-rows line up exactly.
+rows line up exactly. The sizes, the column model, text placement and the
+panel's axes come from :mod:`metaanalysis.render.layout`, which the
+leave-one-out and cumulative plots share.
+
+The drawing is done in steps: :func:`_forest_table` builds the rows, cells
+and footnotes (nothing measured); :func:`_left_columns` sizes and places the
+columns; :func:`_axis_limits` chooses the axis; :func:`_draw` lays out the
+bands and calls :func:`_draw_header`, :func:`_draw_body`,
+:func:`_draw_marks` and :func:`_draw_rob`.
+
+Pages
+-----
+A table with more rows than ``layout.MAX_ROWS_PER_PAGE`` is never drawn
+small: ``forest_plot(..., page=i)`` draws page i of
+:func:`forest_page_count` pages, each with the columns, axis and square
+sizes of the whole table (pages line up), a split subgroup's header repeated
+with "(continued)", the footnotes, and the overall result with its tests on
+the last page. Without ``page`` every row is drawn in one figure.
 
 Artists carry gids that tests (and anyone post-processing the SVG) can find:
 ``study-square`` (one PathCollection with one square per drawn study),
@@ -36,43 +53,58 @@ printed as "0.00" (see :func:`metaanalysis.render.fmt.ratio`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Polygon, Rectangle
 from matplotlib.path import Path as MplPath
-from matplotlib.ticker import NullLocator
 
+from metaanalysis.render import fmt, layout
 from metaanalysis.render._common import (
-    FONT_FAMILY,
     ROB2_DOMAINS,
     ROB_COLORS,
     ROB_LABELS,
     ROB_MARKERS,
     ROB_SYMBOLS,
     TextMeasure,
-    fmt_data,
-    fmt_num,
-    fmt_p,
-    fmt_ratio,
-    fmt_small,
-    fmt_value,
-    is_number,
     new_figure,
     nice_limits,
     rob_level,
     save_figure,
     tick_label,
 )
-from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES
+from metaanalysis.render.fmt import MEASURE_NAMES, MINUS, RATIO_MEASURES, is_number
+from metaanalysis.render.layout import (
+    DIAMOND_HALF_ROWS,
+    FOREST_STYLE,
+    LINE_WIDTH_PT,
+    MARGIN_IN,
+    Bands,
+    Column,
+    Row,
+    TableCanvas,
+    TableStyle,
+    auto_ticks,
+    interval_panel,
+    paginate,
+    panel_width,
+    place_columns,
+    put_favours,
+    vertical_bands,
+    wrap_notes,
+)
 from metaanalysis.stats.results import FitResult, PoolResult
 
-__all__ = ["forest_plot", "save_figure", "DEFAULT_COLUMNS", "MEASURE_NAMES"]
+__all__ = ["forest_plot", "forest_page_count", "save_figure", "DEFAULT_COLUMNS", "MEASURE_NAMES"]
 
 METHOD_NAMES = {"FE": "IV, Fixed", "MH": "M-H, Fixed", "PETO": "Peto, Fixed"}  # else IV, Random
 
@@ -154,33 +186,6 @@ COLORS = {
 }
 
 
-@dataclass
-class _Row:
-    kind: str  # header | study | subtotal | total | events | pi | text | blank
-    label: str = ""
-    bold: bool = False
-    italic: bool = False
-    span: bool = False  # label spans the whole left region
-    cells: dict = field(default_factory=dict)
-    effect: tuple = ()  # (est, "[lb,", "ub]") or ("Not estimable",)
-    draw: tuple | None = None  # ("square", yi, lb, ub, weight) | ("diamond", ...) | ("pi", lb, ub)
-
-
-@dataclass
-class _Col:
-    key: str
-    title: str
-    align: str  # left | right | center
-    group: str | None = None
-    cap: float | None = None  # maximum width (inches); longer text gets an ellipsis
-    width: float = 0.0
-    x0: float = 0.0
-
-    @property
-    def x1(self):
-        return self.x0 + self.width
-
-
 # ----------------------------------------------------------------------------
 # text of the summary lines (RevMan wording)
 
@@ -198,12 +203,14 @@ def heterogeneity_text(f: FitResult, *, digits: int = 2, i2_from: str = "fit") -
         i2 = max(0.0, (f.Q - f.Q_df) / f.Q) * 100 if f.Q > 0 else 0.0
     else:
         i2 = f.I2
-    i2s = "NA" if not is_number(i2) else f"{fmt_num(i2, 0)}%"
-    chi = f"Chi\u00b2 = {fmt_num(f.Q, 2)}, df = {f.Q_df} ({fmt_p(f.Q_p)}); I\u00b2 = {i2s}"
+    i2s = "NA" if not is_number(i2) else f"{fmt.num(i2, 0, minus=MINUS)}%"
+    chi = (f"Chi\u00b2 = {fmt.num(f.Q, 2, minus=MINUS)}, df = {f.Q_df} "
+           f"({fmt.p_phrase(f.Q_p, symbol='P')}); I\u00b2 = {i2s}")
     if f.method in COMMON_EFFECT:
         return f"Heterogeneity: {chi}"
     # the estimator is named: RevMan's line always means DerSimonian-Laird
-    return f"Heterogeneity: Tau\u00b2 ({f.method}) = {fmt_small(f.tau2, digits)}; {chi}"
+    tau2 = fmt.small(f.tau2, digits, minus=MINUS)
+    return f"Heterogeneity: Tau\u00b2 ({f.method}) = {tau2}; {chi}"
 
 
 def overall_effect_text(f: FitResult) -> str:
@@ -216,9 +223,10 @@ def overall_effect_text(f: FitResult) -> str:
     if not is_number(f.stat):
         return "Test for overall effect: Not applicable"
     if f.df is not None:
-        return (f"Test for overall effect: t = {fmt_num(f.stat, 2)}, df = {f.df:g} "
-                f"({fmt_p(f.pval)})")
-    return f"Test for overall effect: Z = {fmt_num(f.stat, 2)} ({fmt_p(f.pval)})"
+        return (f"Test for overall effect: t = {fmt.num(f.stat, 2, minus=MINUS)}, df = {f.df:g} "
+                f"({fmt.p_phrase(f.pval, symbol='P')})")
+    return (f"Test for overall effect: Z = {fmt.num(f.stat, 2, minus=MINUS)} "
+            f"({fmt.p_phrase(f.pval, symbol='P')})")
 
 
 def subgroup_text(res: PoolResult) -> str:
@@ -228,40 +236,45 @@ def subgroup_text(res: PoolResult) -> str:
     if not is_number(Q) or not df:
         return "Test for subgroup differences: Not applicable"
     if res.subgroup_test and "F-test" in res.subgroup_test:
-        return f"Test for subgroup differences: F = {Q:.2f}, df = {df} ({fmt_p(p)})"
+        return (f"Test for subgroup differences: F = {Q:.2f}, df = {df} "
+                f"({fmt.p_phrase(p, symbol='P')})")
     i2 = max(0.0, (Q - df) / Q) * 100 if Q > 0 else 0.0
-    return (f"Test for subgroup differences: Chi\u00b2 = {fmt_num(Q)}, df = {df} ({fmt_p(p)}), "
-            f"I\u00b2 = {fmt_num(i2, 0)}%")
+    return (f"Test for subgroup differences: Chi\u00b2 = {fmt.num(Q, 2, minus=MINUS)}, df = {df} "
+            f"({fmt.p_phrase(p, symbol='P')}), "
+            f"I\u00b2 = {fmt.num(i2, 0, minus=MINUS)}%")
 
 
 # ----------------------------------------------------------------------------
 # the plot
 
 
+
 def forest_plot(
     result: PoolResult | FitResult,
     *,
     study_data: dict[str, dict] | None = None,
-    columns=DEFAULT_COLUMNS,
+    columns: Sequence[str] = DEFAULT_COLUMNS,
     column_titles: dict[str, str] | None = None,
     arms: tuple[str, str] = ("Probiotic", "Control"),
     favours: tuple[str, str] | None = None,
     benefit: str = "lower",
     prediction: bool | str = False,
     xlim: tuple[float, float] | None = None,
-    ticks=None,
+    ticks: Sequence[float] | None = None,
     digits: int = 2,
     data_digits: int = 2,
     i2_from: str = "fit",
     title: str | None = None,
     subgroup_titles: dict[str, str] | None = None,
-    rob_domains=None,
-    footnotes=(),
+    rob_domains: Sequence[str] | None = None,
+    footnotes: Sequence[str] = (),
     fontsize: float = 8.0,
     plot_width: float = 2.6,
     label_width: float = 1.9,
     max_column_width: float = 1.4,
     colors: dict | None = None,
+    page: int | None = None,
+    rows_per_page: int | None = None,
 ) -> Figure:
     """Draw a RevMan-style forest plot of a fitted meta-analysis.
 
@@ -329,44 +342,168 @@ def forest_plot(
         and labels then use it), and the maximum width of free columns.
     colors : dict, optional
         Overrides of ``COLORS`` (square, ci, diamond, prediction, null, rule).
+    page : int, optional
+        Draw only page ``page`` (1-based) of a table split into pages of at
+        most ``rows_per_page`` rows (:func:`forest_page_count` says how many):
+        the overall result and its tests are on the last page, the footnotes
+        on every page, and every page has the columns and axis of the whole
+        table. None draws every row in one figure, however tall.
+    rows_per_page : int, optional
+        Body rows per page; default
+        :data:`~metaanalysis.render.layout.MAX_ROWS_PER_PAGE`.
 
     Returns
     -------
     matplotlib.figure.Figure
         With an Agg canvas; save it with :func:`save_figure`.
     """
-    if isinstance(result, FitResult):
-        result = PoolResult(overall=result)
-    if not isinstance(result, PoolResult):
-        raise TypeError(f"forest_plot draws a FitResult or PoolResult, got {type(result).__name__}")
+
+    result = _as_pool_result(result)
     if benefit not in ("lower", "higher"):
         raise ValueError("benefit must be 'lower' or 'higher'")
     if prediction not in (True, False, "all"):
         raise ValueError("prediction must be True, False or 'all'")
     if i2_from not in ("fit", "Q"):
         raise ValueError("i2_from must be 'fit' or 'Q'")
-    study_data = study_data or {}
-    column_titles = column_titles or {}
-    colors = {**COLORS, **(colors or {})}
-    overall = result.overall
-    measure = overall.measure
-    ratio = measure in RATIO_MEASURES
-    null = 1.0 if ratio else 0.0
-    ci_text = f"{100 * (1 - overall.alpha):g}% CI"
+    ### rows, columns and footnotes (no drawing)
+    table = _forest_table(
+        result, study_data=study_data or {}, columns=columns, arms=arms, prediction=prediction,
+        digits=digits, data_digits=data_digits, i2_from=i2_from, subgroup_titles=subgroup_titles,
+        rob_domains=rob_domains, footnotes=footnotes)
     if favours is None:
         good, bad = f"Favours {arms[0].lower()}", f"Favours {arms[1].lower()}"
         favours = (good, bad) if benefit == "lower" else (bad, good)
+    look = _Look(title=title, favours=favours, column_titles=column_titles or {}, xlim=xlim,
+                 ticks=ticks, style=FOREST_STYLE.with_fontsize(fontsize), plot_width=plot_width,
+                 label_width=label_width, max_column_width=max_column_width,
+                 colors={**COLORS, **(colors or {})})
+    pages = _pages(table, rows_per_page)
+    if page is None:
+        return _draw(table, look, None)
+    if not 1 <= page <= len(pages):
+        raise ValueError(f"page must be 1 to {len(pages)}, got {page!r}")
+    return _draw(table, look, pages[page - 1] if len(pages) > 1 else None,
+                 (page, len(pages)) if len(pages) > 1 else None)
 
-    def disp(x):  # analysis scale -> display scale
-        return math.exp(x) if ratio else x
 
-    def eff_text(est, lb, ub):
-        if not (is_number(est) and is_number(lb) and is_number(ub)):
-            return ("Not estimable",)
-        f = (lambda x: fmt_ratio(math.exp(x), digits)) if ratio else (lambda x: fmt_num(x, digits))
-        return (f(est), f"[{f(lb)},", f"{f(ub)}]")
+def forest_page_count(result: PoolResult | FitResult, *, rows_per_page: int | None = None,
+                      **kwargs: Any) -> int:
+    """How many pages :func:`forest_plot` splits this forest plot into.
 
-    ### per-arm data columns
+    Takes the same keyword arguments as :func:`forest_plot` (those that do not
+    change the rows are ignored) and draws nothing.
+    """
+    result = _as_pool_result(result)
+    keys = ("study_data", "columns", "arms", "prediction", "digits", "data_digits", "i2_from",
+            "subgroup_titles", "rob_domains", "footnotes")
+    opts = {k: kwargs[k] for k in keys if k in kwargs}
+    opts["study_data"] = opts.get("study_data") or {}
+    defaults = dict(columns=DEFAULT_COLUMNS, arms=("Probiotic", "Control"), prediction=False,
+                    digits=2, data_digits=2, i2_from="fit", subgroup_titles=None,
+                    rob_domains=None, footnotes=())
+    table = _forest_table(result, **{**defaults, **opts})
+    return len(_pages(table, rows_per_page))
+
+
+def _pages(table: "_Table", rows_per_page: int | None) -> list[range]:
+    """The table's pages; the overall result and its lines stay together."""
+    per_page = layout.MAX_ROWS_PER_PAGE if rows_per_page is None else rows_per_page
+    kinds = [r.kind for r in table.rows]
+    if "header" in kinds:
+        per_page = max(2, per_page - 1)  # room for a split subgroup's "(continued)" header
+    return paginate(kinds, per_page, tail=table.tail)
+
+
+def _page_rows(table: "_Table", page: range | None) -> list[Row]:
+    """The rows of one page; a page that starts inside a subgroup repeats
+    its header, marked "(continued)"."""
+    if page is None:
+        return table.rows
+    rows = [table.rows[i] for i in page]
+    if rows and rows[0].kind != "header":
+        # inside a subgroup when, looking back, its header comes before a blank row
+        before = (table.rows[i] for i in range(page.start - 1, -1, -1))
+        head = next((r for r in before if r.kind in ("header", "blank")), None)
+        if head is not None and head.kind == "header":
+            rows.insert(0, dataclasses.replace(head, label=f"{head.label} (continued)"))
+    return rows
+
+
+def _as_pool_result(result: PoolResult | FitResult) -> PoolResult:
+    if isinstance(result, FitResult):
+        result = PoolResult(overall=result)
+    if not isinstance(result, PoolResult):
+        raise TypeError(f"forest_plot draws a FitResult or PoolResult, got {type(result).__name__}")
+    return result
+
+
+# ----------------------------------------------------------------------------
+# the table: rows, cells and footnotes
+
+
+@dataclass
+class _Table:
+    """What a forest plot shows, before any measuring."""
+
+    rows: list[Row]
+    bottom_lines: list[str]   # heterogeneity and tests of the overall result
+    notes: list[str]          # footnotes, unwrapped
+    measure: str
+    method_text: str          # "IV, Random (REML), 95% CI"
+    arms: tuple[str, str]
+    arm_spec: list            # per arm: [(key, column title, group)]
+    free_cols: list[str]
+    columns: tuple
+    rob_keys: list[str]
+    ratio: bool
+    tail: int                 # rows of the overall result, at the end of ``rows``
+
+    @property
+    def null(self) -> float:
+        return 1.0 if self.ratio else 0.0
+
+
+@dataclass(frozen=True)
+class _Look:
+    """How a forest plot is drawn (the caller's options)."""
+
+    title: str | None
+    favours: tuple[str, str]
+    column_titles: dict
+    xlim: tuple | None
+    ticks: Sequence[float] | None
+    style: TableStyle
+    plot_width: float
+    label_width: float
+    max_column_width: float
+    colors: dict
+
+
+class _Marks:
+    """Footnote marks in order of first use: one mark per footnote text."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, str] = {}  # footnote text -> mark
+
+    def of(self, text: str) -> str:
+        if text not in self.marks:
+            self.marks[text] = FOOTNOTE_MARKS[len(self.marks) % len(FOOTNOTE_MARKS)]
+        return self.marks[text]
+
+    def for_study(self, d: dict) -> str:
+        """The marks of a study label: derived effect, then its notes."""
+        texts = []
+        derived = d.get("derived")
+        if derived:
+            texts.append(DERIVED_TEXT.get(derived if derived is True else str(derived).lower(),
+                                          str(derived)))
+        texts += [t for t in (d.get("notes") or ()) if t]
+        return "".join(self.of(t) for t in dict.fromkeys(texts))
+
+
+def _arm_spec(measure: str, study_data: dict[str, dict],
+              columns: Sequence[str]) -> tuple[bool, bool, list]:
+    """(binary, show_data, per-arm [(key, title, group)]) of the data columns."""
     binary = measure in ("RR", "OR", "RD") or (
         measure == "GEN" and any("ai" in d for d in study_data.values()))
     continuous = not binary and any("m1i" in d for d in study_data.values())
@@ -374,45 +511,54 @@ def forest_plot(
         ("ai" in d) if binary else ("m1i" in d) for d in study_data.values())
     arm_spec = []
     if show_data:
-        for a, (arm_name, e_key) in enumerate(zip(arms, ("ai", "ci")), start=1):
+        for a, e_key in enumerate(("ai", "ci"), start=1):
             spec = BINARY_ARM if binary else CONTINUOUS_ARM
             arm_spec.append([(k.format(a, e=e_key), t, f"arm{a}") for k, t in spec])
+    return binary, show_data, arm_spec
 
-    ### risk-of-bias domains
-    rob_keys: list[str] = []
-    if "rob" in columns:
-        found = []
-        for d in study_data.values():
-            for key in (d.get("rob") or {}):
-                if key not in found:
-                    found.append(key)
-        if found:
-            if rob_domains is not None:
-                rob_keys = list(rob_domains)
-            elif set(found) <= set(ROB2_DOMAINS):
-                rob_keys = [k for k in ROB2_DOMAINS if k in found]
-            else:
-                rob_keys = found
+
+def _rob_keys(study_data: dict[str, dict], columns: Sequence[str],
+              rob_domains: Sequence[str] | None) -> list[str]:
+    """The risk-of-bias domains to show, in order (none without judgements)."""
+    if "rob" not in columns:
+        return []
+    found: list[str] = []
+    for d in study_data.values():
+        for key in (d.get("rob") or {}):
+            if key not in found:
+                found.append(key)
+    if not found:
+        return []
+    if rob_domains is not None:
+        return list(rob_domains)
+    if set(found) <= set(ROB2_DOMAINS):
+        return [k for k in ROB2_DOMAINS if k in found]
+    return found
+
+
+def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: Sequence[str],
+                  arms: tuple[str, str], prediction: bool | str, digits: int, data_digits: int,
+                  i2_from: str, subgroup_titles: dict[str, str] | None,
+                  rob_domains: Sequence[str] | None, footnotes: Sequence[str]) -> _Table:
+    """The rows of a forest plot: per block (subgroup) a header, the studies,
+    the subtotal and its tests; then the overall result; and the footnotes."""
+    overall = result.overall
+    measure = overall.measure
+    ratio = measure in RATIO_MEASURES
+    ci_text = f"{100 * (1 - overall.alpha):g}% CI"
+
+    def bound(x):  # a bound or estimate (analysis scale) as printed
+        return fmt.ratio(math.exp(x), digits) if ratio else fmt.num(x, digits, minus=MINUS)
+
+    def eff_text(est, lb, ub):
+        if not (is_number(est) and is_number(lb) and is_number(ub)):
+            return ("Not estimable",)
+        return (bound(est), f"[{bound(lb)},", f"{bound(ub)}]")
+
+    binary, show_data, arm_spec = _arm_spec(measure, study_data, columns)
+    rob_keys = _rob_keys(study_data, columns, rob_domains)
     free_cols = [c for c in columns if c not in ("data", "weight", "effect", "rob")]
-
-    ### footnote marks for derived data
-    marks: dict[str, str] = {}  # footnote text -> mark
-
-    def mark_of(text):
-        if text not in marks:
-            marks[text] = FOOTNOTE_MARKS[len(marks) % len(FOOTNOTE_MARKS)]
-        return marks[text]
-
-    def mark_for(label):
-        d = study_data.get(label, {})
-        texts = []
-        derived = d.get("derived")
-        if derived:
-            texts.append(DERIVED_TEXT.get(derived if derived is True else str(derived).lower(),
-                                          str(derived)))
-        texts += [t for t in (d.get("notes") or ()) if t]
-        return "".join(mark_of(t) for t in dict.fromkeys(texts))
-
+    marks = _Marks()
     missing_marked = False  # a study row printed NOT_REPORTED
 
     ### overall weights, matched by label in order (labels may repeat)
@@ -420,9 +566,7 @@ def forest_plot(
     for s in overall.studies:
         pool_w.setdefault(s.study, []).append(s.weight)
 
-    ### rows
-    rows: list[_Row] = []
-    bottom_lines: list[str] = []
+    rows: list[Row] = []
     blocks = list(result.subgroups) if result.subgroups else [(None, overall)]
 
     def study_rows(fit, used):
@@ -440,19 +584,19 @@ def forest_plot(
             cell_notes = d.get("cell_notes") or {}
             for arm in arm_spec:
                 for key, _t, _g in arm:
-                    v = fmt_data(d.get(key), data_digits if key[0] in "ms" else 0)
+                    v = fmt.entered(d.get(key), data_digits if key[0] in "ms" else 0, minus=MINUS)
                     if not v and key in COUNT_KEYS:
                         # RevMan leaves these blank; a reader cannot tell blank
                         # from zero or from a layout slip, so say it
                         v = NOT_REPORTED
                         missing_marked = True
                     elif v and cell_notes.get(key):
-                        v += mark_of(cell_notes[key])
+                        v += marks.of(cell_notes[key])
                     cells[key] = v
             for key in ("n1i", "n2i", "ai", "ci"):
                 block_n[key].append(d.get(key))
             for c in free_cols:
-                cells[c] = fmt_value(d.get(c))
+                cells[c] = fmt.cell(d.get(c), minus=MINUS)
             estimable = is_number(s.yi) and is_number(s.vi)
             cells["weight"] = f"{w:.1f}%" if estimable and is_number(w) else ""
             if "rob" in columns:
@@ -464,7 +608,7 @@ def forest_plot(
                 # the paper's own interval (e.g. a t interval), not the Wald
                 # interval rebuilt from the SE that was derived from it
                 lb, ub = shown
-            row = _Row("study", label=s.study + mark_for(s.study), cells=cells,
+            row = Row("study", label=s.study + marks.for_study(d), cells=cells,
                        effect=eff_text(s.yi, lb, ub),
                        draw=("square", s.yi, lb, ub, w) if estimable else None)
             rows.append(row)
@@ -478,8 +622,8 @@ def forest_plot(
             got = [float(v) for v in vals if is_number(v)]
             if not got:
                 return NOT_REPORTED if vals else ""
-            s_ = fmt_data(sum(got), 0)
-            return s_ + mark_of(PARTIAL_TOTAL_NOTE) if len(got) < len(vals) else s_
+            s_ = fmt.entered(sum(got), 0, minus=MINUS)
+            return s_ + marks.of(PARTIAL_TOTAL_NOTE) if len(got) < len(vals) else s_
 
         cells = {}
         if show_data:
@@ -487,19 +631,18 @@ def forest_plot(
             cells["n2i"] = total("n2i")
         wsum = sum(w for w in weights if is_number(w))
         cells["weight"] = f"{wsum:.1f}%" if kind == "subtotal" else "100.0%"
-        row = _Row(kind, label=label, bold=True, cells=cells,
+        row = Row(kind, label=label, bold=True, cells=cells,
                    effect=eff_text(fit.estimate, fit.ci_lb, fit.ci_ub),
                    draw=("diamond", fit.estimate, fit.ci_lb, fit.ci_ub, kind)
                    if is_number(fit.estimate) else None)
         rows.append(row)
         if show_data and binary:
-            rows.append(_Row("events", label="Total events",
+            rows.append(Row("events", label="Total events",
                              cells={"ai": total("ai"), "ci": total("ci")}))
         want_pi = prediction == "all" or (prediction is True and kind == "total")
         if want_pi and is_number(fit.pi_lb) and is_number(fit.pi_ub):
-            f = (lambda x: fmt_ratio(math.exp(x), digits)) if ratio else (lambda x: fmt_num(x, digits))
-            rows.append(_Row("pi", label="Prediction interval", italic=True,
-                             effect=("", f"[{f(fit.pi_lb)},", f"{f(fit.pi_ub)}]"),
+            rows.append(Row("pi", label="Prediction interval", italic=True,
+                             effect=("", f"[{bound(fit.pi_lb)},", f"{bound(fit.pi_ub)}]"),
                              draw=("pi", fit.pi_lb, fit.pi_ub)))
 
     used: dict[str, int] = {}
@@ -507,24 +650,35 @@ def forest_plot(
         if level is not None:
             by = str(result.by).replace("_", " ")
             head = (subgroup_titles or {}).get(level, f"{by[:1].upper()}{by[1:]}: {level}")
-            rows.append(_Row("header", label=head, bold=True, span=True))
+            rows.append(Row("header", label=head, bold=True, span=True))
         block_n, weights = study_rows(fit, used)
         if level is not None:
             pooled_rows(fit, "subtotal", f"Subtotal ({ci_text})", block_n, weights)
-            rows.append(_Row("text", label=heterogeneity_text(fit, digits=digits, i2_from=i2_from),
+            rows.append(Row("text", label=heterogeneity_text(fit, digits=digits, i2_from=i2_from),
                              span=True))
-            rows.append(_Row("text", label=overall_effect_text(fit), span=True))
-            rows.append(_Row("blank"))
+            rows.append(Row("text", label=overall_effect_text(fit), span=True))
+            rows.append(Row("blank"))
     all_n = {key: [study_data.get(s.study, {}).get(key) for s in overall.studies]
              for key in ("n1i", "n2i", "ai", "ci")}
+    n_before_total = len(rows)
     pooled_rows(overall, "total", f"Total ({ci_text})", all_n, [s.weight for s in overall.studies])
-    bottom_lines.append(heterogeneity_text(overall, digits=digits, i2_from=i2_from))
-    bottom_lines.append(overall_effect_text(overall))
+    bottom_lines = [heterogeneity_text(overall, digits=digits, i2_from=i2_from),
+                    overall_effect_text(overall)]
     if result.subgroups:
         bottom_lines.append(subgroup_text(result))
 
-    ### footnotes
-    notes = [f"{m} {t}" for t, m in marks.items()]
+    notes = _footnotes(result, marks, missing_marked, rob_keys, i2_from) + list(footnotes)
+    return _Table(rows=rows, bottom_lines=bottom_lines, notes=notes, measure=measure,
+                  method_text=f"{method_label(overall)}, {ci_text}", arms=arms, arm_spec=arm_spec,
+                  free_cols=free_cols, columns=tuple(columns), rob_keys=rob_keys, ratio=ratio,
+                  tail=len(rows) - n_before_total)
+
+
+def _footnotes(result: PoolResult, marks: _Marks, missing_marked: bool, rob_keys: list[str],
+               i2_from: str) -> list[str]:
+    """The footnotes: marked texts, then the model's abbreviations and RoB legend."""
+    overall = result.overall
+    notes = [f"{m} {t}" for t, m in marks.marks.items()]
     if missing_marked:
         notes.append(f"{NOT_REPORTED}: not reported (the study was entered as an effect and its SE, "
                      "or the paper gives no count).")
@@ -548,18 +702,12 @@ def forest_plot(
         legend = "; ".join(parts)
         sym = ", ".join(f"{ROB_SYMBOLS[v]} {ROB_LABELS[v].lower()}" for v in ROB_COLORS)
         notes.append(f"Risk of bias (RoB 2): {legend}. Dots: {sym}.")
-    notes.extend(footnotes)
-
-    return _layout_and_draw(
-        rows=rows, bottom_lines=bottom_lines, notes=notes, title=title, measure=measure,
-        method=method_label(overall), ci_text=ci_text, arms=arms, arm_spec=arm_spec, free_cols=free_cols,
-        column_titles=column_titles, columns=columns, rob_keys=rob_keys, ratio=ratio, null=null,
-        favours=favours, xlim=xlim, ticks=ticks, fontsize=fontsize, plot_width=plot_width,
-        label_width=label_width, max_column_width=max_column_width, colors=colors, disp=disp,
-        prediction=prediction)
+    return notes
 
 
-def _paper_ci(shown, yi, lb, ub, ratio):
+
+def _paper_ci(shown, yi: float, lb: float, ub: float,
+              ratio: bool) -> tuple[float, float] | None:
     """The paper's own interval on the analysis scale, oriented like ``yi``.
 
     ``shown`` is (lower, upper) as printed (natural scale for ratios). A paper
@@ -590,7 +738,7 @@ def _rob_short(key: str, i: int) -> str:
     return chr(ord("A") + i)
 
 
-def _clip_x(verts, lo, hi):
+def _clip_x(verts: list[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
     """Clip a convex polygon to lo <= x <= hi (Sutherland-Hodgman, two edges)."""
 
     def clip(pts, inside, cross):
@@ -617,7 +765,9 @@ def _clip_x(verts, lo, hi):
     return pts
 
 
-def _arrow_head(side, tip, y, length, half_height, to_an, disp, color, gid) -> Polygon:
+def _arrow_head(side: str, tip: float, y: float, length: float, half_height: float,
+                to_an: Callable[[float], float], disp: Callable[[float], float], color: str,
+                gid: str) -> Polygon:
     """A filled arrowhead with its tip at ``tip`` (display scale) on row ``y``,
     ``length`` long on the analysis scale, pointing off the axis."""
     base = disp(to_an(tip) + (length if side == "left" else -length))
@@ -633,39 +783,73 @@ def _arrow_marker(direction: str) -> MarkerStyle:
                                        MplPath.CLOSEPOLY]))
 
 
-def _layout_and_draw(*, rows, bottom_lines, notes, title, measure, method, ci_text, arms, arm_spec,
-                     free_cols, column_titles, columns, rob_keys, ratio, null, favours, xlim, ticks,
-                     fontsize, plot_width, label_width, max_column_width, colors, disp, prediction):
-    fig = new_figure()
-    tm = TextMeasure(fig)
-    fs = fontsize
-    row_h = fs * 1.55 / 72  # inches per table row
-    margin = 0.12
-    col_gap = fs * 0.9 / 72
-    pad = fs * 0.35 / 72  # small safety pad inside column widths
+
+# ----------------------------------------------------------------------------
+# layout and drawing
+
+#: Study squares: the largest is this many rows wide (its neighbours' CIs stay
+#: visible), the smallest this many points (still a square, not a dot); the
+#: area grows with the weight relative to the largest weight or 15%,
+#: whichever is larger, so squares shrink when no study dominates.
+SQUARE_MAX_ROWS = 0.82
+SQUARE_MIN_PT = 2.2
+SQUARE_REF_WEIGHT = 15.0
+#: Half the height of the prediction-interval bar and of its arrowheads, in rows.
+PI_HALF_ROWS = 0.11
+PI_ARROW_HALF_ROWS = 0.24
+#: Area (pt²) of the arrow marker that ends a clipped study CI.
+CI_ARROW_SIZE = 30
+#: Risk-of-bias dots are this many rows across (the symbol half that); a RoB
+#: column is at least 1.05 rows wide so neighbouring dots never touch.
+ROB_DOT_ROWS = 0.8
+ROB_SYMBOL_FRACTION = 0.5
+ROB_COL_MIN_ROWS = 1.05
+ROB_TITLE = "Risk of Bias"
+#: The arm rule sits this many rows above the top of the second header row,
+#: the header rule this many above the first body row.
+ARM_RULE_LIFT_ROWS = 0.1
+HEADER_RULE_LIFT_ROWS = 0.08
+
+
+@dataclass
+class _Left:
+    """The placed columns left of the panel."""
+
+    cols: list[Column]
+    eff_cols: list[Column]
+    group_title: dict[str, str]
+    width: float      # from the margin to the right edge of the last column
+    label_fit: float  # the width a (non-spanning) row label may take
+
+
+def _left_columns(table: _Table, look: _Look, tm: TextMeasure) -> _Left:
+    """Columns left of the panel, each as wide as its widest cell (within
+    its cap), group headers fitting over their columns, and the label column
+    widened for the texts that span the left region."""
+    st = look.style
+    fs, pad, col_gap = st.fontsize, st.pad, st.col_gap
+    rows = table.rows
 
     def width(s, bold=False, italic=False):
         return tm.width(s, fs, bold, italic)
 
-    ### columns (left of the plot)
-    method_text = f"{method}, {ci_text}"
-    cols = [_Col("label", "Study or Subgroup", "left", cap=label_width)]
-    for c in free_cols:
-        cols.append(_Col(c, column_titles.get(c, c.replace("_", " ").capitalize()), "left",
-                         cap=max_column_width))
+    cols = [Column("label", "Study or Subgroup", "left", cap=look.label_width)]
+    for c in table.free_cols:
+        cols.append(Column(c, look.column_titles.get(c, c.replace("_", " ").capitalize()), "left",
+                         cap=look.max_column_width))
     groups = {}
-    for arm_name, arm in zip(arms, arm_spec):
+    for arm_name, arm in zip(table.arms, table.arm_spec):
         for key, t, g in arm:
-            cols.append(_Col(key, t, "right", group=g))
+            cols.append(Column(key, t, "right", group=g))
         groups[arm[0][2]] = arm_name
-    if "weight" in columns:
-        cols.append(_Col("weight", "Weight", "right"))
-    if "effect" in columns:
+    if "weight" in table.columns:
+        cols.append(Column("weight", "Weight", "right"))
+    if "effect" in table.columns:
         for k in ("e0", "e1", "e2"):
-            cols.append(_Col(k, "", "right", group="effect"))
-        groups["effect"] = MEASURE_NAMES.get(measure, measure)
+            cols.append(Column(k, "", "right", group="effect"))
+        groups["effect"] = MEASURE_NAMES.get(table.measure, table.measure)
 
-    # widths from cell contents
+    ### widths from cell contents
     for c in cols:
         if c.key == "label":
             ws = [width(r.label, r.bold, r.italic) for r in rows if not r.span]
@@ -695,46 +879,45 @@ def _layout_and_draw(*, rows, bottom_lines, notes, title, measure, method, ci_te
         if prev.group == "effect" and cur.group == "effect":
             return space
         if prev.group != cur.group:
-            return col_gap * 1.6
+            return col_gap * st.group_gap_factor
         return col_gap
 
-    # group headers (arm names, measure name) must fit over their columns
+    ### group headers (arm names, measure name) must fit over their columns
     group_title = {}
     for g, name in groups.items():
         members = [c for c in cols if c.group == g]
         span_w = (sum(c.width for c in members)
                   + sum(gap_before(a, b) for a, b in zip(members, members[1:])))
-        need = max(width(name, True), width(method_text, True) if g == "effect" else 0)
+        need = max(width(name, True), width(table.method_text, True) if g == "effect" else 0)
         if need > span_w:
             members[0].width += need - span_w
         group_title[g] = name
 
-    # the left region must hold the spanning texts (subgroup headers,
+    ### the left region must hold the spanning texts (subgroup headers,
     # heterogeneity lines); widen the label column for them
-    x = margin
-    for prev, c in zip([None] + cols[:-1], cols):
-        if prev is not None:
-            x += gap_before(prev, c)
-        c.x0 = x
-        x += c.width
-    left_w = x - margin
+    left_w = place_columns(cols, MARGIN_IN, gap_before) - MARGIN_IN
     span_need = max([width(r.label, r.bold, r.italic) for r in rows if r.span]
-                    + [width(s) for s in bottom_lines] + [0.0]) + pad
+                    + [width(s) for s in table.bottom_lines] + [0.0]) + pad
     if span_need > left_w:
         extra = span_need - left_w
         cols[0].width += extra
         for c in cols[1:]:
             c.x0 += extra
         left_w = span_need
-    label_fit = cols[0].width - pad
+    return _Left(cols, eff_cols, group_title, left_w, cols[0].width - pad)
 
-    ### the plot panel: limits and ticks on the display scale
-    # Distances from no effect on the analysis scale. The axis always shows
-    # every central estimate; it covers the study CIs (see below) and the
-    # pooled intervals (diamonds, prediction intervals) only while they stay
-    # near that range: a two-trial HKSJ interval of 0.02-35 must not squeeze
-    # every study into the middle of a 0.002-500 axis. Whatever runs beyond
-    # the axis ends in an arrow.
+
+def _axis_limits(rows: list[Row], xlim: tuple[float, float] | None, ticks: Sequence[float] | None,
+                 ratio: bool) -> tuple[float, float, list[float]]:
+    """(lo, hi, ticks) of the panel on the display scale.
+
+    Distances from no effect on the analysis scale. The axis always shows
+    every central estimate; it covers the study CIs (see below) and the
+    pooled intervals (diamonds, prediction intervals) only while they stay
+    near that range: a two-trial HKSJ interval of 0.02-35 must not squeeze
+    every study into the middle of a 0.002-500 axis. Whatever runs beyond
+    the axis ends in an arrow.
+    """
     xs_centre, xs_study, xs_pooled = [], [], []
     for r in rows:
         if r.draw is None:
@@ -768,185 +951,192 @@ def _layout_and_draw(*, rows, bottom_lines, notes, title, measure, method, ci_te
             ext = max(ext, max(xs_pooled))
         if ratio:
             ext = min(ext, max(centre, math.log(RATIO_AXIS_MAX)))
-        (lo, hi), auto_ticks = nice_limits(ext, ratio)
+        (lo, hi), auto = nice_limits(ext, ratio)
     else:
         lo, hi = float(xlim[0]), float(xlim[1])
         if not lo < hi or (ratio and lo <= 0):
             raise ValueError(f"xlim must be increasing{' and positive for ratios' if ratio else ''}")
-        auto_ticks = None
+        auto = None
     if ticks is None:
-        if auto_ticks is None:
-            from matplotlib.ticker import LogLocator, MaxNLocator
+        ticks = auto if auto is not None else auto_ticks(lo, hi, ratio)
+    return lo, hi, [float(t) for t in ticks]
 
-            loc = LogLocator(base=10, subs=(1.0, 2.0, 5.0)) if ratio else MaxNLocator(5)
-            auto_ticks = [t for t in loc.tick_values(lo, hi) if lo <= t <= hi]
-        ticks = auto_ticks
-    ticks = [float(t) for t in ticks]
-    tick_labels = [tick_label(t, ratio) for t in ticks]
+
+def _rob_columns(rob_keys: list[str], x: float, tm: TextMeasure,
+                 st: TableStyle) -> tuple[list[Column], float]:
+    """The risk-of-bias columns from ``x`` (right of the panel), widened
+    together when the group title is wider than they are; and their right edge."""
+    fs, space = st.fontsize, tm.width(" ", st.fontsize)
+    rob_cols = []
+    for i, k in enumerate(rob_keys):
+        w = max(st.row_h * ROB_COL_MIN_ROWS, tm.width(_rob_short(k, i), fs, True) + st.pad)
+        rob_cols.append(Column(k, _rob_short(k, i), "center", group="rob", width=w, x0=x))
+        x += w + space
+    x -= space
+    title_w = tm.width(ROB_TITLE, fs, True)
+    total = x - rob_cols[0].x0
+    if title_w > total:
+        grow = (title_w - total) / len(rob_cols)
+        xx = rob_cols[0].x0
+        for c in rob_cols:
+            c.width += grow
+            c.x0 = xx
+            xx += c.width + space
+        x = xx - space
+    return rob_cols, x
+
+
+def _draw(table: _Table, look: _Look, page: range | None,
+          page_of: tuple[int, int] | None = None) -> Figure:
+    """Measure, lay out and draw the table; ``page`` limits the body to
+    those rows (columns and axis are those of the whole table, so pages
+    line up)."""
+    st = look.style
+    fs, row_h = st.fontsize, st.row_h
+    fig = new_figure()
+    tm = TextMeasure(fig)
+    left = _left_columns(table, look, tm)
+    lo, hi, ticks = _axis_limits(table.rows, look.xlim, look.ticks, table.ratio)
+    tick_labels = [tick_label(t, table.ratio) for t in ticks]
 
     ### panel width and gaps: favours labels, headers and tick labels must fit
-    fav_w = max(width(favours[0]), width(favours[1]))
-    panel_w = max(plot_width, 2 * fav_w + 0.3, width(method_text, True) + 0.1,
-                  width(group_title.get("effect", ""), True) + 0.1)
-    half_tick = max([width(t) for t in tick_labels] + [0.0]) / 2
-    gap_side = max(col_gap * 2, half_tick + col_gap)  # tick labels overhang the panel
-    gap_l = gap_side
-    panel_x0 = margin + left_w + gap_l
+    fav_w = max(tm.width(look.favours[0], fs), tm.width(look.favours[1], fs))
+    panel_w = panel_width(look.plot_width, fav_w,
+                          [tm.width(table.method_text, fs, True),
+                           tm.width(left.group_title.get("effect", ""), fs, True)])
+    half_tick = max([tm.width(t, fs) for t in tick_labels] + [0.0]) / 2
+    gap_side = max(st.col_gap * 2, half_tick + st.col_gap)  # tick labels overhang the panel
+    panel_x0 = MARGIN_IN + left.width + gap_side
     panel_x1 = panel_x0 + panel_w
+    rob_cols: list[Column] = []
+    if table.rob_keys:
+        rob_cols, rob_x1 = _rob_columns(table.rob_keys, panel_x1 + gap_side, tm, st)
+    fig_w = (rob_x1 if rob_cols else panel_x1 + half_tick) + MARGIN_IN
 
-    ### risk-of-bias columns (right of the plot)
-    rob_cols = []
-    x = panel_x1 + gap_side
-    rob_title = "Risk of Bias"
-    if rob_keys:
-        for i, k in enumerate(rob_keys):
-            w = max(row_h * 1.05, width(_rob_short(k, i), True) + pad)
-            rob_cols.append(_Col(k, _rob_short(k, i), "center", group="rob", width=w, x0=x))
-            x += w + space
-        x -= space
-        total = x - rob_cols[0].x0
-        if width(rob_title, True) > total:
-            grow = (width(rob_title, True) - total) / len(rob_cols)
-            xx = rob_cols[0].x0
-            for c in rob_cols:
-                c.width += grow
-                c.x0 = xx
-                xx += c.width + space
-            x = xx - space
-    fig_w = (x if rob_cols else panel_x1 + half_tick) + margin
+    ### vertical layout; a page shows its own rows, the last page the tests
+    rows = _page_rows(table, page)
+    last = page is None or page.stop == len(table.rows)
+    bottom_lines = table.bottom_lines if last else []
+    note_lines = wrap_notes(table.notes, tm, fig_w - 2 * MARGIN_IN, st)
+    title = look.title
+    if page_of is not None:
+        title = (f"{title} (page {page_of[0]} of {page_of[1]})" if title
+                 else f"Page {page_of[0]} of {page_of[1]}")
+    bands = vertical_bands(st, title=bool(title), head_rows=2, n_rows=len(rows),
+                           bottom_rows=len(bottom_lines), note_rows=len(note_lines))
+    fig.set_size_inches(fig_w, bands.fig_h)
+    canvas = TableCanvas(fig, st)
 
-    ### vertical layout (inches from the top)
-    n = len(rows)
-    title_h = (fs + 1) * 1.9 / 72 if title else 0.0
-    top = margin + title_h
-    head_h = 2 * row_h
-    body_top = top + head_h
-    body_bot = body_top + n * row_h
-    tick_len = 3.0 / 72
-    tick_pad = 2.5 / 72
-    tick_h = fs * 1.25 / 72
-    fav_y = body_bot + tick_len + tick_pad + tick_h + 0.55 * row_h  # centre of the favours row
-    axis_band = fav_y + 0.6 * row_h - body_bot
-    bottom_band = max(axis_band, len(bottom_lines) * row_h + 0.25 * row_h)
-    fig_w_inner = fig_w - 2 * margin
-    note_lines = []
-    for note in notes:
-        note_lines += tm.wrap(note, fig_w_inner, fs - 0.5)
-    notes_top = body_bot + bottom_band + (0.3 * row_h if note_lines else 0)
-    fig_h = notes_top + len(note_lines) * row_h * 0.92 + margin
-    fig.set_size_inches(fig_w, fig_h)
-
-    def Y(y_from_top):  # inches from the top -> figure inches from the bottom
-        return fig_h - y_from_top
-
-    baseline = 0.36 * fs / 72  # centre of the cap height above the baseline
-
-    def put(xx, yc, s, ha="left", bold=False, italic=False, size=None, color="black", gid=None):
-        if not s:
-            return None
-        return fig.text(xx, Y(yc) - baseline, s, transform=fig.dpi_scale_trans, ha=ha,
-                        va="baseline", fontsize=size or fs, family=FONT_FAMILY,
-                        fontweight="bold" if bold else "normal",
-                        fontstyle="italic" if italic else "normal", color=color,
-                        parse_math=False, gid=gid)
-
-    def put_in_col(c, yc, s, bold=False, italic=False):
-        if c.align == "left":
-            return put(c.x0, yc, s, "left", bold, italic)
-        if c.align == "right":
-            return put(c.x1, yc, s, "right", bold, italic)
-        return put((c.x0 + c.x1) / 2, yc, s, "center", bold, italic)
-
-    ### title and header rows
     if title:
-        put(margin, margin + title_h / 2, tm.fit(title, fig_w_inner, fs + 1, True), bold=True,
-            size=fs + 1)
-    h1 = top + 0.5 * row_h
-    h2 = top + 1.5 * row_h
-    for g, name in group_title.items():
+        canvas.title(title, tm, bands)
+    _draw_header(canvas, table, left, rob_cols, bands, panel_x0, panel_x1, look.colors["rule"])
+    _draw_body(canvas, tm, rows, left, bands)
+    for j, s in enumerate(bottom_lines):
+        canvas.text(MARGIN_IN, bands.body_bot + (j + 0.5) * row_h, s)
+    canvas.notes(note_lines, bands.notes_top)
+
+    ### the plot panel
+    ax = interval_panel(fig, canvas, bands, x0=panel_x0, width=panel_w, n_rows=len(rows), lo=lo,
+                        hi=hi, ratio=table.ratio, ticks=ticks, null=table.null,
+                        null_color=look.colors["null"], gid="forest-panel")
+    _draw_marks(ax, rows, lo, hi, panel_w, table.ratio, row_h, look.colors,
+                _square_ref(table.rows))
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    put_favours(canvas, tm, look.favours, x0=panel_x0, width=panel_w, lo=lo, hi=hi,
+                ratio=table.ratio, null=table.null, y=bands.fav_y)
+    if rob_cols:
+        _draw_rob(canvas, rows, rob_cols, bands)
+    return fig
+
+
+def _draw_header(canvas: TableCanvas, table: _Table, left: _Left, rob_cols: list[Column],
+                 bands: Bands, panel_x0: float, panel_x1: float, rule_color: str) -> None:
+    """The two header rows: group titles over their columns, column titles,
+    the measure and model over the panel, RoB domains; the header rule."""
+    row_h = canvas.style.row_h
+    h1 = bands.top + 0.5 * row_h
+    h2 = bands.top + 1.5 * row_h
+    cols = left.cols
+    for g, name in left.group_title.items():
         members = [c for c in cols if c.group == g]
         cx = (members[0].x0 + members[-1].x1) / 2
-        put(cx, h1, name, "center", bold=True)
+        canvas.text(cx, h1, name, "center", bold=True)
         if g.startswith("arm"):
             # a thin rule under the arm name, as in RevMan Web
-            yy = Y(top + row_h) + 0.1 * row_h
-            fig.add_artist(Line2D([members[0].x0, members[-1].x1], [yy, yy],
-                                  transform=fig.dpi_scale_trans, lw=0.5, color=colors["rule"]))
+            canvas.rule(members[0].x0, members[-1].x1, bands.top + row_h,
+                        lift=ARM_RULE_LIFT_ROWS * row_h, lw=0.5, color=rule_color)
     for c in cols:
         if c.group == "effect":
             continue
-        put_in_col(c, h2, c.title, bold=True)
-    if eff_cols:
-        put((eff_cols[0].x0 + eff_cols[-1].x1) / 2, h2, method_text, "center", bold=True)
+        canvas.text_in(c, h2, c.title, bold=True)
+    if left.eff_cols:
+        canvas.text((left.eff_cols[0].x0 + left.eff_cols[-1].x1) / 2, h2, table.method_text,
+                    "center", bold=True)
     pcx = (panel_x0 + panel_x1) / 2
-    put(pcx, h1, MEASURE_NAMES.get(measure, measure), "center", bold=True)
-    put(pcx, h2, method_text, "center", bold=True)
+    canvas.text(pcx, h1, MEASURE_NAMES.get(table.measure, table.measure), "center", bold=True)
+    canvas.text(pcx, h2, table.method_text, "center", bold=True)
     if rob_cols:
-        put((rob_cols[0].x0 + rob_cols[-1].x1) / 2, h1, rob_title, "center", bold=True)
+        canvas.text((rob_cols[0].x0 + rob_cols[-1].x1) / 2, h1, ROB_TITLE, "center", bold=True)
         for c in rob_cols:
-            put_in_col(c, h2, c.title, bold=True)
-    rule_y = Y(body_top) + 0.08 * row_h
-    fig.add_artist(Line2D([margin, fig_w - margin], [rule_y, rule_y],
-                          transform=fig.dpi_scale_trans, lw=0.7, color=colors["rule"],
-                          gid="header-rule"))
+            canvas.text_in(c, h2, c.title, bold=True)
+    canvas.rule(MARGIN_IN, canvas.fig_w - MARGIN_IN, bands.body_top,
+                lift=HEADER_RULE_LIFT_ROWS * row_h, color=rule_color, gid="header-rule")
 
-    ### table body
-    by_key = {c.key: c for c in cols}
+
+def _draw_body(canvas: TableCanvas, tm: TextMeasure, rows: list[Row], left: _Left,
+               bands: Bands) -> None:
+    """The text of the body rows: labels (cut to their column), cells, effects."""
+    fs, row_h = canvas.style.fontsize, canvas.style.row_h
+    by_key = {c.key: c for c in left.cols}
+    eff_cols = left.eff_cols
     for i, r in enumerate(rows):
-        yc = body_top + (i + 0.5) * row_h
+        yc = bands.row_centre(i, row_h)
         if r.kind == "blank":
             continue
         if r.span:
-            put(margin, yc, r.label, bold=r.bold, italic=r.italic)
+            canvas.text(MARGIN_IN, yc, r.label, bold=r.bold, italic=r.italic)
             continue
-        put(margin, yc, tm.fit(r.label, label_fit, fs, r.bold, r.italic), bold=r.bold,
-            italic=r.italic)
+        canvas.text(MARGIN_IN, yc, tm.fit(r.label, left.label_fit, fs, r.bold, r.italic),
+                    bold=r.bold, italic=r.italic)
         for key, s in r.cells.items():
             if key in by_key and key != "label":
                 c = by_key[key]
                 s = tm.fit(s, c.width, fs, r.bold) if c.cap is not None else s
-                put_in_col(c, yc, s, bold=r.bold)
+                canvas.text_in(c, yc, s, bold=r.bold)
         if eff_cols and r.effect:
             if len(r.effect) == 1:
-                put(eff_cols[-1].x1, yc, r.effect[0], "right", r.bold, r.italic)
+                canvas.text(eff_cols[-1].x1, yc, r.effect[0], "right", bold=r.bold,
+                            italic=r.italic)
             else:
                 for c, s in zip(eff_cols, r.effect):
-                    put_in_col(c, yc, s, bold=r.bold, italic=r.italic)
-    for j, s in enumerate(bottom_lines):
-        put(margin, body_bot + (j + 0.5) * row_h, s)
-    for j, s in enumerate(note_lines):
-        put(margin, notes_top + (j + 0.5) * row_h * 0.92, s, size=fs - 0.5)
+                    canvas.text_in(c, yc, s, bold=r.bold, italic=r.italic)
 
-    ### the plot panel
-    ax = fig.add_axes([panel_x0 / fig_w, Y(body_bot) / fig_h, panel_w / fig_w, n * row_h / fig_h])
-    ax.set_gid("forest-panel")
-    if ratio:
-        ax.set_xscale("log")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.patch.set_visible(False)
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ax.spines["bottom"].set_linewidth(0.8)
-    ax.set_yticks([])
-    ax.set_xticks(ticks, tick_labels, fontsize=fs, family=FONT_FAMILY)
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.tick_params(axis="x", direction="out", length=tick_len * 72, width=0.8, pad=tick_pad * 72)
-    ax.axvline(null, color=colors["null"], lw=0.8, zorder=1, gid="null-line")
 
-    pt_per_row = row_h * 72
-    max_side = 0.82 * pt_per_row
-    squares_x, squares_y, squares_s = [], [], []
-    segs, arrows_l, arrows_r = [], [], []
+def _square_ref(rows: list[Row]) -> float:
+    """The weight of the largest square: the largest study weight (on every
+    page), or SQUARE_REF_WEIGHT when no study weighs more."""
+    w_all = [r.draw[4] for r in rows if r.draw and r.draw[0] == "square" and is_number(r.draw[4])]
+    return max(w_all + [SQUARE_REF_WEIGHT])
+
+
+def _draw_marks(ax: Axes, rows: list[Row], lo: float, hi: float, panel_w: float, ratio: bool,
+                row_h: float, colors: dict, w_ref: float) -> None:
+    """Squares and CI lines of the studies, diamonds, prediction intervals;
+    whatever runs beyond the axis ends in an arrow."""
+
+    def disp(x):  # analysis scale -> display scale
+        return math.exp(x) if ratio else x
 
     def to_an(v):  # display scale -> analysis scale
         return math.log(v) if ratio else v
 
+    max_side = SQUARE_MAX_ROWS * (row_h * 72)
+    squares_x, squares_y, squares_s = [], [], []
+    segs, arrows_l, arrows_r = [], [], []
     # the length of an arrowhead of a clipped diamond or prediction interval,
     # on the analysis scale
     head = ARROW_HEAD_IN / panel_w * (to_an(hi) - to_an(lo))
-    w_all = [r.draw[4] for r in rows if r.draw and r.draw[0] == "square" and is_number(r.draw[4])]
-    w_ref = max(w_all + [15.0])  # squares shrink when no study dominates
     for i, r in enumerate(rows):
         if r.draw is None:
             continue
@@ -955,7 +1145,8 @@ def _layout_and_draw(*, rows, bottom_lines, notes, title, measure, method, ci_te
             _, y, lb, ub, w = r.draw
             yd, lbd, ubd = disp(y), disp(lb), disp(ub)
             if lo <= yd <= hi:
-                side = max(2.2, max_side * math.sqrt(max(w, 0) / w_ref)) if is_number(w) else 2.2
+                side = (max(SQUARE_MIN_PT, max_side * math.sqrt(max(w, 0) / w_ref))
+                        if is_number(w) else SQUARE_MIN_PT)
                 squares_x.append(yd)
                 squares_y.append(i)
                 squares_s.append(side**2)
@@ -968,7 +1159,7 @@ def _layout_and_draw(*, rows, bottom_lines, notes, title, measure, method, ci_te
                 arrows_r.append((hi, i))
         elif kind == "diamond":
             _, est, lb, ub, k = r.draw
-            h = 0.34
+            h = DIAMOND_HALF_ROWS
             # a clipped end stops one arrow length inside the limit; the
             # arrowhead fills that length, tip on the limit
             a_lo = to_an(lo) + head if disp(lb) < lo else -math.inf
@@ -988,63 +1179,51 @@ def _layout_and_draw(*, rows, bottom_lines, notes, title, measure, method, ci_te
             a = max(disp(lb), disp(to_an(lo) + head)) if disp(lb) < lo else disp(lb)
             b = min(disp(ub), disp(to_an(hi) - head)) if disp(ub) > hi else disp(ub)
             if a < b:
-                ax.add_patch(Rectangle((a, i - 0.11), b - a, 0.22, facecolor=colors["prediction"],
-                                       edgecolor="none", zorder=4, gid="prediction-interval"))
+                ax.add_patch(Rectangle((a, i - PI_HALF_ROWS), b - a, 2 * PI_HALF_ROWS,
+                                       facecolor=colors["prediction"], edgecolor="none", zorder=4,
+                                       gid="prediction-interval"))
             for side, clipped in (("left", disp(lb) < lo), ("right", disp(ub) > hi)):
                 if clipped:
-                    ax.add_patch(_arrow_head(side, lo if side == "left" else hi, i, head, 0.24,
-                                             to_an, disp, colors["prediction"], f"pi-arrow-{side}"))
+                    ax.add_patch(_arrow_head(side, lo if side == "left" else hi, i, head,
+                                             PI_ARROW_HALF_ROWS, to_an, disp, colors["prediction"],
+                                             f"pi-arrow-{side}"))
     ax.scatter(squares_x, squares_y, s=squares_s, marker="s", color=colors["square"],
                linewidths=0, zorder=2, gid="study-square")
-    ax.add_collection(LineCollection(segs, colors=colors["ci"], linewidths=0.8, zorder=3,
+    ax.add_collection(LineCollection(segs, colors=colors["ci"], linewidths=LINE_WIDTH_PT, zorder=3,
                                      gid="study-ci"))
     for pts, d in ((arrows_l, "left"), (arrows_r, "right")):
         if pts:
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=_arrow_marker(d), s=30,
-                       color=colors["ci"], linewidths=0, zorder=3, clip_on=False,
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=_arrow_marker(d),
+                       s=CI_ARROW_SIZE, color=colors["ci"], linewidths=0, zorder=3, clip_on=False,
                        gid=f"ci-arrow-{d}")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(n - 0.5, -0.5)
 
-    ### favours labels: each within its half of the panel
-    def to_in(v):
-        f = math.log if ratio else (lambda t: t)
-        return panel_x0 + (f(v) - f(lo)) / (f(hi) - f(lo)) * panel_w
 
-    x_null = to_in(null) if lo < null < hi else pcx
-    gap = 0.06
-    # keep each label inside the panel even when no effect is off-centre
-    left_x = max(x_null - gap, panel_x0 + width(favours[0]))
-    right_x = min(x_null + gap, panel_x1 - width(favours[1]))
-    put(left_x, fav_y, favours[0], "right", gid="favours-left")
-    put(right_x, fav_y, favours[1], "left", gid="favours-right")
-
-    ### risk-of-bias dots
-    if rob_cols:
-        for j, c in enumerate(rob_cols):
-            xs, ys, cs, lv = [], [], [], []
-            for i, r in enumerate(rows):
-                rob = r.cells.get("rob")
-                if not rob:
-                    continue
-                level = rob.get(c.key, "no_information")
-                xs.append((c.x0 + c.x1) / 2)
-                ys.append(Y(body_top + (i + 0.5) * row_h))
-                cs.append(ROB_COLORS[level])
-                lv.append(level)
-            if not xs:
+def _draw_rob(canvas: TableCanvas, rows: list[Row], rob_cols: list[Column], bands: Bands) -> None:
+    """The risk-of-bias dots (robvis colours and symbols), one Line2D per
+    domain and judgement."""
+    row_h = canvas.style.row_h
+    fig = canvas.fig
+    for c in rob_cols:
+        xs, ys, lv = [], [], []
+        for i, r in enumerate(rows):
+            rob = r.cells.get("rob")
+            if not rob:
                 continue
-            d = 0.8 * row_h * 72
-            for level in ROB_COLORS:
-                pts = [(xx, yy) for xx, yy, ll in zip(xs, ys, lv) if ll == level]
-                if not pts:
-                    continue
-                px, py = [p[0] for p in pts], [p[1] for p in pts]
-                fig.add_artist(Line2D(px, py, ls="none", marker="o", ms=d, mew=0,
-                                      color=ROB_COLORS[level], transform=fig.dpi_scale_trans,
-                                      gid=f"rob-dot-{level}"))
-                fig.add_artist(Line2D(px, py, ls="none", marker=ROB_MARKERS[level], ms=d * 0.5,
-                                      mew=1.0, color="black" if level == "some_concerns" else "white",
-                                      transform=fig.dpi_scale_trans, gid=f"rob-symbol-{level}"))
-    return fig
-
+            xs.append((c.x0 + c.x1) / 2)
+            ys.append(canvas.y(bands.row_centre(i, row_h)))
+            lv.append(rob.get(c.key, "no_information"))
+        if not xs:
+            continue
+        d = ROB_DOT_ROWS * row_h * 72
+        for level in ROB_COLORS:
+            pts = [(xx, yy) for xx, yy, ll in zip(xs, ys, lv) if ll == level]
+            if not pts:
+                continue
+            px, py = [p[0] for p in pts], [p[1] for p in pts]
+            fig.add_artist(Line2D(px, py, ls="none", marker="o", ms=d, mew=0,
+                                  color=ROB_COLORS[level], transform=fig.dpi_scale_trans,
+                                  gid=f"rob-dot-{level}"))
+            fig.add_artist(Line2D(px, py, ls="none", marker=ROB_MARKERS[level],
+                                  ms=d * ROB_SYMBOL_FRACTION, mew=1.0,
+                                  color="black" if level == "some_concerns" else "white",
+                                  transform=fig.dpi_scale_trans, gid=f"rob-symbol-{level}"))

@@ -5,7 +5,11 @@ risk-of-bias summaries (robvis-style traffic-light plot and bar chart).
 Like :mod:`metaanalysis.render.forest`, these functions only draw numbers
 they are given (arrays or fitted results); they never fit anything. Effects
 come on the analysis scale (log for RR/OR) and are drawn on the display
-scale (ratios on a log axis).
+scale (ratios on a log axis). The leave-one-out and cumulative plots are
+tables laid out by :mod:`metaanalysis.render.layout`, as the forest plots
+are; they and the traffic-light plot split into pages (``page=``,
+:func:`rows_page_count`, :func:`rob_page_count`) rather than grow taller than
+a page.
 
 Artists carry gids so that tests and SVG post-processing can find them:
 ``contour-<level>``, ``contour-background``, ``study-points``,
@@ -21,13 +25,14 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 from matplotlib.ticker import FuncFormatter, NullLocator
-from metaanalysis.stats import distributions
 
+from metaanalysis.render import fmt, layout
 from metaanalysis.render._common import (
     FONT_FAMILY,
     ROB2_DOMAINS,
@@ -35,25 +40,45 @@ from metaanalysis.render._common import (
     ROB_LABELS,
     ROB_MARKERS,
     TextMeasure,
-    fmt_num,
-    fmt_ratio,
-    fmt_small,
-    is_number,
     new_figure,
     nice_limits,
     rob_level,
     save_figure,
     tick_label,
 )
-from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES, p_phrase
+from metaanalysis.render.fmt import MEASURE_NAMES, MINUS, RATIO_MEASURES, is_number
+from metaanalysis.render.layout import (
+    BASELINE_EM,
+    DIAMOND_HALF_ROWS,
+    FOREST_STYLE,
+    INTERVAL_STYLE,
+    LINE_WIDTH_PT,
+    MARGIN_IN,
+    NOTE_SIZE_STEP,
+    RULE_COLOR,
+    TITLE_SIZE_STEP,
+    Column,
+    Row,
+    TableCanvas,
+    auto_ticks,
+    interval_panel,
+    paginate,
+    panel_width,
+    put_favours,
+    vertical_bands,
+    wrap_notes,
+)
+from metaanalysis.stats import distributions
 from metaanalysis.stats.results import FitResult, PoolResult, RegressionResult
 
 __all__ = [
+    "rows_page_count",
     "funnel_plot",
     "leave_one_out_plot",
     "cumulative_plot",
     "bubble_plot",
     "rob_traffic_light",
+    "rob_page_count",
     "rob_summary",
     "save_figure",
 ]
@@ -77,9 +102,15 @@ def _display(measure):
     return ratio, (np.exp if ratio else (lambda v: np.asarray(v, dtype=float)))
 
 
-def _style_axis(ax, fs):
+def _open_frame(ax) -> None:
+    """Only the left and bottom axis lines (the house style of the xy plots)."""
     for side in ("right", "top"):
         ax.spines[side].set_visible(False)
+
+
+def _style_axis(ax, fs: float) -> None:
+    """Open frame, tick labels in the figure font."""
+    _open_frame(ax)
     ax.tick_params(labelsize=fs)
     for t in ax.get_xticklabels() + ax.get_yticklabels():
         t.set_family(FONT_FAMILY)
@@ -100,8 +131,8 @@ def _ratio_ticks(ax, lo, hi):
 
 
 def funnel_plot(
-    yi,
-    vi,
+    yi: ArrayLike,
+    vi: ArrayLike,
     estimate: float,
     *,
     contours: Sequence[float] = (0.10, 0.05, 0.01),
@@ -150,8 +181,9 @@ def funnel_plot(
     if yi.shape != vi.shape or np.any(vi <= 0):
         raise ValueError("yi and vi must have the same length and vi must be > 0")
     levels = sorted((float(a) for a in contours), reverse=True)  # 0.10, 0.05, 0.01
-    if any(not 0 < a < 1 for a in levels):
-        raise ValueError("contour levels must be in (0, 1)")
+    if any(not fmt.P_FLOOR <= a < 1 for a in levels):
+        # the legend prints them as p-values, and those stop at "< 0.001"
+        raise ValueError(f"contour levels must be in [{fmt.P_FLOOR:g}, 1)")
     ratio, disp = _display(measure)
     null = 0.0 if null is None else float(null)
     sei = np.sqrt(vi)
@@ -196,17 +228,14 @@ def funnel_plot(
     bounds = [1.0] + levels + [0.0]
     fills = shades[::-1]  # innermost (white) first
 
-    def p_text(p):
-        return f"{p:.2f}" if p >= 0.01 else f"{p:g}"
-
     for j in range(len(bounds) - 1):
         hi_p, lo_p = bounds[j], bounds[j + 1]
         if hi_p == 1.0:
-            text = f"p > {p_text(lo_p)}" if lo_p > 0 else "all p"
+            text = f"p > {fmt.p_value(lo_p)}" if lo_p > 0 else "all p"
         elif lo_p == 0.0:
-            text = f"p < {p_text(hi_p)}"
+            text = f"p < {fmt.p_value(hi_p)}"
         else:
-            text = f"{p_text(lo_p)} < p < {p_text(hi_p)}"
+            text = f"{fmt.p_value(lo_p)} < p < {fmt.p_value(hi_p)}"
         handles.append(Patch(facecolor=fills[j], edgecolor="0.4", lw=0.5))
         band_labels.append(text)
 
@@ -268,9 +297,42 @@ def _grow_for_legend(fig, ax, ax_in, leg, margin=0.12):
 # leave-one-out and cumulative forest plots (one interval per row)
 
 
-def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, marker, gid,
-                        extra_cols, favours, fontsize, plot_width, label_width, digits, title,
-                        xlim, alpha, note=None):
+#: The marks of a leave-one-out or cumulative row: area (pt²) of the point and
+#: its colour (the forest plots' square colour).
+POINT_SIZE = 24
+POINT_COLOR = "#1F4E79"
+
+
+def _page_title(title: str | None, page: int, n: int) -> str:
+    """The title of one page of ``n``: "<title> (page 2 of 3)" or "Page 2 of 3"."""
+    return f"{title} (page {page} of {n})" if title else f"Page {page} of {n}"
+
+
+def rows_page_count(n_rows: int, pooled: bool = False, rows_per_page: int | None = None) -> int:
+    """How many pages a leave-one-out or cumulative plot of ``n_rows`` rows
+    (``pooled``: the last one is the overall diamond) is split into."""
+    return len(_row_pages(n_rows, pooled, rows_per_page))
+
+
+def _row_pages(n_rows: int, pooled: bool, rows_per_page: int | None) -> list[range]:
+    per_page = layout.MAX_ROWS_PER_PAGE if rows_per_page is None else rows_per_page
+    kinds = ["study"] * (n_rows - pooled) + ["total"] * pooled
+    return paginate(kinds, per_page, tail=int(pooled))
+
+
+def _interval_rows_plot(labels: Sequence[str], est, lb, ub, *, measure: str, header: str,
+                        pooled: tuple | None, ref: float | None, marker: str, gid: str,
+                        extra_cols: list[tuple[str, list[str]]],
+                        favours: tuple[str, str] | None, fontsize: float, plot_width: float,
+                        label_width: float, digits: int, title: str | None, xlim, alpha: float,
+                        note: str | None = None, page: int | None = None,
+                        rows_per_page: int | None = None) -> Figure:
+    """One pooled interval per row (leave-one-out, cumulative) in the table
+    layout of the forest plots (:mod:`metaanalysis.render.layout`): label,
+    extra columns, the estimate and CI as text, the panel; a diamond for
+    ``pooled`` (label, est, lb, ub) and a dashed line at ``ref``. ``page``
+    draws one page of at most ``rows_per_page`` rows (columns and axis of
+    the whole table, the diamond on the last page)."""
     ratio, disp = _display(measure)
     est, lb, ub = (np.asarray(a, dtype=float).reshape(-1) for a in (est, lb, ub))
     k = len(est)
@@ -278,31 +340,48 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, ma
         raise ValueError("labels, estimates and CI bounds must have the same length")
     fig = new_figure()
     tm = TextMeasure(fig)
-    fs = fontsize
-    row_h = fs * 1.6 / 72
-    margin, col_gap, pad = 0.12, fs * 1.2 / 72, fs * 0.35 / 72
+    st = INTERVAL_STYLE.with_fontsize(fontsize)
+    fs, row_h, pad = st.fontsize, st.row_h, st.pad
 
     def f(x):
         if not is_number(x):
             return "NA"
-        return fmt_ratio(math.exp(x), digits) if ratio else fmt_num(x, digits)
+        return fmt.ratio(math.exp(x), digits) if ratio else fmt.num(x, digits, minus=MINUS)
 
-    rows = [(str(l), e, a, b, False) for l, e, a, b in zip(labels, est, lb, ub)]
+    rows = [Row("study", label=str(l), effect=(f(e), f"[{f(a)},", f"{f(b)}]"),
+                draw=("point", e, a, b)) for l, e, a, b in zip(labels, est, lb, ub)]
     if pooled is not None:
-        rows.append((pooled[0], pooled[1], pooled[2], pooled[3], True))
-    texts = [(f(e), f"[{f(a)},", f"{f(b)}]") for _l, e, a, b, _p in rows]
-    label_w = min(label_width, max(tm.width(r[0], fs, r[4]) for r in rows) + pad)
+        lab, e, a, b = pooled
+        rows.append(Row("total", label=lab, bold=True, effect=(f(e), f"[{f(a)},", f"{f(b)}]"),
+                        draw=("diamond", e, a, b, "total")))
+
+    ### columns: label, extra columns, the effect as three right-aligned parts
+    label_w = min(label_width, max(tm.width(r.label, fs, r.bold) for r in rows) + pad)
     label_w = max(label_w, tm.width(header, fs, True) + pad)
-    ecol = [max(tm.width(t[i], fs, True) for t in texts) + pad for i in range(3)]
-    eff_title = f"{measure if measure != 'GEN' else 'Estimate'} [{100 * (1 - alpha):g}% CI]"
+    cols = [Column("label", header, "left", width=label_w, x0=MARGIN_IN)]
+    for name, vals in extra_cols:
+        w = max([tm.width(str(v), fs) for v in vals] + [tm.width(name, fs, True)]) + pad
+        cols.append(Column(name, name, "right", group="extra", width=w))
+    ecol = [max(tm.width(r.effect[i], fs, True) for r in rows) + pad for i in range(3)]
+    eff_title = f"{measure if measure != 'GEN' else 'Estimate'} [{fmt.ci_label(alpha)}]"
     space = tm.width(" ", fs)
     eff_w = sum(ecol) + 2 * space
     if tm.width(eff_title, fs, True) > eff_w:
         ecol[0] += tm.width(eff_title, fs, True) - eff_w
-        eff_w = sum(ecol) + 2 * space
-    extra_w = []
-    for name, vals in extra_cols:
-        extra_w.append(max([tm.width(str(v), fs) for v in vals] + [tm.width(name, fs, True)]) + pad)
+    eff_cols = [Column(f"e{i}", "", "right", group="effect", width=w) for i, w in enumerate(ecol)]
+    # left to right: a column gap after the label and after each extra column,
+    # one space between the parts of the effect (each step adds width and gap
+    # together, as the committed figures were laid out: the panel's position
+    # must not move by a rounding error)
+    x = cols[0].x1 + st.col_gap
+    for c in cols[1:]:
+        c.x0 = x
+        x += c.width + st.col_gap
+    eff_cols[0].x0 = x
+    for prev, c in zip(eff_cols, eff_cols[1:]):
+        c.x0 = prev.x1 + space
+    cols += eff_cols
+    left_x1 = eff_cols[-1].x1
 
     ### limits
     ext = [abs(v) for v in np.concatenate([est, lb, ub]) if is_number(v)]
@@ -312,104 +391,73 @@ def _interval_rows_plot(labels, est, lb, ub, *, measure, header, pooled, ref, ma
         (lo, hi), ticks = nice_limits(max(ext + [1e-12]), ratio)
     else:
         lo, hi = xlim
-        ticks = None
+        ticks = auto_ticks(lo, hi, ratio)
+    ### the rows of this page (widths and limits above are of every row)
+    shown = range(len(rows))
+    if page is not None:
+        pages = _row_pages(len(rows), pooled is not None, rows_per_page)
+        if not 1 <= page <= len(pages):
+            raise ValueError(f"page must be 1 to {len(pages)}, got {page!r}")
+        if len(pages) > 1:
+            shown = pages[page - 1]
+            title = _page_title(title, page, len(pages))
     fav_w = max(tm.width(favours[0], fs), tm.width(favours[1], fs)) if favours else 0
     panel_title = MEASURE_AXIS.get(measure, measure)
-    panel_w = max(plot_width, 2 * fav_w + 0.3, tm.width(panel_title, fs, True) + 0.1)
+    panel_w = panel_width(plot_width, fav_w, [tm.width(panel_title, fs, True)])
+    panel_x0 = left_x1 + st.col_gap + st.tick_overhang_in
+    fig_w = panel_x0 + panel_w + st.tick_overhang_in + MARGIN_IN
 
-    x_label = margin
-    x_extra = []
-    x = x_label + label_w + col_gap
-    for w in extra_w:
-        x_extra.append(x + w)  # right edge
-        x += w + col_gap
-    x_e0 = x + ecol[0]
-    x_e1 = x_e0 + space + ecol[1]
-    x_e2 = x_e1 + space + ecol[2]
-    tick_half = 0.2
-    panel_x0 = x_e2 + col_gap + tick_half
-    fig_w = panel_x0 + panel_w + tick_half + margin
-    n = len(rows)
-    title_h = (fs + 1) * 1.9 / 72 if title else 0.0
-    body_top = margin + title_h + row_h
-    body_bot = body_top + n * row_h
-    fav_y = body_bot + (3 + 2.5) / 72 + fs * 1.25 / 72 + 0.55 * row_h
-    fig_h = fav_y + 0.6 * row_h + margin
-    # the model of every row, as the forest plots' header states it
-    note_lines = tm.wrap(note, fig_w - 2 * margin, fs - 0.5) if note else []
-    notes_top = fig_h - margin + 0.2 * row_h
-    fig_h += len(note_lines) * row_h * 0.92 + (0.2 * row_h if note_lines else 0)
-    fig.set_size_inches(fig_w, fig_h)
-    base = 0.36 * fs / 72
-
-    def put(xx, yc, s, ha="left", bold=False, size=None, gid=None):
-        fig.text(xx, fig_h - yc - base, s, transform=fig.dpi_scale_trans, ha=ha, va="baseline",
-                 fontsize=size or fs, family=FONT_FAMILY, fontweight="bold" if bold else "normal",
-                 parse_math=False, gid=gid)
-
-    for j, line in enumerate(note_lines):
-        put(margin, notes_top + (j + 0.5) * row_h * 0.92, line, size=fs - 0.5, gid="note")
-
+    ### vertical layout; the note says the model of every row, as the
+    # forest plots' header does
+    note_lines = wrap_notes([note] if note else [], tm, fig_w - 2 * MARGIN_IN, st)
+    bands = vertical_bands(st, title=bool(title), head_rows=1, n_rows=len(shown),
+                           note_rows=len(note_lines))
+    fig.set_size_inches(fig_w, bands.fig_h)
+    canvas = TableCanvas(fig, st)
+    canvas.notes(note_lines, bands.notes_top, gid="note")
     if title:
-        put(margin, margin + title_h / 2, tm.fit(title, fig_w - 2 * margin, fs + 1, True),
-            bold=True, size=fs + 1)
-    hy = body_top - 0.5 * row_h
-    put(x_label, hy, header, bold=True)
-    for (name, _v), xr in zip(extra_cols, x_extra):
-        put(xr, hy, name, "right", bold=True)
-    put((x_e0 - ecol[0] + x_e2) / 2, hy, eff_title, "center", bold=True)
-    put(panel_x0 + panel_w / 2, hy, panel_title, "center", bold=True)
-    fig.add_artist(Line2D([margin, fig_w - margin], [fig_h - body_top] * 2,
-                          transform=fig.dpi_scale_trans, lw=0.7, color="#555555"))
-    for i, (r, t) in enumerate(zip(rows, texts)):
-        yc = body_top + (i + 0.5) * row_h
-        put(x_label, yc, tm.fit(r[0], label_w - pad, fs, r[4]), bold=r[4])
-        for (name, vals), xr in zip(extra_cols, x_extra):
+        canvas.title(title, tm, bands)
+    hy = bands.body_top - 0.5 * row_h
+    for c in cols[:-3]:
+        canvas.text_in(c, hy, c.title, bold=True)
+    canvas.text((eff_cols[0].x0 + eff_cols[-1].x1) / 2, hy, eff_title, "center", bold=True)
+    canvas.text(panel_x0 + panel_w / 2, hy, panel_title, "center", bold=True)
+    canvas.rule(MARGIN_IN, fig_w - MARGIN_IN, bands.body_top)
+    for y, i in enumerate(shown):
+        r = rows[i]
+        yc = bands.row_centre(y, row_h)
+        canvas.text(cols[0].x0, yc, tm.fit(r.label, label_w - pad, fs, r.bold), bold=r.bold)
+        for c, (_name, vals) in zip(cols[1:], extra_cols):
             if i < len(vals):
-                put(xr, yc, str(vals[i]), "right", bold=r[4])
-        for xr, s in zip((x_e0, x_e1, x_e2), t):
-            put(xr, yc, s, "right", bold=r[4])
+                canvas.text_in(c, yc, str(vals[i]), bold=r.bold)
+        for c, s in zip(eff_cols, r.effect):
+            canvas.text_in(c, yc, s, bold=r.bold)
 
-    ax = fig.add_axes([panel_x0 / fig_w, (fig_h - body_bot) / fig_h, panel_w / fig_w,
-                       n * row_h / fig_h])
-    if ratio:
-        ax.set_xscale("log")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.patch.set_visible(False)
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ax.set_yticks([])
-    if ticks is not None:
-        ax.set_xticks(ticks, [tick_label(t, ratio) for t in ticks])
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.tick_params(axis="x", labelsize=fs, length=3, pad=2.5)
-    for tl in ax.get_xticklabels():
-        tl.set_family(FONT_FAMILY)
+    ### the panel
     null = 1.0 if ratio else 0.0
-    ax.axvline(null, color="black", lw=0.8, zorder=1, gid="null-line")
+    ax = interval_panel(fig, canvas, bands, x0=panel_x0, width=panel_w, n_rows=len(shown), lo=lo,
+                        hi=hi, ratio=ratio, ticks=ticks, null=null)
     if ref is not None and is_number(ref):
-        ax.axvline(disp(ref), color="#555555", lw=0.8, ls="--", zorder=1, gid="reference-line")
+        ax.axvline(disp(ref), color=RULE_COLOR, lw=LINE_WIDTH_PT, ls="--", zorder=1,
+                   gid="reference-line")
     segs = []
-    for i, (_l, e, a, b, is_pooled) in enumerate(rows):
-        if is_pooled:
-            ax.add_patch(Polygon([(disp(a), i), (disp(e), i - 0.34), (disp(b), i),
-                                  (disp(e), i + 0.34)], facecolor="black", edgecolor="black",
+    for i, r in enumerate(rows[j] for j in shown):
+        e, a, b = r.draw[1:4]
+        if r.draw[0] == "diamond":
+            h = DIAMOND_HALF_ROWS
+            ax.add_patch(Polygon([(disp(a), i), (disp(e), i - h), (disp(b), i),
+                                  (disp(e), i + h)], facecolor="black", edgecolor="black",
                                  lw=0.5, zorder=4, gid="diamond-total"))
         else:
             segs.append([(max(disp(a), lo), i), (min(disp(b), hi), i)])
-    ax.add_collection(LineCollection(segs, colors="black", linewidths=0.8, zorder=3, gid="ci"))
-    ax.scatter(disp(est), np.arange(k), marker=marker, s=24, color="#1F4E79", zorder=4,
-               linewidths=0, gid=gid)
+    ax.add_collection(LineCollection(segs, colors="black", linewidths=LINE_WIDTH_PT, zorder=3,
+                                     gid="ci"))
+    on_page = np.array([j for j in shown if j < k], dtype=int)
+    ax.scatter(disp(est[on_page]), on_page - shown.start, marker=marker, s=POINT_SIZE,
+               color=POINT_COLOR, zorder=4, linewidths=0, gid=gid)
     if favours:
-        def to_in(v):
-            g = math.log if ratio else (lambda t: t)
-            return panel_x0 + (g(v) - g(lo)) / (g(hi) - g(lo)) * panel_w
-        xn = to_in(null)
-        put(max(xn - 0.06, panel_x0 + tm.width(favours[0], fs)), fav_y, favours[0], "right",
-            gid="favours-left")
-        put(min(xn + 0.06, panel_x0 + panel_w - tm.width(favours[1], fs)), fav_y, favours[1],
-            "left", gid="favours-right")
+        put_favours(canvas, tm, favours, x0=panel_x0, width=panel_w, lo=lo, hi=hi, ratio=ratio,
+                    null=null, y=bands.fav_y)
     return fig
 
 
@@ -432,15 +480,15 @@ def _favours(favours, arms, benefit):
 
 
 def leave_one_out_plot(
-    estimates,
-    ci_lb,
-    ci_ub,
+    estimates: ArrayLike,
+    ci_lb: ArrayLike,
+    ci_ub: ArrayLike,
     labels: Sequence[str],
     *,
     overall: FitResult | PoolResult | tuple | None = None,
     measure: str = "GEN",
-    tau2=None,
-    I2=None,
+    tau2: ArrayLike | None = None,
+    I2: ArrayLike | None = None,
     favours: tuple[str, str] | None = None,
     arms: tuple[str, str] = ("Probiotic", "Control"),
     benefit: str = "lower",
@@ -449,9 +497,11 @@ def leave_one_out_plot(
     fontsize: float = 8.0,
     plot_width: float = 2.6,
     label_width: float = 2.2,
-    xlim=None,
+    xlim: tuple[float, float] | None = None,
     alpha: float = 0.05,
     note: str | None = None,
+    page: int | None = None,
+    rows_per_page: int | None = None,
 ) -> Figure:
     """Leave-one-out plot: the pooled estimate with each study omitted in turn.
 
@@ -466,35 +516,40 @@ def leave_one_out_plot(
         reference line.
     tau2, I2 : array_like of shape (k,), optional
         Extra columns (I² in percent).
+    page, rows_per_page : int, optional
+        Draw only page ``page`` (1-based) of rows split into pages of at most
+        ``rows_per_page`` (default :data:`~metaanalysis.render.layout.MAX_ROWS_PER_PAGE`)
+        rows, the overall diamond on the last (:func:`rows_page_count`).
     """
     pooled = _pooled_tuple(overall, "All studies")
     extra = []
     if tau2 is not None:
         # the same decimals as the forest plots' Tau² (issue 15)
-        extra.append(("Tau\u00b2", [fmt_small(t, digits) for t in tau2]))
+        extra.append(("Tau\u00b2", [fmt.small(t, digits, minus=MINUS) for t in tau2]))
     if I2 is not None:
-        extra.append(("I\u00b2", [f"{fmt_num(v, 0)}%" if is_number(v) else "NA" for v in I2]))
+        extra.append(("I\u00b2", [f"{fmt.num(v, 0, minus=MINUS)}%" if is_number(v) else "NA"
+                                   for v in I2]))
     if extra and pooled is not None and isinstance(overall, (FitResult, PoolResult)):
         fo = overall.overall if isinstance(overall, PoolResult) else overall
         if tau2 is not None:
-            extra[0][1].append(fmt_small(fo.tau2, digits))
+            extra[0][1].append(fmt.small(fo.tau2, digits, minus=MINUS))
         if I2 is not None:
-            extra[-1][1].append(f"{fmt_num(fo.I2, 0)}%" if is_number(fo.I2) else "NA")
+            extra[-1][1].append(f"{fmt.num(fo.I2, 0, minus=MINUS)}%" if is_number(fo.I2) else "NA")
     return _interval_rows_plot(
         [f"Omitting {l}" for l in labels], estimates, ci_lb, ci_ub, measure=measure,
         header="Study omitted", pooled=pooled, ref=None if pooled is None else pooled[1],
         marker="s", gid="loo-point", extra_cols=extra, favours=_favours(favours, arms, benefit),
         fontsize=fontsize, plot_width=plot_width, label_width=label_width, digits=digits,
-        title=title, xlim=xlim, alpha=alpha, note=note)
+        title=title, xlim=xlim, alpha=alpha, note=note, page=page, rows_per_page=rows_per_page)
 
 
 def cumulative_plot(
-    estimates,
-    ci_lb,
-    ci_ub,
+    estimates: ArrayLike,
+    ci_lb: ArrayLike,
+    ci_ub: ArrayLike,
     labels: Sequence[str],
     *,
-    years=None,
+    years: Sequence[int | None] | None = None,
     measure: str = "GEN",
     favours: tuple[str, str] | None = None,
     arms: tuple[str, str] = ("Probiotic", "Control"),
@@ -504,9 +559,11 @@ def cumulative_plot(
     fontsize: float = 8.0,
     plot_width: float = 2.6,
     label_width: float = 2.2,
-    xlim=None,
+    xlim: tuple[float, float] | None = None,
     alpha: float = 0.05,
     note: str | None = None,
+    page: int | None = None,
+    rows_per_page: int | None = None,
 ) -> Figure:
     """Cumulative forest plot: the pooled estimate as studies are added in
     order of publication.
@@ -520,6 +577,8 @@ def cumulative_plot(
         The study added at each step (printed as "+ <label>").
     years : array_like of shape (k,), optional
         Publication years (a column); the caller sorts by year.
+    page, rows_per_page : int, optional
+        As in :func:`leave_one_out_plot`.
     """
     extra = []
     if years is not None:
@@ -530,7 +589,7 @@ def cumulative_plot(
         header="Study added", pooled=None, ref=None, marker="o", gid="cumulative-point",
         extra_cols=extra, favours=_favours(favours, arms, benefit), fontsize=fontsize,
         plot_width=plot_width, label_width=label_width, digits=digits, title=title, xlim=xlim,
-        alpha=alpha, note=note)
+        alpha=alpha, note=note, page=page, rows_per_page=rows_per_page)
 
 
 # ----------------------------------------------------------------------------
@@ -538,9 +597,9 @@ def cumulative_plot(
 
 
 def bubble_plot(
-    x,
-    yi,
-    weights,
+    x: ArrayLike,
+    yi: ArrayLike,
+    weights: ArrayLike,
     *,
     regression: RegressionResult | None = None,
     coef: int | str = 1,
@@ -597,9 +656,11 @@ def bubble_plot(
         b0, b1 = regression.beta[0], regression.beta[j]
         ax.plot(xs, disp(b0 + b1 * xs), color="#B03A2E", lw=1.4, zorder=4, gid="regression-line")
         p = regression.pval[j]
-        ptxt = p_phrase(p)
-        r2 = "" if regression.R2 is None else f", R\u00b2 = {fmt_num(regression.R2, 0)}%"
-        ax.text(0.02, 0.97, f"slope = {fmt_small(b1, 2)} ({ptxt}){r2}", transform=ax.transAxes,
+        ptxt = fmt.p_phrase(p)
+        r2 = ("" if regression.R2 is None
+              else f", R\u00b2 = {fmt.num(regression.R2, 0, minus=MINUS)}%")
+        slope = fmt.small(b1, 2, minus=MINUS)
+        ax.text(0.02, 0.97, f"slope = {slope} ({ptxt}){r2}", transform=ax.transAxes,
                 ha="left", va="top", fontsize=fs, family=FONT_FAMILY, parse_math=False,
                 gid="regression-text")
     ax.axhline(1.0 if ratio else 0.0, color="black", lw=0.7, ls=":", zorder=2, gid="null-line")
@@ -711,12 +772,48 @@ def _rob_table(judgements: Mapping[str, Mapping[str, str]], domains):
     return list(domains), table
 
 
+#: Rows and columns of the traffic-light plot are this many inches: room for
+#: a dot of 0.78 of a cell (its symbol 0.45 of the dot), robvis's proportions.
+ROB_CELL_IN = 0.3
+ROB_DOT_FRACTION = 0.78
+ROB_SYMBOL_FRACTION = 0.45
+#: Its border (a little wider than the tables', which have no grid to frame),
+#: the header and title rows, and the study labels: at most 2.6 in (longer
+#: labels get an ellipsis), 0.1 in clear of the first dot.
+ROB_MARGIN_IN = 0.15
+ROB_HEAD_IN = 0.3
+ROB_LABEL_MAX_IN = 2.6
+ROB_LABEL_PAD_IN = 0.1
+#: The legend: 0.3 in right of the grid, 0.22 in per judgement, its key (dot
+#: and gap) 0.35 in before the label text.
+ROB_LEGEND_GAP_IN = 0.3
+ROB_LEGEND_ROW_IN = 0.22
+ROB_LEGEND_KEY_IN = 0.35
+#: The domain captions: 0.15 in below the grid, 0.17 in per line (notes size).
+ROB_CAPTION_GAP_IN = 0.15
+ROB_CAPTION_LINE_IN = 0.17
+
+
+def rob_page_count(n_studies: int, rows_per_page: int | None = None) -> int:
+    """How many pages a traffic-light plot of ``n_studies`` studies is split into."""
+    return len(_rob_pages(n_studies, rows_per_page))
+
+
+def _rob_pages(n_studies: int, rows_per_page: int | None) -> list[range]:
+    # as many rows as fit in the table height of a forest plot's page
+    per_page = rows_per_page or max(2, int(layout.MAX_ROWS_PER_PAGE * FOREST_STYLE.row_h
+                                           // ROB_CELL_IN))
+    return paginate(["study"] * n_studies, per_page)
+
+
 def rob_traffic_light(
     judgements: Mapping[str, Mapping[str, str]],
     *,
     domains: Sequence[str] | None = None,
     title: str | None = None,
     fontsize: float = 8.0,
+    page: int | None = None,
+    rows_per_page: int | None = None,
 ) -> Figure:
     """robvis-style traffic-light plot: studies x domains, one coloured dot
     with a symbol per judgement (+ low, − some concerns, × high, ? no
@@ -729,32 +826,46 @@ def rob_traffic_light(
         (missing domains count as no information).
     domains : sequence of str, optional
         Domain keys in column order (default: D1-D5 and Overall as found).
+    page, rows_per_page : int, optional
+        Draw only page ``page`` (1-based) of the studies split into pages of
+        at most ``rows_per_page`` rows (default: as many 0.3 in rows as the
+        forest plots' page holds, :func:`rob_page_count`); the label column
+        and legend are those of every study, so pages line up.
     """
     domains, table = _rob_table(judgements, domains)
     studies = list(table)
     fig = new_figure()
     tm = TextMeasure(fig)
     fs = fontsize
-    cell = 0.3  # inches per row and column
-    margin = 0.15
-    label_w = min(2.6, max(tm.width(s, fs) for s in studies) + 0.1)
+    cell = ROB_CELL_IN
+    margin = ROB_MARGIN_IN
+    label_w = min(ROB_LABEL_MAX_IN, max(tm.width(s, fs) for s in studies) + ROB_LABEL_PAD_IN)
+    if page is not None:
+        pages = _rob_pages(len(studies), rows_per_page)
+        if not 1 <= page <= len(pages):
+            raise ValueError(f"page must be 1 to {len(pages)}, got {page!r}")
+        if len(pages) > 1:
+            studies = [studies[i] for i in pages[page - 1]]
+            title = _page_title(title, page, len(pages))
     legend_items = [lv for lv in ROB_COLORS if any(lv in row for row in table.values())]
-    legend_w = max(tm.width(ROB_LABELS[lv], fs) for lv in ROB_COLORS) + 0.35
+    legend_w = max(tm.width(ROB_LABELS[lv], fs) for lv in ROB_COLORS) + ROB_LEGEND_KEY_IN
     # column heads: D1-D5 and O, or letters for longer domain names (their
     # full names in the caption, as in the forest plots)
     heads = ["O" if k == "Overall" else k if len(k) <= 3 else chr(ord("A") + j)
              for j, k in enumerate(domains)]
     caption = [f"{h}: {ROB2_DOMAINS.get(k, k.replace('_', ' '))}" for h, k in zip(heads, domains)]
     ax_w = cell * len(domains)
-    title_h = 0.3 if title else 0.0
-    head_h = 0.3
-    fig_w = margin + label_w + ax_w + 0.3 + legend_w + margin
+    title_h = ROB_HEAD_IN if title else 0.0
+    head_h = ROB_HEAD_IN
+    fig_w = margin + label_w + ax_w + ROB_LEGEND_GAP_IN + legend_w + margin
     ax_h = cell * len(studies)
     cap_lines = []
     for c in caption:
-        cap_lines += tm.wrap(c, fig_w - 2 * margin, fs - 0.5)
-    fig_h = margin + title_h + head_h + ax_h + 0.15 + 0.17 * len(cap_lines) + margin
-    fig_h = max(fig_h, margin + title_h + head_h + 0.22 * (len(legend_items) + 1) + margin)
+        cap_lines += tm.wrap(c, fig_w - 2 * margin, fs + NOTE_SIZE_STEP)
+    fig_h = (margin + title_h + head_h + ax_h + ROB_CAPTION_GAP_IN
+             + ROB_CAPTION_LINE_IN * len(cap_lines) + margin)
+    fig_h = max(fig_h, margin + title_h + head_h + ROB_LEGEND_ROW_IN * (len(legend_items) + 1)
+                + margin)
     fig.set_size_inches(fig_w, fig_h)
     x0 = margin + label_w
     y_top = fig_h - margin - title_h - head_h
@@ -764,7 +875,7 @@ def rob_traffic_light(
     ax.set_axis_off()
     for i in range(len(studies) + 1):  # light grid, as robvis
         ax.axhline(i - 0.5, color="0.85", lw=0.5, zorder=0)
-    d = cell * 72 * 0.78
+    d = cell * 72 * ROB_DOT_FRACTION
     for lv in ROB_COLORS:
         pts = [(j, i) for i, s in enumerate(studies) for j, v in enumerate(table[s]) if v == lv]
         if not pts:
@@ -772,10 +883,10 @@ def rob_traffic_light(
         px, py = [p[0] for p in pts], [p[1] for p in pts]
         ax.plot(px, py, ls="none", marker="o", ms=d, mew=0, color=ROB_COLORS[lv], zorder=2,
                 gid=f"rob-dot-{lv}")
-        ax.plot(px, py, ls="none", marker=ROB_MARKERS[lv], ms=d * 0.45, mew=1.3,
+        ax.plot(px, py, ls="none", marker=ROB_MARKERS[lv], ms=d * ROB_SYMBOL_FRACTION, mew=1.3,
                 color="black" if lv == "some_concerns" else "white", zorder=3,
                 gid=f"rob-symbol-{lv}")
-    base = 0.36 * fs / 72
+    base = BASELINE_EM * fs / 72
 
     def put(xx, yy, s, ha="left", bold=False, size=None):
         fig.text(xx, yy - base, s, transform=fig.dpi_scale_trans, ha=ha, va="baseline",
@@ -783,27 +894,27 @@ def rob_traffic_light(
                  parse_math=False)
 
     if title:
-        put(margin, fig_h - margin - title_h / 2, title, bold=True, size=fs + 1)
+        put(margin, fig_h - margin - title_h / 2, title, bold=True, size=fs + TITLE_SIZE_STEP)
     for j, k in enumerate(domains):
         put(x0 + (j + 0.5) * cell, y_top + head_h / 2, heads[j], "center", bold=True)
     put(margin, y_top + head_h / 2, "Study", bold=True)
     for i, s in enumerate(studies):
-        put(margin, y_top - (i + 0.5) * cell, tm.fit(s, label_w - 0.1, fs))
+        put(margin, y_top - (i + 0.5) * cell, tm.fit(s, label_w - ROB_LABEL_PAD_IN, fs))
     # legend
-    lx = x0 + ax_w + 0.3
+    lx = x0 + ax_w + ROB_LEGEND_GAP_IN
     put(lx, y_top + head_h / 2, "Judgement", bold=True)
     for i, lv in enumerate(ROB_COLORS):
-        yy = y_top - (i + 0.5) * 0.22
+        yy = y_top - (i + 0.5) * ROB_LEGEND_ROW_IN
         fig.add_artist(Line2D([lx + 0.08], [yy], ls="none", marker="o", ms=9, mew=0,
                               color=ROB_COLORS[lv], transform=fig.dpi_scale_trans))
         fig.add_artist(Line2D([lx + 0.08], [yy], ls="none", marker=ROB_MARKERS[lv], ms=4.5,
                               mew=1.1, color="black" if lv == "some_concerns" else "white",
                               transform=fig.dpi_scale_trans))
         put(lx + 0.22, yy, ROB_LABELS[lv])
-    yy = y_top - ax_h - 0.15
+    yy = y_top - ax_h - ROB_CAPTION_GAP_IN
     for line in cap_lines:
-        put(margin, yy - 0.085, line, size=fs - 0.5)
-        yy -= 0.17
+        put(margin, yy - ROB_CAPTION_LINE_IN / 2, line, size=fs + NOTE_SIZE_STEP)
+        yy -= ROB_CAPTION_LINE_IN
     return fig
 
 
@@ -872,8 +983,7 @@ def rob_summary(
     ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"], fontsize=fs,
                   family=FONT_FAMILY)
     ax.tick_params(axis="y", length=0)
-    for side in ("right", "top"):
-        ax.spines[side].set_visible(False)
+    _open_frame(ax)
     head = title or ""
     note = "Weighted by study weight" if weights is not None else "Proportion of studies"
     if head:

@@ -1,9 +1,10 @@
 """report.html and report.md: one protocol's results for reviewers.
 
-:func:`render_reports` reads only what ``meta run`` already wrote: the
-content of results.json (``data``, see :func:`metaanalysis.write.run_to_dict`)
-and the figure index (``figures/index.json``). It never fits anything; it
-formats and rounds numbers (the only stage besides render/tables that does).
+:func:`render_reports` takes one protocol's result objects (the
+:class:`~metaanalysis.analysis.pipeline.RunResult` and its parts, as the
+figures do; never the results.json dict) and the figure index
+(``figures/index.json``, whose SVG files it inlines). It never fits anything;
+it formats and rounds numbers, all through :mod:`metaanalysis.render.fmt`.
 
 Both reports come from one view model (:func:`build_context`), filled into
 jinja2 templates in ``render/templates``:
@@ -33,15 +34,22 @@ import math
 import re
 from pathlib import Path
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import jinja2
 from markupsafe import Markup
 
-from metaanalysis.analysis.claims import ClaimVerdict  # judge: claim views take verdict objects
-from metaanalysis.analysis.protocol import Claim, OutOfScope  # judge: and the protocol's entries
+from metaanalysis.analysis import claims as claims_mod
 from metaanalysis.render import claims_text, fmt, sof
 from metaanalysis.render.prisma import exclusion_category
 from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES  # noqa: F401  (re-exported)
+from metaanalysis.stats.results import _plain
+
+if TYPE_CHECKING:
+    from metaanalysis.analysis.claims import ClaimVerdict
+    from metaanalysis.analysis.pipeline import Analysis, Comparison, RunResult
+    from metaanalysis.stats.bias import RegTest
+    from metaanalysis.stats.results import FitResult, PoolResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 METHOD_NAMES = {"REML": "REML", "ML": "maximum likelihood", "DL": "DerSimonian-Laird",
@@ -98,38 +106,19 @@ def _finite(x) -> bool:
     return fmt.is_number(x)
 
 
+# the report's names for the formatters of render/fmt.py (the one formatter)
 fmt_num = fmt.num      # fixed decimals, never "-0.00"
 fmt_p = fmt.p_value    # '< 0.001', 3 decimals below 0.01, else 2
 p_eq = fmt.p_phrase    # 'p = 0.03' or 'p < 0.001'
+fmt_i2 = fmt.percent   # I² (and R²) as an integer percentage
+fmt_tau2 = fmt.small   # 2 decimals; a positive value below 0.005 keeps 2 significant digits
+fmt_data = fmt.data    # an extracted or derived input as entered
 
 
-def fmt_i2(x) -> str:
-    return "NA" if not _finite(x) else f"{fmt_num(x, 0)}%"
-
-
-def fmt_tau2(x) -> str:
-    """2 decimals; a positive value below 0.005 keeps 2 significant digits."""
-    return fmt.small(x)
-
-
-def fmt_data(x) -> str:
-    """An extracted or derived input as entered: integers plain, else up to
-    4 significant decimals, trailing zeros dropped."""
-    if x is None:
-        return "NA"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, (list, tuple)):
-        return ", ".join(fmt_data(v) for v in x)
-    if not isinstance(x, (int, float)):
-        return str(x)
-    if not math.isfinite(x):
-        return "NA"
-    if x == int(x) and abs(x) < 1e15:
-        return str(int(x))
-    if abs(x) >= 1e4 or abs(x) < 1e-3:
-        return f"{x:.4g}"
-    return f"{x:.4f}".rstrip("0").rstrip(".")
+def _val(x):
+    """A number of a result object as results.json holds it: numpy scalars as
+    Python numbers, NaN and infinities as None (so "is None" means missing)."""
+    return _plain(x)
 
 
 class Scale:
@@ -140,7 +129,8 @@ class Scale:
         self.ratio = measure in RATIO_MEASURES
         self.null = "1" if self.ratio else "0"
 
-    def value(self, x):
+    def value(self, x: float | None) -> float | None:
+        """``x`` on the natural scale (exp for ratios); None when missing."""
         if not _finite(x):
             return None
         if self.ratio:
@@ -150,16 +140,19 @@ class Scale:
                 return math.inf
         return x
 
-    def est(self, x) -> str:
+    def est(self, x: float | None) -> str:
+        """One estimate, rounded on the natural scale."""
         v = self.value(x)
         return fmt.ratio(v) if self.ratio and v is not None else fmt_num(v)
 
-    def ci(self, lb, ub) -> str:
+    def ci(self, lb: float | None, ub: float | None) -> str:
+        """"[lb, ub]" on the natural scale; "NA" when a bound is missing."""
         if not (_finite(lb) and _finite(ub)):
             return "NA"
         return f"[{self.est(lb)}, {self.est(ub)}]"
 
-    def est_ci(self, x, lb, ub) -> str:
+    def est_ci(self, x: float | None, lb: float | None, ub: float | None) -> str:
+        """"est [lb, ub]"."""
         return f"{self.est(x)} {self.ci(lb, ub)}"
 
 
@@ -213,6 +206,17 @@ class Figures:
         self.taken: set[str] = set()
 
     def take(self, fig_id: str) -> dict | None:
+        """The figure ``fig_id`` for its section; a figure drawn in pages
+        (``page_of``, render/layout.py) comes as one view showing every page."""
+        pages = [f for f in self.index if f.get("page_of") == fig_id and f["id"] not in self.taken]
+        if pages:
+            self.taken.update(f["id"] for f in pages)
+            views = [self._view(f) for f in pages]
+            first = dict(views[0])
+            first["title"] = re.sub(r" \(page 1 of \d+\)$", "", first["title"])
+            first["html"] = Markup("").join(v["html"] for v in views if v["html"] is not None) or None
+            first["files"] = [p for v in views for p in v["files"]]
+            return first
         for f in self.index:
             if f["id"] == fig_id and fig_id not in self.taken:
                 self.taken.add(fig_id)
@@ -247,80 +251,79 @@ class Figures:
 # view model
 
 
-def _fit_view(r: dict, S: Scale) -> dict:
+def _fit_view(r: FitResult, S: Scale) -> dict:
     """One fitted model as display strings."""
-    lb, ub = (r.get("tau2_ci") or [None, None])[:2]
-    stat = r.get("stat")
-    if r.get("df") is not None:
-        test = f"t = {fmt_num(stat)}, df = {fmt_data(r['df'])} ({p_eq(r.get('pval'))})"
+    lb, ub = (r.tau2_ci or (None, None))[:2]
+    stat, df, k = r.stat, _val(r.df), _val(r.k)
+    if df is not None:
+        test = f"t = {fmt_num(stat)}, df = {fmt_data(df)} ({p_eq(r.pval)})"
     else:
-        test = f"z = {fmt_num(stat)} ({p_eq(r.get('pval'))})"
-    k = r.get("k")
-    if r.get("Q") is not None:
-        het = (f"τ² = {fmt_tau2(r.get('tau2'))}"
+        test = f"z = {fmt_num(stat)} ({p_eq(r.pval)})"
+    if _val(r.Q) is not None:
+        het = (f"τ² = {fmt_tau2(r.tau2)}"
                + (f" [{fmt_tau2(lb)}, {fmt_tau2(ub)}]" if _finite(lb) and _finite(ub) else "")
-               + f"; Q = {fmt_num(r.get('Q'))}, df = {r.get('Q_df')} ({p_eq(r.get('Q_p'))})"
-               + f"; I² = {fmt_i2(r.get('I2'))}")
+               + f"; Q = {fmt_num(r.Q)}, df = {_val(r.Q_df)} ({p_eq(r.Q_p)})"
+               + f"; I² = {fmt_i2(r.I2)}")
     else:
         het = "not estimable (k = 1)" if k == 1 else "NA"
     return {
         "k": k,
-        "method": METHOD_NAMES.get(r.get("method"), r.get("method")),
-        "test_name": TEST_NAMES.get(r.get("test"), r.get("test")),
-        "effect": S.est(r.get("estimate")),
-        "ci": S.ci(r.get("ci_lb"), r.get("ci_ub")),
-        "effect_ci": S.est_ci(r.get("estimate"), r.get("ci_lb"), r.get("ci_ub")),
-        "pi": S.ci(r.get("pi_lb"), r.get("pi_ub")),
-        "p": fmt_p(r.get("pval")),
+        "method": METHOD_NAMES.get(r.method, r.method),
+        "test_name": TEST_NAMES.get(r.test, r.test),
+        "effect": S.est(r.estimate),
+        "ci": S.ci(r.ci_lb, r.ci_ub),
+        "effect_ci": S.est_ci(r.estimate, r.ci_lb, r.ci_ub),
+        "pi": S.ci(r.pi_lb, r.pi_ub),
+        "p": fmt_p(r.pval),
         "test": test,
-        "tau2": fmt_tau2(r.get("tau2")),
+        "tau2": fmt_tau2(r.tau2),
         "tau2_ci": (f"[{fmt_tau2(lb)}, {fmt_tau2(ub)}]" if _finite(lb) and _finite(ub) else "NA"),
-        "I2": fmt_i2(r.get("I2")),
-        "Q": fmt_num(r.get("Q")),
-        "Q_df": r.get("Q_df"),
-        "Q_p": fmt_p(r.get("Q_p")),
+        "I2": fmt_i2(r.I2),
+        "Q": fmt_num(r.Q),
+        "Q_df": _val(r.Q_df),
+        "Q_p": fmt_p(r.Q_p),
         "het": het,
-        "warnings": list(r.get("warnings") or []),
+        "warnings": list(r.warnings),
     }
 
 
-def _pooled_view(res: dict, S: Scale) -> dict:
-    out = _fit_view(res, S)
+def _pooled_view(res: PoolResult, S: Scale) -> dict:
+    out = _fit_view(res.overall, S)
     out["subgroups"] = []
     out["subgroup_test"] = None
-    if res.get("by"):
-        out["subgroups"] = [dict(_fit_view(sub, S), level=lvl)
-                            for lvl, sub in (res.get("subgroups") or {}).items()]
-        qb = res.get("Q_between")
+    if res.by:
+        out["subgroups"] = [dict(_fit_view(sub, S), level=lvl) for lvl, sub in res.subgroups]
+        qb = res.Q_between
         out["subgroup_test"] = (
-            f"Q = {fmt_num(qb)}, df = {res.get('Q_between_df')} ({p_eq(res.get('Q_between_p'))})"
+            f"Q = {fmt_num(qb)}, df = {_val(res.Q_between_df)} ({p_eq(res.Q_between_p)})"
             if _finite(qb) else "not estimable")
-        out["subgroup_method"] = res.get("subgroup_test") or ""
+        out["subgroup_method"] = res.subgroup_test or ""
     return out
 
 
-def _analysis_view(a: dict, S: Scale) -> dict:
-    desc = a.get("description") or ""
-    if desc == f"by {a['name']}":
+def _analysis_view(a: Analysis, S: Scale) -> dict:
+    desc = a.description or ""
+    if desc == f"by {a.name}":
         desc = ""  # the heading says it
-    return {"name": a["name"], "description": desc,
-            "note": a.get("note"), "comparisons": list(a.get("comparisons") or []),
-            "fit": _pooled_view(a["result"], S) if a.get("result") else None}
+    return {"name": a.name, "description": desc,
+            "note": a.note, "comparisons": list(a.keys),
+            "fit": _pooled_view(a.result, S) if a.result is not None else None}
 
 
-def _wald(c: dict, alpha: float = 0.05) -> tuple:
+def _wald(c: Comparison, alpha: float = 0.05) -> tuple:
     """A comparison's Wald 1 - alpha interval on the analysis scale (as the forest plot draws it)."""
-    yi, sei = c.get("yi"), c.get("sei")
-    if not (_finite(yi) and _finite(sei)):
+    yi, vi = c.yi, c.vi
+    if not (_finite(yi) and _finite(vi) and vi >= 0):
         return None, None
+    sei = math.sqrt(vi)
     z = NormalDist().inv_cdf(1 - alpha / 2)  # qnorm(0.975) = 1.959964 for alpha = 0.05
     return yi - z * sei, yi + z * sei
 
 
-def _studies_view(data: dict, S: Scale) -> dict:
-    proto = data["protocol"]
-    purpose = proto["eligibility"]["purpose"]
-    studies = data["studies"]
+def _studies_view(run: RunResult, S: Scale) -> dict:
+    proto = run.protocol
+    purpose = proto.eligibility.purpose
+    studies = run.studies  # every study file's fate (the run's own dicts)
     this = [s for s in studies if s.get("purpose") == purpose]
     other = [s for s in studies if s.get("purpose") != purpose]
     analysed = [s for s in this if s["status"] == "analysed"]
@@ -347,38 +350,38 @@ def _studies_view(data: dict, S: Scale) -> dict:
             ("Not analysed", len(excluded), 1)]
     flow += [(name, n, 2) for name, n in sorted(counts.items())]
     flow += [("Trials analysed", len(analysed), 1),
-             ("Comparisons in the main analysis", len(data["comparisons"]), 2)]
+             ("Comparisons in the main analysis", len(run.comparisons), 2)]
 
     weights = {}
-    main = data["main"].get("result")
-    if main:
-        for s in main.get("studies") or []:
-            weights[s["study"]] = s.get("weight")
+    main = run.main.result
+    if main is not None:
+        for s in main.overall.studies:
+            weights[s.study] = s.weight
+    alpha = proto.model.alpha
     comps = []
-    for i, c in enumerate(data["comparisons"], 1):
-        ex = c.get("extraction") or {}
-        lb, ub = _wald(c, data["protocol"]["model"].get("alpha", 0.05))
+    for i, c in enumerate(run.comparisons, 1):
+        lb, ub = _wald(c, alpha)
+        weeks = _val(c.timepoint_weeks)
         comps.append({
-            "key": c["key"], "anchor": f"cmp-{i}-{_safe_id(c['key'])}",
-            "der_anchor": f"der-{i}-{_safe_id(c['key'])}", "study": c["study"],
-            "year": c.get("year") if c.get("year") is not None else "NA",
-            "arms": f"{c.get('arm')} vs {c.get('control')}",
-            "outcome": c.get("outcome"),
-            "timepoint": fmt_data(c.get("timepoint_weeks")) + " wk"
-            if c.get("timepoint_weeks") is not None else "NA",
-            "scale": c.get("scale"),
-            "n": fmt_data(c.get("n_total")),
-            "data_kind": ex.get("kind", ""),
-            "effect_ci": S.est_ci(c.get("yi"), lb, ub),
-            "weight": (fmt_num(weights[c["key"]], 1) + "%") if _finite(weights.get(c["key"])) else "NA",
-            "flags": list(c.get("flags") or []),
-            "rob": c.get("rob_overall") or "not assessed",
+            "key": c.key, "anchor": f"cmp-{i}-{_safe_id(c.key)}",
+            "der_anchor": f"der-{i}-{_safe_id(c.key)}", "study": c.study,
+            "year": c.year if c.year is not None else "NA",
+            "arms": f"{c.arm} vs {c.control}",
+            "outcome": c.outcome,
+            "timepoint": fmt_data(weeks) + " wk" if weeks is not None else "NA",
+            "scale": c.scale,
+            "n": fmt_data(_val(c.n_total)),
+            "data_kind": c.extraction.kind or "",
+            "effect_ci": S.est_ci(c.yi, lb, ub),
+            "weight": (fmt_num(weights[c.key], 1) + "%") if _finite(weights.get(c.key)) else "NA",
+            "flags": list(c.flags),
+            "rob": c.rob_overall or "not assessed",
         })
-    strata_names = [st["name"] for st in proto.get("strata") or []]
+    strata_names = [st.name for st in proto.strata]
     characteristics = {"columns": strata_names,
-                       "rows": [{"key": c["key"],
-                                 "cells": [(c.get("strata") or {}).get(n) or "NA" for n in strata_names]}
-                                for c in data["comparisons"]]}
+                       "rows": [{"key": c.key,
+                                 "cells": [c.attrs.get(n) or "NA" for n in strata_names]}
+                                for c in run.comparisons]}
     return {
         "purpose": purpose,
         "characteristics": characteristics,
@@ -393,71 +396,84 @@ def _studies_view(data: dict, S: Scale) -> dict:
     }
 
 
-def _regression_view(data: dict, S: Scale, figs: Figures) -> list[dict]:
-    labels = {m["moderator"]: m.get("label") or m["moderator"]
-              for m in data["protocol"].get("meta_regression") or []}
+def _regression_view(run: RunResult, S: Scale, figs: Figures) -> list[dict]:
+    labels = {m.moderator: m.label or m.moderator for m in run.protocol.meta_regression}
     out = []
-    for m in data.get("meta_regression") or []:
-        r = m.get("result")
-        v = {"moderator": m["moderator"], "label": labels.get(m["moderator"], m["moderator"]),
-             "note": re.sub(r"^not estimable:\s*", "", m.get("note") or ""),
-             "k": len(m.get("comparisons") or []),
-             "comparisons": list(m.get("comparisons") or []), "fit": None,
-             "figure": figs.take(f"bubble_{m['moderator']}")}
-        if r:
+    for moderator, r, note, keys in run.regressions:
+        v = {"moderator": moderator, "label": labels.get(moderator, moderator),
+             "note": re.sub(r"^not estimable:\s*", "", note or ""),
+             "k": len(keys), "comparisons": list(keys), "fit": None,
+             "figure": figs.take(f"bubble_{moderator}")}
+        if r is not None:
             coefs = []
-            for i, name in enumerate(r["coef_names"]):
-                row = {"name": name, "beta": fmt_num(r["beta"][i]), "se": fmt_num(r["se"][i]),
-                       "ci": f"[{fmt_num(r['ci_lb'][i])}, {fmt_num(r['ci_ub'][i])}]",
-                       "stat": fmt_num(r["stat"][i]), "p": fmt_p(r["pval"][i])}
+            for i, name in enumerate(r.coef_names):
+                row = {"name": name, "beta": fmt_num(r.beta[i]), "se": fmt_num(r.se[i]),
+                       "ci": f"[{fmt_num(r.ci_lb[i])}, {fmt_num(r.ci_ub[i])}]",
+                       "stat": fmt_num(r.stat[i]), "p": fmt_p(r.pval[i])}
                 if S.ratio:
-                    row["exp"] = (f"{S.est(r['beta'][i])} "
-                                  f"[{S.est(r['ci_lb'][i])}, {S.est(r['ci_ub'][i])}]")
+                    row["exp"] = f"{S.est(r.beta[i])} [{S.est(r.ci_lb[i])}, {S.est(r.ci_ub[i])}]"
                 coefs.append(row)
-            qm_df = r.get("QM_df")
+            qm_df = _val(r.QM_df)
             if isinstance(qm_df, (list, tuple)):  # F test under knha: (df1, df2)
                 qm_df = "(" + ", ".join(fmt_data(d) for d in qm_df) + ")"
             v["fit"] = {
-                "k": r["k"], "method": METHOD_NAMES.get(r.get("method"), r.get("method")),
-                "test_name": TEST_NAMES.get(r.get("test"), r.get("test")), "coefs": coefs,
-                "stat_name": "t" if r.get("df") is not None else "z",
-                "tau2": fmt_tau2(r.get("tau2")), "I2": fmt_i2(r.get("I2")),
-                "R2": fmt_i2(r.get("R2")),
-                "QM": f"{fmt_num(r.get('QM'))}, df = {qm_df} ({p_eq(r.get('QM_p'))})",
-                "QE": f"{fmt_num(r.get('QE'))}, df = {r.get('QE_df')} ({p_eq(r.get('QE_p'))})",
-                "warnings": list(r.get("warnings") or []),
+                "k": _val(r.k), "method": METHOD_NAMES.get(r.method, r.method),
+                "test_name": TEST_NAMES.get(r.test, r.test), "coefs": coefs,
+                "stat_name": "t" if _val(r.df) is not None else "z",
+                "tau2": fmt_tau2(r.tau2), "I2": fmt_i2(r.I2),
+                "R2": fmt_i2(r.R2),
+                "QM": f"{fmt_num(r.QM)}, df = {qm_df} ({p_eq(r.QM_p)})",
+                "QE": f"{fmt_num(r.QE)}, df = {_val(r.QE_df)} ({p_eq(r.QE_p)})",
+                "warnings": list(r.warnings),
             }
         out.append(v)
     return out
 
 
-def _loo_view(data: dict, S: Scale) -> list[dict]:
-    L = data.get("leave_one_out")
-    if not L:
+def _loo_view(run: RunResult, S: Scale) -> list[dict]:
+    L = run.leave_one_out
+    if L is None:
         return []
     rows = []
-    for i, key in enumerate(L["omitted"]):
-        rows.append({"omitted": key,
-                     "effect_ci": S.est_ci(L["estimate"][i], L["ci_lb"][i], L["ci_ub"][i]),
-                     "p": fmt_p(L["pval"][i]), "tau2": fmt_tau2(L["tau2"][i]),
-                     "I2": fmt_i2(L["I2"][i]), "Q_p": fmt_p(L["Q_p"][i])})
+    for i, c in enumerate(run.comparisons):
+        rows.append({"omitted": c.key,
+                     "effect_ci": S.est_ci(_val(L.estimate[i]), _val(L.ci_lb[i]), _val(L.ci_ub[i])),
+                     "p": fmt_p(_val(L.pval[i])), "tau2": fmt_tau2(_val(L.tau2[i])),
+                     "I2": fmt_i2(_val(L.I2[i])), "Q_p": fmt_p(_val(L.Q_p[i]))})
     return rows
 
 
-def _small_study_view(data: dict, S: Scale, figs: Figures) -> dict:
-    s = data.get("small_study") or {}
+def egger_label(eg: RegTest) -> str:
+    """What the Egger test of a run was: metafor's ``regtest`` with its model and predictor.
+
+    Parameters
+    ----------
+    eg : RegTest
+        The run's Egger regression (``run.small_study["egger"]``).
+
+    Returns
+    -------
+    str
+        E.g. "Egger regression (metafor regtest model='lm', predictor sei)".
+    """
+    return f"Egger regression (metafor regtest model='{eg.model}', predictor {eg.predictor})"
+
+
+def _small_study_view(run: RunResult, S: Scale, figs: Figures) -> dict:
+    s = run.small_study  # the run's own record: assessed, k, reason, egger, trimfill
     v = {"assessed": bool(s.get("assessed")), "k": s.get("k"),
          "reason": s.get("reason") or "", "figure": figs.take("funnel")}
     if v["assessed"]:
-        eg, tf = s.get("egger") or {}, s.get("trimfill") or {}
-        v["egger"] = {"test": eg.get("test", "Egger regression"),
-                      "intercept": fmt_num(eg.get("intercept")),
-                      "stat": fmt_num(eg.get("stat")),
-                      "df": fmt_data(eg.get("df")) if eg.get("df") is not None else "NA",
-                      "p": fmt_p(eg.get("pval")), "p_eq": p_eq(eg.get("pval"))}
-        v["trimfill"] = {"estimator": tf.get("estimator", ""), "side": tf.get("side", ""),
-                         "k0": tf.get("k0"),
-                         "effect_ci": S.est_ci(tf.get("estimate"), tf.get("ci_lb"), tf.get("ci_ub"))}
+        eg, tf = s["egger"], s["trimfill"]
+        df = _val(eg.df)
+        v["egger"] = {"test": egger_label(eg),
+                      "intercept": fmt_num(_val(eg.beta[0])),
+                      "stat": fmt_num(_val(eg.stat)),
+                      "df": fmt_data(df) if df is not None else "NA",
+                      "p": fmt_p(_val(eg.pval)), "p_eq": p_eq(_val(eg.pval))}
+        v["trimfill"] = {"estimator": tf.estimator, "side": tf.side, "k0": _val(tf.k0),
+                         "effect_ci": S.est_ci(_val(tf.fit.beta[0, 0]), _val(tf.fit.ci_lb[0, 0]),
+                                               _val(tf.fit.ci_ub[0, 0]))}
     return v
 
 
@@ -547,119 +563,141 @@ def _claim_view(v: ClaimVerdict, S: Scale, proto_claim=None) -> dict:
     }
 
 
-def _derivation_view(data: dict, S: Scale) -> list[dict]:
+def _derivation_view(run: RunResult, S: Scale) -> list[dict]:
     out = []
     arm_keys = (("m1i", "mean (probiotic)"), ("sd1i", "SD (probiotic)"), ("n1i", "n (probiotic)"),
                 ("ai", "events (probiotic)"), ("m2i", "mean (control)"), ("sd2i", "SD (control)"),
                 ("n2i", "n (control)"), ("ci", "events (control)"),
                 ("yi", "reported effect"), ("vi", "reported variance"))
-    for i, c in enumerate(data["comparisons"], 1):
-        ex = c.get("extraction") or {}
-        used = [{"name": label, "value": fmt_data(ex[k])} for k, label in arm_keys
-                if ex.get(k) is not None]
+    alpha = run.protocol.model.alpha
+    for i, c in enumerate(run.comparisons, 1):
+        ex = c.extraction
+        used = [{"name": label, "value": fmt_data(_val(getattr(ex, k)))} for k, label in arm_keys
+                if _val(getattr(ex, k)) is not None]
         steps = []
-        for step, d in enumerate(ex.get("derivations") or [], 1):
+        for step, d in enumerate(ex.derivations, 1):
             steps.append({
-                "n": step, "method": d.get("method", ""), "formula": d.get("formula", ""),
-                "inputs": "; ".join(f"{k} = {fmt_data(v)}" for k, v in (d.get("inputs") or {}).items()),
-                "result": "; ".join(f"{k} = {fmt_data(v)}" for k, v in (d.get("result") or {}).items()),
-                "reference": d.get("reference") or "", "note": d.get("note") or "",
+                "n": step, "method": d.method, "formula": d.formula,
+                "inputs": "; ".join(f"{k} = {fmt_data(v)}" for k, v in dict(d.inputs).items()),
+                "result": "; ".join(f"{k} = {fmt_data(v)}" for k, v in dict(d.result).items()),
+                "reference": d.reference or "", "note": d.note or "",
             })
         out.append({
-            "key": c["key"], "anchor": f"der-{i}-{_safe_id(c['key'])}", "study": c["study"],
-            "outcome": c.get("outcome"), "scale": c.get("scale"), "kind": ex.get("kind", ""),
-            "arms": f"{ex.get('intervention_arm') or c.get('arm')} vs "
-                    f"{ex.get('control_arm') or c.get('control')}",
-            "measure": ex.get("measure") or S.measure,
-            "used": used, "steps": steps, "notes": list(ex.get("notes") or []),
-            "flags": list(c.get("flags") or []), "outcome_choice": c.get("outcome_choice") or "",
-            "yi": fmt_num(c.get("yi"), 4), "vi": fmt_num(c.get("vi"), 4),
-            "effect_ci": S.est_ci(c.get("yi"), *_wald(c, data["protocol"]["model"].get("alpha", 0.05))),
+            "key": c.key, "anchor": f"der-{i}-{_safe_id(c.key)}", "study": c.study,
+            "outcome": c.outcome, "scale": c.scale, "kind": ex.kind or "",
+            "arms": f"{ex.intervention_arm or c.arm} vs {ex.control_arm or c.control}",
+            "measure": ex.measure or S.measure,
+            "used": used, "steps": steps, "notes": list(ex.notes),
+            "flags": list(c.flags), "outcome_choice": c.outcome_choice or "",
+            "yi": fmt_num(c.yi, 4), "vi": fmt_num(c.vi, 4),
+            "effect_ci": S.est_ci(c.yi, *_wald(c, alpha)),
         })
     return out
 
 
-def _flags_view(data: dict) -> list[dict]:
+def _flags_view(run: RunResult) -> list[dict]:
     by_flag: dict[str, list[str]] = {}
-    for c in data["comparisons"]:
-        for f in c.get("flags") or []:
-            by_flag.setdefault(f, []).append(c["key"])
+    for c in run.comparisons:
+        for f in c.flags:
+            by_flag.setdefault(f, []).append(c.key)
     return [{"flag": f, "text": FLAG_TEXT.get(f, ""), "comparisons": keys}
             for f, keys in sorted(by_flag.items())]
 
 
-def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
-    """Everything the templates show, as display strings (numbers rounded here)."""
-    proto = data["protocol"]
-    model = proto["model"]
-    S = Scale(model["measure"])
-    figs = Figures(index, outdir)
-    unit = (proto.get("outcome") or {}).get("unit") or ""
+def _claims_views(run: RunResult, S: Scale) -> list[dict]:
+    """Every claim's view, in the run's order, worded in English where translated."""
+    proto = run.protocol
+    proto_claims = {pc.id: pc for pc in proto.claims}
+    translations = {pc.id: pc for pc in list(proto.claims) + list(proto.out_of_scope)
+                    if pc.translation}
+    return [_translated(_claim_view(c, S, proto_claims.get(c.id)), translations.get(c.id))
+            for c in run.claims]
 
-    main = _analysis_view(data["main"], S)
+
+def build_context(run: RunResult, index: list[dict], outdir: Path) -> dict:
+    """Everything the templates show, as display strings (numbers rounded here).
+
+    Parameters
+    ----------
+    run : RunResult
+        One protocol's run (:func:`metaanalysis.analysis.pipeline.run_protocol`).
+    index : list of dict
+        The figure index (``{"id", "title", "caption", "files"}``; paths
+        relative to ``outdir``).
+    outdir : Path
+        The folder holding ``figures/``; SVG files are read from it.
+
+    Returns
+    -------
+    dict
+        The templates' variables: the protocol's question and model, then one
+        view (display strings) per report section.
+    """
+    proto = run.protocol
+    model = proto.model
+    S = Scale(model.measure)
+    figs = Figures(index, outdir)
+    unit = proto.outcome.unit or ""
+
+    main = _analysis_view(run.main, S)
     prisma_figure = figs.take("prisma")
     main["figure"] = figs.take(FOREST_MAIN)
     strata = []
-    for a in data.get("strata") or []:
+    for a in run.strata:
         v = _analysis_view(a, S)
-        v["figure"] = figs.take(f"forest_{a['name']}")
+        v["figure"] = figs.take(f"forest_{a.name}")
         strata.append(v)
-    regressions = _regression_view(data, S, figs)
+    regressions = _regression_view(run, S, figs)
     # an analysis on another measure (the ratio of means) is shown on its own scale
-    sensitivity = [_analysis_view(a, Scale((a.get("result") or {}).get("measure") or S.measure))
-                   for a in data.get("sensitivity") or []]
-    loo = _loo_view(data, S)
+    sensitivity = [_analysis_view(a, Scale(a.result.measure if a.result is not None else S.measure))
+                   for a in run.sensitivity]
+    loo = _loo_view(run, S)
     loo_figure = figs.take("leave_one_out")
     cumulative_figure = figs.take("cumulative")
     rob_figures = [f for f in (figs.take("rob_summary"), figs.take("rob_traffic_light")) if f]
-    small = _small_study_view(data, S, figs)
-    adverse = _analysis_view(data["adverse_events"], Scale("RR")) if data.get("adverse_events") else None
-    # judge: the claim views take the verdict and protocol objects (robj: run.claims, run.protocol)
-    entries = ([Claim.model_validate(pc) for pc in proto.get("claims") or []],
-               [OutOfScope.model_validate(pc) for pc in proto.get("out_of_scope") or []])
-    proto_claims = {pc.id: pc for pc in entries[0]}
-    translations = {pc.id: pc for pc in entries[0] + entries[1] if pc.translation}
-    claims = [_translated(_claim_view(ClaimVerdict.from_dict(c), S, proto_claims.get(c["id"])),
-                          translations.get(c["id"])) for c in data["claims"]]
-    sof_table = sof.summary_of_findings(data)
+    small = _small_study_view(run, S, figs)
+    adverse = _analysis_view(run.adverse_events, Scale("RR")) if run.adverse_events else None
+    claims = _claims_views(run, S)
+    sof_table = sof.summary_of_findings(run)
     for r in sof_table["rows"]:
         r["marks_text"] = sof.marks_text(r["marks"])
     other_figures = figs.rest()
 
-    q = proto.get("question") or {}
+    q = proto.question
+    conv = run.main.result.overall.conventions if run.main.result is not None else {}
     conventions = [{"name": CONVENTION_NAMES.get(k, k.replace("_", " ").capitalize()), "value": v}
-                   for k, v in (data.get("conventions") or {}).items()]
-    severity = proto.get("severity")
+                   for k, v in _plain(conv).items()]
+    severity = proto.severity
     return {
-        "title": proto.get("title") or proto["id"],
-        "protocol_id": proto["id"],
-        "question": [{"name": n, "value": q.get(n, "")}
+        "title": proto.title or proto.id,
+        "protocol_id": proto.id,
+        "question": [{"name": n, "value": getattr(q, n) or ""}
                      for n in ("population", "intervention", "comparator", "outcome")],
-        "eligibility": proto.get("eligibility") or {},
-        "outcome": proto.get("outcome") or {},
+        "eligibility": proto.eligibility,
+        "outcome": proto.outcome,
         "model": {
             "measure": S.measure, "measure_name": fmt.measure_name(S.measure, lower=True),
             "ratio": S.ratio, "null": S.null,
-            "method": METHOD_NAMES.get(model.get("method"), model.get("method")),
-            "test": TEST_NAMES.get(model.get("test"), model.get("test")),
-            "alpha": model.get("alpha"),
-            "level": fmt.level(model.get("alpha", 0.05)),
-            "ci_label": fmt.ci_label(model.get("alpha", 0.05)),
-            "pi_label": fmt.pi_label(model.get("alpha", 0.05)),
-            "prediction_interval": model.get("prediction_interval"),
-            "change_score_correlation": model.get("change_score_correlation"),
-            "multi_arm": (model.get("multi_arm") or "").replace("_", " "),
+            "method": METHOD_NAMES.get(model.method, model.method),
+            "test": TEST_NAMES.get(model.test, model.test),
+            "alpha": model.alpha,
+            "level": fmt.level(model.alpha),
+            "ci_label": fmt.ci_label(model.alpha),
+            "pi_label": fmt.pi_label(model.alpha),
+            "prediction_interval": model.prediction_interval,
+            "change_score_correlation": model.change_score_correlation,
+            "multi_arm": (model.multi_arm or "").replace("_", " "),
             "effect_label": _effect_label(S, unit),
-            "lower_is_better": (proto.get("outcome") or {}).get("lower_is_better"),
+            "lower_is_better": proto.outcome.lower_is_better,
         },
         "conventions": conventions,
-        "mcid": (f"{fmt_data(proto['mcid'])} {unit}".strip() if proto.get("mcid") is not None else None),
-        "mcid_source": proto.get("mcid_source") or "",
-        "severity_bands": ([{"name": b["name"], "range": f"{fmt_data(b['lower'])}–{fmt_data(b['upper'])}"}
-                            for b in severity.get("bands") or []] if severity else []),
-        "severity_source": (severity or {}).get("bands_source") or "",
-        "small_study_min_k": proto.get("small_study_min_k"),
-        "studies": _studies_view(data, S),
+        "mcid": (f"{fmt_data(proto.mcid)} {unit}".strip() if proto.mcid is not None else None),
+        "mcid_source": proto.mcid_source or "",
+        "severity_bands": ([{"name": b.name, "range": f"{fmt_data(b.lower)}–{fmt_data(b.upper)}"}
+                            for b in severity.bands] if severity else []),
+        "severity_source": (severity.bands_source if severity else "") or "",
+        "small_study_min_k": proto.small_study_min_k,
+        "studies": _studies_view(run, S),
         "prisma_figure": prisma_figure,
         "main": main,
         "strata": strata,
@@ -670,17 +708,18 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
         "small": small,
         "adverse": adverse,
         "claims": claims,
-        "verdict_rule": data.get("verdict_rule"),
+        # the one verdict rule every claim was judged by (protocols/README.md)
+        "verdict_rule": {"id": claims_mod.RULE_ID, "text": claims_text.RULE_TEXT},
         "sof": sof_table,
         "sof_md": _MdRaw(sof.sof_markdown(sof_table, escape=md_escape)),
         "verdict_counts": [{"verdict": v, "n": sum(c["verdict"] == v for c in claims),
                             "cls": "v-" + _safe_id(v)} for v in VERDICTS
                            if any(c["verdict"] == v for c in claims)],
         "other_figures": other_figures,
-        "derivations": _derivation_view(data, S),
-        "flag_table": _flags_view(data),
-        "swim": _swim_view(data, S),
-        "published": _published_view(data, S),
+        "derivations": _derivation_view(run, S),
+        "flag_table": _flags_view(run),
+        "swim": _swim_view(run, S),
+        "published": _published_view(run, S),
     }
 
 
@@ -688,15 +727,15 @@ def build_context(data: dict, index: list[dict], outdir: Path) -> dict:
 # evidence outside the pooled estimate (SWiM) and published meta-analyses
 
 
-def _swim_view(data: dict, S: Scale) -> dict | None:
+def _swim_view(run: RunResult, S: Scale) -> dict | None:
     """Availability of evidence, vote counting and Stouffer, as display strings."""
-    sw = data.get("swim")
+    sw = run.swim  # the run's own record of the synthesis without meta-analysis
     if not sw:
         return None
     av = sw["availability"]
-    main = (data.get("main") or {}).get("result")
-    pooled = (S.est_ci(main.get("estimate"), main.get("ci_lb"), main.get("ci_ub"))
-              if main else "not estimable")
+    main = run.main.result
+    pooled = (S.est_ci(main.estimate, main.ci_lb, main.ci_ub)
+              if main is not None else "not estimable")
 
     def n_text(n, unknown):
         txt = f"{fmt_data(n)} participants"
@@ -753,70 +792,70 @@ def _norm_label(s: str) -> str:
     return re.sub(r"[^a-z0-9]", "", s)
 
 
-def _published_view(data: dict, S: Scale) -> list[dict]:
+def _published_view(run: RunResult, S: Scale) -> list[dict]:
     """Our pooled estimate beside each published one, with the differences the
     data show (trials, years, model); the protocol's ``published`` entries."""
-    proto = data["protocol"]
-    main = (data.get("main") or {}).get("result")
-    comps = data.get("comparisons") or []
-    ours_ids = sorted({c["study"] for c in comps})
-    years = {c["study"]: c["year"] for c in comps}
-    model = proto.get("model") or {}
+    proto = run.protocol
+    main = run.main.result
+    comps = run.comparisons
+    ours_ids = sorted({c.study for c in comps})
+    years = {c.study: c.year for c in comps}
+    model = proto.model
     out = []
-    for p in proto.get("published") or []:
-        PS = Scale(p["measure"])
+    for p in proto.published:
+        PS = Scale(p.measure)
         pub = (lambda v: fmt.effect(v, PS.ratio))  # published values are on the natural scale
-        theirs = (pub(p["estimate"]) + (f" [{pub(p['ci_lb'])}, {pub(p['ci_ub'])}]"
-                                        if p.get("ci_lb") is not None else "")
-                  if p.get("estimate") is not None else "not in the stored source")
-        ours = (S.est_ci(main.get("estimate"), main.get("ci_lb"), main.get("ci_ub"))
-                if main else "not estimable")
+        theirs = (pub(p.estimate) + (f" [{pub(p.ci_lb)}, {pub(p.ci_ub)}]"
+                                     if p.ci_lb is not None else "")
+                  if p.estimate is not None else "not in the stored source")
+        ours = (S.est_ci(main.estimate, main.ci_lb, main.ci_ub)
+                if main is not None else "not estimable")
         diffs = []
-        k_ours = main.get("k") if main else 0
+        k_ours = main.k if main is not None else 0
         diffs.append(f"Trials: ours {k_ours} comparisons from {len(ours_ids)} trials; theirs "
-                     + (f"{p['k']} trials" if p.get("k") else f"{len(p['trials'])} listed"
-                        if p.get("trials") else "not stated") + ".")
-        if p.get("trials"):
+                     + (f"{p.k} trials" if p.k else f"{len(p.trials)} listed"
+                        if p.trials else "not stated") + ".")
+        if p.trials:
             mine = {_norm_label(i): i for i in ours_ids}
-            theirs_l = {_norm_label(t): t for t in p["trials"]}
+            theirs_l = {_norm_label(t): t for t in p.trials}
             both = sorted(mine[k] for k in mine if k in theirs_l)
             only_t = sorted(theirs_l[k] for k in theirs_l if k not in mine)
             only_o = sorted(mine[k] for k in mine if k not in theirs_l)
             diffs.append(f"In both: {', '.join(both) or 'none'}. Only in theirs: "
                          f"{', '.join(only_t) or 'none'}. Only in ours: {', '.join(only_o) or 'none'}"
                          " (labels matched on author and year).")
-        if p.get("year"):
-            later = sorted(i for i in ours_ids if years.get(i) and years[i] > p["year"])
+        if p.year:
+            later = sorted(i for i in ours_ids if years.get(i) and years[i] > p.year)
             if later:
-                diffs.append(f"Ours includes trials published after {p['year']}: "
+                diffs.append(f"Ours includes trials published after {p.year}: "
                              f"{', '.join(later)}.")
-        if main and p.get("estimate") is not None and p["measure"] == S.measure and not S.ratio:
-            d = S.value(main["estimate"]) - p["estimate"]
+        if main is not None and p.estimate is not None and p.measure == S.measure and not S.ratio:
+            d = S.value(main.estimate) - p.estimate
             diffs.append(f"Difference in point estimates: {fmt_num(d)} {S.measure} "
                          f"(ours minus theirs).")
-        diffs.append(f"Our model: {METHOD_NAMES.get(model.get('method'), model.get('method'))}, "
-                     f"{TEST_NAMES.get(model.get('test'), model.get('test'))}; final values and "
+        diffs.append(f"Our model: {METHOD_NAMES.get(model.method, model.method)}, "
+                     f"{TEST_NAMES.get(model.test, model.test)}; final values and "
                      "change scores mixed for MD; shared controls split; derived SEs and SDs as "
                      "in Appendix A." if S.measure == "MD" else
-                     f"Our model: {METHOD_NAMES.get(model.get('method'), model.get('method'))}, "
-                     f"{TEST_NAMES.get(model.get('test'), model.get('test'))}.")
-        rec = p.get("recomputed_from")
-        if rec:
+                     f"Our model: {METHOD_NAMES.get(model.method, model.method)}, "
+                     f"{TEST_NAMES.get(model.test, model.test)}.")
+        rec = p.recomputed_from
+        if rec is not None:
             # a value we computed from the review's data table is never shown as quoted
             label = "Recomputed from the review's data table, not quoted"
             diffs.append(f"Their pooled value is not printed in any stored source: it was "
-                         f"recomputed from the review's own data table ({rec['review']}, "
-                         f"analysis {rec['analysis']}) by meta revman reproduce, under the "
-                         f"model inferred from its printed weights ({rec['method']})."
-                         + (f" {rec['note']}" if rec.get("note") else ""))
+                         f"recomputed from the review's own data table ({rec.review}, "
+                         f"analysis {rec.analysis}) by meta revman reproduce, under the "
+                         f"model inferred from its printed weights ({rec.method})."
+                         + (f" {rec.note}" if rec.note else ""))
         else:
             label = "Published"
-        if p.get("notes"):
-            diffs.append(p["notes"])
-        out.append({"id": p["id"], "citation": p["citation"], "source": p["source"], "label": label,
-                    "analysis": p["analysis"], "population": p["population"],
-                    "measure": p["measure"], "theirs": theirs, "ours": ours,
-                    "quote": p["quote"], "differences": diffs,
+        if p.notes:
+            diffs.append(p.notes)
+        out.append({"id": p.id, "citation": p.citation, "source": p.source, "label": label,
+                    "analysis": p.analysis, "population": p.population,
+                    "measure": p.measure, "theirs": theirs, "ours": ours,
+                    "quote": p.quote, "differences": diffs,
                     "same_scale": PS.ratio == S.ratio})
     return out
 
@@ -825,7 +864,7 @@ def _published_view(data: dict, S: Scale) -> list[dict]:
 # markdown escaping
 
 
-def md_escape(value) -> str:
+def md_escape(value: object) -> str:
     """Make a value safe inside Markdown text and table cells.
 
     Escapes what CommonMark would read as markup: a backslash, ``|`` (table
@@ -873,13 +912,13 @@ def _environment(html: bool) -> jinja2.Environment:
     return env
 
 
-def render_reports(data: dict, index: list[dict], outdir: Path) -> dict[str, str]:
+def render_reports(run: RunResult, index: list[dict], outdir: Path) -> dict[str, str]:
     """Render report.html and report.md for one protocol's run.
 
     Parameters
     ----------
-    data : dict
-        The content of results.json (:func:`metaanalysis.write.run_to_dict`).
+    run : RunResult
+        One protocol's run (:func:`metaanalysis.analysis.pipeline.run_protocol`).
     index : list of dict
         The figure index (``{"id", "title", "caption", "files"}``; paths
         relative to ``outdir``).
@@ -893,7 +932,7 @@ def render_reports(data: dict, index: list[dict], outdir: Path) -> dict[str, str
         reports and the GRADE Summary of Findings table
         (:mod:`metaanalysis.render.sof`), which both reports show near the top.
     """
-    ctx = build_context(data, index, Path(outdir))
+    ctx = build_context(run, index, Path(outdir))
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     html = _environment(True).get_template("report.html.j2").render(css=Markup(css), **ctx)
     md = _environment(False).get_template("report.md.j2").render(**ctx)

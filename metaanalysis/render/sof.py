@@ -1,10 +1,10 @@
 """The GRADE Summary of Findings table of one protocol, as GRADEpro lays it out.
 
-Built from the content of results.json only (the same ``data`` the reports
-receive); it never fits anything. One row per pooled estimate a reader needs:
-the protocol's main analysis, then each distinct target-subset analysis the
-claims are judged on. Columns (GRADE Handbook 14.1; Guyatt et al. 2013,
-J Clin Epidemiol 66:158-172):
+Built from one protocol's result objects (the RunResult the reports receive,
+never the results.json dict); it never fits anything. One row per pooled
+estimate a reader needs: the protocol's main analysis, then each distinct
+target-subset analysis the claims are judged on. Columns (GRADE Handbook
+14.1; Guyatt et al. 2013, J Clin Epidemiol 66:158-172):
 
 * **Outcome** with its follow-up (the range of the analysed time points).
 * **Anticipated absolute effects** (95% CI from the protocol's alpha):
@@ -35,10 +35,17 @@ from __future__ import annotations
 import csv
 import io
 import math
+from dataclasses import dataclass
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from metaanalysis.analysis import claims as claims_mod  # judge: one participants rule, verdict objects
-from metaanalysis.analysis.claims import ClaimVerdict, Downgrade
+from metaanalysis.analysis import claims as claims_mod  # one participants rule
 from metaanalysis.render import claims_text, fmt
+from metaanalysis.stats.results import _plain
+
+if TYPE_CHECKING:
+    from metaanalysis.analysis.claims import ClaimVerdict, Downgrade
+    from metaanalysis.analysis.pipeline import Comparison, RunResult
 
 #: GRADE's symbols (GRADE Handbook 5.1: ⊕ for each level reached, ◯ for each lost).
 CERTAINTY_SYMBOLS = {"high": "\u2295\u2295\u2295\u2295", "moderate": "\u2295\u2295\u2295\u25ef",
@@ -60,14 +67,33 @@ CSV_COLUMNS = ["row", "outcome", "follow_up", "claims", "studies", "participants
                "certainty", "certainty_symbols", "footnotes", "comments"]
 
 
-def _thousands(x: float) -> str:
-    return f"{int(round(x)):,}"
+_thousands = fmt.thousands  # "1,234"
 
 
-def _same_estimate(fig: dict, res: dict) -> bool:
-    return (fig.get("k") == res.get("k") and fmt.is_number(fig.get("estimate"))
-            and fmt.is_number(res.get("estimate"))
-            and math.isclose(fig["estimate"], res["estimate"], rel_tol=1e-12, abs_tol=1e-12))
+@dataclass(frozen=True)
+class _Estimate:
+    """The pooled estimate of one row: the main fit's or a claim's ``figures``
+    (analysis scale; None where missing or not finite, as in results.json)."""
+
+    k: int | None
+    measure: str | None
+    estimate: float | None
+    ci_lb: float | None
+    ci_ub: float | None
+
+    @classmethod
+    def of_fit(cls, fit) -> "_Estimate":
+        return cls(*(_plain(getattr(fit, n)) for n in ("k", "measure", "estimate", "ci_lb",
+                                                           "ci_ub")))
+
+    @classmethod
+    def of_figures(cls, fig: dict) -> "_Estimate":
+        return cls(*(_plain(fig.get(n)) for n in ("k", "measure", "estimate", "ci_lb", "ci_ub")))
+
+
+def _same_estimate(fig: _Estimate, res: _Estimate) -> bool:
+    return (fig.k == res.k and fmt.is_number(fig.estimate) and fmt.is_number(res.estimate)
+            and math.isclose(fig.estimate, res.estimate, rel_tol=1e-12, abs_tol=1e-12))
 
 
 def _subset_label(subset: dict) -> str:
@@ -75,15 +101,15 @@ def _subset_label(subset: dict) -> str:
                      for k, v in subset.items())
 
 
-def _row_comparisons(data: dict, subset: dict, claim: dict | None, k) -> list[dict]:
+def _row_comparisons(run: RunResult, subset: dict, claim, k) -> list[Comparison]:
     """The comparisons behind a row: the main analysis filtered by the claim's
     target subset; when that does not give k comparisons, those of the
     claim's trials."""
-    main_keys = set(data["main"].get("comparisons") or [])
-    comps = [c for c in data["comparisons"] if c["key"] in main_keys]
+    main_keys = set(run.main.keys)
+    comps = [c for c in run.comparisons if c.key in main_keys]
     if subset:
         def keep(c):
-            strata = c.get("strata") or {}
+            strata = c.attrs
             for field, levels in subset.items():
                 levels = levels if isinstance(levels, (list, tuple)) else [levels]
                 if strata.get(field) not in levels:
@@ -91,16 +117,16 @@ def _row_comparisons(data: dict, subset: dict, claim: dict | None, k) -> list[di
             return True
         comps = [c for c in comps if keep(c)]
     if claim is not None and k is not None and len(comps) != k:
-        studies = set(claim.get("studies") or [])
-        comps = [c for c in data["comparisons"] if c["study"] in studies]
+        studies = set(claim.studies)
+        comps = [c for c in run.comparisons if c.study in studies]
     return comps
 
 
-def _follow_up(comps: list[dict]) -> str:
-    weeks = sorted({c["timepoint_weeks"] for c in comps if fmt.is_number(c.get("timepoint_weeks"))})
+def _follow_up(comps: list[Comparison]) -> str:
+    weeks = sorted({c.timepoint_weeks for c in comps if fmt.is_number(c.timepoint_weeks)})
     if not weeks:
         return "not reported"
-    show = lambda w: f"{w:g}"  # noqa: E731
+    show = fmt.compact
     if len(weeks) == 1:
         return f"{show(weeks[0])} weeks"
     return f"range {show(weeks[0])} to {show(weeks[-1])} weeks"
@@ -110,7 +136,7 @@ def _participants(comps) -> tuple[str, str]:
     """The participants cell and its note, counted by GRADE's rule
     (:func:`metaanalysis.analysis.claims.participants`: a trial's quoted total
     counts once, when every arm it spans is here)."""
-    studies = sorted({c["study"] if isinstance(c, dict) else c.study for c in comps})
+    studies = sorted({c.study for c in comps})
     known, missing = claims_mod.participants(comps)
     rcts = f"{len(studies)} RCT{'s' if len(studies) != 1 else ''}"
     if not known:
@@ -122,15 +148,15 @@ def _participants(comps) -> tuple[str, str]:
     return f"{_thousands(known)} ({rcts})", ""
 
 
-def _control_risk(comps: list[dict]):
+def _control_risk(comps: list[Comparison]):
     events = total = 0.0
     used = set()  # trials (not comparisons: a multi-arm trial counts once)
     for c in comps:
-        ex = c.get("extraction") or {}
-        if fmt.is_number(ex.get("ci")) and fmt.is_number(ex.get("n2i")) and ex["n2i"] > 0:
-            events += ex["ci"]
-            total += ex["n2i"]
-            used.add(c["study"])
+        ex = c.extraction
+        if fmt.is_number(ex.ci) and fmt.is_number(ex.n2i) and ex.n2i > 0:
+            events += ex.ci
+            total += ex.n2i
+            used.add(c.study)
     return (events / total if total > 0 else None), len(used)
 
 
@@ -163,16 +189,16 @@ def _md_words(x: float, unit: str, digits: int = 2) -> str:
     return f"{s}{f' {unit}' if unit else ''} {'lower' if x < 0 else 'higher'}"
 
 
-def _control_mean(comps: list[dict], unit: str) -> str:
+def _control_mean(comps: list[Comparison], unit: str) -> str:
     parts = []
     for scale, word in (("final", "final score"), ("change", "change from baseline")):
         num = den = 0.0
         k = 0
         for c in comps:
-            ex = c.get("extraction") or {}
-            if c.get("scale") == scale and fmt.is_number(ex.get("m2i")) and fmt.is_number(ex.get("n2i")):
-                num += ex["m2i"] * ex["n2i"]
-                den += ex["n2i"]
+            ex = c.extraction
+            if c.scale == scale and fmt.is_number(ex.m2i) and fmt.is_number(ex.n2i):
+                num += ex.m2i * ex.n2i
+                den += ex.n2i
                 k += 1
         if den > 0:
             parts.append(f"mean {word} {fmt.num(num / den, 1)}{f' {unit}' if unit else ''} "
@@ -217,13 +243,14 @@ def _downgrade_text(d: Downgrade, scale) -> str:
     return f"{domain[:1].upper()}{domain[1:]} (downgraded {lv_words}): {reason}".strip()
 
 
-def summary_of_findings(data: dict) -> dict:
+def summary_of_findings(run: RunResult) -> dict:
     """The Summary of Findings table of one protocol as display strings.
 
     Parameters
     ----------
-    data : dict
-        The content of results.json (:func:`metaanalysis.write.run_to_dict`).
+    run : RunResult
+        One protocol's run (:func:`metaanalysis.analysis.pipeline.run_protocol`):
+        its protocol, comparisons, main analysis, adverse events and claims.
 
     Returns
     -------
@@ -236,30 +263,31 @@ def summary_of_findings(data: dict) -> dict:
         ``relative`` (GRADEpro puts binary and continuous outcomes in one
         table; the column heads say which kinds it holds).
     """
-    proto = data["protocol"]
-    model = proto["model"]
-    alpha = model.get("alpha", 0.05)
-    outcome = proto.get("outcome") or {}
-    unit = outcome.get("unit") or ""
-    label = outcome.get("label") or "outcome"
+    proto = run.protocol
+    model = proto.model
+    alpha = model.alpha
+    unit = proto.outcome.unit or ""
+    label = proto.outcome.label or "outcome"
     label = label[:1].upper() + label[1:]
-    q = proto.get("question") or {}
-    proto_claims = {pc["id"]: pc for pc in proto.get("claims") or []}
+    q = proto.question
+    proto_claims = {pc.id: pc for pc in proto.claims}
 
     # ---- the estimates: main analysis first, then each distinct claim subset
     groups: list[dict] = []
-    main = (data.get("main") or {}).get("result")
-    if main and fmt.is_number(main.get("estimate")):
-        groups.append({"fig": main, "subset": {}, "claims": [], "main": True})
-    for c in data.get("claims") or []:
-        fig = c.get("figures") or {}
-        if not c.get("in_scope", True) or "k" not in fig or not fmt.is_number(fig.get("estimate")):
+    if run.main.result is not None and fmt.is_number(_plain(run.main.result.estimate)):
+        groups.append({"fig": _Estimate.of_fit(run.main.result.overall), "subset": {},
+                       "claims": [], "main": True})
+    for c in run.claims:
+        figures = c.figures or {}
+        if not c.in_scope or "k" not in figures or not fmt.is_number(figures.get("estimate")):
             continue
+        fig = _Estimate.of_figures(figures)
         g = next((g for g in groups if _same_estimate(fig, g["fig"])
-                  and (fig.get("measure") or model["measure"]) == (g["fig"].get("measure") or model["measure"])),
+                  and (fig.measure or model.measure) == (g["fig"].measure or model.measure)),
                  None)
         if g is None:
-            subset = ((proto_claims.get(c["id"]) or {}).get("target") or {}).get("subset") or {}
+            pc = proto_claims.get(c.id)
+            subset = dict(pc.target.subset) if pc is not None else {}
             g = {"fig": fig, "subset": subset, "claims": [], "main": False}
             groups.append(g)
         g["claims"].append(c)
@@ -268,38 +296,39 @@ def summary_of_findings(data: dict) -> dict:
     rows = []
     for i, g in enumerate(groups, 1):
         fig = g["fig"]
-        measure = fig.get("measure") or model["measure"]
+        measure = fig.measure or model.measure
         is_ratio = measure in fmt.RATIO_MEASURES
-        rated = [c for c in g["claims"] if c.get("certainty")
-                 and c.get("finding") not in _MODIFIER_FINDINGS + _PARTIAL_FINDINGS]
-        rated = rated or [c for c in g["claims"] if c.get("certainty")
-                          and c.get("finding") not in _PARTIAL_FINDINGS]
+        rated = [c for c in g["claims"] if c.certainty
+                 and c.finding not in _MODIFIER_FINDINGS + _PARTIAL_FINDINGS]
+        rated = rated or [c for c in g["claims"] if c.certainty
+                          and c.finding not in _PARTIAL_FINDINGS]
         rater = rated[0] if rated else None
-        harms = not g["main"] and any(c.get("finding") == "harms" for c in g["claims"])
+        harms = not g["main"] and any(c.finding == "harms" for c in g["claims"])
         if harms:
-            # the adverse-event analysis has its own trials; results.json keeps
+            # the adverse-event analysis has its own trials; the run keeps
             # their effects but not their per-arm counts
             comps = []
-            ae_studies = {st["study"] for st in
-                          (((data.get("adverse_events") or {}).get("result") or {}).get("studies") or [])}
-            n_trials = len(ae_studies) or fig.get("k")
+            ae = run.adverse_events
+            ae_studies = ({st.study for st in ae.result.overall.studies}
+                          if ae is not None and ae.result is not None else set())
+            n_trials = len(ae_studies) or fig.k
             name = "Adverse events (any)"
             participants = f"not available ({n_trials} RCT{'s' if n_trials != 1 else ''})"
             p_note = "Participant numbers and control-arm risks of the adverse-event trials are not in results.json."
         else:
-            comps = _row_comparisons(data, g["subset"], g["claims"][0] if g["claims"] else None,
-                                     fig.get("k"))
+            comps = _row_comparisons(run, g["subset"], g["claims"][0] if g["claims"] else None,
+                                     fig.k)
             name = f"{label}, all trials" if g["main"] else \
                 f"{label}, {_subset_label(g['subset']) or 'claim analysis'}"
             participants, p_note = _participants(comps)
 
-        est, lb, ub = fig.get("estimate"), fig.get("ci_lb"), fig.get("ci_ub")
+        est, lb, ub = fig.estimate, fig.ci_lb, fig.ci_ub
         disp = (lambda v: math.exp(v) if fmt.is_number(v) else None) if is_ratio else (lambda v: v)
         e, l, u = disp(est), disp(lb), disp(ub)
         capped: list = []  # risk bounds cut at 0 or 1
         row = {"row": i, "outcome": name, "follow_up": _follow_up(comps),
-               "claims": ", ".join(c["id"] for c in g["claims"]),
-               "studies": len({c["study"] for c in comps}) if not harms else n_trials,
+               "claims": ", ".join(c.id for c in g["claims"]),
+               "studies": len({c.study for c in comps}) if not harms else n_trials,
                "participants": participants, "participants_note": p_note, "measure": measure,
                "relative_effect": "", "risk_control": "", "risk_probiotic": "", "risk_difference": "",
                "mean_difference": "", "control_mean": ""}
@@ -310,7 +339,7 @@ def summary_of_findings(data: dict) -> dict:
             cr, used = _control_risk(comps)
             if cr is not None and all(fmt.is_number(v) for v in (e, l, u)):
                 rp, rl, ru = (_risk_with(cr, v, measure) for v in (e, l, u))
-                n_trials_row = len({c["study"] for c in comps})
+                n_trials_row = len({c.study for c in comps})
                 row["risk_control"] = _per_k(cr) + (f" (from {used} of {n_trials_row} trials)"
                                                     if used < n_trials_row else "")
                 row["risk_probiotic"] = f"{_per_k(rp)} ({_thousands(PER * rl)} to {_thousands(PER * ru)})"
@@ -329,11 +358,11 @@ def summary_of_findings(data: dict) -> dict:
 
         marks = []
         if rater is not None:
-            cert = rater["certainty"]
+            cert = rater.certainty
             row["certainty"] = CERTAINTY_WORDS.get(cert, cert)
             row["certainty_symbols"] = CERTAINTY_SYMBOLS.get(cert, "")
-            for d in rater.get("downgrades") or []:
-                marks.append(notes.add(_downgrade_text(Downgrade.from_dict(d), None)))  # judge
+            for d in rater.downgrades:
+                marks.append(notes.add(_downgrade_text(d, rater.scale)))
             marks = sorted(set(marks))
         else:
             row["certainty"] = "Not rated"
@@ -343,28 +372,27 @@ def summary_of_findings(data: dict) -> dict:
 
         comments = []
         if g["claims"]:
-            comments.append("Claims: " + "; ".join(  # judge: verdict objects
-                _claim_note(ClaimVerdict.from_dict(c), (proto_claims.get(c["id"]) or {}).get("modifier"))
+            comments.append("Claims: " + "; ".join(
+                _claim_note(c, getattr(proto_claims.get(c.id), "modifier", None))
                 for c in g["claims"]) + ".")
         else:
             comments.append("No claim is judged on this estimate; certainty not rated.")
         if rater is not None:
             if len(g["claims"]) > 1:
-                comments.append(f"Certainty as rated for {rater['id']}.")
+                comments.append(f"Certainty as rated for {rater.id}.")
             # name the claim and what its rating is of, so that a second level
             # for one estimate is not read as a second rating of the effect
             # "C3 low, GRADE certainty without inconsistency": the basis is
             # written with commas, never as a parenthesis inside a parenthesis
-            differ = [f"{c['id']} {c['certainty']}"
-                      + (", " + (c.get("judgement") or {})["certainty_basis"]
-                         .replace(" (", " ").replace(")", "")
-                         if (c.get("judgement") or {}).get("certainty_basis") else "")
-                      for c in g["claims"] if c.get("certainty")
-                      and c["certainty"] != rater["certainty"]]
+            differ = [f"{c.id} {c.certainty}"
+                      + (", " + claims_text.basis_text(c).replace(" (", " ").replace(")", "")
+                         if claims_text.basis_text(c) else "")
+                      for c in g["claims"] if c.certainty
+                      and c.certainty != rater.certainty]
             if differ:
                 comments.append("Other claims on this estimate rated: " + "; ".join(differ) + ".")
-            if rater.get("certainty_statement"):
-                comments.append(rater["certainty_statement"])
+            if claims_text.statement_text(rater):
+                comments.append(claims_text.statement_text(rater))
         if p_note:
             comments.append(p_note)
         if capped:
@@ -384,10 +412,10 @@ def summary_of_findings(data: dict) -> dict:
             row["relative"] = "not applicable"
         rows.append(row)
 
-    header = [("Patient or population", q.get("population") or ""),
-              ("Intervention", q.get("intervention") or ""),
-              ("Comparison", q.get("comparator") or ""),
-              ("Outcome", q.get("outcome") or label)]
+    header = [("Patient or population", q.population or ""),
+              ("Intervention", q.intervention or ""),
+              ("Comparison", q.comparator or ""),
+              ("Outcome", q.outcome or label)]
     binary = any(r["binary"] for r in rows)
     continuous = any(not r["binary"] for r in rows)
     ci = fmt.ci_label(alpha)
@@ -398,7 +426,7 @@ def summary_of_findings(data: dict) -> dict:
     else:
         control_head, probiotic_head = "With control", f"With probiotic ({ci})"
     return {"header": header, "rows": rows, "footnotes": notes.texts, "ci_label": ci,
-            "measure": model["measure"], "binary": binary, "continuous": continuous,
+            "measure": model.measure, "binary": binary, "continuous": continuous,
             "control_head": control_head, "probiotic_head": probiotic_head,
             "per": _thousands(PER)}
 
@@ -421,7 +449,7 @@ def marks_text(marks: list[int]) -> str:
     return ",".join(str(m).translate(_SUP) for m in marks)
 
 
-def sof_markdown(table: dict, escape=None) -> str:
+def sof_markdown(table: dict, escape: Callable[[object], str] | None = None) -> str:
     """The table as Markdown (GRADEpro's columns), with the numbered footnotes below.
 
     ``escape`` makes a value safe inside Markdown (the report passes

@@ -102,8 +102,9 @@ def test_recomputed_from_frees_only_the_pooled_numbers(prevention):
 def test_report_labels_a_recomputed_value(prevention):
     from metaanalysis.render.report import _published_view
     from metaanalysis.render.report import Scale
-    proto = Protocol.model_validate(prevention).model_dump(mode="json")
-    view = _published_view({"protocol": proto, "main": None, "comparisons": []}, Scale("RR"))
+    from types import SimpleNamespace as NS  # render takes the run's objects (issue 16)
+    run = NS(protocol=Protocol.model_validate(prevention), main=NS(result=None), comparisons=())
+    view = _published_view(run, Scale("RR"))
     (p,) = [v for v in view if v["id"] == "CD006475-1.2"]
     assert p["label"] == "Recomputed from the review's data table, not quoted"
     assert p["theirs"] == "0.87 [0.78, 0.97]"

@@ -123,3 +123,29 @@ def test_ratio_measures_agree_with_the_stats_core():
 ])
 def test_small_keeps_two_significant_digits(x, text):
     assert fmt.small(x) == text
+
+
+# percent, data, thousands, compact: what report.py and sof.py printed with
+# their own f-strings before (issue 16); the expected texts are those outputs
+
+
+@pytest.mark.parametrize("x, text", [
+    (52.83, "53%"), (0.0, "0%"), (-0.2, "0%"), (100.0, "100%"), (None, "NA"), (float("nan"), "NA"),
+])
+def test_percent_is_an_integer_percentage(x, text):
+    assert fmt.percent(x) == text
+
+
+@pytest.mark.parametrize("x, text", [
+    (12.0, "12"), (137, "137"), (0.5, "0.5"), (0.12345, "0.1235"), (2.5e-05, "2.5e-05"),
+    (12345.6, "1.235e+04"), (True, "yes"), (False, "no"), ([1, 2.5], "1, 2.5"), ((3.0,), "3"),
+    (None, "NA"), (float("nan"), "NA"), ("text", "text"),
+])
+def test_data_shows_an_input_as_entered(x, text):
+    assert fmt.data(x) == text
+
+
+def test_thousands_and_compact():
+    assert fmt.thousands(1234.4) == "1,234" and fmt.thousands(999.5) == "1,000"
+    assert fmt.thousands(0.4) == "0"
+    assert fmt.compact(104.0) == "104" and fmt.compact(0.5) == "0.5" and fmt.compact(12) == "12"

@@ -315,3 +315,59 @@ def test_no_figure_of_the_bundled_run_has_overlapping_text(bundled, tmp_path, mo
     for name, fig in caught:
         assert figure_reader.overlaps(fig) == [], f"{name}: overlapping texts"
         assert figure_reader.outside(fig) == [], f"{name}: texts outside the figure"
+
+
+# ----------------------------------------------------------------------------
+# a forest plot longer than a page: its pages are figures of the index
+
+
+def test_plan_emits_the_pages_of_a_long_forest_plot(bundled, tmp_path, monkeypatch):
+    """With the page limit lowered to 20 rows, the bundled treatment-scorad
+    forest plots over 20 rows become pages (each a figure in the index, the
+    main one still in every format); shorter ones stay whole."""
+    from metaanalysis.analysis.pipeline import run_protocol
+    from metaanalysis.render import figures as figures_mod
+    from metaanalysis.render import layout
+    from metaanalysis.runner import load_inputs
+
+    proto_path = bundled / "protocols" / "treatment-scorad.yaml"
+    studies, registry, loaded, _ = load_inputs([proto_path], bundled / "studies")
+    [(_, proto)] = loaded
+    run = run_protocol(proto, studies, registry)
+    whole = {j.id: j for j in figures_mod.plan_figures(run)}
+    monkeypatch.setattr(layout, "MAX_ROWS_PER_PAGE", 20)
+    jobs = figures_mod.plan_figures(run)
+    ids = [j.id for j in jobs]
+    assert "forest_main" in ids  # 11 rows: one page, drawn as before
+    assert whole["forest_main"].kwargs == next(j for j in jobs if j.id == "forest_main").kwargs
+    pages = [j for j in jobs if j.page_of == "forest_species"]  # 51 rows
+    assert "forest_species" not in ids and len(pages) >= 3
+    n = len(pages)
+    assert [j.id for j in pages] == [f"forest_species_p{i}" for i in range(1, n + 1)]
+    assert [j.base_id for j in pages] == ["forest_species"] * n
+    assert all(j.title.endswith(f"(page {i} of {n})") for i, j in enumerate(pages, start=1))
+    assert ids.index(pages[0].id) == ids.index(pages[-1].id) - (n - 1)  # in order, together
+    # drawn and read back: each study once, the overall result on the last page
+    figdir = tmp_path / "figures"
+    texts = []
+    for j in pages:
+        [svg] = figures_mod.draw_figure(j, figdir)
+        texts.append(svg_texts(svg))
+    keys = {c.key for c in run.comparisons}
+    seen = [t.rstrip("*\u2020\u2021\u00a7\u00b6") for page in texts for t in page
+            if t.rstrip("*\u2020\u2021\u00a7\u00b6") in keys]
+    species = next(a for a in run.strata if a.name == "species")
+    assert sorted(seen) == sorted(s.study for s in species.result.overall.studies)
+    has_total = [any(t.startswith("Total (") for t in page) for page in texts]
+    assert has_total == [False] * (n - 1) + [True]
+    # the leave-one-out (k + 1 rows) and cumulative (k rows) plots page the same way
+    monkeypatch.setattr(layout, "MAX_ROWS_PER_PAGE", 6)
+    ids = [j.id for j in figures_mod.plan_figures(run)]
+    for name in ("leave_one_out", "cumulative"):
+        assert name not in ids and f"{name}_p1" in ids and f"{name}_p2" in ids
+
+
+def test_every_bundled_figure_fits_one_page(figures):
+    """The bundled forest plots (at most 63 rows) are under the page limit, so
+    the committed outputs keep one file per figure."""
+    assert [fid for _proto, _data, fid, *_rest in figures if re.search(r"_p[0-9]+$", fid)] == []

@@ -18,7 +18,9 @@ from metaanalysis.render.plots import (
     funnel_plot,
     leave_one_out_plot,
     rob_summary,
+    rob_page_count,
     rob_traffic_light,
+    rows_page_count,
 )
 
 ROB_HEX = {"low": "#02C100", "some_concerns": "#E2DF07", "high": "#BF0000",
@@ -164,6 +166,42 @@ def test_cumulative_plot(data, figure_reader):
     assert figure_reader.overlaps(fig) == [] and figure_reader.outside(fig) == []
 
 
+def test_long_leave_one_out_and_cumulative_plots_are_split_into_pages(figure_reader):
+    """250 rows: every page within the page limit, each row on exactly one
+    page, the overall diamond and its reference line where they belong, the
+    same axis and width on every page."""
+    from metaanalysis.render.layout import MAX_ROWS_PER_PAGE
+
+    k = 250
+    rng = np.random.default_rng(7)
+    est = rng.normal(-0.3, 0.05, k)
+    lb, ub = est - 0.2, est + 0.2
+    labels = [f"S{i:03d}" for i in range(k)]
+    n = rows_page_count(k + 1, pooled=True)
+    assert n == math.ceil((k + 1) / MAX_ROWS_PER_PAGE)
+    assert rows_page_count(10, pooled=True) == 1
+    seen, widths, ticks = [], set(), set()
+    for p in range(1, n + 1):
+        fig = leave_one_out_plot(est, lb, ub, labels, overall=(-0.3, -0.35, -0.25), page=p,
+                                 title="LOO")
+        texts = figure_reader.texts(fig)
+        rows = [t for t in texts if t.startswith("Omitting S")]
+        assert 0 < len(rows) <= MAX_ROWS_PER_PAGE and f"LOO (page {p} of {n})" in texts
+        seen += rows
+        assert len(offsets(fig, "loo-point")) == len(rows)
+        assert len(gid(fig, "diamond-total", Polygon)) == (p == n)
+        assert ("All studies" in texts) == (p == n)
+        assert len(gid(fig, "reference-line", Line2D)) == 1  # on every page
+        widths.add(round(fig.get_figwidth(), 9))
+        ticks.add(tuple(t.get_text() for t in fig.axes[0].get_xticklabels()))
+        assert figure_reader.outside(fig) == []
+    assert seen == [f"Omitting {s}" for s in labels] and len(widths) == len(ticks) == 1
+    last = cumulative_plot(est, lb, ub, labels, page=rows_page_count(k))
+    assert len(offsets(last, "cumulative-point")) == k - (rows_page_count(k) - 1) * MAX_ROWS_PER_PAGE
+    with pytest.raises(ValueError, match="page must be"):
+        cumulative_plot(est, lb, ub, labels, page=rows_page_count(k) + 1)
+
+
 # ----------------------------------------------------------------------------
 # bubble plot
 
@@ -255,3 +293,26 @@ def test_summary_bars_unweighted_and_weighted(rob, figure_reader):
     assert figure_reader.overlaps(fig) == [] and figure_reader.outside(fig) == []
     with pytest.raises(ValueError, match="no weight"):
         rob_summary(rob, weights={"Taylor 2007": 1})
+
+
+def test_a_long_traffic_light_plot_is_split_into_pages(figure_reader):
+    """120 studies: pages of at most the page's rows, each study once, the
+    same label column on every page, and the legend on each."""
+    studies = {f"Trial {i:03d}": {"D1": "low", "D2": "high", "Overall": "high"}
+               for i in range(120)}
+    n = rob_page_count(len(studies))
+    assert n > 1 and rob_page_count(10) == 1
+    seen, widths = [], set()
+    for p in range(1, n + 1):
+        fig = rob_traffic_light(studies, page=p)
+        texts = figure_reader.texts(fig)
+        rows = [t for t in texts if t.startswith("Trial ")]
+        assert f"Page {p} of {n}" in texts and "Judgement" in texts
+        dots = sum(len(line.get_xdata()) for line in gid(fig, "rob-dot-high", Line2D))
+        assert dots == 2 * len(rows)  # D2 and Overall are high
+        seen += rows
+        widths.add(round(fig.get_figwidth(), 9))
+        assert figure_reader.overlaps(fig) == [] and figure_reader.outside(fig) == []
+    assert seen == list(studies) and len(widths) == 1
+    with pytest.raises(ValueError, match="page must be"):
+        rob_traffic_light(studies, page=n + 1)

@@ -1,58 +1,102 @@
-"""The GRADE Summary of Findings table (metaanalysis/render/sof.py) from hand-built results."""
+"""The GRADE Summary of Findings table (metaanalysis/render/sof.py) from hand-built results.
+
+The run is built from the real result types (Comparison, Extraction, FitResult,
+PoolResult, Analysis, ClaimVerdict); the protocol is a namespace with the few
+fields the table reads, its claims real protocol Claims.
+"""
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import math
+from dataclasses import replace
+from types import SimpleNamespace as NS
 
+from metaanalysis.analysis.claims import ClaimVerdict, Downgrade, Judgement, Reason
+from metaanalysis.analysis.pipeline import Analysis, Comparison, RunResult
+from metaanalysis.analysis.protocol import Claim
 from metaanalysis.render import sof
+from metaanalysis.stats.results import FitResult, PoolResult, StudyRow
+from metaanalysis.studies.extract import Extraction
 
-ROB = {"domain": "risk of bias", "levels": 1, "reason": "no RoB 2 judgement was extracted"}
-IMPRECISION = {"domain": "imprecision", "levels": 2, "reason": "the CI spans benefit and harm widely"}
-INCONSISTENCY = {"domain": "inconsistency", "levels": 1, "reason": "I² = 75%"}
+ROB = Downgrade("risk of bias", 1, Reason.text("no RoB 2 judgement was extracted"))
+IMPRECISION = Downgrade("imprecision", 2, Reason.text("the CI spans benefit and harm widely"))
+INCONSISTENCY = Downgrade("inconsistency", 1, Reason.text("I² = 75%"))
+NAN = float("nan")
 
 
 def _comparison(key, ci, n2i, n_total, strata, weeks=104.0, m2i=None, scale="events"):
-    return {"key": key, "study": key, "timepoint_weeks": weeks, "n_total": n_total, "strata": strata,
-            "scale": scale,
-            "extraction": {"ci": ci, "n2i": n2i, "m2i": m2i}}
+    ex = Extraction(study=key, outcome="o", measure="RR", kind="arms", scale=scale,
+                    intervention_arm="probiotic", control_arm="placebo", ci=ci, n2i=n2i, m2i=m2i)
+    return Comparison(key=key, study=key, arm="probiotic", control="placebo", outcome="o",
+                      timepoint_weeks=weeks, scale=scale, yi=0.0, vi=1.0, extraction=ex,
+                      attrs=dict(strata), flags=(), year=2000, rob_overall=None, rob_domains={},
+                      baseline_score=None, log10_dose=None, duration_weeks=None, n_total=n_total,
+                      outcome_choice="")
 
 
-def binary_results() -> dict:
-    """Three trials, RR. Control arms: 30/100, 10/100 and one without counts."""
+def _fit(k, measure, estimate, ci_lb, ci_ub, studies=()) -> FitResult:
+    """A fit with only what the table reads: k, the measure, the estimate and its CI."""
+    return FitResult(k=k, measure=measure, method="REML", test="z", estimate=estimate, se=NAN,
+                     stat=NAN, df=None, ci_lb=ci_lb, ci_ub=ci_ub, pval=NAN, tau2=0.0,
+                     tau2_ci=(None, None), tau=0.0, I2=None, H2=None, Q=None, Q_df=k - 1,
+                     Q_p=None, pi_lb=None, pi_ub=None, alpha=0.05, studies=tuple(studies))
+
+
+def _figures(f: FitResult) -> dict:
+    """A claim's ``figures``: the fit it was judged on."""
+    return {"k": f.k, "measure": f.measure, "estimate": f.estimate, "ci_lb": f.ci_lb,
+            "ci_ub": f.ci_ub}
+
+
+def _claim(cid, finding, verdict, figures, certainty, downgrades=(), studies=(),
+           statement="", judgement=None) -> ClaimVerdict:
+    return ClaimVerdict(id=cid, wording="w", source="s", finding=finding, operational="o",
+                        verdict=verdict, judgement=judgement, reasons=(), figures=figures,
+                        certainty=certainty,
+                        statement=Reason.text(statement) if statement else None,
+                        downgrades=tuple(downgrades), studies=tuple(studies))
+
+
+def _proto_claim(cid, subset=None, modifier=None) -> Claim:
+    return Claim(id=cid, wording="w", source="s", finding="benefit", operational="o",
+                 target={"subset": subset or {}}, modifier=modifier)
+
+
+def _protocol(measure="RR", alpha=0.05, label="eczema incidence", unit="", claims=()):
+    return NS(question=NS(population="Infants", intervention="Probiotics", comparator="Placebo",
+                          outcome="Eczema at 2 years"),
+              outcome=NS(label=label, unit=unit), model=NS(measure=measure, alpha=alpha),
+              claims=tuple(claims))
+
+
+def _run(protocol, comps, main: FitResult | None, claims, adverse_events=None) -> RunResult:
+    main_an = Analysis("main", "all eligible comparisons", tuple(c.key for c in comps),
+                       PoolResult(main) if main is not None else None)
+    return RunResult(protocol=protocol, studies=(), comparisons=tuple(comps), main=main_an,
+                     strata=(), regressions=(), sensitivity=(), leave_one_out=None,
+                     cumulative=None, small_study={}, adverse_events=adverse_events,
+                     claims=tuple(claims))
+
+
+def binary_results(measure: str = "RR") -> RunResult:
+    """Three trials, RR (or OR). Control arms: 30/100, 10/100 and one without counts."""
     comps = [_comparison("A2001", 30, 100, 200, {"mix": "multi"}),
              _comparison("B2002", 10, 100, 210, {"mix": "multi"}, weeks=52.0),
              _comparison("C2003", None, None, None, {"mix": "single"})]
-    main = {"k": 3, "measure": "RR", "estimate": math.log(0.5), "ci_lb": math.log(0.25),
-            "ci_ub": math.log(1.0)}
-    subset_fig = {"k": 2, "measure": "RR", "estimate": math.log(0.8), "ci_lb": math.log(0.02),
-                  "ci_ub": math.log(35.0)}
-    return {
-        "protocol": {
-            "question": {"population": "Infants", "intervention": "Probiotics",
-                         "comparator": "Placebo", "outcome": "Eczema at 2 years"},
-            "outcome": {"label": "eczema incidence", "unit": ""},
-            "model": {"measure": "RR", "alpha": 0.05},
-            "claims": [{"id": "C1", "target": {"subset": {}}},
-                       {"id": "C2", "target": {"subset": {"mix": ["multi"]}}},
-                       {"id": "C3", "target": {"subset": {}}}],
-        },
-        "comparisons": comps,
-        "main": {"comparisons": [c["key"] for c in comps], "result": main},
-        "claims": [
-            {"id": "C1", "finding": "benefit", "verdict": "inconclusive", "in_scope": True,
-             "figures": dict(main), "certainty": "very low",
-             "certainty_statement": "The evidence is very uncertain.",
-             "downgrades": [ROB, IMPRECISION], "studies": ["A2001", "B2002", "C2003"]},
-            {"id": "C2", "finding": "benefit", "verdict": "inconclusive", "in_scope": True,
-             "figures": subset_fig, "certainty": "very low", "certainty_statement": "",
-             "downgrades": [ROB, INCONSISTENCY, IMPRECISION], "studies": ["A2001", "B2002"]},
-            {"id": "C3", "finding": "effect_modification", "verdict": "insufficient evidence",
-             "in_scope": True, "figures": {}, "certainty": None, "downgrades": [], "studies": []},
-        ],
-    }
+    main = _fit(3, measure, math.log(0.5), math.log(0.25), math.log(1.0))
+    subset_fit = _fit(2, measure, math.log(0.8), math.log(0.02), math.log(35.0))
+    proto = _protocol(measure, claims=[_proto_claim("C1"), _proto_claim("C2", {"mix": ["multi"]}),
+                                       _proto_claim("C3")])
+    claims = [
+        _claim("C1", "benefit", "inconclusive", _figures(main), "very low", [ROB, IMPRECISION],
+               ["A2001", "B2002", "C2003"], statement="The evidence is very uncertain."),
+        _claim("C2", "benefit", "inconclusive", _figures(subset_fit), "very low",
+               [ROB, INCONSISTENCY, IMPRECISION], ["A2001", "B2002"]),
+        _claim("C3", "effect_modification", "insufficient evidence", {}, None),
+    ]
+    return _run(proto, comps, main, claims)
 
 
 def test_binary_rows_absolute_effects_and_footnotes():
@@ -100,29 +144,24 @@ def test_markdown_and_csv():
 
 
 def test_odds_ratio_goes_through_the_odds():
-    data = binary_results()
-    data["protocol"]["model"]["measure"] = "OR"
-    for f in (data["main"]["result"], data["claims"][0]["figures"], data["claims"][1]["figures"]):
-        f["measure"] = "OR"
-    main = sof.summary_of_findings(data)["rows"][0]
+    main = sof.summary_of_findings(binary_results("OR"))["rows"][0]
     # cr 0.2, OR 0.5: 0.2*0.5 / (1 - 0.2 + 0.1) = 0.1111 -> 111 per 1,000
     assert main["risk_probiotic"].startswith("111 per 1,000")
     assert main["relative_effect"].startswith("OR 0.50")
 
 
 def test_continuous_row_gives_the_mean_difference_and_control_mean():
-    data = binary_results()
-    data["protocol"]["model"]["measure"] = "MD"
-    data["protocol"]["outcome"] = {"label": "SCORAD", "unit": "points"}
-    data["comparisons"] = [
+    run = binary_results()
+    comps = [
         _comparison("A2001", None, 40, 80, {"mix": "multi"}, weeks=8.0, m2i=-2.0, scale="change"),
         _comparison("B2002", None, 60, 120, {"mix": "multi"}, weeks=8.0, m2i=-7.0, scale="change"),
         _comparison("C2003", None, 30, 60, {"mix": "single"}, weeks=8.0, m2i=40.0, scale="final")]
-    fig = {"k": 3, "measure": "MD", "estimate": -5.0, "ci_lb": -8.25, "ci_ub": 0.004}
-    data["main"]["result"] = fig
-    data["claims"] = [dict(data["claims"][0], figures=dict(fig), certainty="low",
-                           downgrades=[ROB, {"domain": "inconsistency", "levels": 1, "reason": "x"}])]
-    t = sof.summary_of_findings(data)
+    fit = _fit(3, "MD", -5.0, -8.25, 0.004)
+    c1 = replace(run.claims[0], figures=_figures(fit), certainty="low",
+                 downgrades=(ROB, Downgrade("inconsistency", 1, Reason.text("x"))))
+    run = _run(_protocol("MD", label="SCORAD", unit="points", claims=run.protocol.claims),
+               comps, fit, [c1])
+    t = sof.summary_of_findings(run)
     assert t["continuous"] and not t["binary"]
     (row,) = t["rows"]
     # a bound that rounds to zero prints "0.00", never "-0.00 lower"
@@ -137,10 +176,11 @@ def test_continuous_row_gives_the_mean_difference_and_control_mean():
 
 
 def test_alpha_sets_the_interval_label_and_unrated_rows_say_so():
-    data = binary_results()
-    data["protocol"]["model"]["alpha"] = 0.10
-    data["claims"] = [c for c in data["claims"] if c["id"] == "C2"]
-    t = sof.summary_of_findings(data)
+    run = binary_results()
+    proto = run.protocol
+    run = replace(run, protocol=NS(**{**vars(proto), "model": NS(measure="RR", alpha=0.10)}),
+                  claims=tuple(c for c in run.claims if c.id == "C2"))
+    t = sof.summary_of_findings(run)
     assert t["ci_label"] == "90% CI"
     assert "Risk with probiotic (90% CI)" in sof.sof_markdown(t)
     main = t["rows"][0]
@@ -148,14 +188,20 @@ def test_alpha_sets_the_interval_label_and_unrated_rows_say_so():
     assert "No claim is judged on this estimate" in main["comments"]
 
 
+def _with_claim_first(run, claim, proto_claim):
+    """``run`` with ``claim`` judged first and its protocol entry added."""
+    proto = run.protocol
+    return replace(run, claims=(claim,) + run.claims,
+                   protocol=NS(**{**vars(proto), "claims": proto.claims + (proto_claim,)}))
+
+
 def test_effect_modification_certainty_only_as_a_last_resort():
-    data = binary_results()
-    em = copy.deepcopy(data["claims"][0])
-    em.update(id="C0", finding="effect_modification", certainty="low", downgrades=[ROB])
-    em["figures"]["Q_between_p"] = 0.3766
-    data["claims"].insert(0, em)
-    data["protocol"]["claims"].append({"id": "C0", "modifier": "mix_type", "target": {"subset": {}}})
-    main = sof.summary_of_findings(data)["rows"][0]
+    run = binary_results()
+    c1 = run.claims[0]
+    em = replace(c1, id="C0", finding="effect_modification", certainty="low", downgrades=(ROB,),
+                 figures={**c1.figures, "Q_between_p": 0.3766})
+    run = _with_claim_first(run, em, _proto_claim("C0", modifier="mix_type"))
+    main = sof.summary_of_findings(run)["rows"][0]
     assert main["claims"] == "C0, C1"
     assert "C0 inconclusive (subgroup differences by mix type: p = 0.38); C1 inconclusive." in main["comments"]
     assert main["certainty"] == "Very low"  # C1's rating, not the modifier claim's
@@ -166,55 +212,64 @@ def test_effect_modification_certainty_only_as_a_last_resort():
 def test_a_mixed_results_claim_never_rates_the_effect():
     # a heterogeneity claim is rated without inconsistency (low); listed first,
     # it must not give the row its certainty, and the comment says what it rated
-    data = binary_results()
-    het = copy.deepcopy(data["claims"][0])
-    het.update(id="C0", finding="heterogeneity", verdict="supported", certainty="low",
-               downgrades=[ROB], judgement={"certainty": "low", "certainty_basis":
-                                            "GRADE certainty (without inconsistency)"})
-    data["claims"].insert(0, het)
-    data["protocol"]["claims"].append({"id": "C0", "target": {"subset": {}}})
-    main = sof.summary_of_findings(data)["rows"][0]
+    run = binary_results()
+    het = replace(run.claims[0], id="C0", finding="heterogeneity", verdict="supported",
+                  certainty="low", downgrades=(ROB,),
+                  judgement=Judgement.from_dict({
+                      "certainty": "low",
+                      "certainty_basis": "GRADE certainty (without inconsistency)"}))
+    run = _with_claim_first(run, het, _proto_claim("C0"))
+    main = sof.summary_of_findings(run)["rows"][0]
     assert main["claims"] == "C0, C1"
     assert main["certainty"] == "Very low" and "Certainty as rated for C1." in main["comments"]
     assert ("Other claims on this estimate rated: C0 low, GRADE certainty without "
             "inconsistency.") in main["comments"]
     # alone on its estimate, it still does not rate the effect
-    data["claims"] = [het]
-    assert sof.summary_of_findings(data)["rows"][0]["certainty"] == "Not rated"
+    run = replace(run, claims=(het,))
+    assert sof.summary_of_findings(run)["rows"][0]["certainty"] == "Not rated"
 
 
 def test_a_harms_claim_gets_its_own_adverse_event_row_in_a_mixed_table():
-    data = binary_results()
-    data["protocol"]["model"]["measure"] = "MD"
-    for f in (data["main"]["result"], data["claims"][0]["figures"]):
-        f.update(measure="MD", estimate=-5.0, ci_lb=-8.0, ci_ub=-2.0)
-    data["claims"][1].update(finding="harms", figures={"k": 2, "measure": "RR", "estimate": math.log(1.2),
-                                                       "ci_lb": math.log(0.9), "ci_ub": math.log(1.6)})
-    data["adverse_events"] = {"result": {"studies": [{"study": "X"}, {"study": "Y"}]}}
-    t = sof.summary_of_findings(data)
+    run = binary_results()
+    main_fit = _fit(3, "MD", -5.0, -8.0, -2.0)
+    c1 = replace(run.claims[0], figures=_figures(main_fit))
+    c2 = replace(run.claims[1], finding="harms",
+                 figures=_figures(_fit(2, "RR", math.log(1.2), math.log(0.9), math.log(1.6))))
+    ae_fit = _fit(2, "RR", math.log(1.2), math.log(0.9), math.log(1.6),
+                  studies=[StudyRow(s, 0.0, 1.0, 1.0, -2.0, 2.0, 50.0) for s in ("X", "Y")])
+    ae = Analysis("adverse events", "any adverse event, RR", ("X", "Y"), PoolResult(ae_fit))
+    run = _run(_protocol("MD", claims=run.protocol.claims), run.comparisons, main_fit,
+               [c1, c2, run.claims[2]], adverse_events=ae)
+    t = sof.summary_of_findings(run)
     assert t["binary"] and t["continuous"]
     assert (t["control_head"], t["probiotic_head"]) == ("With control", "With probiotic (95% CI)")
-    main, ae = t["rows"]
+    main, ae_row = t["rows"]
     assert main["relative"] == "not applicable" and main["abs_probiotic"].startswith("MD 5.00 lower")
-    assert ae["outcome"] == "Adverse events (any)" and ae["relative"] == "RR 1.20 (0.90 to 1.60)"
-    assert ae["participants"] == "not available (2 RCTs)"
-    assert ae["abs_control"] == "not available (no per-arm counts)"
+    assert ae_row["outcome"] == "Adverse events (any)" and ae_row["relative"] == "RR 1.20 (0.90 to 1.60)"
+    assert ae_row["participants"] == "not available (2 RCTs)"
+    assert ae_row["abs_control"] == "not available (no per-arm counts)"
     md = sof.sof_markdown(t)
     assert "| Outcome | With control | With probiotic (95% CI) | Relative effect (95% CI) |" in md
     assert "| not applicable |" in md
 
 
 def test_a_multi_arm_trial_counts_once():
-    data = binary_results()
-    a1, a2 = copy.deepcopy(data["comparisons"][0]), copy.deepcopy(data["comparisons"][0])
-    a1.update(key="A2001 (low dose)")
-    a2.update(key="A2001 (high dose)")
-    for a in (a1, a2):  # the shared control arm split between the two comparisons
-        a["extraction"].update(ci=15, n2i=50)
-        a["n_total"] = 150
-    data["comparisons"] = [a1, a2, data["comparisons"][2]]
-    data["main"]["comparisons"] = [c["key"] for c in data["comparisons"]]
-    data["claims"] = data["claims"][:1]
-    (row,) = sof.summary_of_findings(data)["rows"]
+    run = binary_results()
+    a = run.comparisons[0]
+    # the shared control arm split between the two comparisons
+    split = dict(extraction=replace(a.extraction, ci=15, n2i=50), n_total=150)
+    a1 = replace(a, key="A2001 (low dose)", **split)
+    a2 = replace(a, key="A2001 (high dose)", **split)
+    main_fit = run.main.result.overall
+    run = _run(run.protocol, [a1, a2, run.comparisons[2]], main_fit, run.claims[:1])
+    (row,) = sof.summary_of_findings(run)["rows"]
     assert row["risk_control"] == "300 per 1,000 (from 1 of 2 trials)"
     assert row["participants"] == "at least 300 (2 RCTs)"
+
+
+def test_the_table_reads_a_nan_as_missing():
+    # a claim fitted on nothing finite (NaN, null in results.json) gives no row of its own
+    run = binary_results()
+    nan_claim = replace(run.claims[1], figures={**run.claims[1].figures, "estimate": NAN})
+    run = replace(run, claims=(run.claims[0], nan_claim))
+    assert [r["claims"] for r in sof.summary_of_findings(run)["rows"]] == ["C1"]

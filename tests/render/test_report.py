@@ -10,6 +10,7 @@ META_REQUIRE_ALL=1 (as in .ci/run), where it fails.
 """
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -22,7 +23,11 @@ import numpy as np
 import pytest
 from markupsafe import escape
 
+from metaanalysis.analysis.pipeline import Analysis
+from metaanalysis.analysis.protocol import MetaRegression
 from metaanalysis.render import report
+from metaanalysis.stats.bias import RegTest, TrimFill
+from metaanalysis.stats.results import RegressionResult
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -55,6 +60,11 @@ def outputs(bundled_run):
         result[o.protocol_id] = (folder, data, index)
     assert result, "the bundled run produced no protocol"
     return result
+
+
+def _replace(run, **changes):
+    """A copy of ``run`` with some fields replaced (result objects are frozen)."""
+    return dataclasses.replace(run, **changes)
 
 
 def _html(folder):
@@ -199,19 +209,24 @@ def test_pooled_effects_are_rounded_on_the_natural_scale(outputs):
         assert f"I² = {res['I2']:.0f}%" in _html(folder)
 
 
-def test_study_text_is_escaped(outputs):
-    folder, data, index = next(iter(outputs.values()))
-    data = copy.deepcopy(data)
-    old = data["comparisons"][0]["key"]
-    data["comparisons"][0]["key"] = NASTY
-    data["comparisons"][0]["extraction"]["notes"] = ['note with <b>bold</b> & "quotes"']
-    data["studies"][0].update(purpose=data["protocol"]["eligibility"]["purpose"], status="not analysed",
-                              reason="<script>alert(1)</script>")
-    data["protocol"]["title"] = "Title <i>with</i> markup & more"
-    data["claims"][0]["wording"] = 'He said "<&>"'
-    for a in [data["main"], *data["strata"], *data["sensitivity"]]:
-        a["comparisons"] = [NASTY if k == old else k for k in a["comparisons"]]
-    files = report.render_reports(data, index, folder)
+def test_study_text_is_escaped(outputs, bundled_results):
+    pid, (folder, _, index) = next(iter(outputs.items()))
+    run = bundled_results[pid]
+    proto = run.protocol
+    c0 = run.comparisons[0]
+    old = c0.key
+    c0 = dataclasses.replace(c0, key=NASTY, extraction=dataclasses.replace(
+        c0.extraction, notes=('note with <b>bold</b> & "quotes"',)))
+    s0 = {**run.studies[0], "purpose": proto.eligibility.purpose, "status": "not analysed",
+          "reason": "<script>alert(1)</script>"}
+    rekey = lambda a: dataclasses.replace(a, keys=tuple(NASTY if k == old else k for k in a.keys))  # noqa: E731
+    run = _replace(run, comparisons=(c0,) + run.comparisons[1:], studies=(s0,) + run.studies[1:],
+                   protocol=proto.model_copy(update={"title": "Title <i>with</i> markup & more"}),
+                   claims=(dataclasses.replace(run.claims[0], wording='He said "<&>"'),)
+                   + run.claims[1:],
+                   main=rekey(run.main), strata=tuple(map(rekey, run.strata)),
+                   sensitivity=tuple(map(rekey, run.sensitivity)))
+    files = report.render_reports(run, index, folder)
     text = files["report.html"]
     assert NASTY not in text
     assert "A&lt;&amp;&gt;&#34;B" in text
@@ -225,10 +240,10 @@ def test_study_text_is_escaped(outputs):
     assert "\\<b>bold\\</b>" in md
 
 
-def test_reports_are_deterministic(outputs):
-    for folder, data, index in outputs.values():
-        a = report.render_reports(data, index, folder)
-        b = report.render_reports(copy.deepcopy(data), list(index), folder)
+def test_reports_are_deterministic(outputs, bundled_results):
+    for pid, (folder, _, index) in outputs.items():
+        a = report.render_reports(bundled_results[pid], index, folder)
+        b = report.render_reports(copy.deepcopy(bundled_results[pid]), list(index), folder)
         assert a == b
         assert a["report.html"] == _html(folder)
         assert a["report.md"] == _md(folder)
@@ -358,53 +373,61 @@ def test_report_renders_in_chromium(outputs, tmp_path):
             assert w and h and float(w.group(1)) > 0 and float(h.group(1)) > 0
 
 
-def test_branches_the_bundled_run_does_not_reach(outputs):
+def test_branches_the_bundled_run_does_not_reach(outputs, bundled_results):
     """Small-study tests assessed, a meta-regression on a ratio measure, pooled
     adverse events, a contradicted claim, a figure without SVG: all render."""
-    by_measure = {d["protocol"]["model"]["measure"]: (f, d, i) for f, d, i in outputs.values()}
-    folder, data, index = by_measure.get("RR") or next(iter(outputs.values()))
-    data = copy.deepcopy(data)
-    main = data["main"]["result"]
-    data["small_study"] = {
-        "assessed": True, "k": 12,
-        "egger": {"test": "Egger regression", "stat": -2.5, "pval": 0.021, "df": 10.0,
-                  "intercept": -1.2, "slope": 0.3},
-        "trimfill": {"estimator": "L0", "side": "right", "k0": 3, "yi_fill": [0.1] * 3,
-                     "vi_fill": [0.05] * 3, "estimate": -0.1, "ci_lb": -0.3, "ci_ub": 0.1}}
-    data["adverse_events"] = {"name": "adverse events", "description": "any adverse event, RR",
-                              "comparisons": [], "note": None, "result": main}
-    data["protocol"]["meta_regression"] = [{"moderator": "year", "label": "publication year"}]
-    data["meta_regression"] = [{"moderator": "year", "note": None, "comparisons": ["x", "y"], "result": {
-        "k": 8, "method": "REML", "test": "knha", "coef_names": ["intrcpt", "year"],
-        "beta": [0.5, -0.02], "se": [0.4, 0.01], "stat": [1.25, -2.0], "pval": [0.25, 0.09],
-        "ci_lb": [-0.4, -0.045], "ci_ub": [1.4, 0.005], "df": 6.0, "tau2": 0.01, "I2": 12.0,
-        "H2": 1.1, "R2": 40.0, "QE": 7.0, "QE_df": 6, "QE_p": 0.32, "QM": 4.0, "QM_df": [1, 6],
-        "QM_p": 0.09, "alpha": 0.05, "conventions": {}, "warnings": []}}]
-    data["claims"][0]["verdict"] = "contradicted"
+    by_measure = {d["protocol"]["model"]["measure"]: (pid, f, i)
+                  for pid, (f, d, i) in outputs.items()}
+    pid, folder, index = by_measure.get("RR") or next((p, f, i) for p, (f, _, i) in outputs.items())
+    run = bundled_results[pid]
+    nan = float("nan")
+    egger = RegTest(model="lm", predictor="sei", stat=-2.5, pval=0.021, df=10.0, est=-1.2,
+                    ci_lb=nan, ci_ub=nan, beta=np.array([-1.2, 0.3]), se=np.array([0.4, 0.1]),
+                    tau2=nan, sigma=1.0)
+    # trim and fill's refitted model: only its pooled estimate and CI (d = 1) are shown
+    refit = dataclasses.make_dataclass("Refit", ["beta", "ci_lb", "ci_ub"])(
+        np.array([[-0.1]]), np.array([[-0.3]]), np.array([[0.1]]))
+    trimfill = TrimFill(estimator="L0", side="right", k0=3, se_k0=nan, p_k0=nan,
+                        yi_fill=np.full(3, 0.1), vi_fill=np.full(3, 0.05), yi_all=np.zeros(15),
+                        vi_all=np.zeros(15), fill=np.zeros(15, bool), fit=refit, iterations=1)
+    reg = RegressionResult(
+        k=8, method="REML", test="knha", coef_names=("intrcpt", "year"), beta=(0.5, -0.02),
+        se=(0.4, 0.01), stat=(1.25, -2.0), pval=(0.25, 0.09), ci_lb=(-0.4, -0.045),
+        ci_ub=(1.4, 0.005), df=6.0, tau2=0.01, I2=12.0, H2=1.1, R2=40.0, QE=7.0, QE_df=6,
+        QE_p=0.32, QM=4.0, QM_df=(1, 6), QM_p=0.09, alpha=0.05)
+    proto = run.protocol.model_copy(update={"meta_regression": (
+        MetaRegression.model_construct(moderator="year", label="publication year"),)})
+    run = _replace(
+        run, protocol=proto,
+        small_study={"assessed": True, "k": 12, "egger": egger, "trimfill": trimfill},
+        adverse_events=Analysis("adverse events", "any adverse event, RR", (), run.main.result),
+        regressions=(("year", reg, None, ("x", "y")),),
+        claims=(dataclasses.replace(run.claims[0], verdict="contradicted"),) + run.claims[1:])
     # the first figure with a PNG (the main forest plot) loses its SVG
     j = next(i for i, f in enumerate(index) if any(p.endswith(".png") for p in f["files"]))
     png_only = [dict(index[j], files=[p for p in index[j]["files"] if p.endswith(".png")])]
-    files = report.render_reports(data, index[:j] + png_only + index[j + 1:], folder)
+    files = report.render_reports(run, index[:j] + png_only + index[j + 1:], folder)
     text, md = files["report.html"], files["report.md"]
-    assert "Egger regression:</b> intercept -1.20" in text and "(p = 0.02)" in text
+    assert ("Egger regression (metafor regtest model=&#39;lm&#39;, predictor sei):</b> "
+            "intercept -1.20") in text and "(p = 0.02)" in text
     assert "3 imputed; adjusted RR 0.90 [0.74, 1.11]" in text
     assert "On publication year" in text and "QM = 4.00, df = (1, 6) (p = 0.09)" in text
     assert "0.98 [0.96, 1.01]" in text  # exp of the slope and its CI
     assert "Pooled RR:</b>" in text
     assert '<span class="badge v-contradicted">contradicted</span>' in text
     assert 'src="data:image/png;base64,' in text and text.count("<svg") == len(index) - 1
-    assert "- **Egger regression:** intercept -1.20" in md and "## 9. Adverse events" in md
+    assert "- **Egger regression (metafor regtest model='lm', predictor sei):** intercept -1.20" in md and "## 9. Adverse events" in md
 
 
 # ----------------------------------------------------------------------------
 # GRADE Summary of Findings table
 
 
-def test_reports_show_the_grade_summary_of_findings_table(outputs):
+def test_reports_show_the_grade_summary_of_findings_table(outputs, bundled_results):
     from metaanalysis.render import sof
 
-    for folder, data, _ in outputs.values():
-        table = sof.summary_of_findings(data)
+    for pid, (folder, _, _) in outputs.items():
+        table = sof.summary_of_findings(bundled_results[pid])
         assert table["rows"], "every protocol with a main analysis has a Summary of Findings row"
         # sof.csv is written beside the reports, and is exactly the table
         assert (folder / "sof.csv").read_text(encoding="utf-8") == sof.sof_csv(table)
@@ -423,14 +446,16 @@ def test_reports_show_the_grade_summary_of_findings_table(outputs):
         assert html.index('id="grade-sof"') < html.index('id="studies"')
 
 
-def test_interval_labels_follow_alpha(outputs):
-    folder, data, index = next(iter(outputs.values()))
+def test_interval_labels_follow_alpha(outputs, bundled_results):
+    pid, (folder, _, _) = next(iter(outputs.items()))
     assert "95% PI" in _md(folder) and "[95% CI]" in _md(folder)
-    data = copy.deepcopy(data)
-    data["protocol"]["model"]["alpha"] = 0.10
-    for c in data["claims"]:  # claim sentences are written by claims_text from the records, not here
-        c.update(summary="", reasons=[], judgement=None)
-    files = report.render_reports(data, [], folder)  # the figures were drawn at alpha = 0.05
+    run = bundled_results[pid]
+    proto = run.protocol
+    run = _replace(run, protocol=proto.model_copy(update={
+        "model": proto.model.model_copy(update={"alpha": 0.10})}),
+        # claim sentences are written by claims_text from the records, not here
+        claims=tuple(dataclasses.replace(c, reasons=(), judgement=None) for c in run.claims))
+    files = report.render_reports(run, [], folder)  # the figures were drawn at alpha = 0.05
     for name in ("report.md", "report.html"):
         text = files[name]
         assert "90% PI" in text and "[90% CI]" in text and "Wald 90% intervals" in text
@@ -529,3 +554,24 @@ def test_subgroup_tests_give_q_df_and_p(outputs):
                 n += 1
                 assert re.search(r"Q = [\d.]+, df = \d+", line), line
     assert n >= 3
+
+
+def test_a_paged_figure_is_one_figure_in_its_section(tmp_path):
+    """A forest plot drawn in pages (render/layout.py) is shown in its own
+    section with every page, not among the "other figures"."""
+    (tmp_path / "figures").mkdir()
+    index = []
+    for i in (1, 2):
+        (tmp_path / "figures" / f"forest_main_p{i}.svg").write_text(
+            f'<svg xmlns="http://www.w3.org/2000/svg"><text>page {i}</text></svg>', encoding="utf-8")
+        index.append({"id": f"forest_main_p{i}", "title": f"Main analysis (page {i} of 2)",
+                      "caption": "", "files": [f"figures/forest_main_p{i}.svg"],
+                      "page_of": "forest_main"})
+    index.append({"id": "funnel", "title": "Funnel", "caption": "", "files": []})
+    figs = report.Figures(index, tmp_path)
+    view = figs.take("forest_main")
+    assert view["title"] == "Main analysis"
+    assert "page 1" in view["html"] and "page 2" in view["html"]
+    assert view["files"] == ["figures/forest_main_p1.svg", "figures/forest_main_p2.svg"]
+    assert figs.take("forest_main") is None  # taken once
+    assert [f["id"] for f in figs.rest()] == ["funnel"]

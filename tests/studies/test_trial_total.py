@@ -154,8 +154,7 @@ def test_bundled_totals_reach_grade(scorad_run):
 def test_summary_of_findings_counts_totals_like_grade(scorad_run):
     from metaanalysis.render.sof import _participants as sof_participants
 
-    dicts = [c.to_dict() for c in scorad_run.comparisons]
-    text, note = sof_participants(dicts)
+    text, note = sof_participants(scorad_run.comparisons)
     n, unknown = participants(scorad_run.comparisons)
     assert text.startswith(f"at least {n:,} (") and unknown == 1
     assert note.endswith("for 1 trial: Sabzevar2022.")
