@@ -68,6 +68,7 @@ import numpy as np
 from metaanalysis.stats import distributions
 from metaanalysis.stats.effects import escalc
 from metaanalysis.errors import InputError
+from metaanalysis.stats.results import PoolResult
 from metaanalysis.stats.fit import prediction_interval, q_profile_ci, rma
 
 # ----------------------------------------------------------------------------
@@ -1032,7 +1033,7 @@ _API_MEASURE = {"RR": "RR", "OR": "OR", "Peto OR": "OR", "RD": "RD", "MD": "MD",
                 "difference": "GEN", "ratio": "GEN"}
 
 
-def forest_result(row: Reanalysed):
+def forest_result(row: Reanalysed) -> PoolResult:
     """The 2025 fit of one re-analysed unit as a PoolResult, for a forest plot."""
     from metaanalysis.stats.pool import pool_effects
 
@@ -1072,7 +1073,7 @@ def strip_html(text: str) -> str:
 
 
 # hygiene (issue 16): the one RoB 2 reader of an export row, shared with tools/cochrane_import.py
-def rob2_cells(cell) -> dict:
+def rob2_cells(cell: Callable[[str], str]) -> dict[str, tuple[str, str | None, str]]:
     """The RoB 2 columns of one export row.
 
     Parameters
@@ -1109,7 +1110,7 @@ def _study_id(label: str, year: str, taken: set) -> str:
     return sid
 
 
-def import_analysis(path, analysis: str, out_dir, *, purpose: str, comparator: str,
+def import_analysis(path: str | os.PathLike, analysis: str, out_dir: str | os.PathLike, *, purpose: str, comparator: str,
                     outcome: str = "other") -> list[Path]:
     """Write the studies of one analysis as study extraction files.
 

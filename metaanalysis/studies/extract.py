@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from metaanalysis.studies import conversions as cv
 from metaanalysis.studies.conversions import Derivation
@@ -741,7 +741,7 @@ def check_scales(extractions: Sequence[Extraction]) -> None:
 
 
 def extract_many(items: Iterable[tuple[Study, str] | tuple[Study, str, dict]], *,
-                 measure: str, **kwargs) -> tuple[Extraction, ...]:
+                 measure: str, **kwargs: Any) -> tuple[Extraction, ...]:
     """:func:`extract` for several (study, outcome id[, per-study kwargs]) items,
     then :func:`check_scales`.
 

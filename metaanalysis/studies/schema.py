@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -131,7 +131,7 @@ class FieldIssues(ValueError):
     callers who build models directly in Python.
     """
 
-    def __init__(self, issues):
+    def __init__(self, issues: Iterable[tuple[Iterable[str | int], str]]) -> None:
         self.issues = tuple((tuple(p), str(m)) for p, m in issues)
         super().__init__("; ".join(
             (f"{_dotted(p)}: {m}" if p else m) for p, m in self.issues))
