@@ -1,23 +1,32 @@
 """The public Python API: ``pool`` and ``regress`` over a pandas DataFrame.
 
-This layer checks the input (one clear error naming the row and column),
-computes effect sizes, calls the batched numerics with d = 1 and wraps the
-result in the frozen containers of :mod:`metaanalysis.stats.results`.
+This layer is the pandas front end: it checks the input (one clear error
+naming the row and column), computes effect sizes and hands the checked
+``(k,)`` arrays to :mod:`metaanalysis.stats.pool`, which fits them and
+returns the frozen containers of :mod:`metaanalysis.stats.results`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metaanalysis.stats import binary, distributions, fit
-from metaanalysis.stats.effects import BINARY, MEASURES, escalc
 from metaanalysis.errors import InputError
-from metaanalysis.stats.results import FitResult, PoolResult, RegressionResult, StudyRow
+from metaanalysis.stats.effects import escalc
+from metaanalysis.stats.measures import CONTINUOUS, MEASURES
+from metaanalysis.stats.pool import (  # noqa: F401  (the array layer, re-exported for callers)
+    ALL_METHODS, TEST_TEXT, check_options, describe_conventions, fit_one, pool_effects,
+    regress_effects, subgroup_difference,
+)
+from metaanalysis.stats.results import PoolResult, RegressionResult
 
-ALL_METHODS = fit.METHODS + ("MH", "PETO")
+if TYPE_CHECKING:
+    import pandas as pd
 
+#: The columns each measure reads from the data frame (metafor's names).
 COLUMNS = {
     "MD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
     "SMD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
@@ -25,12 +34,6 @@ COLUMNS = {
     "RR": ("ai", "n1i", "ci", "n2i"),
     "OR": ("ai", "n1i", "ci", "n2i"),
     "RD": ("ai", "n1i", "ci", "n2i"),
-}
-
-TEST_TEXT = {
-    "z": "Wald-type z tests and intervals",
-    "knha": "Hartung-Knapp-Sidik-Jonkman: t with k-1 df, variance scaled by Q_w/(k-1)",
-    "adhoc": "Knapp-Hartung with metafor's ad hoc modification: scaling factor truncated below at 1",
 }
 
 
@@ -45,7 +48,7 @@ _LOOKALIKE_MINUS = "\u2212\u2010\u2011\u2012\u2013\u2014\ufe63\uff0d"
 COUNT_COLUMNS = ("n1i", "n2i", "ai", "ci")
 
 
-def _numeric_column(data, col, file=None):
+def _numeric_column(data: pd.DataFrame, col: str, file: str | None = None) -> np.ndarray:
     """Return a float array for ``col`` or raise naming the first bad row."""
     if col not in data.columns:
         raise InputError(f"missing column '{col}'", file=file, column=col)
@@ -76,7 +79,8 @@ def _numeric_column(data, col, file=None):
     return out
 
 
-def _check_finite_effects(yi, vi, data, cols, file):
+def _check_finite_effects(yi: np.ndarray, vi: np.ndarray, data: pd.DataFrame,
+                          cols: Sequence[str], file: str | None) -> None:
     """Every row's effect size and variance is a finite number (vi > 0)."""
     bad = np.flatnonzero(~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0)))
     if bad.size:
@@ -87,7 +91,7 @@ def _check_finite_effects(yi, vi, data, cols, file):
                          file=file, row=i + 1, column=col)
 
 
-def _largest_column(data, cols, row=None):
+def _largest_column(data: pd.DataFrame, cols: Sequence[str], row: int | None = None) -> Any:
     """(column) of the largest |value| among ``cols`` (in ``row``, or anywhere)."""
     best, where = -1.0, None
     for c in cols:
@@ -105,18 +109,40 @@ def _largest_column(data, cols, row=None):
     return where if row is None else (where[0] if where else None)
 
 
-def _check(cond, msg, col, file):
+def _check(cond: np.ndarray, msg: str, col: str, file: str | None) -> None:
+    """Raise naming the first row where ``cond`` (k,) is False."""
     bad = np.flatnonzero(~cond)
     if bad.size:
         raise InputError(msg, file=file, row=int(bad[0]) + 1, column=col)
 
 
-def effect_sizes(data, measure, *, smd_correction="exact", add=0.5, to="only0", drop00=False,
-                 file=None):
+def effect_sizes(data: pd.DataFrame, measure: str, *, smd_correction: str = "exact",
+                 add: float = 0.5, to: str = "only0", drop00: bool = False,
+                 file: str | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
     """Validate ``data`` and compute ``(yi, vi, arms)`` for ``measure``.
 
-    ``arms`` holds the checked arm-level arrays (or None for generic input),
-    for the MH/Peto fits and for the forest plot's data columns.
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per study, metafor's column names (see :func:`pool`).
+    measure : {"MD", "SMD", "ROM", "RR", "OR", "RD", "GEN"}
+    smd_correction, add, to, drop00
+        As :func:`metaanalysis.stats.effects.escalc`.
+    file : str, optional
+        Named in every error.
+
+    Returns
+    -------
+    yi, vi : ndarray of shape (k,)
+    arms : dict of str to ndarray of shape (k,), or None
+        The checked arm-level arrays (None for generic input), for the
+        MH/Peto fits and for the forest plot's data columns.
+
+    Raises
+    ------
+    InputError
+        Naming the first bad row and column.
     """
     measure = str(measure).upper()
     if measure not in MEASURES:
@@ -146,7 +172,7 @@ def effect_sizes(data, measure, *, smd_correction="exact", add=0.5, to="only0", 
     cols = {c: _numeric_column(data, c, file) for c in COLUMNS[measure]}
     for c in ("n1i", "n2i"):
         _check(cols[c] > 0, "sample size must be > 0", c, file)
-    if measure in ("MD", "SMD", "ROM"):
+    if measure in CONTINUOUS:
         for c in ("sd1i", "sd2i"):
             _check(cols[c] > 0, "standard deviation must be > 0", c, file)
         if measure == "ROM":
@@ -175,12 +201,23 @@ def effect_sizes(data, measure, *, smd_correction="exact", add=0.5, to="only0", 
 
 
 def needed_columns(measure: str) -> tuple[str, ...]:
-    """The columns ``measure`` reads ("GEN": yi and vi; sei may replace vi)."""
+    """The columns ``measure`` reads ("GEN": yi and vi; sei may replace vi).
+
+    Parameters
+    ----------
+    measure : str
+        A measure code, any case.
+
+    Returns
+    -------
+    tuple of str
+        Empty for an unknown measure.
+    """
     measure = str(measure).upper()
     return ("yi", "vi") if measure == "GEN" else tuple(COLUMNS.get(measure, ()))
 
 
-def _require_columns(data, measure, file=None):
+def _require_columns(data: pd.DataFrame, measure: str, file: str | None = None) -> None:
     """Name every missing column and the whole set the measure needs
     ("missing column 'ai': measure RR needs columns ai, n1i, ci, n2i")."""
     need = needed_columns(measure)
@@ -191,7 +228,8 @@ def _require_columns(data, measure, file=None):
                          f"{measure} needs columns {', '.join(need)}", file=file, column=missing[0])
 
 
-def drop_incomplete(data, measure, *, by=None, file=None):
+def drop_incomplete(data: pd.DataFrame, measure: str, *, by: str | None = None,
+                    file: str | None = None) -> tuple[pd.DataFrame, list[int]]:
     """Rows with every column ``measure`` needs (and ``by``) filled in, and
     the 1-based numbers of the rows left out.
 
@@ -200,9 +238,21 @@ def drop_incomplete(data, measure, *, by=None, file=None):
     list. A non-numeric value is still an error (caught later), since it is
     a typo rather than a missing value.
 
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    measure : str
+    by : str, optional
+        A subgroup column that must be filled in too.
+    file : str, optional
+        Named in the error for a missing column.
+
     Returns
     -------
-    (pandas.DataFrame, list of int)
+    kept : pandas.DataFrame
+        The complete rows, renumbered from 0.
+    dropped : list of int
+        1-based numbers of the rows left out.
     """
     measure = str(measure).upper()
     need = list(needed_columns(measure))
@@ -218,154 +268,22 @@ def drop_incomplete(data, measure, *, by=None, file=None):
     return data.loc[~bad].reset_index(drop=True), dropped
 
 
-def _labels(data, study_col="study"):
+def _labels(data: pd.DataFrame, study_col: str = "study") -> list[str]:
+    """Study labels: the ``study_col`` column, else "Study 1", "Study 2", ..."""
     if study_col in data.columns:
         return [str(s) for s in data[study_col].tolist()]
     return [f"Study {i + 1}" for i in range(len(data))]
 
 
 # ----------------------------------------------------------------------------
-# single fits
+# pooling
 
 
-def _conventions(measure, method, test, pi_df, smd_correction, add, to, drop00):
-    conv = {
-        "tau2_estimator": method,
-        "test": TEST_TEXT.get(test, test),
-        "tau2_ci": "Q-profile (Viechtbauer 2007); bounds truncated at 0",
-        "I2": ("100*(Q-df)/Q" if method in ("FE", "MH", "PETO")
-               else "100*tau2/(tau2 + typical within-study variance) (Higgins & Thompson 2002), as metafor"),
-        "reference": "metafor 3.8 (rma.uni, rma.mh, rma.peto) conventions",
-    }
-    if method not in ("FE", "MH", "PETO"):
-        conv["prediction_interval"] = {
-            "metafor": "z" if test == "z" else "t(k-1)",
-            "k-1": "t(k-1) (R meta)",
-            "k-2": "t(k-2) (Higgins, Thompson & Spiegelhalter 2009; Riley 2011)",
-            "z": "z",
-        }[pi_df]
-    if measure == "SMD":
-        conv["smd"] = ("Hedges' g, exact bias correction J = G(m/2)/(sqrt(m/2)G((m-1)/2)); "
-                       "vi = 1/n1+1/n2+g^2/(2(n1+n2)) (metafor)" if smd_correction == "exact" else
-                       "Hedges' g, RevMan approximation J = 1-3/(4N-9); vi = 1/n1+1/n2+g^2/(2(N-3.94))")
-    if measure == "ROM":
-        conv["scale"] = "log ratio of means (metafor ROM)"
-    if measure in BINARY:
-        conv["scale"] = "log" if measure in ("RR", "OR") else "risk difference"
-        conv["zero_cells"] = (f"add {add} to every cell of studies with a zero cell (to='{to}'); "
-                              + ("double-zero studies dropped" if drop00 else
-                                 "double-zero studies kept (metafor drop00=FALSE)"))
-        if method in ("MH", "PETO"):
-            conv["zero_cells"] = ("pooled estimate from raw counts; Q from yi/vi with 1/2 added to "
-                                  "studies with a zero cell and double-zero studies dropped (metafor)")
-    if measure == "MD":
-        conv["md_variance"] = "sd1^2/n1 + sd2^2/n2 (metafor vtype='LS')"
-    return conv
-
-
-def fit_one(yi, vi, labels, *, measure="GEN", method="REML", test="z", alpha=0.05,
-            pi_df="metafor", arms=None, conventions=None, tau2=None) -> FitResult:
-    """Fit one meta-analysis to checked ``yi``/``vi`` (shape (k,)).
-
-    ``tau2`` fixes the heterogeneity variance (a subgroup under a common tau2)
-    instead of estimating it; the tau2 CI is then not defined.
-    """
-    yi = np.asarray(yi, dtype=float)
-    vi = np.asarray(vi, dtype=float)
-    k = int(np.sum(np.isfinite(yi) & np.isfinite(vi)))
-    warnings = []
-    z = distributions.norm.isf(alpha / 2)
-    if method in ("MH", "PETO"):
-        a, n1, c, n2 = arms["ai"], arms["n1i"], arms["ci"], arms["n2i"]
-        if method == "MH":
-            r = binary.mantel_haenszel(a, n1 - a, c, n2 - c, measure, alpha)
-        else:
-            r = binary.peto(a, n1 - a, c, n2 - c, alpha)
-            yi, vi = r.yi, r.vi
-        if not np.isfinite(r.estimate):
-            warnings.append("MH estimate undefined: no events in one arm across all studies")
-        studies = tuple(
-            StudyRow(lbl, float(y), float(v), float(math.sqrt(v)) if np.isfinite(v) else math.nan,
-                     float(y - z * math.sqrt(v)) if np.isfinite(v) else math.nan,
-                     float(y + z * math.sqrt(v)) if np.isfinite(v) else math.nan, float(w))
-            for lbl, y, v, w in zip(labels, yi, vi, r.weights))
-        return FitResult(k=len(a), measure=measure, method=method, test="z", estimate=r.estimate,
-                         se=r.se, stat=r.stat, df=None, ci_lb=r.ci_lb, ci_ub=r.ci_ub, pval=r.pval,
-                         tau2=0.0, tau2_ci=(None, None), tau=0.0, I2=r.I2, H2=r.H2, Q=r.Q,
-                         Q_df=r.Q_df, Q_p=r.Q_p, pi_lb=None, pi_ub=None, alpha=alpha,
-                         conventions={**(conventions or {}), **r.extra} if r.extra else (conventions or {}),
-                         studies=studies, warnings=tuple(warnings))
-    if k == 0:
-        raise InputError("no studies with a usable effect size")
-    if k == 1:
-        warnings.append("k = 1: tau2 is set to 0 and there is no heterogeneity test")
-        if test != "z":
-            # a t test on 0 df is undefined (metafor returns NA); the one study's
-            # own Wald interval keeps a single-study subgroup in the subgroup test
-            warnings.append(f"k = 1: test '{test}' needs k >= 2; the study's Wald z interval is shown")
-            test = "z"
-    if k == 2 and method not in ("FE",):
-        warnings.append("k = 2: tau2 is very imprecisely estimated")
-    bf = fit.rma(yi, vi, method, test, alpha=alpha, tau2=None if tau2 is None else [tau2])
-    if not bf.converged[0]:
-        warnings.append(f"{method} did not converge in {int(bf.iterations[0])} iterations")
-    if method != "FE" and k > 1 and bf.tau2[0] == 0:
-        warnings.append("tau2 estimated at the boundary (0)")
-    if method != "FE" and k > 1:
-        if tau2 is None:
-            lb, ub = fit.q_profile_ci(yi, vi, alpha=alpha)
-            tau2_ci = (float(lb[0]), float(ub[0]))
-        else:
-            tau2_ci = (None, None)
-        pi_lb, pi_ub = fit.prediction_interval(bf, pi_df=pi_df)
-        pi_lb, pi_ub = float(pi_lb[0]), float(pi_ub[0])
-        if not np.isfinite(pi_lb):
-            pi_lb = pi_ub = None
-    else:
-        tau2_ci = (None, None)
-        pi_lb = pi_ub = None
-    sei = np.sqrt(vi)
-    studies = tuple(
-        StudyRow(lbl, float(y), float(v), float(s), float(y - z * s), float(y + z * s), float(w))
-        for lbl, y, v, s, w in zip(labels, yi, vi, sei, bf.weights[:, 0]))
-    df = bf.df[0]
-    return FitResult(
-        k=k, measure=measure, method=method, test=test, estimate=float(bf.beta[0, 0]),
-        se=float(bf.se[0, 0]), stat=float(bf.stat[0, 0]), df=None if np.isnan(df) else float(df),
-        ci_lb=float(bf.ci_lb[0, 0]), ci_ub=float(bf.ci_ub[0, 0]), pval=float(bf.pval[0, 0]),
-        tau2=float(bf.tau2[0]), tau2_ci=tau2_ci, tau=float(math.sqrt(bf.tau2[0])),
-        I2=float(bf.I2[0]) if k > 1 else None, H2=float(bf.H2[0]) if k > 1 else None,
-        Q=float(bf.Q[0]) if k > 1 else None, Q_df=int(bf.Q_df[0]),
-        Q_p=float(bf.Q_p[0]) if k > 1 else None, pi_lb=pi_lb, pi_ub=pi_ub, alpha=alpha,
-        conventions=conventions or {}, studies=studies, warnings=tuple(warnings),
-        converged=bool(bf.converged[0]), iterations=int(bf.iterations[0]))
-
-
-def _check_options(measure, method, test, alpha, pi_df):
-    measure = str(measure).upper()
-    method = str(method).upper()
-    if measure not in MEASURES:
-        raise InputError(f"unknown measure '{measure}'; expected one of {', '.join(MEASURES)}")
-    if method not in ALL_METHODS:
-        raise InputError(f"unknown method '{method}'; expected one of {' '.join(ALL_METHODS)}")
-    if method == "MH" and measure not in BINARY:
-        raise InputError("method MH needs a binary measure (RR, OR or RD)")
-    if method == "PETO" and measure != "OR":
-        raise InputError("method PETO needs measure OR")
-    if test not in fit.TESTS:
-        raise InputError(f"unknown test '{test}'; expected one of {', '.join(fit.TESTS)}")
-    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-        raise InputError(f"alpha must be between 0 and 1, got {alpha!r}")
-    if pi_df not in fit.PI_DFS:
-        raise InputError(f"pi_df must be one of {', '.join(fit.PI_DFS)}")
-    if method in ("MH", "PETO", "FE") and test != "z":
-        raise InputError(f"test '{test}' is for random-effects models, not {method}")
-    return measure, method
-
-
-def pool(data, measure="MD", method="REML", test="z", by=None, alpha=0.05, *,
-         pi_df="metafor", smd_correction="exact", add=0.5, to="only0", drop00=False,
-         subgroup_tau2="separate", study_col="study", file=None) -> PoolResult:
+def pool(data: pd.DataFrame, measure: str = "MD", method: str = "REML", test: str = "z",
+         by: str | None = None, alpha: float = 0.05, *, pi_df: str = "metafor",
+         smd_correction: str = "exact", add: float = 0.5, to: str = "only0",
+         drop00: bool = False, subgroup_tau2: str = "separate", study_col: str = "study",
+         file: str | None = None) -> PoolResult:
     """Pool the studies in ``data``; optionally by subgroup.
 
     Parameters
@@ -384,11 +302,17 @@ def pool(data, measure="MD", method="REML", test="z", by=None, alpha=0.05, *,
         Intervals have nominal coverage ``1 - alpha``.
     pi_df : {"metafor", "k-1", "k-2", "z"}
         Prediction-interval distribution (metafor: z, or t(k-1) under knha).
+    smd_correction, add, to, drop00
+        Effect-size options, as :func:`metaanalysis.stats.effects.escalc`.
     subgroup_tau2 : {"separate", "common"}
         ``separate`` (RevMan, R meta): each subgroup its own tau2; Q_between
         from the subgroup estimates and SEs with inverse-variance weights.
         ``common``: a mixed-effects model with the subgroup as a categorical
         moderator and metafor's QM test.
+    study_col : str
+        Column of study labels.
+    file : str, optional
+        Named in every error.
 
     Returns
     -------
@@ -400,9 +324,9 @@ def pool(data, measure="MD", method="REML", test="z", by=None, alpha=0.05, *,
     >>> import pandas as pd
     >>> df = pd.DataFrame({"yi": [0.1, 0.5, 0.9], "vi": [0.01, 0.02, 0.03]})
     >>> round(pool(df, "GEN", "DL").estimate, 4)
-    0.4842
+    0.4835
     """
-    measure, method = _check_options(measure, method, test, alpha, pi_df)
+    measure, method = check_options(measure, method, test, alpha, pi_df)
     if subgroup_tau2 not in ("separate", "common"):
         raise InputError("subgroup_tau2 must be 'separate' or 'common'")
     yi, vi, arms = effect_sizes(data, measure, smd_correction=smd_correction, add=add, to=to,
@@ -423,13 +347,14 @@ def pool(data, measure="MD", method="REML", test="z", by=None, alpha=0.05, *,
         res = pool_effects(yi, vi, labels, measure=measure, method=method, test=test, by=by,
                            groups=groups, alpha=alpha, pi_df=pi_df, arms=arms,
                            subgroup_tau2=subgroup_tau2,
-                           conventions=_conventions(measure, method, test, pi_df,
-                                                    smd_correction, add, to, drop00))
+                           conventions=describe_conventions(measure, method, test, pi_df,
+                                                            smd_correction, add, to, drop00))
     _check_finite_result(res, method, data, COLUMNS.get(measure, ("yi", "vi", "sei")), file)
     return res
 
 
-def _check_finite_result(res: PoolResult, method, data, cols, file):
+def _check_finite_result(res: PoolResult, method: str, data: pd.DataFrame, cols: Sequence[str],
+                         file: str | None) -> None:
     """Refuse a result that overflowed (tau2 = inf from values near 1e308).
 
     A Mantel-Haenszel or Peto estimate may be undefined (no events in one
@@ -450,122 +375,29 @@ def _check_finite_result(res: PoolResult, method, data, cols, file):
                                  f"{at}", file=file)
 
 
-def pool_effects(yi, vi, labels, *, measure, method="REML", test="z", by=None, groups=None,
-                 alpha=0.05, pi_df="metafor", arms=None, subgroup_tau2="separate",
-                 conventions=None) -> PoolResult:
-    """Pool precomputed effects ``yi``/``vi`` (shape (k,)), optionally by subgroup.
-
-    The workhorse behind :func:`pool`, for callers (the protocol pipeline)
-    whose effects come from mixed sources: per-arm data for some studies and
-    reported differences for others. ``measure`` labels the scale (log for
-    RR/OR); ``groups`` gives each study's subgroup level when ``by`` is set.
-    """
-    yi = np.asarray(yi, dtype=float)
-    vi = np.asarray(vi, dtype=float)
-    conv = conventions if conventions is not None else _conventions(
-        measure, method, test, pi_df, "exact", 0.5, "only0", False)
-    overall = fit_one(yi, vi, labels, measure=measure, method=method, test=test, alpha=alpha,
-                      pi_df=pi_df, arms=arms, conventions=conv)
-    if by is None:
-        return PoolResult(overall=overall)
-    levels = list(dict.fromkeys(groups))
-    subs = []
-    for lvl in levels:
-        idx = np.array([g == lvl for g in groups])
-        sub_arms = None if arms is None else {c: a[idx] for c, a in arms.items()}
-        sub_labels = [lbl for lbl, keep in zip(labels, idx) if keep]
-        subs.append((lvl, fit_one(yi[idx], vi[idx], sub_labels, measure=measure, method=method,
-                                  test=test, alpha=alpha, pi_df=pi_df, arms=sub_arms,
-                                  conventions=conv)))
-    if subgroup_tau2 == "separate":
-        Qb, Qb_df, Qb_p = subgroup_difference([f.estimate for _, f in subs], [f.se for _, f in subs])
-        label = "separate tau2 per subgroup; Q_between from subgroup estimates (inverse-variance)"
-    else:
-        if method in ("MH", "PETO"):
-            raise InputError("subgroup_tau2='common' needs an inverse-variance method")
-        D = np.column_stack([np.array([g == lvl for g in groups], dtype=float) for lvl in levels])
-        X = np.column_stack([np.ones(len(groups)), D[:, 1:]])
-        bf = fit.rma(yi, vi, method, test, X=X, alpha=alpha)
-        Qb, Qb_p = float(bf.QM[0]), float(bf.QM_p[0])
-        subs = _common_tau2_levels(yi, vi, labels, groups, levels, D, bf, measure=measure,
-                                   method=method, test=test, alpha=alpha, pi_df=pi_df,
-                                   conventions=conv)
-        Qb_df = len(levels) - 1
-        label = "common tau2: mixed-effects model with the subgroup as moderator (metafor QM)"
-        if test != "z":
-            label += f"; F-test with df ({Qb_df}, {int(bf.QM_df[1][0])})"
-    return PoolResult(overall=overall, by=by, subgroups=tuple(subs), Q_between=Qb,
-                      Q_between_df=Qb_df, Q_between_p=Qb_p, subgroup_test=label)
-
-
-def _common_tau2_levels(yi, vi, labels, groups, levels, D, full, *, measure, method, test,
-                        alpha, pi_df, conventions):
-    """Subgroup rows under one tau2 shared by all subgroups (R meta's
-    ``tau.common``; metafor's no-intercept model ``mods = ~ factor(g) - 1``).
-
-    Each level's estimate, SE, test and CI come from the no-intercept
-    mixed-effects model (under knha with its k - p df and scaling); its Q and
-    I2 describe the level's own studies with the common tau2; the prediction
-    interval uses the common tau2.
-    """
-    t2 = float(full.tau2[0])
-    res0 = fit.rma(yi, vi, method, test, X=D, alpha=alpha, tau2=[t2])
-    if test == "z" or pi_df == "z":
-        crit = distributions.norm.isf(alpha / 2)
-    else:
-        crit = distributions.t.isf(alpha / 2, float(res0.df[0]))
-    conv = {**conventions, "subgroup_tau2": "common tau2 across subgroups (R meta tau.common; "
-                                            "metafor mods = ~ factor(g) - 1)"}
-    out = []
-    for j, lvl in enumerate(levels):
-        idx = np.array([g == lvl for g in groups])
-        sub = fit_one(yi[idx], vi[idx], [l for l, keep in zip(labels, idx) if keep],
-                      measure=measure, method=method, test="z", alpha=alpha, pi_df=pi_df,
-                      conventions=conv, tau2=t2)
-        est, se = float(res0.beta[j, 0]), float(res0.se[j, 0])
-        half = crit * math.sqrt(t2 + se**2)
-        df = None if test == "z" else float(res0.df[0])
-        out.append((lvl, FitResult(**{
-            **sub.__dict__, "test": test, "estimate": est, "se": se,
-            "stat": float(res0.stat[j, 0]), "df": df, "pval": float(res0.pval[j, 0]),
-            "ci_lb": float(res0.ci_lb[j, 0]), "ci_ub": float(res0.ci_ub[j, 0]),
-            "pi_lb": est - half if method != "FE" else None,
-            "pi_ub": est + half if method != "FE" else None})))
-    return tuple(out)
-
-
-def subgroup_difference(estimates, ses):
-    """Test for subgroup differences from subgroup estimates and SEs.
-
-    ``Q_between = sum w_j (b_j - b_bar)^2`` with ``w_j = 1/se_j^2``, on
-    ``J - 1`` df (Borenstein et al. 2009, ch. 19; RevMan; R meta). Subgroups
-    whose estimate is undefined are left out.
-
-    Returns
-    -------
-    (Q, df, p) : tuple; ``(None, 0, None)`` with fewer than two subgroups.
-    """
-    b = np.asarray(estimates, dtype=float)
-    s = np.asarray(ses, dtype=float)
-    ok = np.isfinite(b) & np.isfinite(s) & (s > 0)
-    b, s = b[ok], s[ok]
-    if len(b) < 2:
-        return None, 0, None
-    w = 1 / s**2
-    mu = np.sum(w * b) / w.sum()
-    Q = float(np.sum(w * (b - mu) ** 2))
-    return Q, len(b) - 1, float(distributions.chi2.sf(Q, len(b) - 1))
-
-
 # ----------------------------------------------------------------------------
 # meta-regression
 
 
-def design_matrix(data, mods):
+def design_matrix(data: pd.DataFrame, mods: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
     """Build ``X`` (k, p) with an intercept from moderator columns.
 
     Numeric columns enter as they are; other columns become treatment-coded
     dummies with the first level (in order of appearance) as reference.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        k rows.
+    mods : sequence of str
+        Moderator columns.
+
+    Returns
+    -------
+    X : ndarray of shape (k, p)
+        First column the intercept.
+    names : tuple of str
+        p coefficient names, metafor's ("intrcpt", "x", "groupB", ...).
     """
     cols = [np.ones(len(data))]
     names = ["intrcpt"]
@@ -590,15 +422,18 @@ def design_matrix(data, mods):
     return X, tuple(names)
 
 
-def regress(data, mods, measure="GEN", method="REML", test="z", alpha=0.05, *,
-            smd_correction="exact", file=None) -> RegressionResult:
+def regress(data: pd.DataFrame, mods: str | Sequence[str], measure: str = "GEN",
+            method: str = "REML", test: str = "z", alpha: float = 0.05, *,
+            smd_correction: str = "exact", file: str | None = None) -> RegressionResult:
     """Mixed-effects meta-regression, as metafor's ``rma(yi, vi, mods=...)``.
 
     Parameters
     ----------
     data : pandas.DataFrame
-    mods : sequence of str
+    mods : str or sequence of str
         Moderator columns (numeric, or categorical -> dummies).
+    measure, method, test, alpha, smd_correction, file
+        As :func:`pool` (no MH or Peto).
 
     Returns
     -------
@@ -608,7 +443,7 @@ def regress(data, mods, measure="GEN", method="REML", test="z", alpha=0.05, *,
         relative to the intercept-only model, truncated at 0, metafor's
         pseudo-R2; for FE, metafor's adjusted R2 of the weighted regression).
     """
-    measure, method = _check_options(measure, method, test, alpha, "metafor")
+    measure, method = check_options(measure, method, test, alpha, "metafor")
     if method in ("MH", "PETO"):
         raise InputError("meta-regression needs an inverse-variance method")
     if isinstance(mods, str):
@@ -617,38 +452,3 @@ def regress(data, mods, measure="GEN", method="REML", test="z", alpha=0.05, *,
     X, names = design_matrix(data, mods)
     return regress_effects(yi, vi, X, names, method=method, test=test, alpha=alpha)
 
-
-def regress_effects(yi, vi, X, names, *, method="REML", test="z", alpha=0.05) -> RegressionResult:
-    """Meta-regression on precomputed ``yi``/``vi`` (k,) and design ``X`` (k, p)."""
-    yi = np.asarray(yi, dtype=float)
-    vi = np.asarray(vi, dtype=float)
-    k, p = X.shape
-    if k <= p:
-        raise InputError(f"meta-regression with {p} coefficients needs more than {p} studies (k = {k})")
-    bf = fit.rma(yi, vi, method, test, X=X, alpha=alpha)
-    warnings = []
-    if not bf.converged[0]:
-        warnings.append(f"{method} did not converge")
-    if method != "FE":
-        t0 = fit.estimate_tau2(yi, vi, method).tau2[0]
-        R2 = 0.0 if t0 <= 0 else max(0.0, 100 * (t0 - bf.tau2[0]) / t0)
-        r2_text = "max(0, (tau2_RE - tau2_ME)/tau2_RE) in percent (metafor)"
-    else:
-        # metafor's rma.uni for FE with moderators: the adjusted R2 of the
-        # weighted regression lm(yi ~ X, weights=1/vi), truncated at 0. Its
-        # total and residual sums of squares are the intercept-only Q and QE.
-        Q0 = float(fit.rma(yi, vi, "FE").Q[0])
-        R2 = 0.0 if Q0 <= 0 else max(0.0, 100 * (1 - (bf.Q[0] / (k - p)) / (Q0 / (k - 1))))
-        r2_text = "max(0, adjusted R2 of the weighted regression (weights 1/vi)) in percent (metafor, FE)"
-    qm_df = bf.QM_df[0] if test == "z" else (int(bf.QM_df[0]), int(bf.QM_df[1][0]))
-    return RegressionResult(
-        k=k, method=method, test=test, coef_names=tuple(names),
-        beta=tuple(float(x) for x in bf.beta[:, 0]), se=tuple(float(x) for x in bf.se[:, 0]),
-        stat=tuple(float(x) for x in bf.stat[:, 0]), pval=tuple(float(x) for x in bf.pval[:, 0]),
-        ci_lb=tuple(float(x) for x in bf.ci_lb[:, 0]), ci_ub=tuple(float(x) for x in bf.ci_ub[:, 0]),
-        df=None if test == "z" else float(bf.df[0]), tau2=float(bf.tau2[0]),
-        I2=float(bf.I2[0]), H2=float(bf.H2[0]), R2=R2, QE=float(bf.Q[0]), QE_df=int(bf.Q_df[0]),
-        QE_p=float(bf.Q_p[0]), QM=float(bf.QM[0]), QM_df=qm_df, QM_p=float(bf.QM_p[0]),
-        alpha=alpha, conventions={"tau2_estimator": method, "test": TEST_TEXT[test],
-                                  "R2": r2_text},
-        warnings=tuple(warnings))

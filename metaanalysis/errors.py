@@ -27,7 +27,3 @@ class InputError(MetaError, ValueError):
             where.append(f"column '{column}'")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
-
-
-class ConvergenceError(MetaError, RuntimeError):
-    """An iterative estimator failed to converge."""

@@ -27,17 +27,6 @@ PKG = Path(__file__).resolve().parents[1] / "metaanalysis"
 LAYERS = {"errors": 0, "stats": 1, "studies": 2, "analysis": 3, "render": 4,
           "runner": 5, "write": 5, "api": 5, "cli": 6, "__init__": 6, "__main__": 6}
 
-#: Violations still being removed while the move to four layers lands (issue 16).
-#: Each entry must disappear, never be added to: the tests fail on a new
-#: violation and on a listed one that is gone but still listed.
-KNOWN_UPWARD = {
-    ("metaanalysis.analysis.pipeline", "metaanalysis.api"),
-    ("metaanalysis.analysis.revman", "metaanalysis.api"),
-}
-KNOWN_CIRCLES = {
-    "metaanalysis.studies.strains -> metaanalysis.studies.schema -> metaanalysis.studies.strains",
-}
-
 #: what the statistical core may import besides the standard library
 STATS_THIRD_PARTY = {"numpy", "scipy", "pymare"}
 
@@ -106,16 +95,13 @@ def test_every_module_has_a_layer():
 
 
 def test_no_upward_import():
-    bad, seen = [], set()
+    bad = []
     for p in _sources():
         me = _module_name(p)
         for line, m in _imports(p):
             if m.startswith("metaanalysis.") and _layer(m) > _layer(me):
-                seen.add((me, m))
-                if (me, m) not in KNOWN_UPWARD:
-                    bad.append(f"{p.relative_to(PKG.parent)}:{line}: {me} imports {m} (a higher layer)")
+                bad.append(f"{p.relative_to(PKG.parent)}:{line}: {me} imports {m} (a higher layer)")
     assert not bad, "\n".join(bad)
-    assert not KNOWN_UPWARD - seen, f"fixed, so remove from KNOWN_UPWARD: {KNOWN_UPWARD - seen}"
 
 
 def test_no_import_circle():
@@ -142,9 +128,7 @@ def test_no_import_circle():
             visit(n)
     # a package's __init__ may name its own modules lazily; that is not a circle of logic
     cycles = [c for c in cycles if not c.startswith("metaanalysis -> ")]
-    new = [c for c in cycles if c not in KNOWN_CIRCLES]
-    assert not new, "import circles:\n" + "\n".join(new)
-    assert not KNOWN_CIRCLES - set(cycles), f"fixed, so remove: {KNOWN_CIRCLES - set(cycles)}"
+    assert not cycles, "import circles:\n" + "\n".join(cycles)
 
 
 def test_stats_imports_numpy_scipy_pymare_only():

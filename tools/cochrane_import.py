@@ -14,22 +14,29 @@ HTML markup is removed (tags dropped, entities decoded, paragraphs joined by a s
 
 Which review label maps to which study file, and what the new files say beyond the CSV
 (citation, organisms from a primary abstract), is the table ``TRIALS`` below.
+
+A thin caller of the library behind ``meta revman import``
+(:mod:`metaanalysis.analysis.revman`): the export is read by ``read_export`` (one reader, with
+its FILE:LINE errors) and the RoB 2 columns by ``rob2_cells`` (the domain map, the judgement
+map and the HTML-to-text rule). What stays here is this one review's curation: which trial is
+which study file, the quote layout the existing study files carry, and the merge into them.
+For another review, use ``meta revman import`` instead.
 """
 from __future__ import annotations
 
-import csv
+import io
 import re
 import sys
 from pathlib import Path
-
-import io
 
 from ruamel.yaml import YAML
 
 # run as a script (python tools/cochrane_import.py): this repository's package, not another install
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-# RoB 2 maps and support HTML -> text: one implementation, shared with `meta revman import`
-from metaanalysis.analysis.revman import ROB2_COLUMNS, ROB2_JUDGEMENTS, strip_html  # noqa: E402,F401
+from metaanalysis.analysis.revman import (  # noqa: E402,F401
+    ROB2_COLUMNS, ROB2_JUDGEMENTS, read_export, rob2_cells, strip_html,
+)
+from metaanalysis.errors import MetaError  # noqa: E402
 
 REVIEW_DOI = "10.1002/14651858.CD006475.pub3"
 REVIEW_URL = "https://www.cochranelibrary.com/cdsr/doi/10.1002/14651858.CD006475.pub3/full"
@@ -50,7 +57,11 @@ ROB_COLUMNS = tuple(ROB2_COLUMNS.items())
 
 def judgement(text: str) -> str:
     """'Low risk' / 'Some concerns' / 'High risk' as the schema's value."""
-    return ROB2_JUDGEMENTS[text.strip().lower()]
+    value = ROB2_JUDGEMENTS.get(text.strip().lower())
+    if value is None:
+        raise SystemExit(f"unknown RoB 2 judgement {text!r}; expected one of "
+                         f"{', '.join(ROB2_JUDGEMENTS)}")
+    return value
 DATA_CELLS = ("Study", "Experimental cases", "Experimental N", "Control cases", "Control N",
               "Weight", "Mean", "CI start", "CI end")
 
@@ -84,8 +95,12 @@ TRIALS = {
 
 
 def load(path: str | Path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    """The export's rows as ``{column: text}``, read by the library's ``read_export``."""
+    try:
+        ex = read_export(path)
+    except MetaError as exc:  # one clean line, never a traceback
+        raise SystemExit(str(exc)) from None
+    return [{col: cells[r] for col, cells in ex.text.items()} for r in range(ex.n)]
 
 
 def rows_for(rows, label, group, number):
@@ -141,11 +156,14 @@ def blocks(rows, label):
     rob = {"tool": "RoB2",
            "source": f"Cochrane CD006475.pub3, analysis {g}.{n} (RoB 2 columns of the data table; quote {rob_q})",
            "domains": {}, "overall": None}
-    for key, col in ROB_COLUMNS:
-        rob["domains"][key] = {"judgement": judgement(row[f"{col} (judgement)"]),
-                               "note": f'{row[f"{col} (judgement)"]}. Support: "{strip_html(row[f"{col} (support)"])}"'}
-    rob["overall"] = {"judgement": judgement(row["Overall bias (judgement)"]),
-                      "note": f'{row["Overall bias (judgement)"]}. Support: "{strip_html(row["Overall bias (support)"])}"'}
+    cells = rob2_cells(lambda col: row.get(col, ""))
+    for key in (*ROB2_COLUMNS, "overall"):
+        text, _, support = cells[key]
+        entry = {"judgement": judgement(text), "note": f'{text}. Support: "{support}"'}
+        if key == "overall":
+            rob["overall"] = entry
+        else:
+            rob["domains"][key] = entry
     per_arm = {"events": _num(row["Experimental cases"]), "n": _num(row["Experimental N"])}
     ctl = {"events": _num(row["Control cases"]), "n": _num(row["Control N"])}
     source = {"citation": REVIEW_CITATION, "url": REVIEW_URL, "kind": "secondary review table",

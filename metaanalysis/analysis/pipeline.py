@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from metaanalysis import api
+from metaanalysis.stats import pool
 from metaanalysis.analysis import claims as claims_mod
 # selection (eligibility, outcomes, strata, comparisons) is its own stage, shared with protocol.py
 from metaanalysis.analysis import selection
@@ -98,7 +98,7 @@ def between_strata_test(subgroups: Sequence[tuple[str, FitResult]], levels: Sequ
     z = distributions.norm.isf(alpha / 2)
     est = [fits[l].estimate for l in use]
     ses = [(fits[l].ci_ub - fits[l].ci_lb) / (2 * z) for l in use]
-    Q, df, p = api.subgroup_difference(est, ses)
+    Q, df, p = pool.subgroup_difference(est, ses)
     if Q is None:
         return None
     tests = {fits[l].test for l in use}
@@ -122,7 +122,7 @@ def _fit(comps, proto: Protocol, *, method=None, test=None, by=None, name="", de
     vi = np.array([c.vi for c in comps])
     groups = [c.attrs[by] for c in comps] if by else None
     try:
-        res = api.pool_effects(yi, vi, list(keys), measure=m.measure, method=method, test=test,
+        res = pool.pool_effects(yi, vi, list(keys), measure=m.measure, method=method, test=test,
                                by=by, groups=groups, alpha=m.alpha, pi_df=m.pi_df)
     except MetaError as exc:
         return Analysis(name, description, keys, None, str(exc))
@@ -158,7 +158,7 @@ def _regressions(comps, proto: Protocol):
             continue
         X = np.column_stack([np.ones(len(use)), x])
         try:
-            reg = api.regress_effects([c.yi for c in use], [c.vi for c in use], X,
+            reg = pool.regress_effects([c.yi for c in use], [c.vi for c in use], X,
                                       ("intrcpt", mr.moderator), method=proto.model.method
                                       if proto.model.method not in ("MH", "PETO") else "REML",
                                       test=proto.model.test, alpha=proto.model.alpha)
@@ -487,7 +487,7 @@ def _adverse_events(comps, studies, proto):
     c_ = np.array([r[3] for r in rows], float)
     n2 = np.array([r[4] for r in rows], float)
     yi, vi = escalc("RR", ai=a, n1i=n1, ci=c_, n2i=n2)
-    res = api.pool_effects(yi, vi, [r[0] for r in rows], measure="RR", method="REML",
+    res = pool.pool_effects(yi, vi, [r[0] for r in rows], measure="RR", method="REML",
                            test=proto.model.test)
     return Analysis("adverse events", "any adverse event, RR", tuple(r[0] for r in rows), res)
 

@@ -58,6 +58,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +68,7 @@ import numpy as np
 from metaanalysis.stats import distributions
 from metaanalysis.stats.effects import escalc
 from metaanalysis.errors import InputError
+from metaanalysis.stats.results import PoolResult
 from metaanalysis.stats.fit import prediction_interval, q_profile_ci, rma
 
 # ----------------------------------------------------------------------------
@@ -131,7 +134,7 @@ def _err(path, row, column, msg, lines=None):
     return err
 
 
-def read_export(path) -> Export:
+def read_export(path: str | os.PathLike) -> Export:
     """Read a RevMan Web "Data and analyses" CSV export.
 
     Raises
@@ -361,7 +364,8 @@ CANDIDATES = (
 )
 
 
-def printed_scale(measure, yi, vi, alpha):
+def printed_scale(measure: str, yi: np.ndarray, vi: np.ndarray,
+                  alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Effect and CI on RevMan's printed scale (ratios exponentiated)."""
     z = distributions.norm.isf(alpha / 2)
     se = np.sqrt(vi)
@@ -520,7 +524,8 @@ def _mh_batch(a, b, c, d, mask, measure):
     return est, var, w
 
 
-def pool_units(ex, analyses, units, method, model, alpha_of=None):
+def pool_units(ex: Export, analyses: list[Analysis], units: list[Unit], method: str,
+               model: str) -> tuple[list[np.ndarray], list[dict]]:
     """Pool every unit under one (method, model); one batched call.
 
     Returns
@@ -621,7 +626,8 @@ def _weights_by_key(ex, analyses, wanted):
     return out
 
 
-def infer_models(ex: Export, analyses: list[Analysis], progress=None) -> None:
+def infer_models(ex: Export, analyses: list[Analysis],
+                 progress: Callable[[], object] | None = None) -> None:
     """Pick each analysis's method, model and weight scope from the printed weights.
 
     All analyses that share a candidate (method, model, measure, scope) are
@@ -847,7 +853,7 @@ def _clean(obj):
     return obj
 
 
-def reproduce(path, progress=None) -> Review:
+def reproduce(path: str | os.PathLike, progress: Callable[[], object] | None = None) -> Review:
     """Read a RevMan export and reproduce every analysis.
 
     Parameters
@@ -880,7 +886,7 @@ def reproduce(path, progress=None) -> Review:
     return Review(str(path), analyses, ex)
 
 
-def summary_by_type(reviews) -> dict:
+def summary_by_type(reviews: Iterable[Review]) -> dict[str, tuple[int, int]]:
     """{data type: (reproduced, total)} over reviews."""
     out: dict = {}
     for rev in reviews:
@@ -1027,9 +1033,9 @@ _API_MEASURE = {"RR": "RR", "OR": "OR", "Peto OR": "OR", "RD": "RD", "MD": "MD",
                 "difference": "GEN", "ratio": "GEN"}
 
 
-def forest_result(row: Reanalysed):
+def forest_result(row: Reanalysed) -> PoolResult:
     """The 2025 fit of one re-analysed unit as a PoolResult, for a forest plot."""
-    from metaanalysis.api import pool_effects
+    from metaanalysis.stats.pool import pool_effects
 
     return pool_effects(np.asarray(row.yi, float), np.asarray(row.vi, float), list(row.studies),
                         measure=_API_MEASURE[row.measure], method=COCHRANE_2025["method"],
@@ -1066,6 +1072,30 @@ def strip_html(text: str) -> str:
     return re.sub(r"\s+", " ", t).strip()
 
 
+# hygiene (issue 16): the one RoB 2 reader of an export row, shared with tools/cochrane_import.py
+def rob2_cells(cell: Callable[[str], str]) -> dict[str, tuple[str, str | None, str]]:
+    """The RoB 2 columns of one export row.
+
+    Parameters
+    ----------
+    cell : callable
+        ``cell(column) -> str``: the row's text in ``column`` ("" if absent).
+
+    Returns
+    -------
+    dict
+        Domain key of :data:`ROB2_COLUMNS` (and ``"overall"``) ->
+        ``(judgement as exported, schema value or None, support text)``;
+        the value is None when the judgement is not one of
+        :data:`ROB2_JUDGEMENTS`; the support text is :func:`strip_html`'s.
+    """
+    out = {}
+    for key, head in (*ROB2_COLUMNS.items(), ("overall", "Overall bias")):
+        j = cell(f"{head} (judgement)")
+        out[key] = (j, ROB2_JUDGEMENTS.get(j.strip().lower()), strip_html(cell(f"{head} (support)")))
+    return out
+
+
 def _study_id(label: str, year: str, taken: set) -> str:
     import re
 
@@ -1080,7 +1110,7 @@ def _study_id(label: str, year: str, taken: set) -> str:
     return sid
 
 
-def import_analysis(path, analysis: str, out_dir, *, purpose: str, comparator: str,
+def import_analysis(path: str | os.PathLike, analysis: str, out_dir: str | os.PathLike, *, purpose: str, comparator: str,
                     outcome: str = "other") -> list[Path]:
     """Write the studies of one analysis as study extraction files.
 
@@ -1205,20 +1235,20 @@ def import_analysis(path, analysis: str, out_dir, *, purpose: str, comparator: s
                                   + (f"; subgroup: {an.subgroup_name[i]}" if an.subgroup_name[i] else "")}],
         }
         domains = {}
-        for key, head in ROB2_COLUMNS.items():
-            j = ex.text.get(f"{head} (judgement)", [""] * ex.n)[r]
-            if j.strip().lower() in ROB2_JUDGEMENTS:
-                d = {"judgement": ROB2_JUDGEMENTS[j.strip().lower()]}
-                sup = strip_html(ex.text.get(f"{head} (support)", [""] * ex.n)[r])
+        cells = rob2_cells(lambda col: ex.text.get(col, [""] * ex.n)[r])  # hygiene: shared reader
+        for key in ROB2_COLUMNS:
+            _, value, sup = cells[key]
+            if value is not None:
+                d = {"judgement": value}
                 if sup:
                     d["note"] = sup[:19_000]
                 domains[key] = d
-        ov = ex.text.get("Overall bias (judgement)", [""] * ex.n)[r].strip().lower()
-        if domains or ov in ROB2_JUDGEMENTS:
+        ov = cells["overall"][1]
+        if domains or ov is not None:
             study["rob"] = {"tool": "RoB2", "source": f"Cochrane review {doi[r] or ''} (RevMan export)".strip(),
                             "domains": domains}
-            if ov in ROB2_JUDGEMENTS:
-                study["rob"]["overall"] = {"judgement": ROB2_JUDGEMENTS[ov]}
+            if ov is not None:
+                study["rob"]["overall"] = {"judgement": ov}
         target = out / f"{sid}.yaml"
         with target.open("w", encoding="utf-8") as fh:
             yaml.dump(study, fh)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from metaanalysis.render import fmt
+
+if TYPE_CHECKING:
+    from metaanalysis.analysis.pipeline import RunResult
 
 DERIVED_NOTES = {
     "derived_from_p": "SE of the effect derived from a reported P value",
@@ -209,7 +212,11 @@ class FigureJob:
         return [f"figures/{self.id}.{f}" for f in self.formats]
 
     def index_entry(self) -> dict:
-        return {"id": self.id, "title": self.title, "caption": self.caption, "files": self.files}
+        """The figure's entry in figures/index.json (a page also names its figure)."""
+        entry = {"id": self.id, "title": self.title, "caption": self.caption, "files": self.files}
+        if self.page_of:
+            entry["page_of"] = self.page_of
+        return entry
 
     def draw(self, figdir: Path) -> list[Path]:
         """Draw the figure and write its files into ``figdir``."""
@@ -234,7 +241,7 @@ def preload() -> None:
     from metaanalysis.render import forest, plots, prisma  # noqa: F401
 
 
-def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
+def make_figures(run: RunResult, outdir: Path, all_formats: bool = False) -> list[dict]:
     """Draw every figure into ``outdir/figures``; return their index.
 
     Returns
@@ -253,7 +260,7 @@ def make_figures(run, outdir: Path, all_formats: bool = False) -> list[dict]:
     return [job.index_entry() for job in jobs]
 
 
-def plan_figures(run, all_formats: bool = False) -> list[FigureJob]:
+def plan_figures(run: RunResult, all_formats: bool = False) -> list[FigureJob]:
     """Every figure of a run as a :class:`FigureJob`, in report order; draws nothing.
 
     The main forest plot is always written as SVG, 300 dpi PNG and PDF; the

@@ -52,10 +52,9 @@ __all__ = [
 MINUS = "\u2212"  # typographic minus, as matplotlib's own tick labels use
 NA = "NA"
 
-#: Measures pooled on the log scale and shown exponentiated (no effect = 1).
-#: The one definition for render/ (results.py and schema.py keep their own
-#: copies for the stats core, which must not import render/).
-RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})
+#: Measures pooled on the log scale and shown exponentiated (no effect = 1):
+#: defined once, in the stats core (re-exported here for render/).
+from metaanalysis.stats.measures import RATIO_MEASURES  # noqa: E402
 
 #: Display names of effect measures, one house style: sentence case, no
 #: abbreviations ("Standardised", British spelling as in the Cochrane Handbook).
@@ -80,12 +79,12 @@ RATIO_CEILING = 10000.0
 RATIO_MAX_DECIMALS = 4
 
 
-def is_number(x) -> bool:
+def is_number(x: object) -> bool:
     """True for a finite int or float (not bool, not None, not NaN/inf)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def num(x, digits: int = 2, minus: str = "-", na: str = NA) -> str:
+def num(x: float | None, digits: int = 2, minus: str = "-", na: str = NA) -> str:
     """``x`` with ``digits`` fixed decimals; ``na`` ("NA") when missing or not finite.
 
     A value that rounds to zero has no sign: ``num(-0.04, 1) == "0.0"``.
@@ -103,7 +102,7 @@ def num(x, digits: int = 2, minus: str = "-", na: str = NA) -> str:
     return s.replace("-", minus) if minus != "-" else s
 
 
-def small(x, digits: int = 2, minus: str = "-") -> str:
+def small(x: float | None, digits: int = 2, minus: str = "-") -> str:
     """Like :func:`num`, but a nonzero value that would print as 0.00 keeps
     two significant digits (tau² = 0.0042, not 0.00; 0.000042, never "4.2e-05").
 
@@ -120,7 +119,7 @@ def small(x, digits: int = 2, minus: str = "-") -> str:
     return num(x, digits, minus)
 
 
-def percent(x, digits: int = 0) -> str:
+def percent(x: float | None, digits: int = 0) -> str:
     """A percentage such as I² or R²: ``digits`` decimals and "%"; "NA" when missing.
 
     Examples
@@ -131,7 +130,7 @@ def percent(x, digits: int = 0) -> str:
     return NA if not is_number(x) else f"{num(x, digits)}%"
 
 
-def data(x) -> str:
+def data(x: object) -> str:
     """An extracted or derived input as entered: integers plain, else up to
     4 decimals, trailing zeros dropped (large or tiny values in 4 significant
     digits); a list joined with ", "; a bool as "yes"/"no"; text as given.
@@ -158,7 +157,7 @@ def data(x) -> str:
     return f"{x:.4f}".rstrip("0").rstrip(".")
 
 
-def thousands(x) -> str:
+def thousands(x: float | None) -> str:
     """A count rounded to an integer, with thousands separators ("1,234").
 
     Examples
@@ -169,7 +168,7 @@ def thousands(x) -> str:
     return f"{int(round(x)):,}"
 
 
-def compact(x) -> str:
+def compact(x: float | None) -> str:
     """A short value in the fewest characters (Python's ``g``): "104", "0.5".
 
     Examples
@@ -180,7 +179,7 @@ def compact(x) -> str:
     return f"{x:g}"
 
 
-def p_value(p) -> str:
+def p_value(p: float | None) -> str:
     """A p-value: "< 0.001", "0.004", "0.03"; "0.050" for 0.0496.
 
     Examples
@@ -200,13 +199,13 @@ def p_value(p) -> str:
     return s
 
 
-def p_phrase(p, symbol: str = "p") -> str:
+def p_phrase(p: float | None, symbol: str = "p") -> str:
     """"p = 0.03" or "p < 0.001" ("P = 0.03" with ``symbol="P"``, RevMan's forest plots)."""
     s = p_value(p)
     return f"{symbol} {s}" if s.startswith("<") else f"{symbol} = {s}"
 
 
-def ratio(x, digits: int = 2) -> str:
+def ratio(x: float | None, digits: int = 2) -> str:
     """A ratio (RR, OR) on its natural scale, never "0.00".
 
     ``digits`` decimals while they keep 2 significant digits; smaller ratios
@@ -237,12 +236,13 @@ def ratio(x, digits: int = 2) -> str:
     return f"{x:.{d}f}"
 
 
-def effect(x, is_ratio: bool, digits: int = 2, minus: str = "-") -> str:
+def effect(x: float | None, is_ratio: bool, digits: int = 2, minus: str = "-") -> str:
     """An effect on the reader's scale, already exponentiated for ratios."""
     return ratio(x, digits) if is_ratio else num(x, digits, minus)
 
 
-def interval(lo, hi, is_ratio: bool = False, digits: int = 2, minus: str = "-") -> str:
+def interval(lo: float | None, hi: float | None, is_ratio: bool = False, digits: int = 2,
+             minus: str = "-") -> str:
     """"[lo, hi]"; "NA" when either bound is missing."""
     ok = (lambda v: v is not None and not (isinstance(v, float) and math.isnan(v))) if is_ratio \
         else is_number
@@ -271,14 +271,14 @@ def pi_label(alpha: float | None = 0.05) -> str:
     return f"{level(alpha)} PI"
 
 
-def null_value(measure_or_ratio) -> str:
+def null_value(measure_or_ratio: str | bool) -> str:
     """No effect on the display scale: "1" for ratio measures, else "0"."""
     is_ratio = (measure_or_ratio in RATIO_MEASURES if isinstance(measure_or_ratio, str)
                 else bool(measure_or_ratio))
     return "1" if is_ratio else "0"
 
 
-def excludes_null_phrase(alpha: float | None = 0.05, measure_or_ratio="MD",
+def excludes_null_phrase(alpha: float | None = 0.05, measure_or_ratio: str | bool = "MD",
                          interval_name: str = "CI") -> str:
     """"the 95% CI excludes no effect (0)" (or "(1)" for ratios, the level from alpha).
 
@@ -294,12 +294,12 @@ def measure_name(measure: str, lower: bool = False) -> str:
     return name.lower() if lower and name != measure else name
 
 
-def metafor_num(x, digits: int = 4) -> str:
+def metafor_num(x: float | None, digits: int = 4) -> str:
     """metafor ``print.rma`` style: fixed decimals, "NA" when missing; no "-0.0000"."""
     return num(x, digits)
 
 
-def metafor_p(p, digits: int = 4) -> str:
+def metafor_p(p: float | None, digits: int = 4) -> str:
     """metafor ``print.rma`` p-value: "<.0001" below the printed precision."""
     if not is_number(p):
         return NA
@@ -319,7 +319,7 @@ _SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u207
                                             "\u2077\u2078\u2079\u207b")
 
 
-def entered(x, digits: int = 2, minus: str = "-") -> str:
+def entered(x: float | None, digits: int = 2, minus: str = "-") -> str:
     """An extracted value as entered: integers without decimals, otherwise at
     most ``digits`` decimals with trailing zeros dropped; "" when missing.
 
@@ -347,7 +347,7 @@ def entered(x, digits: int = 2, minus: str = "-") -> str:
     return s.replace("-", minus) if minus != "-" else s
 
 
-def cell(x, minus: str = "-") -> str:
+def cell(x: object, minus: str = "-") -> str:
     """A free table cell (strain, dose, severity): numbers >= 10^4 as
     m×10ⁿ (a dose of 1e9 CFU prints as 1×10⁹), other numbers with :g;
     lists joined with " + ".

@@ -56,6 +56,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -252,21 +253,21 @@ def forest_plot(
     result: PoolResult | FitResult,
     *,
     study_data: dict[str, dict] | None = None,
-    columns=DEFAULT_COLUMNS,
+    columns: Sequence[str] = DEFAULT_COLUMNS,
     column_titles: dict[str, str] | None = None,
     arms: tuple[str, str] = ("Probiotic", "Control"),
     favours: tuple[str, str] | None = None,
     benefit: str = "lower",
     prediction: bool | str = False,
     xlim: tuple[float, float] | None = None,
-    ticks=None,
+    ticks: Sequence[float] | None = None,
     digits: int = 2,
     data_digits: int = 2,
     i2_from: str = "fit",
     title: str | None = None,
     subgroup_titles: dict[str, str] | None = None,
-    rob_domains=None,
-    footnotes=(),
+    rob_domains: Sequence[str] | None = None,
+    footnotes: Sequence[str] = (),
     fontsize: float = 8.0,
     plot_width: float = 2.6,
     label_width: float = 1.9,
@@ -386,7 +387,7 @@ def forest_plot(
 
 
 def forest_page_count(result: PoolResult | FitResult, *, rows_per_page: int | None = None,
-                      **kwargs) -> int:
+                      **kwargs: Any) -> int:
     """How many pages :func:`forest_plot` splits this forest plot into.
 
     Takes the same keyword arguments as :func:`forest_plot` (those that do not

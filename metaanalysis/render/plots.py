@@ -25,6 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -130,8 +131,8 @@ def _ratio_ticks(ax, lo, hi):
 
 
 def funnel_plot(
-    yi,
-    vi,
+    yi: ArrayLike,
+    vi: ArrayLike,
     estimate: float,
     *,
     contours: Sequence[float] = (0.10, 0.05, 0.01),
@@ -479,15 +480,15 @@ def _favours(favours, arms, benefit):
 
 
 def leave_one_out_plot(
-    estimates,
-    ci_lb,
-    ci_ub,
+    estimates: ArrayLike,
+    ci_lb: ArrayLike,
+    ci_ub: ArrayLike,
     labels: Sequence[str],
     *,
     overall: FitResult | PoolResult | tuple | None = None,
     measure: str = "GEN",
-    tau2=None,
-    I2=None,
+    tau2: ArrayLike | None = None,
+    I2: ArrayLike | None = None,
     favours: tuple[str, str] | None = None,
     arms: tuple[str, str] = ("Probiotic", "Control"),
     benefit: str = "lower",
@@ -496,7 +497,7 @@ def leave_one_out_plot(
     fontsize: float = 8.0,
     plot_width: float = 2.6,
     label_width: float = 2.2,
-    xlim=None,
+    xlim: tuple[float, float] | None = None,
     alpha: float = 0.05,
     note: str | None = None,
     page: int | None = None,
@@ -543,12 +544,12 @@ def leave_one_out_plot(
 
 
 def cumulative_plot(
-    estimates,
-    ci_lb,
-    ci_ub,
+    estimates: ArrayLike,
+    ci_lb: ArrayLike,
+    ci_ub: ArrayLike,
     labels: Sequence[str],
     *,
-    years=None,
+    years: Sequence[int | None] | None = None,
     measure: str = "GEN",
     favours: tuple[str, str] | None = None,
     arms: tuple[str, str] = ("Probiotic", "Control"),
@@ -558,7 +559,7 @@ def cumulative_plot(
     fontsize: float = 8.0,
     plot_width: float = 2.6,
     label_width: float = 2.2,
-    xlim=None,
+    xlim: tuple[float, float] | None = None,
     alpha: float = 0.05,
     note: str | None = None,
     page: int | None = None,
@@ -596,9 +597,9 @@ def cumulative_plot(
 
 
 def bubble_plot(
-    x,
-    yi,
-    weights,
+    x: ArrayLike,
+    yi: ArrayLike,
+    weights: ArrayLike,
     *,
     regression: RegressionResult | None = None,
     coef: int | str = 1,

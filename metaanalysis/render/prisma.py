@@ -17,6 +17,8 @@ and ``prisma-phase``; every text is a Text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
@@ -43,7 +45,7 @@ def exclusion_category(reason: str | None) -> str:
     return "Other reason"
 
 
-def flow_counts(studies, purpose: str, n_comparisons: int) -> dict:
+def flow_counts(studies: Sequence[dict], purpose: str, n_comparisons: int) -> dict:
     """The numbers of the diagram from the studies' fates.
 
     Parameters

@@ -129,7 +129,8 @@ class Scale:
         self.ratio = measure in RATIO_MEASURES
         self.null = "1" if self.ratio else "0"
 
-    def value(self, x):
+    def value(self, x: float | None) -> float | None:
+        """``x`` on the natural scale (exp for ratios); None when missing."""
         if not _finite(x):
             return None
         if self.ratio:
@@ -139,16 +140,19 @@ class Scale:
                 return math.inf
         return x
 
-    def est(self, x) -> str:
+    def est(self, x: float | None) -> str:
+        """One estimate, rounded on the natural scale."""
         v = self.value(x)
         return fmt.ratio(v) if self.ratio and v is not None else fmt_num(v)
 
-    def ci(self, lb, ub) -> str:
+    def ci(self, lb: float | None, ub: float | None) -> str:
+        """"[lb, ub]" on the natural scale; "NA" when a bound is missing."""
         if not (_finite(lb) and _finite(ub)):
             return "NA"
         return f"[{self.est(lb)}, {self.est(ub)}]"
 
-    def est_ci(self, x, lb, ub) -> str:
+    def est_ci(self, x: float | None, lb: float | None, ub: float | None) -> str:
+        """"est [lb, ub]"."""
         return f"{self.est(x)} {self.ci(lb, ub)}"
 
 
@@ -202,6 +206,17 @@ class Figures:
         self.taken: set[str] = set()
 
     def take(self, fig_id: str) -> dict | None:
+        """The figure ``fig_id`` for its section; a figure drawn in pages
+        (``page_of``, render/layout.py) comes as one view showing every page."""
+        pages = [f for f in self.index if f.get("page_of") == fig_id and f["id"] not in self.taken]
+        if pages:
+            self.taken.update(f["id"] for f in pages)
+            views = [self._view(f) for f in pages]
+            first = dict(views[0])
+            first["title"] = re.sub(r" \(page 1 of \d+\)$", "", first["title"])
+            first["html"] = Markup("").join(v["html"] for v in views if v["html"] is not None) or None
+            first["files"] = [p for v in views for p in v["files"]]
+            return first
         for f in self.index:
             if f["id"] == fig_id and fig_id not in self.taken:
                 self.taken.add(fig_id)
@@ -849,7 +864,7 @@ def _published_view(run: RunResult, S: Scale) -> list[dict]:
 # markdown escaping
 
 
-def md_escape(value) -> str:
+def md_escape(value: object) -> str:
     """Make a value safe inside Markdown text and table cells.
 
     Escapes what CommonMark would read as markup: a backslash, ``|`` (table

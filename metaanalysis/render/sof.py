@@ -36,6 +36,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from metaanalysis.analysis import claims as claims_mod  # one participants rule
@@ -448,7 +449,7 @@ def marks_text(marks: list[int]) -> str:
     return ",".join(str(m).translate(_SUP) for m in marks)
 
 
-def sof_markdown(table: dict, escape=None) -> str:
+def sof_markdown(table: dict, escape: Callable[[object], str] | None = None) -> str:
     """The table as Markdown (GRADEpro's columns), with the numbered footnotes below.
 
     ``escape`` makes a value safe inside Markdown (the report passes

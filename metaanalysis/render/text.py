@@ -7,7 +7,7 @@ from __future__ import annotations
 from metaanalysis.render.fmt import RATIO_MEASURES
 from metaanalysis.render.fmt import metafor_num as fmt
 from metaanalysis.render.fmt import metafor_p as fmt_p
-from metaanalysis.stats.results import FitResult, PoolResult, RegressionResult
+from metaanalysis.stats.results import FitResult, PoolResult
 
 
 def format_fit(f: FitResult, title: str | None = None) -> str:
@@ -68,16 +68,3 @@ def format_pool(res: PoolResult) -> str:
         parts.append(f"Test for subgroup differences ({res.subgroup_test}):\n"
                      f"Q_between(df = {res.Q_between_df}) = {q}, p-val = {fmt_p(res.Q_between_p)}")
     return "\n\n".join(parts) + "\n"
-
-
-def format_regression(r: RegressionResult) -> str:
-    out = [f"Mixed-effects model (k = {r.k}; tau^2 estimator: {r.method})", "",
-           f"tau^2 (estimated amount of residual heterogeneity): {fmt(r.tau2)}",
-           f"I^2 (residual heterogeneity / unaccounted variability): {fmt(r.I2, 2)}%",
-           f"R^2 (amount of heterogeneity accounted for): {fmt(r.R2, 2)}%", "",
-           f"Test for Residual Heterogeneity: QE(df = {r.QE_df}) = {fmt(r.QE)}, p-val = {fmt_p(r.QE_p)}",
-           f"Test of Moderators: QM(df = {r.QM_df}) = {fmt(r.QM)}, p-val = {fmt_p(r.QM_p)}", ""]
-    for i, name in enumerate(r.coef_names):
-        out.append(f"{name:>12} {fmt(r.beta[i]):>9} {fmt(r.se[i]):>8} {fmt(r.stat[i]):>9} "
-                   f"{fmt_p(r.pval[i]):>8} {fmt(r.ci_lb[i]):>9} {fmt(r.ci_ub[i]):>9}")
-    return "\n".join(out) + "\n"

@@ -23,11 +23,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
+
 from metaanalysis.stats import distributions
 
 from metaanalysis.stats import fit
-from metaanalysis.stats.diagnostics import _as_vectors, _check, _design, _freeze
+from metaanalysis.stats.diagnostics import _as_vectors, _check, _design
+from metaanalysis.stats.results import ReadOnlyArrays
 
 PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
 ESTIMATORS = ("L0", "R0")
@@ -38,7 +43,7 @@ ESTIMATORS = ("L0", "R0")
 
 
 @dataclass(frozen=True)
-class RegTest:
+class RegTest(ReadOnlyArrays):
     """Regression test for funnel plot asymmetry (metafor's ``regtest``).
 
     ``stat``/``pval`` test the coefficient of the predictor (z, or t with
@@ -65,8 +70,9 @@ class RegTest:
     sigma: float
 
 
-def regtest(yi, vi, model="rma", predictor="sei", method="REML", test="z", alpha=0.05, *,
-            X=None, ni=None) -> RegTest:
+def regtest(yi: ArrayLike, vi: ArrayLike, model: str = "rma", predictor: str = "sei",
+            method: str = "REML", test: str = "z", alpha: float = 0.05, *,
+            X: ArrayLike | None = None, ni: ArrayLike | None = None) -> RegTest:
     """Egger's regression test for funnel plot asymmetry.
 
     ``model="lm"`` is the classic Egger test: weighted least squares of yi
@@ -132,10 +138,10 @@ def regtest(yi, vi, model="rma", predictor="sei", method="REML", test="z", alpha
     # effect at predictor 0 of a precision-type predictor
     if predictor in ("sei", "vi", "ninv", "sqrtninv") and p == 1 and fit._is_intercept_only(X):
         est, ci_lb, ci_ub = (float(a[0, 0]) for a in (bf.beta, bf.ci_lb, bf.ci_ub))
-    return _freeze(RegTest(model=model, predictor=predictor, stat=float(bf.stat[p, 0]),
-                           pval=float(bf.pval[p, 0]), df=df, est=est, ci_lb=ci_lb, ci_ub=ci_ub,
-                           beta=bf.beta[:, 0].copy(), se=bf.se[:, 0].copy(), tau2=tau2,
-                           sigma=sigma))
+    return RegTest(model=model, predictor=predictor, stat=float(bf.stat[p, 0]),
+                   pval=float(bf.pval[p, 0]), df=df, est=est, ci_lb=ci_lb, ci_ub=ci_ub,
+                   beta=bf.beta[:, 0], se=bf.se[:, 0], tau2=tau2,
+                   sigma=sigma)
 
 
 # ----------------------------------------------------------------------------
@@ -177,7 +183,7 @@ def _tie_counts(x):
     return counts[counts > 1].astype(float)
 
 
-def ranktest(yi, vi, exact=True) -> RankTest:
+def ranktest(yi: ArrayLike, vi: ArrayLike, exact: bool = True) -> RankTest:
     """Rank correlation test for funnel plot asymmetry.
 
     Kendall's tau between ``(yi - theta) / sqrt(vi - 1/sum(wi))`` (theta
@@ -239,13 +245,22 @@ def ranktest(yi, vi, exact=True) -> RankTest:
 _TAU_ROWS = 1024
 
 
-def kendall_tau_b(x, y) -> float:
+def kendall_tau_b(x: ArrayLike, y: ArrayLike) -> float:
     """Kendall's tau-b of two (k,) vectors: scipy.stats.kendalltau's statistic, bit for bit.
 
     The same integer counts (concordant minus discordant pairs, pairs tied
     in x, in y) and the same floating-point expression as scipy's, so the
     value is identical; counted pairwise (O(k^2), in blocks) instead of
     importing scipy.stats, which costs about 0.5 s.
+
+    Parameters
+    ----------
+    x, y : array_like of shape (k,)
+
+    Returns
+    -------
+    float
+        NaN when k = 0 or either vector holds a NaN.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -276,7 +291,7 @@ def kendall_tau_b(x, y) -> float:
 
 
 @dataclass(frozen=True)
-class TrimFill:
+class TrimFill(ReadOnlyArrays):
     """Trim-and-fill (metafor's ``trimfill``).
 
     ``k0`` studies are estimated missing on ``side`` ("left" or "right");
@@ -301,8 +316,9 @@ class TrimFill:
     iterations: int
 
 
-def trimfill(yi, vi, side=None, estimator="L0", method="REML", test="z", alpha=0.05, *,
-             maxiter=100) -> TrimFill:
+def trimfill(yi: ArrayLike, vi: ArrayLike, side: str | None = None, estimator: str = "L0",
+             method: str = "REML", test: str = "z", alpha: float = 0.05, *,
+             maxiter: int = 100) -> TrimFill:
     """Trim-and-fill for an intercept-only model (Duval & Tweedie).
 
     Follows metafor 3.8-1: the side is where the slope of yi on sqrt(vi)
@@ -404,9 +420,9 @@ def trimfill(yi, vi, side=None, estimator="L0", method="REML", test="z", alpha=0
         yi_all, vi_all = yi.copy(), vi.copy()
     refit = fit.rma(yi_all, vi_all, method, test, alpha=alpha)
     fill = np.r_[np.zeros(k, bool), np.ones(k0, bool)]
-    return _freeze(TrimFill(estimator=estimator, side=side, k0=k0, se_k0=se_k0, p_k0=p_k0,
-                            yi_fill=yi_fill, vi_fill=vi_fill, yi_all=yi_all, vi_all=vi_all,
-                            fill=fill, fit=refit, iterations=it))
+    return TrimFill(estimator=estimator, side=side, k0=k0, se_k0=se_k0, p_k0=p_k0,
+                    yi_fill=yi_fill, vi_fill=vi_fill, yi_all=yi_all, vi_all=vi_all,
+                    fill=fill, fit=refit, iterations=it)
 
 
 # ----------------------------------------------------------------------------
@@ -414,7 +430,7 @@ def trimfill(yi, vi, side=None, estimator="L0", method="REML", test="z", alpha=0
 
 
 @dataclass(frozen=True)
-class FunnelContours:
+class FunnelContours(ReadOnlyArrays):
     """Significance contours of a contour-enhanced funnel plot.
 
     For each two-sided level ``alpha[j]`` (z threshold ``z[j]``), an effect
@@ -429,7 +445,8 @@ class FunnelContours:
     upper: np.ndarray
 
 
-def funnel_contours(se, alphas=(0.10, 0.05, 0.01), center=0.0) -> FunnelContours:
+def funnel_contours(se: ArrayLike, alphas: Sequence[float] = (0.10, 0.05, 0.01),
+                    center: float = 0.0) -> FunnelContours:
     """Contours for a contour-enhanced funnel plot (Peters et al. 2008).
 
     metafor's ``funnel(..., level=c(90, 95, 99), refline=0)`` draws
@@ -463,5 +480,5 @@ def funnel_contours(se, alphas=(0.10, 0.05, 0.01), center=0.0) -> FunnelContours
         raise ValueError("alphas must be in (0, 1)")
     z = distributions.norm.isf(a / 2)
     half = z[:, None] * se[None, :]
-    return _freeze(FunnelContours(alpha=a, z=z, se=se.copy(), lower=center - half,
-                                  upper=center + half))
+    return FunnelContours(alpha=a, z=z, se=se, lower=center - half,
+                          upper=center + half)

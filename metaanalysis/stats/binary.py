@@ -18,13 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
+
 from metaanalysis.stats import distributions
 
 from metaanalysis.stats.effects import escalc
+from metaanalysis.stats.results import ReadOnlyArrays
 
 
 @dataclass(frozen=True)
-class CommonBinaryFit:
+class CommonBinaryFit(ReadOnlyArrays):
     """Result of an MH or Peto fit (single dataset)."""
 
     method: str
@@ -61,7 +64,9 @@ def _heterogeneity(yi, vi, est, Q_override=None):
     return 0.0, 0, 1.0, 0.0, 1.0
 
 
-def mantel_haenszel(ai, bi, ci, di, measure="OR", alpha=0.05, add=0.5) -> CommonBinaryFit:
+def mantel_haenszel(ai: ArrayLike, bi: ArrayLike, ci: ArrayLike, di: ArrayLike,
+                    measure: str = "OR", alpha: float = 0.05,
+                    add: float = 0.5) -> CommonBinaryFit:
     """Mantel-Haenszel common-effect estimate.
 
     Parameters
@@ -69,6 +74,17 @@ def mantel_haenszel(ai, bi, ci, di, measure="OR", alpha=0.05, add=0.5) -> Common
     ai, bi, ci, di : array_like of shape (k,)
         Events / non-events in the treatment (a, b) and control (c, d) arms.
     measure : {"OR", "RR", "RD"}
+    alpha : float
+        The CI covers ``1 - alpha``.
+    add : float
+        Added to the cells of studies with a zero cell, for the per-study
+        ``yi``/``vi`` and Q only (the pooled estimate uses the raw counts,
+        as metafor's ``rma.mh``).
+
+    Returns
+    -------
+    CommonBinaryFit
+        Estimate on the log scale for OR and RR; ``weights`` (k,) in percent.
 
     Examples
     --------
@@ -148,8 +164,25 @@ def _tarone(a, n1, n2, N, xt, yt, or_mh):
     return out
 
 
-def peto(ai, bi, ci, di, alpha=0.05, add=0.5) -> CommonBinaryFit:
+def peto(ai: ArrayLike, bi: ArrayLike, ci: ArrayLike, di: ArrayLike, alpha: float = 0.05,
+         add: float = 0.5) -> CommonBinaryFit:
     """Peto's one-step log odds ratio (Yusuf et al. 1985).
+
+    Parameters
+    ----------
+    ai, bi, ci, di : array_like of shape (k,)
+        Events / non-events in the treatment (a, b) and control (c, d) arms.
+    alpha : float
+        The CI covers ``1 - alpha``.
+    add : float
+        Zero-cell correction of the per-study log odds ratios that decide
+        which studies count towards Q's degrees of freedom (as metafor); the
+        Peto estimate itself needs none.
+
+    Returns
+    -------
+    CommonBinaryFit
+        Log odds ratio; per-study ``yi``/``vi`` (k,) are Peto's.
 
     Examples
     --------

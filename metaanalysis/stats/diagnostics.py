@@ -12,18 +12,22 @@ subsets or permutations.
 Every function follows the metafor function of the same purpose
 (``leave1out``, ``influence``, ``cumul``, ``gosh``, ``permutest``) and
 uses its definitions and counting conventions; the docstrings say where.
-Results are frozen dataclasses of read-only arrays.
+Results are frozen dataclasses of read-only arrays
+(:class:`metaanalysis.stats.results.ReadOnlyArrays`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import ArrayLike
+
 from metaanalysis.stats import distributions
 
 from metaanalysis.stats import fit
+from metaanalysis.stats.results import ReadOnlyArrays
 
 #: Elements (k x d) per batched fit. One (k, d) float array is then 8 MB and
 #: the REML solver keeps about a dozen alive, so a chunk needs ~100-200 MB.
@@ -41,15 +45,6 @@ PERM_COMPTOL = float(np.sqrt(np.finfo(float).eps))
 
 # ----------------------------------------------------------------------------
 # helpers
-
-
-def _freeze(obj):
-    """Make every ndarray field of a frozen dataclass read-only (frozen is shallow)."""
-    for f in fields(obj):
-        val = getattr(obj, f.name)
-        if isinstance(val, np.ndarray):
-            val.flags.writeable = False
-    return obj
 
 
 def _as_vectors(yi, vi):
@@ -124,11 +119,15 @@ def _fit_columns(Y, V, M, method, test, X, alpha):
     if test != "z" and int1.any():
         sel = np.flatnonzero(int1)
         bz = fit.rma(Y[:, sel], V[:, sel], method, "z", X=X, mask=M[:, sel], alpha=alpha)
+        # a BatchFit's arrays are read-only: splice the z columns into copies
+        changes = {}
         for name in ("se", "stat", "pval", "ci_lb", "ci_ub"):
-            getattr(bf, name)[:, sel] = getattr(bz, name)
-        for name in ("df", "s2w", "QM", "QM_p"):
-            getattr(bf, name)[sel] = getattr(bz, name)
-        bf.vb[sel] = bz.vb
+            changes[name] = getattr(bf, name).copy()
+            changes[name][:, sel] = getattr(bz, name)
+        for name in ("df", "s2w", "QM", "QM_p", "vb"):
+            changes[name] = getattr(bf, name).copy()
+            changes[name][sel] = getattr(bz, name)
+        bf = replace(bf, **changes)
     return bf, ok
 
 
@@ -148,7 +147,7 @@ def _check(method, test, alpha):
 
 
 @dataclass(frozen=True)
-class SequentialFits:
+class SequentialFits(ReadOnlyArrays):
     """One intercept-only fit per row; all arrays of shape (n,).
 
     For :func:`leave_one_out` row i is the fit without study i; for
@@ -192,11 +191,12 @@ def _sequential(yi, vi, mask, method, test, alpha, order):
         for name in names:
             out[name][sl] = np.where(ok, vals[name], np.nan)
         conv[sl] = bf.converged & ok
-    return _freeze(SequentialFits(method=method, test=test, k=mask.sum(0), converged=conv,
-                                  order=order, **out))
+    return SequentialFits(method=method, test=test, k=mask.sum(0), converged=conv,
+                          order=order, **out)
 
 
-def leave_one_out(yi, vi, method="REML", test="z", alpha=0.05) -> SequentialFits:
+def leave_one_out(yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z",
+                  alpha: float = 0.05) -> SequentialFits:
     """Leave-one-out meta-analysis (metafor's ``leave1out``).
 
     All k fits without one study are one batched fit with a ``(k, k)`` mask
@@ -231,8 +231,9 @@ def leave_one_out(yi, vi, method="REML", test="z", alpha=0.05) -> SequentialFits
     return _sequential(yi, vi, mask, method, test, alpha, np.arange(k))
 
 
-def cumulative(yi, vi, order=None, method="REML", test="z", alpha=0.05, *,
-               decreasing=False) -> SequentialFits:
+def cumulative(yi: ArrayLike, vi: ArrayLike, order: ArrayLike | None = None,
+               method: str = "REML", test: str = "z", alpha: float = 0.05, *,
+               decreasing: bool = False) -> SequentialFits:
     """Cumulative meta-analysis (metafor 3.8's ``cumul``).
 
     Parameters
@@ -274,7 +275,7 @@ def cumulative(yi, vi, order=None, method="REML", test="z", alpha=0.05, *,
 
 
 @dataclass(frozen=True)
-class Influence:
+class Influence(ReadOnlyArrays):
     """Case-deletion diagnostics (metafor's ``influence.rma.uni``).
 
     Arrays are (k,) unless noted; element i refers to deleting study i.
@@ -307,7 +308,8 @@ class Influence:
     se_resid: np.ndarray
 
 
-def influence(yi, vi, method="REML", test="z", alpha=0.05, *, X=None) -> Influence:
+def influence(yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z",
+              alpha: float = 0.05, *, X: ArrayLike | None = None) -> Influence:
     """Influence diagnostics for every study (metafor's ``influence()``).
 
     The k deletion fits are one batched fit with a ``(k, k)`` mask; the
@@ -383,7 +385,7 @@ def influence(yi, vi, method="REML", test="z", alpha=0.05, *, X=None) -> Influen
                | (distributions.chi2.cdf(out["cook_d"], p) > 0.5)
                | (hat > 3 * p / k)
                | (np.abs(dfbetas) > 1).any(1))
-    return _freeze(Influence(hat=hat, weight=weight, dfbetas=dfbetas, inf=inf, **out))
+    return Influence(hat=hat, weight=weight, dfbetas=dfbetas, inf=inf, **out)
 
 
 # ----------------------------------------------------------------------------
@@ -391,7 +393,7 @@ def influence(yi, vi, method="REML", test="z", alpha=0.05, *, X=None) -> Influen
 
 
 @dataclass(frozen=True)
-class Gosh:
+class Gosh(ReadOnlyArrays):
     """Fits to subsets of the studies (metafor's ``gosh()``). Arrays (n,).
 
     ``incl`` (n, k) marks the studies in each subset. Rows are sorted by
@@ -438,8 +440,9 @@ def _random_subsets(k, p, n, rng):
     return incl[np.argsort(m, kind="stable")]
 
 
-def gosh(yi, vi, method="REML", *, X=None, max_subsets=GOSH_MAX_SUBSETS, seed=None,
-         test="z", alpha=0.05) -> Gosh:
+def gosh(yi: ArrayLike, vi: ArrayLike, method: str = "REML", *, X: ArrayLike | None = None,
+         max_subsets: int = GOSH_MAX_SUBSETS, seed: int | None = None, test: str = "z",
+         alpha: float = 0.05) -> Gosh:
     """GOSH: the model fitted to all subsets, or to random ones.
 
     As metafor's ``gosh()``: all ``sum_{j>=p} C(k, j)`` subsets when there
@@ -506,9 +509,9 @@ def gosh(yi, vi, method="REML", *, X=None, max_subsets=GOSH_MAX_SUBSETS, seed=No
         H2[sl] = np.where(ok, h2, np.nan)
         tau2[sl] = np.where(ok, bf.tau2, np.nan)
         beta[sl] = np.where(ok[:, None], bf.beta.T, np.nan)
-    return _freeze(Gosh(method=method, exact=exact, incl=incl, k=incl.sum(1), QE=QE, I2=I2,
-                        H2=H2, tau2=tau2, estimate=beta[:, 0].copy(), beta=beta,
-                        fit_ok=okall))
+    return Gosh(method=method, exact=exact, incl=incl, k=incl.sum(1), QE=QE, I2=I2,
+                H2=H2, tau2=tau2, estimate=beta[:, 0], beta=beta,
+                fit_ok=okall)
 
 
 # ----------------------------------------------------------------------------
@@ -516,7 +519,7 @@ def gosh(yi, vi, method="REML", *, X=None, max_subsets=GOSH_MAX_SUBSETS, seed=No
 
 
 @dataclass(frozen=True)
-class PermutationTest:
+class PermutationTest(ReadOnlyArrays):
     """Permutation test of a (meta-regression) model (metafor's ``permutest``).
 
     ``beta``, ``stat`` (z, or t under knha/adhoc) and ``pval`` are (p,):
@@ -592,8 +595,10 @@ def _n_distinct_row_permutations(X):
     return n
 
 
-def permutation_test(yi, vi, X=None, method="REML", test="z", n_perm=1000, seed=None,
-                     exact=False, *, alpha=0.05, permutations=None) -> PermutationTest:
+def permutation_test(yi: ArrayLike, vi: ArrayLike, X: ArrayLike | None = None,
+                     method: str = "REML", test: str = "z", n_perm: int = 1000,
+                     seed: int | None = None, exact: bool = False, *, alpha: float = 0.05,
+                     permutations: ArrayLike | None = None) -> PermutationTest:
     """Permutation test for the coefficients and QM (metafor's ``permutest``).
 
     With moderators the rows of X are permuted against (yi, vi); for an
@@ -712,8 +717,8 @@ def permutation_test(yi, vi, X=None, method="REML", test="z", n_perm=1000, seed=
         pval = np.minimum((hit & valid).sum(0) / valid.sum(0), 1.0)
         qvalid = np.isfinite(QM_perm)
         QM_p = float(((QM_perm >= QM_obs - PERM_COMPTOL) & qvalid).sum() / qvalid.sum())
-    return _freeze(PermutationTest(method=method, test=test, exact=bool(is_exact), n_perm=n,
-                                   beta=beta_obs, stat=stat_obs, pval=pval, QM=QM_obs,
-                                   QM_p=QM_p, beta_perm=beta_perm, stat_perm=stat_perm,
-                                   QM_perm=QM_perm))
+    return PermutationTest(method=method, test=test, exact=bool(is_exact), n_perm=n,
+                           beta=beta_obs, stat=stat_obs, pval=pval, QM=QM_obs,
+                           QM_p=QM_p, beta_perm=beta_perm, stat_perm=stat_perm,
+                           QM_perm=QM_perm)
 

@@ -31,14 +31,13 @@ J Stat Softw 36(3). Hedges LV (1981). J Educ Stat 6:107-128.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import gammaln
 
-MEASURES = ("MD", "SMD", "RR", "OR", "RD", "GEN", "ROM")
-CONTINUOUS = ("MD", "SMD", "ROM")
-BINARY = ("RR", "OR", "RD")
+from metaanalysis.stats.measures import BINARY, CONTINUOUS, MEASURES  # noqa: F401  (re-exported)
 
 
-def hedges_j(m: np.ndarray) -> np.ndarray:
+def hedges_j(m: ArrayLike) -> np.ndarray:
     """Exact small-sample bias correction of Hedges (1981).
 
     Parameters
@@ -55,16 +54,20 @@ def hedges_j(m: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> round(float(hedges_j(np.array(10.0))), 6)
-    0.922649
+    0.922746
     """
     m = np.asarray(m, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.exp(gammaln(m / 2) - 0.5 * np.log(m / 2) - gammaln((m - 1) / 2))
 
 
-def escalc(measure: str, *, m1i=None, sd1i=None, n1i=None, m2i=None, sd2i=None,
-           n2i=None, ai=None, bi=None, ci=None, di=None, yi=None, vi=None,
-           sei=None, add: float = 0.5, to: str = "only0", drop00: bool = False,
+def escalc(measure: str, *, m1i: ArrayLike | None = None, sd1i: ArrayLike | None = None,
+           n1i: ArrayLike | None = None, m2i: ArrayLike | None = None,
+           sd2i: ArrayLike | None = None, n2i: ArrayLike | None = None,
+           ai: ArrayLike | None = None, bi: ArrayLike | None = None,
+           ci: ArrayLike | None = None, di: ArrayLike | None = None,
+           yi: ArrayLike | None = None, vi: ArrayLike | None = None,
+           sei: ArrayLike | None = None, add: float = 0.5, to: str = "only0", drop00: bool = False,
            smd_correction: str = "exact") -> tuple[np.ndarray, np.ndarray]:
     """Compute effect sizes and sampling variances.
 

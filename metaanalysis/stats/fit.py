@@ -39,7 +39,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
+
 from metaanalysis.stats import distributions
+from metaanalysis.stats.results import ReadOnlyArrays
 
 METHODS = ("FE", "DL", "HE", "SJ", "PM", "EB", "ML", "REML")
 TESTS = ("z", "knha", "adhoc")
@@ -55,12 +58,34 @@ MAXITER = 1000
 # helpers over (k, d) arrays
 
 
-def as_batch(y, v, mask=None, X=None):
+def as_batch(y: ArrayLike, v: ArrayLike, mask: ArrayLike | None = None,
+             X: ArrayLike | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """Promote inputs to ``(k, d)`` arrays; return ``(y, v, mask, X, squeeze)``.
 
     ``X`` is ``(k, p)``; by default an intercept column. Masked-out entries of
     ``y``/``v`` are replaced by harmless values (0 and 1) so that NaNs from
     dropped studies never leak into sums.
+
+    Parameters
+    ----------
+    y, v : array_like of shape (k,) or (k, d)
+    mask : array_like of bool, shape (k,) or (k, d), optional
+        False switches a study off; non-finite ``y``/``v`` are switched off too.
+    X : array_like of shape (k,) or (k, p), optional
+
+    Returns
+    -------
+    y, v : ndarray of shape (k, d)
+    mask : ndarray of bool, shape (k, d)
+    X : ndarray of shape (k, p)
+    squeeze : bool
+        Whether the input was 1-d (d = 1).
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes.
     """
     y = np.asarray(y, dtype=float)
     v = np.asarray(v, dtype=float)
@@ -144,7 +169,8 @@ def _trace_AB(A, X, w):
     return np.einsum("dpq,dqp->d", A, B), B
 
 
-def generalized_q(tau2, y, v, m, X):
+def generalized_q(tau2: np.ndarray, y: np.ndarray, v: np.ndarray, m: np.ndarray,
+                  X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Generalised Q, ``sum w_i (y_i - x_i' b)^2`` with ``w_i = 1/(v_i + tau2)``,
     and its derivative in tau2, ``-sum w_i^2 r_i^2`` (the fitted ``b`` drops
     out of the derivative because it minimises the sum).
@@ -152,7 +178,13 @@ def generalized_q(tau2, y, v, m, X):
     Parameters
     ----------
     tau2 : ndarray of shape (d,)
-    y, v, m : ndarray of shape (k, d); X : (k, p)
+    y, v, m : ndarray of shape (k, d)
+    X : ndarray of shape (k, p)
+
+    Returns
+    -------
+    Q, dQ : ndarray of shape (d,)
+        The generalised Q and its derivative in tau2.
     """
     w = m / (v + tau2)
     _, _, r = _wls(y, w, X)
@@ -222,7 +254,7 @@ def _ml_derivs(tau2, y, v, m, X, reml, intercept_only):
 
 
 @dataclass(frozen=True)
-class Tau2Result:
+class Tau2Result(ReadOnlyArrays):
     """tau2 for each dataset, with convergence information. Arrays (d,)."""
 
     tau2: np.ndarray
@@ -231,8 +263,9 @@ class Tau2Result:
     tau2_0: np.ndarray | None = None  # SJ's starting value (for its SE)
 
 
-def estimate_tau2(y, v, method="REML", mask=None, X=None, *, tol=TOL,
-                  maxiter=MAXITER) -> Tau2Result:
+def estimate_tau2(y: ArrayLike, v: ArrayLike, method: str = "REML",
+                  mask: ArrayLike | None = None, X: ArrayLike | None = None, *,
+                  tol: float = TOL, maxiter: int = MAXITER) -> Tau2Result:
     """Estimate tau2 for d parallel datasets.
 
     Parameters
@@ -244,6 +277,8 @@ def estimate_tau2(y, v, method="REML", mask=None, X=None, *, tol=TOL,
         False switches a study off in that dataset.
     X : ndarray of shape (k, p), optional
         Moderators (default: intercept only).
+    tol, maxiter
+        Convergence of the iterative estimators (:data:`TOL`, :data:`MAXITER`).
 
     Returns
     -------
@@ -537,7 +572,7 @@ def _solve_q_equation(y, v, m, X, target, *, tol=TOL, maxiter=MAXITER, active=No
 
 
 @dataclass(frozen=True)
-class BatchFit:
+class BatchFit(ReadOnlyArrays):
     """A fitted model for d datasets. Shapes: (d,) unless noted.
 
     ``beta``, ``se``, ``stat``, ``pval``, ``ci_lb``, ``ci_ub`` are (p, d);
@@ -573,8 +608,9 @@ class BatchFit:
     iterations: np.ndarray
 
 
-def rma(y, v, method="REML", test="z", *, X=None, mask=None, alpha=0.05,
-        tau2=None, tol=TOL, maxiter=MAXITER) -> BatchFit:
+def rma(y: ArrayLike, v: ArrayLike, method: str = "REML", test: str = "z", *,
+        X: ArrayLike | None = None, mask: ArrayLike | None = None, alpha: float = 0.05,
+        tau2: ArrayLike | None = None, tol: float = TOL, maxiter: int = MAXITER) -> BatchFit:
     """Fit the (mixed-effects) random-effects model to d datasets at once.
 
     Parameters
@@ -729,12 +765,24 @@ def _sum_pp(A, X, w, B2):
     return (w**2).sum(0) - 2 * trAB3 + np.einsum("dpq,dqp->d", AB2, AB2)
 
 
-def q_profile_ci(y, v, *, X=None, mask=None, alpha=0.05, tol=TOL, maxiter=MAXITER):
+def q_profile_ci(y: ArrayLike, v: ArrayLike, *, X: ArrayLike | None = None,
+                 mask: ArrayLike | None = None, alpha: float = 0.05, tol: float = TOL,
+                 maxiter: int = MAXITER) -> tuple[np.ndarray, np.ndarray]:
     """Q-profile confidence interval for tau2 (Viechtbauer 2007).
 
     The bounds solve ``Q(tau2) = chi2_{k-p}`` at the upper and lower
     ``alpha/2`` quantiles; a bound below zero is truncated at 0 (metafor's
     ``confint()``).
+
+    Parameters
+    ----------
+    y, v : array_like of shape (k,) or (k, d)
+    X : array_like of shape (k, p), optional
+    mask : array_like of bool, shape (k,) or (k, d), optional
+    alpha : float
+        The interval has nominal coverage ``1 - alpha``.
+    tol, maxiter
+        Convergence of the root search.
 
     Returns
     -------
@@ -756,12 +804,19 @@ def q_profile_ci(y, v, *, X=None, mask=None, alpha=0.05, tol=TOL, maxiter=MAXITE
     return lb, ub
 
 
-def prediction_interval(fit: BatchFit, *, pi_df: str = "metafor"):
+def prediction_interval(fit: BatchFit, *, pi_df: str = "metafor") -> tuple[np.ndarray, np.ndarray]:
     """Prediction interval for an intercept-only model.
 
-    ``est +/- crit * sqrt(tau2 + se^2)``. ``pi_df``: ``"metafor"`` (z under
-    ``test="z"``, t(k-1) under knha), ``"k-1"`` (R's meta), ``"k-2"``
-    (Higgins, Thompson & Spiegelhalter 2009; Riley et al. 2011), or ``"z"``.
+    ``est +/- crit * sqrt(tau2 + se^2)``.
+
+    Parameters
+    ----------
+    fit : BatchFit
+        An intercept-only fit of d datasets.
+    pi_df : {"metafor", "k-1", "k-2", "z"}
+        ``"metafor"`` (z under ``test="z"``, t(k-1) under knha), ``"k-1"``
+        (R's meta), ``"k-2"`` (Higgins, Thompson & Spiegelhalter 2009; Riley
+        et al. 2011), or ``"z"``.
 
     Returns
     -------

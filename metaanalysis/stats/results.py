@@ -11,10 +11,49 @@ Names follow metafor: ``yi``/``vi`` per-study, ``tau2``, ``ci_lb``/``ci_ub``,
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})  # analysed on the log scale
+from metaanalysis.stats.measures import RATIO_MEASURES  # noqa: F401  (re-exported)
+
+
+def _read_only(value: Any) -> Any:
+    """``value`` with every ndarray in it (itself, or the items of a tuple)
+    replaced by a read-only copy that nobody else holds."""
+    np = sys.modules.get("numpy")
+    if np is None:  # numpy never imported: there can be no array
+        return value
+    if isinstance(value, np.ndarray):
+        if not value.flags.writeable and value.flags.owndata:
+            return value  # already a frozen array of its own (e.g. from another result)
+        out = value.copy()
+        out.flags.writeable = False
+        return out
+    if isinstance(value, tuple) and any(isinstance(v, np.ndarray) for v in value):
+        return tuple(_read_only(v) for v in value)
+    return value
+
+
+class ReadOnlyArrays:
+    """Mixin for the frozen result dataclasses that hold numpy arrays.
+
+    ``frozen=True`` only stops rebinding a field; the array it holds could
+    still be written in place (``res.tau2[0] = 0``), silently changing a
+    result that other figures and tables share. After ``__init__`` every
+    array field (and every array inside a tuple field) is replaced by a
+    read-only copy owned by the result, so writing raises ``ValueError``
+    and the caller's own arrays stay writeable.
+    """
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            old = getattr(self, f.name)
+            new = _read_only(old)
+            if new is not old:
+                object.__setattr__(self, f.name, new)
 
 
 def _plain(value: Any) -> Any:
@@ -47,7 +86,7 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class StudyRow:
+class StudyRow(ReadOnlyArrays):
     """One study's effect inside a fit.
 
     ``weight`` is the percentage weight in the pooled estimate (sums to 100
@@ -63,11 +102,12 @@ class StudyRow:
     weight: float
 
     def to_dict(self) -> dict:
+        """Every field as plain Python values (non-finite floats as None), ready for JSON."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
 
 @dataclass(frozen=True)
-class FitResult:
+class FitResult(ReadOnlyArrays):
     """One fitted meta-analysis (common-effect or random-effects).
 
     All values are on the analysis scale (log scale for RR/OR). ``None`` marks
@@ -109,6 +149,8 @@ class FitResult:
     )
 
     def to_dict(self) -> dict:
+        """Plain Python values for results.json; ratio measures also get
+        ``*_exp`` (the estimate and intervals on the ratio scale)."""
         out = {key: _plain(getattr(self, key)) for key in self.KEYS}
         out["tau"] = _plain(self.tau)
         out["stat"] = _plain(self.stat)
@@ -125,7 +167,7 @@ class FitResult:
 
 
 @dataclass(frozen=True)
-class PoolResult:
+class PoolResult(ReadOnlyArrays):
     """What :func:`metaanalysis.pool` returns: an overall fit, optionally with
     subgroup fits and the test for subgroup differences."""
 
@@ -144,6 +186,8 @@ class PoolResult:
         return getattr(self.overall, name)
 
     def to_dict(self) -> dict:
+        """The overall fit's :meth:`FitResult.to_dict`, plus the subgroups and
+        the test for subgroup differences when ``by`` is set."""
         out = self.overall.to_dict()
         if self.by is not None:
             out["by"] = self.by
@@ -156,7 +200,7 @@ class PoolResult:
 
 
 @dataclass(frozen=True)
-class RegressionResult:
+class RegressionResult(ReadOnlyArrays):
     """A mixed-effects meta-regression (metafor's ``rma(yi, vi, mods=...)``)."""
 
     k: int
@@ -185,4 +229,5 @@ class RegressionResult:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
+        """Every field as plain Python values (non-finite floats as None), ready for JSON."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}

@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 __all__ = ["VoteCount", "StoufferResult", "vote_count", "wilson_ci", "sign_test",
@@ -67,6 +68,7 @@ class VoteCount:
     method: str = "Wilson score interval; exact two-sided sign test (binomial, p = 0.5)"
 
     def to_dict(self) -> dict:
+        """Plain values for results.json, with the method and the Handbook reference."""
         return {"favour_probiotic": self.favour, "favour_control": self.against,
                 "neither": self.neither, "k": self.k, "proportion": self.proportion,
                 "ci_lb": self.ci_lb, "ci_ub": self.ci_ub, "pval": self.pval,
@@ -86,12 +88,25 @@ class StoufferResult:
                    "'directed')")
 
     def to_dict(self) -> dict:
+        """Plain values for results.json, with the method and the Handbook reference."""
         return {"k": self.k, "z": self.z, "pval": self.pval, "weights": self.weights,
                 "method": self.method, "reference": HANDBOOK_12}
 
 
 def wilson_ci(x: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion ``x / n``.
+
+    Parameters
+    ----------
+    x, n : int
+        Successes and trials, ``0 <= x <= n``, ``n > 0``.
+    alpha : float
+        The interval covers ``1 - alpha``.
+
+    Returns
+    -------
+    lb, ub : float
+        Clipped to [0, 1].
 
     Examples
     --------
@@ -111,6 +126,16 @@ def wilson_ci(x: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
 def sign_test(x: int, n: int) -> float:
     """Exact two-sided sign test: ``P(X <= min(x, n - x)) * 2`` for X ~ Bin(n, 1/2).
 
+    Parameters
+    ----------
+    x, n : int
+        Successes and trials, ``0 <= x <= n``, ``n > 0``.
+
+    Returns
+    -------
+    float
+        The p-value, at most 1.
+
     Examples
     --------
     >>> round(sign_test(9, 10), 6)        # 2 * 11 / 1024
@@ -122,7 +147,7 @@ def sign_test(x: int, n: int) -> float:
     return float(min(1.0, 2 * special.bdtr(lo, n, 0.5)))
 
 
-def vote_count(directions, alpha: float = 0.05) -> VoteCount:
+def vote_count(directions: ArrayLike, alpha: float = 0.05) -> VoteCount:
     """Vote counting on the direction of effect (Handbook 12.2.2.1).
 
     Parameters
@@ -148,10 +173,21 @@ def vote_count(directions, alpha: float = 0.05) -> VoteCount:
     return VoteCount(fav, ag, nei, int(d.size), fav / n, lb, ub, sign_test(fav, n), alpha)
 
 
-def z_from_p(p, direction) -> np.ndarray:
+def z_from_p(p: ArrayLike, direction: ArrayLike) -> np.ndarray:
     """One-sided z from a two-sided exact p and the direction of the estimate.
 
     ``z = direction * Phi^-1(1 - p/2)``: positive favours the probiotic.
+
+    Parameters
+    ----------
+    p : array_like of shape (k,)
+        Two-sided p-values in (0, 1].
+    direction : array_like of shape (k,)
+        +1 where the estimate favours the probiotic, -1 where the control.
+
+    Returns
+    -------
+    ndarray of shape (k,)
 
     Examples
     --------
@@ -165,7 +201,7 @@ def z_from_p(p, direction) -> np.ndarray:
     return s * special.ndtri(1 - p / 2)
 
 
-def stouffer(z, w=None) -> StoufferResult:
+def stouffer(z: ArrayLike, w: ArrayLike | None = None) -> StoufferResult:
     """Weighted Stouffer combination of one-sided z-scores, by pymare.
 
     Parameters

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 from metaanalysis.stats import distributions
@@ -123,6 +124,7 @@ class Derivation:
         return self.result[0][1]
 
     def to_dict(self) -> dict:
+        """The step as plain values for results.json."""
         return {"method": self.method, "inputs": dict(self.inputs), "formula": self.formula,
                 "reference": self.reference, "result": dict(self.result), "note": self.note}
 
@@ -135,7 +137,23 @@ class Derivation:
 
 def derivation(method: str, inputs: dict, formula: str, reference: str, result: dict,
                note: str = "") -> Derivation:
-    """Build a :class:`Derivation` from plain dicts of named numbers."""
+    """Build a :class:`Derivation` from plain dicts of named numbers.
+
+    Parameters
+    ----------
+    method : str
+        The method's name (``"sd_from_se"``, ...).
+    inputs, result : dict of str to float
+        Named inputs and outputs of the step.
+    formula, reference : str
+        The formula as text and where it comes from.
+    note : str
+        Anything a reader of the derivation should know.
+
+    Returns
+    -------
+    Derivation
+    """
     return Derivation(method, tuple((k, float(v)) for k, v in inputs.items()), formula,
                       reference, tuple((k, float(v)) for k, v in result.items()), note)
 
@@ -171,6 +189,17 @@ def _level(level: float) -> float:
 def critical_value(level: float = 0.95, df: float | None = None) -> float:
     """Two-sided critical value: ``z_{1-alpha/2}``, or ``t_{1-alpha/2, df}``.
 
+    Parameters
+    ----------
+    level : float
+        Confidence level as a proportion, ``alpha = 1 - level``.
+    df : float, optional
+        Degrees of freedom of a t quantile; the normal quantile without.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> round(2 * critical_value(0.95), 2)        # the Handbook's 3.92
@@ -185,7 +214,21 @@ def critical_value(level: float = 0.95, df: float | None = None) -> float:
 
 
 def sd_from_se(se: float, n: float) -> tuple[float, Derivation]:
-    """SD of a group from the standard error of its mean: ``sd = se * sqrt(n)``."""
+    """SD of a group from the standard error of its mean: ``sd = se * sqrt(n)``.
+
+    Parameters
+    ----------
+    se : float
+        SE of the group's mean (> 0).
+    n : float
+        Group size (> 0).
+
+    Returns
+    -------
+    sd : float
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
+    """
     se, n = _pos("se", se), _pos("n", n)
     sd = se * math.sqrt(n)
     return sd, _d("sd_from_se", {"se": se, "n": n}, "sd = se * sqrt(n)", REF_SD_SE, {"sd": sd})
@@ -208,6 +251,12 @@ def sd_from_ci(ci_lb: float, ci_ub: float, n: float, level: float = 0.95,
         Confidence level as a proportion.
     dist : {"auto", "z", "t"}
         ``auto`` uses t when ``n < 60`` (:data:`SMALL_SAMPLE`).
+
+    Returns
+    -------
+    sd : float
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
     """
     lb, ub, n = _finite("ci_lb", ci_lb), _finite("ci_ub", ci_ub), _pos("n", n)
     if not ub > lb:
@@ -235,6 +284,24 @@ def se_from_ci(ci_lb: float, ci_ub: float, level: float = 0.95, df: float | None
     is the normal quantile, or the t quantile with ``df`` degrees of freedom
     (``n1 + n2 - 2`` for a small two-group trial, Handbook 6.5.2.3).
     This is metafor's ``conv.wald()`` (which is normal-only).
+
+    Parameters
+    ----------
+    ci_lb, ci_ub : float
+        The CI as printed (ratios on their own scale when ``log``).
+    level : float
+        Confidence level as a proportion.
+    df : float, optional
+        t degrees of freedom; normal quantile without.
+    log : bool
+        The CI is of a ratio: work on the log scale.
+
+    Returns
+    -------
+    se : float
+        On the analysis scale (log scale when ``log``).
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
     """
     lb, ub = _finite("ci_lb", ci_lb), _finite("ci_ub", ci_ub)
     if log:
@@ -256,6 +323,21 @@ def se_from_p(estimate: float, p: float, df: float | None = None) -> tuple[float
     ``se = |estimate| / q`` with ``q = Phi^-1(1 - p/2)`` (a z test), or the t
     quantile with ``df`` degrees of freedom (a t test, Handbook 6.5.2.3).
     Pass the estimate on the analysis scale (log RR for ratios).
+
+    Parameters
+    ----------
+    estimate : float
+        On the analysis scale; must not be 0.
+    p : float
+        Exact two-sided p-value in (0, 1).
+    df : float, optional
+        t degrees of freedom; a z test without.
+
+    Returns
+    -------
+    se : float
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
 
     Examples
     --------
@@ -285,6 +367,19 @@ def sd_pooled_from_se_diff(se: float, n1: float, n2: float) -> tuple[float, Deri
 
     ``sd = se / sqrt(1/n1 + 1/n2)`` (Handbook 6.5.2.3); the same SD is then
     used for both groups.
+
+    Parameters
+    ----------
+    se : float
+        SE of the difference in means.
+    n1, n2 : float
+        Group sizes.
+
+    Returns
+    -------
+    sd : float
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
     """
     se, n1, n2 = _pos("se", se), _pos("n1", n1), _pos("n2", n2)
     sd = se / math.sqrt(1 / n1 + 1 / n2)
@@ -298,6 +393,18 @@ def sd_change(sd_baseline: float, sd_final: float, r: float) -> tuple[float, Der
 
     ``sd_change = sqrt(sd_b^2 + sd_f^2 - 2 r sd_b sd_f)`` (Handbook 6.5.2.8),
     where ``r`` is the (assumed) baseline-final correlation.
+
+    Parameters
+    ----------
+    sd_baseline, sd_final : float
+    r : float
+        In [-1, 1].
+
+    Returns
+    -------
+    sd : float
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
     """
     b, f = _pos("sd_baseline", sd_baseline), _pos("sd_final", sd_final)
     r = _finite("r", r)
@@ -316,6 +423,16 @@ def correlation_from_sds(sd_baseline: float, sd_final: float, sd_change: float
     """The baseline-final correlation implied by three SDs (Handbook 6.5.2.8).
 
     ``r = (sd_b^2 + sd_f^2 - sd_change^2) / (2 sd_b sd_f)``.
+
+    Parameters
+    ----------
+    sd_baseline, sd_final, sd_change : float
+
+    Returns
+    -------
+    r : float
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
 
     Raises
     ------
@@ -357,6 +474,16 @@ def xi(n: float, quantities: Literal["approx", "exact"] = "approx") -> float:
     ``approx``: ``2 Phi^-1((n - 0.375)/(n + 0.25))`` (Wan et al. 2014, eq. 9;
     what metafor uses). ``exact``: ``2 E[Z_(n:n)]`` by numerical integration
     (Wan et al. 2014, Table 1: xi(2) = 1.128, xi(10) = 3.078, xi(50) = 4.498).
+
+    Parameters
+    ----------
+    n : float
+        Sample size.
+    quantities : {"approx", "exact"}
+
+    Returns
+    -------
+    float
     """
     n = _pos("n", n)
     if quantities == "exact":
@@ -375,6 +502,16 @@ def eta(n: float, quantities: Literal["approx", "exact"] = "approx") -> float:
     ``approx``: ``2 Phi^-1((0.75 n - 0.125)/(n + 0.25))`` (Wan et al. 2014,
     eq. 16; what metafor uses). ``exact``: ``2 E[Z_(3Q+1:n)]`` for
     ``n = 4Q + 1`` (Wan et al. 2014, Table 2); other n raise ``ValueError``.
+
+    Parameters
+    ----------
+    n : float
+        Sample size.
+    quantities : {"approx", "exact"}
+
+    Returns
+    -------
+    float
     """
     n = _pos("n", n)
     if quantities == "exact":
@@ -392,9 +529,24 @@ def skewness_test(n: float, median: float, q1: float | None = None, q3: float | 
                   ) -> tuple[float, float, bool]:
     """Shi et al.'s test for skewness of a median-reported sample.
 
-    Returns ``(statistic, critical value, significant)``, as metafor's
-    ``conv.fivenum()`` computes them. A significant result means the normal
-    approximations behind the mean/SD estimates are doubtful.
+    A significant result means the normal approximations behind the
+    mean/SD estimates are doubtful.
+
+    Parameters
+    ----------
+    n : float
+        Sample size.
+    median : float
+    q1, q3 : float, optional
+        Quartiles (scenarios C2, C3).
+    minimum, maximum : float, optional
+        Range (scenarios C1, C2).
+
+    Returns
+    -------
+    statistic, critical : float
+        As metafor's ``conv.fivenum()`` computes them.
+    significant : bool
     """
     n = _pos("n", n)
     has_iqr = q1 is not None and q3 is not None
@@ -443,6 +595,15 @@ def mean_sd_from_median_iqr(q1: float, median: float, q3: float, n: float, *,
     ``w = 0.7 + 0.39/n`` (default, as metafor), or Wan et al. (2014)
     ``(q1 + m + q3)/3``. SD: Wan et al. (2014) ``(q3 - q1) / eta(n)``.
 
+    Parameters
+    ----------
+    q1, median, q3 : float
+    n : float
+        Sample size.
+    mean_method : {"luo", "wan"}
+    quantities : {"approx", "exact"}
+        Of :func:`eta`.
+
     Returns
     -------
     mean, sd : float
@@ -481,6 +642,21 @@ def mean_sd_from_median_range(minimum: float, median: float, maximum: float, n: 
     Mean: Luo et al. (2018) ``w (a + b)/2 + (1 - w) m`` with
     ``w = 4 / (4 + n^0.75)`` (default, as metafor), or Wan et al. (2014)
     ``(a + 2m + b)/4``. SD: Wan et al. (2014) ``(b - a) / xi(n)``.
+
+    Parameters
+    ----------
+    minimum, median, maximum : float
+    n : float
+        Sample size.
+    mean_method : {"luo", "wan"}
+    quantities : {"approx", "exact"}
+        Of :func:`xi`.
+
+    Returns
+    -------
+    mean, sd : float
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
     """
     _check_order(minimum=minimum, median=median, maximum=maximum)
     n = _pos("n", n)
@@ -518,6 +694,20 @@ def mean_sd_from_five_numbers(minimum: float, q1: float, median: float, q3: floa
     ``(a + 2 q1 + 2 m + 2 q3 + b)/8``. SD: Wan (2014)
     ``((b - a)/xi + (q3 - q1)/eta) / 2``, or Shi et al. (2020) with weight
     ``1/(1 + 0.07 n^0.6)`` (metafor's default).
+
+    Parameters
+    ----------
+    minimum, q1, median, q3, maximum : float
+    n : float
+        Sample size.
+    mean_method : {"luo", "wan"}
+    sd_method : {"wan", "shi"}
+
+    Returns
+    -------
+    mean, sd : float
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
     """
     _check_order(minimum=minimum, q1=q1, median=median, q3=q3, maximum=maximum)
     n = _pos("n", n)
@@ -564,6 +754,11 @@ def combine_arms(n1: float, m1: float, sd1: float, n2: float, m2: float, sd2: fl
     ``N = n1 + n2``; ``M = (n1 m1 + n2 m2)/N``;
     ``SD = sqrt(((n1-1) sd1^2 + (n2-1) sd2^2 + n1 n2/N (m1 - m2)^2) / (N - 1))``.
 
+    Parameters
+    ----------
+    n1, m1, sd1, n2, m2, sd2 : float
+        Size, mean and SD of each group.
+
     Returns
     -------
     n, mean, sd : float
@@ -587,7 +782,19 @@ def combine_arms(n1: float, m1: float, sd1: float, n2: float, m2: float, sd2: fl
 
 def combine_arms_binary(events1: float, n1: float, events2: float, n2: float
                         ) -> tuple[float, float, Derivation]:
-    """Combine two groups of a binary outcome: events and totals add."""
+    """Combine two groups of a binary outcome: events and totals add.
+
+    Parameters
+    ----------
+    events1, n1, events2, n2 : float
+        Events and size of each group.
+
+    Returns
+    -------
+    events, n : float
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
+    """
     n1, n2 = _pos("n1", n1), _pos("n2", n2)
     e1, e2 = _finite("events1", events1), _finite("events2", events2)
     if not (0 <= e1 <= n1 and 0 <= e2 <= n2):
@@ -605,6 +812,21 @@ def split_shared_control(n: float, k: int, events: float | None = None
     The control's n (and events) are divided by ``k`` so the control
     participants are not counted ``k`` times; means and SDs are unchanged.
     The result is not rounded (a fractional n is fine for the variance).
+
+    Parameters
+    ----------
+    n : float
+        The shared control's size.
+    k : int
+        Number of comparisons sharing it (>= 1).
+    events : float, optional
+        Its events, for a binary outcome.
+
+    Returns
+    -------
+    n, events : float (events None when not given)
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
     """
     n = _pos("n", n)
     if int(k) != k or k < 1:
@@ -636,6 +858,19 @@ def se_mean_from_ci(ci_lb: float, ci_ub: float, level: float = 0.95
     n). The normal quantile is used because without n the t quantile cannot
     be chosen; for small groups this slightly understates the SE.
 
+    Parameters
+    ----------
+    ci_lb, ci_ub : float
+        CI of the group's mean.
+    level : float
+        Confidence level as a proportion.
+
+    Returns
+    -------
+    se : float
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
+
     Examples
     --------
     >>> round(se_mean_from_ci(3.0, 5.0)[0], 4)     # width 2 / 3.92
@@ -660,6 +895,17 @@ def md_from_arm_cis(m1: float, ci1: tuple[float, float], m2: float, ci2: tuple[f
     ``se_j = (ub_j - lb_j) / (2 * 1.96)`` for 95% CIs (Handbook 6.5.2.2).
     ``k_control`` > 1 is a control arm shared by k comparisons: splitting its
     n by k (Handbook 23.3.4) multiplies the variance of its mean by k.
+
+    Parameters
+    ----------
+    m1, m2 : float
+        Treatment and control means.
+    ci1, ci2 : (float, float)
+        CI of each mean.
+    level : float
+        Confidence level of the CIs.
+    k_control : int
+        Comparisons sharing the control arm.
 
     Returns
     -------
@@ -694,12 +940,27 @@ def md_from_arm_cis(m1: float, ci1: tuple[float, float], m2: float, ci2: tuple[f
                       "k_control se2^2)", REF_SD_SE, {"md": md, "se": se}, note)
 
 
-def log_rom(m1, sd1, n1, m2, sd2, n2) -> tuple[np.ndarray, np.ndarray]:
+def log_rom(m1: ArrayLike, sd1: ArrayLike, n1: ArrayLike, m2: ArrayLike, sd2: ArrayLike,
+            n2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Log ratio of means and its variance (metafor ``escalc(measure="ROM")``).
 
     ``yi = ln(m1 / m2)``; ``vi = sd1^2/(n1 m1^2) + sd2^2/(n2 m2^2)``
     (Hedges, Gurevitch & Curtis 1999). Both means must be positive (a score
-    at the end of treatment, never a change). Arrays of shape (k,) or (k, d).
+    at the end of treatment, never a change).
+
+    Parameters
+    ----------
+    m1, sd1, n1, m2, sd2, n2 : array_like of shape (k,) or (k, d)
+        Mean, SD and size of the treatment (1) and control (2) arms.
+
+    Returns
+    -------
+    yi, vi : ndarray of the same shape
+
+    Raises
+    ------
+    ValueError
+        When a mean is not positive.
     """
     m1, sd1, n1, m2, sd2, n2 = (np.asarray(a, dtype=float) for a in (m1, sd1, n1, m2, sd2, n2))
     if np.any(m1 <= 0) or np.any(m2 <= 0):
@@ -715,6 +976,24 @@ def log_rom_from_arm_cis(m1: float, ci1: tuple[float, float], m2: float,
     ``yi = ln(m1/m2)``; ``se^2 = (se1/m1)^2 + k (se2/m2)^2`` with ``se_j`` the
     SE of arm j's mean from its CI (Handbook 6.5.2.2): the delta method, which
     is the ROM variance of :func:`log_rom` with ``sd^2/n = se^2``.
+
+    Parameters
+    ----------
+    m1, m2 : float
+        Treatment and control means (> 0).
+    ci1, ci2 : (float, float)
+        CI of each mean.
+    level : float
+        Confidence level of the CIs.
+    k_control : int
+        Comparisons sharing the control arm.
+
+    Returns
+    -------
+    yi, se : float
+        Log ratio of means and its SE.
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
 
     Examples
     --------
@@ -740,6 +1019,20 @@ def log_ratio_from_ci(ratio: float, ci_lb: float, ci_ub: float, level: float = 0
 
     ``yi = ln(ratio)``; ``se = (ln ci_ub - ln ci_lb) / (2 z)``.
 
+    Parameters
+    ----------
+    ratio, ci_lb, ci_ub : float
+        The ratio and its CI as printed (> 0, the CI containing the ratio).
+    level : float
+        Confidence level of the CI.
+
+    Returns
+    -------
+    yi, se : float
+        On the log scale.
+    derivation : Derivation
+        The step as recorded in results.json (inputs, formula, reference).
+
     Examples
     --------
     Sistek 2006 (PMID 16650048): SCORAD geometric mean ratio 0.80 (95% CI
@@ -760,13 +1053,23 @@ def log_ratio_from_ci(ratio: float, ci_lb: float, ci_ub: float, level: float = 0
                       f"{REF_ROM}; {REF_SE_DIFF}", {"yi": yi, "se": se})
 
 
-def pooled_sd(sd, n) -> tuple[float, Derivation]:
+def pooled_sd(sd: ArrayLike, n: ArrayLike) -> tuple[float, Derivation]:
     """Pooled SD of other trials, to impute a trial's missing SD.
 
     ``sd_pooled = sqrt(sum((n_i - 1) sd_i^2) / sum(n_i - 1))`` over the arms
     that report an SD on the same outcome and scale (Furukawa et al. 2006
     borrow SDs from the other trials of the meta-analysis; Handbook 6.5.2.8).
     Use only in a sensitivity analysis: the imputed SD is an assumption.
+
+    Parameters
+    ----------
+    sd, n : array_like of shape (k,)
+        Each arm's SD (> 0) and size (>= 2).
+
+    Returns
+    -------
+    sd : float
+    derivation : Derivation
 
     Examples
     --------

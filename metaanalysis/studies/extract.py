@@ -50,11 +50,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from metaanalysis.studies import conversions as cv
 from metaanalysis.studies.conversions import Derivation
 from metaanalysis.errors import MetaError
+from metaanalysis.stats.measures import STUDY_MEASURES
 from metaanalysis.studies.schema import (
     BINARY_MEASURES, CONTINUOUS_MEASURES, RATIO_MEASURES, ArmOutcome, Number, Outcome, Study,
 )
@@ -62,7 +63,7 @@ from metaanalysis.studies.schema import (
 __all__ = ["ExtractionError", "Extraction", "extract", "extract_many", "check_scales",
            "MEASURES"]
 
-MEASURES = ("MD", "SMD", "RR", "OR", "RD", "ROM")
+MEASURES = STUDY_MEASURES
 
 
 class ExtractionError(MetaError, ValueError):
@@ -116,6 +117,7 @@ class Extraction:
                               "n2i": [self.n2i]}
 
     def to_dict(self) -> dict:
+        """The effect, its arm-level inputs and its derivations as plain values."""
         out = {k: getattr(self, k) for k in (
             "study", "outcome", "measure", "kind", "scale", "intervention_arm", "control_arm",
             "m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "ci", "yi", "vi")}
@@ -720,6 +722,11 @@ def check_scales(extractions: Sequence[Extraction]) -> None:
     difference in means. For the SMD the two have different SDs, so the
     standardised effects are not comparable.
 
+    Parameters
+    ----------
+    extractions : sequence of Extraction
+        The k effects of one analysis.
+
     Raises
     ------
     ExtractionError
@@ -734,9 +741,27 @@ def check_scales(extractions: Sequence[Extraction]) -> None:
 
 
 def extract_many(items: Iterable[tuple[Study, str] | tuple[Study, str, dict]], *,
-                 measure: str, **kwargs) -> tuple[Extraction, ...]:
+                 measure: str, **kwargs: Any) -> tuple[Extraction, ...]:
     """:func:`extract` for several (study, outcome id[, per-study kwargs]) items,
-    then :func:`check_scales`."""
+    then :func:`check_scales`.
+
+    Parameters
+    ----------
+    items : iterable of (Study, str) or (Study, str, dict)
+        A study, the id of its outcome, and options for that study alone.
+    measure : {"MD", "SMD", "RR", "OR", "RD", "ROM"}
+    **kwargs
+        Options of :func:`extract` for every study.
+
+    Returns
+    -------
+    tuple of Extraction
+        One per item, in order.
+
+    Raises
+    ------
+    ExtractionError
+    """
     out = []
     for item in items:
         study, oid, *rest = item

@@ -11,8 +11,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from metaanalysis.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported only when a CSV is read
+    import pandas as pd
 
 #: Larger CSV files are refused: a meta-analysis table has tens of rows, a
 #: very large one a few thousand (well under 1 MB). ``meta pool --max-bytes``
@@ -21,7 +25,18 @@ MAX_CSV_BYTES = 50 * 1024 * 1024
 
 
 def file_kind(mode: int) -> str:
-    """What a non-regular file is, in words (for error messages)."""
+    """What a non-regular file is, in words (for error messages).
+
+    Parameters
+    ----------
+    mode : int
+        ``st_mode`` from ``os.stat``/``os.lstat``.
+
+    Returns
+    -------
+    str
+        E.g. "a named pipe (FIFO)".
+    """
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
@@ -36,10 +51,21 @@ def file_kind(mode: int) -> str:
 def read_regular_file(path: str | os.PathLike, max_bytes: int) -> tuple[bytes | None, str]:
     """Read at most ``max_bytes + 1`` bytes of a regular file.
 
-    Returns ``(data, "")``, or ``(None, reason)`` when ``path`` is missing,
-    not a regular file (directory, FIFO, device, socket) or unreadable. The
-    caller compares ``len(data)`` with ``max_bytes`` to detect a file over
-    the limit.
+    Parameters
+    ----------
+    path : str or path-like
+    max_bytes : int
+        The caller's size limit; one byte more is read so that the caller
+        can compare ``len(data)`` with ``max_bytes`` to detect a file over
+        the limit.
+
+    Returns
+    -------
+    data : bytes or None
+        None when ``path`` is missing, not a regular file (directory, FIFO,
+        device, socket) or unreadable.
+    reason : str
+        Why ``data`` is None, worded for an error message; "" otherwise.
 
     Notes
     -----
@@ -84,7 +110,7 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int) -> tuple[bytes | 
         os.close(fd)
 
 
-def read_csv(path, max_bytes: int = MAX_CSV_BYTES):
+def read_csv(path: str | os.PathLike, max_bytes: int = MAX_CSV_BYTES) -> pd.DataFrame:
     """Read a CSV into a DataFrame of strings/numbers, or raise InputError.
 
     Cells are read as written: an empty cell is the empty string and ``NaN``
@@ -98,6 +124,16 @@ def read_csv(path, max_bytes: int = MAX_CSV_BYTES):
     path : str or path-like
     max_bytes : int
         Larger files are refused (default :data:`MAX_CSV_BYTES`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per data row, the header's column names.
+
+    Raises
+    ------
+    InputError
+        Naming the file (and line) of what is wrong.
     """
     import pandas as pd
 

@@ -56,6 +56,15 @@ def normalise_quote(text: str) -> str:
     middle dot between digits becomes a decimal point, exotic spaces become
     plain spaces and zero-width characters disappear. Minus signs are kept
     (their strength matters, see module notes).
+
+    Parameters
+    ----------
+    text : str
+        A verbatim quote.
+
+    Returns
+    -------
+    str
     """
     s = text.replace("\u200b", "").replace("\ufeff", "")
     s = s.translate({ord(c): " " for c in _SPACES})
@@ -166,6 +175,11 @@ def _word_numbers(text: str) -> set[float]:
 def numbers_in_text(text: str) -> list[tuple[float, bool, bool]]:
     """Every number a quote can be read as.
 
+    Parameters
+    ----------
+    text : str
+        A verbatim quote.
+
     Returns
     -------
     list of (magnitude, may_be_positive, may_be_negative)
@@ -215,6 +229,10 @@ def number_in_text(value: float, text: str, *, rel_tol: float = 1e-9) -> bool:
     rel_tol : float
         Relative tolerance for the float comparison; it only absorbs binary
         rounding (``1.2 * 10**9`` vs ``1.2e9``), never a printed rounding.
+
+    Returns
+    -------
+    bool
 
     Examples
     --------

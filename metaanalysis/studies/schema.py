@@ -19,13 +19,16 @@ Checks that need something outside one file (the strain registry, the file
 name, other studies, the provenance of quoted numbers against their quote
 text) live in :mod:`metaanalysis.studies.load`.
 
-This module imports only pydantic and the standard library; it never reads
-files.
+This module imports only pydantic, the standard library, the measure codes
+of :mod:`metaanalysis.stats.measures` and the path formatter of
+:mod:`metaanalysis.studies.yamlio`; it never reads files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -40,6 +43,9 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+from metaanalysis.stats.measures import BINARY, CONTINUOUS, RATIO_MEASURES, STUDY_MEASURES
+from metaanalysis.studies.yamlio import format_path as _dotted  # one path formatter for both
 
 SCHEMA_VERSION = 1
 
@@ -85,10 +91,10 @@ OutcomeKind = Literal[
 ]
 Scale = Literal["final", "change", "events"]
 # ROM: a ratio of means (e.g. of geometric means), on the ratio scale (> 0)
-Measure = Literal["MD", "SMD", "RR", "OR", "RD", "ROM"]
-CONTINUOUS_MEASURES = frozenset({"MD", "SMD", "ROM"})
-BINARY_MEASURES = frozenset({"RR", "OR", "RD"})
-RATIO_MEASURES = frozenset({"RR", "OR", "ROM"})
+# (the codes are defined once, in metaanalysis.stats.measures)
+Measure = Literal[STUDY_MEASURES]
+CONTINUOUS_MEASURES = frozenset(CONTINUOUS)
+BINARY_MEASURES = frozenset(BINARY)
 Direction = Literal["probiotic_minus_control", "control_minus_probiotic"]
 PQualifier = Literal["=", "<", "<=", ">", "NS"]
 Judgement = Literal["low", "some_concerns", "high", "unclear", "not_assessed"]
@@ -125,20 +131,10 @@ class FieldIssues(ValueError):
     callers who build models directly in Python.
     """
 
-    def __init__(self, issues):
+    def __init__(self, issues: Iterable[tuple[Iterable[str | int], str]]) -> None:
         self.issues = tuple((tuple(p), str(m)) for p, m in issues)
         super().__init__("; ".join(
             (f"{_dotted(p)}: {m}" if p else m) for p, m in self.issues))
-
-
-def _dotted(path) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
 
 
 class _Issues:
@@ -287,6 +283,7 @@ class Number(_Frozen):
 
     @property
     def is_integer(self) -> bool:
+        """Whether the value is a whole number (a count must be)."""
         return float(self.value).is_integer()
 
 
@@ -601,6 +598,7 @@ class Intervention(_Frozen):
 
     @property
     def strain_count(self) -> int:
+        """Organisms in the product: ``n_strains`` when given, else the strains listed."""
         return self.n_strains if self.n_strains is not None else len(self.strains)
 
 
@@ -961,7 +959,20 @@ def _unknown_arm(key: str, arm_ids) -> str:
 
 def iter_models(obj: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
     """Yield ``(path, value)`` for every model, tuple item and mapping value,
-    depth first, with paths in the same keys as the YAML file."""
+    depth first, with paths in the same keys as the YAML file.
+
+    Parameters
+    ----------
+    obj : Any
+        A model (usually a :class:`Study`), tuple or mapping.
+    path : tuple
+        The path of ``obj`` itself.
+
+    Yields
+    ------
+    path : tuple of str or int
+    value : Any
+    """
     yield path, obj
     if isinstance(obj, BaseModel):
         for name in type(obj).model_fields:
@@ -977,14 +988,36 @@ def iter_models(obj: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
 
 
 def iter_numbers(obj: Any) -> Iterator[tuple[tuple, Number]]:
-    """Every :class:`Number` inside ``obj`` (including derivation inputs)."""
+    """Every :class:`Number` inside ``obj`` (including derivation inputs).
+
+    Parameters
+    ----------
+    obj : Any
+        A model, tuple or mapping.
+
+    Yields
+    ------
+    path : tuple of str or int
+    number : Number
+    """
     for path, val in iter_models(obj):
         if isinstance(val, Number):
             yield path, val
 
 
 def iter_quote_refs(study: Study) -> Iterator[tuple[tuple, str]]:
-    """Every reference to a quote id, with the path of the referring key."""
+    """Every reference to a quote id, with the path of the referring key.
+
+    Parameters
+    ----------
+    study : Study
+
+    Yields
+    ------
+    path : tuple of str or int
+        Ends with ``"quote"`` or ``"statement"``.
+    quote_id : str
+    """
     for path, val in iter_models(study):
         if isinstance(val, (Number, Derived, ConflictValue)) and val.quote is not None:
             yield path + ("quote",), val.quote
@@ -1017,6 +1050,36 @@ class StrainEntry(_Frozen):
         return f"{self.genus} {self.species}" if self.species else self.genus
 
 
+#: Letters that NFKD does not decompose (Polish L-stroke in "ŁOCK 0900").
+_TRANSLITERATE = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss"})
+
+
+def normalise_name(name: str) -> str:
+    """Case-, accent-, space- and punctuation-insensitive form of a name.
+
+    Parameters
+    ----------
+    name : str
+        A strain name or alias as written.
+
+    Returns
+    -------
+    str
+        Lower-case letters and digits only (the key of alias lookups).
+
+    Examples
+    --------
+    >>> normalise_name("L. rhamnosus GG (ATCC 53103)")
+    'lrhamnosusggatcc53103'
+    >>> normalise_name("ŁOCK 0900") == normalise_name("LOCK-0900")
+    True
+    """
+    s = unicodedata.normalize("NFKD", str(name).translate(_TRANSLITERATE))
+    s = "".join(ch for ch in s if not unicodedata.combining(ch))
+    return re.sub(r"[\W_]+", "", s.casefold())
+
+
+
 class StrainRegistry(_Frozen):
     schema_version: Literal[1] = 1
     strains: FrozenMap[Ident, StrainEntry]
@@ -1028,9 +1091,6 @@ class StrainRegistry(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> "StrainRegistry":
-        # Imported here: strains.py imports this module.
-        from metaanalysis.studies.strains import normalise_name
-
         iss = _Issues()
         for key, entry in self.strains.items():
             target = self.strains.get(entry.same_as) if entry.same_as else None

@@ -27,12 +27,14 @@ Lactobacillus. Int J Syst Evol Microbiol 70(4):2782-2858.
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from typing import Literal
 
-if TYPE_CHECKING:  # pragma: no cover
-    from metaanalysis.studies.schema import Intervention, StrainEntry, StrainRegistry
+# normalise_name lives with the schema, which validates aliases with it; this
+# module imports the schema one way (the schema never imports this module).
+from metaanalysis.studies.schema import (  # noqa: F401  (normalise_name re-exported)
+    Intervention, StrainEntry, StrainRegistry, normalise_name,
+)
 
 Level = Literal["strain", "species", "genus", "mixture"]
 LEVELS = ("strain", "species", "genus", "mixture")
@@ -40,26 +42,7 @@ LEVELS = ("strain", "species", "genus", "mixture")
 #: Label used for organisms the paper does not name precisely enough.
 UNSPECIFIED = "unspecified"
 
-# Letters that NFKD does not decompose (Polish L-stroke in "ŁOCK 0900").
-_TRANSLITERATE = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss"})
-
-
-def normalise_name(name: str) -> str:
-    """Case-, accent-, space- and punctuation-insensitive form of a name.
-
-    Examples
-    --------
-    >>> normalise_name("L. rhamnosus GG (ATCC 53103)")
-    'lrhamnosusggatcc53103'
-    >>> normalise_name("ŁOCK 0900") == normalise_name("LOCK-0900")
-    True
-    """
-    s = unicodedata.normalize("NFKD", str(name).translate(_TRANSLITERATE))
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    return re.sub(r"[\W_]+", "", s.casefold())
-
-
-def _generated_names(entry: "StrainEntry") -> list[str]:
+def _generated_names(entry: StrainEntry) -> list[str]:
     """Standard spellings of an entry: full and abbreviated genus, current and
     former genus, with and without the strain designation."""
     if entry.same_as is not None:
@@ -84,12 +67,21 @@ def _generated_names(entry: "StrainEntry") -> list[str]:
     return out
 
 
-def alias_index(registry: "StrainRegistry") -> dict[str, str]:
+def alias_index(registry: StrainRegistry) -> dict[str, str]:
     """Map every normalised alias to its registry key.
 
     Explicit aliases and keys always win. Generated spellings that would name
     two entries (e.g. a bare strain code shared by two species) are dropped
     rather than guessed.
+
+    Parameters
+    ----------
+    registry : StrainRegistry
+
+    Returns
+    -------
+    dict of str to str
+        :func:`normalise_name` of each alias -> registry key.
     """
     index: dict[str, str] = {}
     for key, entry in registry.strains.items():
@@ -105,13 +97,25 @@ def alias_index(registry: "StrainRegistry") -> dict[str, str]:
     return index
 
 
-def lookup(registry: "StrainRegistry", name: str,
+def lookup(registry: StrainRegistry, name: str,
            index: Mapping[str, str] | None = None) -> str | None:
     """Registry key for a name as written in a paper, or ``None``.
 
     Tries the whole name, then the name without parenthesised parts, then
     each parenthesised part (so ``"L. rhamnosus GG (ATCC 53103)"`` and
     ``"LGG"`` both resolve).
+
+    Parameters
+    ----------
+    registry : StrainRegistry
+    name : str
+        The organism as the paper writes it.
+    index : mapping, optional
+        :func:`alias_index` of ``registry``, when looking up many names.
+
+    Returns
+    -------
+    str or None
 
     Examples
     --------
@@ -141,27 +145,55 @@ def lookup(registry: "StrainRegistry", name: str,
     return None
 
 
-def species_label(entry: "StrainEntry") -> str:
+def species_label(entry: StrainEntry) -> str:
+    """``Genus species`` under the current (2020) names; the genus alone for a genus-level entry.
+
+    Parameters
+    ----------
+    entry : StrainEntry
+
+    Returns
+    -------
+    str
+    """
     return entry.species_name
 
 
-def genus_label(entry: "StrainEntry") -> str:
+def genus_label(entry: StrainEntry) -> str:
+    """The current (2020) genus name.
+
+    Parameters
+    ----------
+    entry : StrainEntry
+
+    Returns
+    -------
+    str
+    """
     return entry.genus
 
 
-def mixture(intervention: "Intervention") -> Literal["single", "multi", "unspecified"]:
+def mixture(intervention: Intervention) -> Literal["single", "multi", "unspecified"]:
     """``single`` for one organism, ``multi`` for a mixture.
 
     A product whose organisms are not named at all (every strain entry without a registry key)
     and whose count is not given (no ``n_strains``) is ``unspecified``: its one placeholder entry
     says nothing about how many organisms it holds.
+
+    Parameters
+    ----------
+    intervention : Intervention
+
+    Returns
+    -------
+    {"single", "multi", "unspecified"}
     """
     if intervention.n_strains is None and all(ref.registry is None for ref in intervention.strains):
         return UNSPECIFIED
     return "single" if intervention.strain_count == 1 else "multi"
 
 
-def group_label(intervention: "Intervention", registry: "StrainRegistry", level: Level) -> str:
+def group_label(intervention: Intervention, registry: StrainRegistry, level: Level) -> str:
     """The stratum an intervention falls in at one grouping level.
 
     Mixtures get the sorted, de-duplicated ``+``-joined labels of their
@@ -194,9 +226,3 @@ def group_label(intervention: "Intervention", registry: "StrainRegistry", level:
         else:
             labels.append(genus_label(entry))
     return "+".join(sorted(set(labels)))
-
-
-def unknown_names(registry: "StrainRegistry", names: Iterable[str]) -> list[str]:
-    """The names that :func:`lookup` cannot resolve (for building the registry)."""
-    idx = alias_index(registry)
-    return [n for n in names if lookup(registry, n, idx) is None]

@@ -210,6 +210,20 @@ def write_new_study(study_id: str, directory: str | os.PathLike = "studies", *,
                     overwrite: bool = False) -> Path:
     """Write :func:`new_study_template` to ``<directory>/<study_id>.yaml``.
 
+    Parameters
+    ----------
+    study_id : str
+        The new study's id (also its file name).
+    directory : str or path-like
+        Created if missing.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The file written.
+
     Raises
     ------
     InputError

@@ -554,3 +554,24 @@ def test_subgroup_tests_give_q_df_and_p(outputs):
                 n += 1
                 assert re.search(r"Q = [\d.]+, df = \d+", line), line
     assert n >= 3
+
+
+def test_a_paged_figure_is_one_figure_in_its_section(tmp_path):
+    """A forest plot drawn in pages (render/layout.py) is shown in its own
+    section with every page, not among the "other figures"."""
+    (tmp_path / "figures").mkdir()
+    index = []
+    for i in (1, 2):
+        (tmp_path / "figures" / f"forest_main_p{i}.svg").write_text(
+            f'<svg xmlns="http://www.w3.org/2000/svg"><text>page {i}</text></svg>', encoding="utf-8")
+        index.append({"id": f"forest_main_p{i}", "title": f"Main analysis (page {i} of 2)",
+                      "caption": "", "files": [f"figures/forest_main_p{i}.svg"],
+                      "page_of": "forest_main"})
+    index.append({"id": "funnel", "title": "Funnel", "caption": "", "files": []})
+    figs = report.Figures(index, tmp_path)
+    view = figs.take("forest_main")
+    assert view["title"] == "Main analysis"
+    assert "page 1" in view["html"] and "page 2" in view["html"]
+    assert view["files"] == ["figures/forest_main_p1.svg", "figures/forest_main_p2.svg"]
+    assert figs.take("forest_main") is None  # taken once
+    assert [f["id"] for f in figs.rest()] == ["funnel"]

@@ -1,4 +1,5 @@
-"""tools/cochrane_import.py: a RevMan data row becomes a quote, an outcome and a RoB 2 block."""
+"""tools/cochrane_import.py: a RevMan data row becomes a quote, an outcome and a RoB 2 block,
+read through the library behind `meta revman import` (one reader of exports and of RoB 2)."""
 from __future__ import annotations
 
 import csv
@@ -73,3 +74,28 @@ def test_subgroup_heading_sets_family_risk(tool, tmp_path):
     b = tool.blocks(_rows(tool, tmp_path), "Allen 2014")
     assert tool.family_risk(b) == "unselected"
     assert tool.timing(b) is None
+
+
+def test_rob_agrees_with_meta_revman_import(tool, tmp_path):
+    """One RoB 2 reader: the tool and `meta revman import` give the same judgements and support text."""
+    from ruamel.yaml import YAML
+
+    from metaanalysis.analysis import revman
+
+    rows = _rows(tool, tmp_path)
+    b = tool.blocks(rows, "Allen 2014")
+    written = revman.import_analysis(tmp_path / "review.csv", "1.2", tmp_path / "out",
+                                     purpose="prevention", comparator="placebo")
+    lib = YAML(typ="safe", pure=True).load(written[0].read_text(encoding="utf-8"))["rob"]
+    assert {k: d["judgement"] for k, d in lib["domains"].items()} == {
+        k: d["judgement"] for k, d in b["rob"]["domains"].items()}
+    assert lib["overall"]["judgement"] == b["rob"]["overall"]["judgement"]
+    for key, d in lib["domains"].items():
+        assert f'Support: "{d["note"]}"' in b["rob"]["domains"][key]["note"]
+
+
+def test_a_bad_export_is_one_line_naming_the_file(tool, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Study,Mean\nA,1\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"bad\.csv: missing column"):
+        tool.load(bad)

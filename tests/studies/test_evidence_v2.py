@@ -252,7 +252,7 @@ def test_published_entry_numbers_must_be_in_the_quote():
 def test_rom_matches_metafor():
     import json
 
-    from metaanalysis.api import pool_effects
+    from metaanalysis.stats.pool import pool_effects
     from tests.tolerances import ATOL_ITER, RTOL_ITER
 
     ref = json.loads((ROOT / "tests" / "data" / "metafor_reference_rom.json").read_text())

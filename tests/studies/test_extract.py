@@ -15,7 +15,7 @@ import pytest
 from metaanalysis.studies import conversions as cv
 from metaanalysis.stats.effects import escalc
 from metaanalysis.studies.extract import Extraction, ExtractionError, check_scales, extract, extract_many
-from metaanalysis.studies.load import read_yaml_with_lines
+from metaanalysis.studies.yamlio import read_yaml_with_lines
 from metaanalysis.studies.schema import Study
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "studies_ok" / "Fictional2024.yaml"

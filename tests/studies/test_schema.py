@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from metaanalysis.studies.load import load_registry, read_yaml_with_lines
+from metaanalysis.studies.load import load_registry
+from metaanalysis.studies.yamlio import read_yaml_with_lines
 from metaanalysis.studies.provenance import number_in_text
 from metaanalysis.studies.schema import (ArmOutcome, Between, FieldIssues, Number, StrainRegistry, Study,
                                  iter_numbers)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from metaanalysis.studies.load import read_yaml_with_lines
+from metaanalysis.studies.yamlio import read_yaml_with_lines
 from metaanalysis.studies.schema import Study
 from metaanalysis.studies.strains import UNSPECIFIED, mixture
 

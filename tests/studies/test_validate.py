@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metaanalysis.studies.load import (MAX_BYTES, MAX_NODES, MAX_PROBLEMS_PER_FILE, Problem,
-                               load_studies, read_yaml_with_lines)
+from metaanalysis.studies.load import MAX_PROBLEMS_PER_FILE, load_studies
+from metaanalysis.studies.yamlio import MAX_BYTES, MAX_NODES, Problem, read_yaml_with_lines
 from metaanalysis.studies.validate import new_study_template, validate_paths, write_new_study
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -131,11 +131,6 @@ def test_broken_file(name):
     assert all(PROBLEM_RE.match(str(p)) for p in problems)
 
 
-def test_problem_str():
-    assert str(Problem("a.yaml", 3, "arms[0].n", "bad")) == "a.yaml:3: arms[0].n: bad"
-    assert str(Problem("a.yaml", 1, "", "empty file")) == "a.yaml:1: empty file"
-
-
 def test_whole_broken_folder_reports_every_file():
     problems = validate_paths([BROKEN])
     files = {Path(p.file).stem for p in problems}
@@ -212,18 +207,6 @@ def test_same_cohort_as_must_exist(tmp_path):
         text.replace("same_cohort_as: null", "same_cohort_as: Parent2020"), encoding="utf-8")
     assert [str(p).split(": ", 1)[1] for p in validate_paths([tmp_path])] == [
         "same_cohort_as: unknown study 'Parent2020' (no such study file)"]
-
-
-def test_read_yaml_with_lines_for_other_loaders(tmp_path):
-    f = tmp_path / "protocol.yaml"
-    f.write_text("name: x\nstrata:\n  - by: genus\n    min_k: 2\n", encoding="utf-8")
-    doc, problems = read_yaml_with_lines(f)
-    assert problems == ()
-    assert doc.data == {"name": "x", "strata": [{"by": "genus", "min_k": 2}]}
-    assert doc.locate(("strata", 0, "min_k")) == (4, ("strata", 0, "min_k"))
-    assert doc.locate(("strata", 0, "missing")) == (3, ("strata", 0, "missing"))
-    assert str(doc.problem(("strata", 0, "min_k"), "too small")).endswith(
-        "protocol.yaml:4: strata[0].min_k: too small")
 
 
 # ---------------------------------------------------------------------------
