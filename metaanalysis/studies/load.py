@@ -497,7 +497,7 @@ _JOBS: list = []
 def _load_all(jobs, cache=None) -> list:
     """``_load_one`` of every ``(file, registry, registry path)``, in order.
 
-    Files in ``cache`` (same path, bytes and registry as a file parsed
+    Files in ``cache`` (same name, bytes and registry as a file parsed
     before) are taken from it; the rest are parsed and offered to it.
     Many files are parsed by forked workers, one chunk of files each: each
     file is independent, and parsing is ~6 ms of CPU a file (16 s for
