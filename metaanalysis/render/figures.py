@@ -263,10 +263,10 @@ def make_figures(run: RunResult, outdir: Path, all_formats: bool = False) -> lis
 def plan_figures(run: RunResult, all_formats: bool = False) -> list[FigureJob]:
     """Every figure of a run as a :class:`FigureJob`, in report order; draws nothing.
 
-    The main forest plot is always written as SVG, 300 dpi PNG and PDF; the
+    The main forest plot is planned as SVG, 300 dpi PNG and PDF (``meta
+    run`` drops the PDF unless ``--pdf`` asks for it: runner._formats); the
     others as SVG (embedded in the report) unless ``all_formats`` adds PNG
-    and PDF too. Rasterising and PDF font subsetting cost ~0.6 s a figure,
-    most of a run's time.
+    and PDF too. Rasterising and PDF font subsetting cost ~0.5 s a figure.
 
     A forest, leave-one-out, cumulative or traffic-light plot with more rows
     than a page holds (render/layout.py ``MAX_ROWS_PER_PAGE``) becomes one job
@@ -325,8 +325,8 @@ def plan_figures(run: RunResult, all_formats: bool = False) -> list[FigureJob]:
         job = call(forest_plot, run.main.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
                           title=f"{Label}: all eligible comparisons ({measure})")
-        # the main forest plot also goes out as PDF (for manuscripts); PDF font
-        # subsetting costs ~0.7 s a figure, so the others are SVG + 300 dpi PNG
+        # the main forest plot can also go out as PDF (for manuscripts, `--pdf`);
+        # PDF font subsetting costs ~0.5 s a figure, so it is not the default
         save_pages(job, "forest_main", f"Forest plot: {label}, all eligible comparisons",
                    f"{fmt.measure_name(measure)} (probiotic vs control), "
                    f"{method_label(run.main.result.overall)}, {fmt.ci_label(proto.model.alpha)}.",
