@@ -17,10 +17,8 @@ import numpy as np
 from metaanalysis.errors import InputError
 from metaanalysis.stats.effects import escalc
 from metaanalysis.stats.measures import CONTINUOUS, MEASURES
-from metaanalysis.stats.pool import (  # noqa: F401  (the array layer, re-exported for callers)
-    ALL_METHODS, TEST_TEXT, check_options, describe_conventions, fit_one, pool_effects,
-    regress_effects, subgroup_difference,
-)
+# the array-to-result layer is stats/pool.py; this module is its pandas front end
+from metaanalysis.stats.pool import check_options, describe_conventions, pool_effects, regress_effects
 from metaanalysis.stats.results import PoolResult, RegressionResult
 
 if TYPE_CHECKING:

@@ -57,7 +57,7 @@ def pool(
     max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Refuse larger files (default 50 MB).")] = 50 * 1024 * 1024,
     forest: Annotated[Optional[Path], typer.Option("--forest", help="Also draw the RevMan-layout forest plot to FILE.svg, .png or .pdf (subgroups from --by).")] = None,
     drop_incomplete: Annotated[bool, typer.Option("--drop-incomplete", help="Leave out rows with an empty cell in a needed column, with a warning listing them (default: refuse).")] = False,
-):
+) -> None:
     """Pool the studies in FILE.csv and print metafor-style results."""
     from metaanalysis.api import pool as do_pool
     from metaanalysis.studies.io import read_csv
@@ -118,7 +118,7 @@ def _draw_pool_forest(res, data, measure, path: Path):
 @app.command()
 def validate(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Study files or folders (default: studies/).")] = None,
-):
+) -> None:
     """Check study extraction files; report every problem as FILE:LINE: field: message."""
     from metaanalysis.studies.validate import validate_paths
 
@@ -152,7 +152,7 @@ def new_study(
     study_id: Annotated[str, typer.Argument(help="The new study's id (also its file name).")],
     out: Annotated[Optional[Path], typer.Option(help="Where to write (default: studies/ID.yaml).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
-):
+) -> None:
     """Write a commented extraction template to fill in."""
     from metaanalysis.studies.validate import new_study_template
     from metaanalysis.write import SAFE_NAME
@@ -176,7 +176,7 @@ def run(
     only: Annotated[Optional[str], typer.Option(help="Judge only this claim id (written to OUT/.only/PROTOCOL-CLAIM/; the full outputs are left alone).")] = None,
     all_formats: Annotated[bool, typer.Option("--all-formats", help="Every figure as SVG, 300 dpi PNG and PDF (default: SVG; the main forest plot also PNG).")] = False,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write the main forest plot as PDF (TrueType fonts embedded, for manuscripts).")] = False,
-):
+) -> None:
     """Run every protocol on the studies: tables, figures, claim verdicts and a report."""
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -218,7 +218,7 @@ def run(
 def explain(
     claim_id: Annotated[str, typer.Argument(help="A claim id, e.g. C2.")],
     out: Annotated[Path, typer.Option(help="Outputs folder of a previous `meta run`.")] = Path("outputs"),
-):
+) -> None:
     """The full reasoning behind one claim's verdict (from the last `meta run`)."""
     from metaanalysis.analysis.claims import ClaimVerdict
     from metaanalysis.render.claims_text import explain as explain_text
@@ -294,7 +294,7 @@ def _revman_progress(label: str):
 def revman_reproduce(
     review: Annotated[Path, typer.Argument(help="The review's RevMan 'Data and analyses' CSV export.")],
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the reproduction as JSON here.")] = None,
-):
+) -> None:
     """Infer each analysis's measure and model and reproduce RevMan's printed numbers."""
     from rich.console import Console
 
@@ -322,7 +322,7 @@ def revman_reanalyse(
     review: Annotated[Path, typer.Argument(help="The review's RevMan 'Data and analyses' CSV export.")],
     out: Annotated[Optional[Path], typer.Option(help="Folder for reanalysis.json and report.md.")] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="Show every pooled analysis, not only the changed ones.")] = False,
-):
+) -> None:
     """Every pooled analysis under the review's settings and under Cochrane's 2025 defaults."""
     from rich.console import Console
 
@@ -358,7 +358,7 @@ def revman_import(
     purpose: Annotated[str, typer.Option(help="treatment | prevention (the export does not say).")],
     comparator: Annotated[str, typer.Option(help="placebo | prebiotic | none | usual_care | active.")],
     outcome: Annotated[str, typer.Option(help="The schema's outcome kind, e.g. eczema_incidence.")] = "other",
-):
+) -> None:
     """Write one analysis's studies as study files (the data row as the quote)."""
     from metaanalysis.analysis import revman
 

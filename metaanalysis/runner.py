@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from metaanalysis.errors import MetaError
 
@@ -14,7 +16,7 @@ from metaanalysis.errors import MetaError
 class ValidationFailed(MetaError):
     """Studies or protocols have problems; ``problems`` lists them all."""
 
-    def __init__(self, problems):
+    def __init__(self, problems: Iterable[object]) -> None:
         self.problems = list(problems)
         super().__init__(f"{len(self.problems)} problem(s) in the inputs:\n"
                          + "\n".join(str(p) for p in self.problems))
@@ -28,7 +30,8 @@ class ProtocolOutput:
     k: int
 
 
-def find_protocols(paths) -> list[Path]:
+def find_protocols(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The protocol files named, a folder standing for its ``*.yaml`` files (sorted)."""
     out = []
     for p in paths:
         p = Path(p)
@@ -44,7 +47,8 @@ def find_protocols(paths) -> list[Path]:
     return list({q.resolve(): q for q in out}.values())
 
 
-def load_inputs(protocol_paths, studies_dir, cache=None):
+def load_inputs(protocol_paths: Iterable[str | os.PathLike], studies_dir: str | os.PathLike,
+                cache: Any = None) -> tuple[tuple, Any, list[tuple[Path, Any]], list[Path]]:
     """Studies, registry, protocols and input files; ``cache``: parsed study
     files by content (``write.StudyCache``), or None to parse every file."""
     from metaanalysis.studies.load import find_registry, load_registry, load_studies, study_files
@@ -76,8 +80,10 @@ def load_inputs(protocol_paths, studies_dir, cache=None):
     return studies, registry, protos, inputs
 
 
-def run_all(protocols=("protocols",), studies_dir="studies", out_dir="outputs", *, only=None,
-            progress=None, all_formats=False, pdf=False) -> list[ProtocolOutput]:
+def run_all(protocols: Iterable[str | os.PathLike] = ("protocols",),
+            studies_dir: str | os.PathLike = "studies", out_dir: str | os.PathLike = "outputs", *,
+            only: str | None = None, progress: Callable[[str], object] | None = None,
+            all_formats: bool = False, pdf: bool = False) -> list[ProtocolOutput]:
     """Run every protocol and write ``out_dir/<protocol id>/``.
 
     ``progress(step_text)`` is called between stages (the CLI shows a bar).

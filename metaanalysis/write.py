@@ -14,14 +14,17 @@ import os
 import platform
 import re
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from metaanalysis.stats.results import _plain
 from metaanalysis.analysis import claims as claims_mod
 # claims judge, render writes the sentences results.json keeps (issue 16)
 from metaanalysis.render import claims_text
-# the CSV tables are laid out by render/tables.py; this module only writes their text
-from metaanalysis.render.tables import FORMULA_STARTS, csv_cell  # noqa: F401  (re-exported)
+
+if TYPE_CHECKING:
+    from metaanalysis.analysis.pipeline import RunResult
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "matplotlib", "pydantic", "ruamel.yaml", "typer",
                 "rich", "jinja2", "pymare")
@@ -40,7 +43,7 @@ def _analysis(a) -> dict:
     return out
 
 
-def run_to_dict(run) -> dict:
+def run_to_dict(run: RunResult) -> dict:
     """Every number of a run, JSON-ready (the content of results.json)."""
     proto = run.protocol
     loo = None
@@ -92,7 +95,8 @@ def run_to_dict(run) -> dict:
     return _plain(out)
 
 
-def dumps(obj) -> str:
+def dumps(obj: Any) -> str:
+    """JSON text as every output file writes it: indented, UTF-8, no NaN, a final newline."""
     return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
@@ -100,7 +104,7 @@ def dumps(obj) -> str:
 # claims.md
 
 
-def claims_markdown(run) -> str:
+def claims_markdown(run: RunResult) -> str:
     """claims.md of one run (the RunResult's protocol and verdicts)."""
     return claims_text.claims_markdown(run.protocol, run.claims)
 
@@ -296,7 +300,8 @@ def _swap_in(tmp: Path, target: Path) -> None:
     remove(backup)
 
 
-def write_atomically(target: Path, files: dict[str, str | bytes], producers=(), *,
+def write_atomically(target: Path, files: dict[str, str | bytes],
+                     producers: Iterable[Callable[[Path], object]] = (), *,
                      root: Path | None = None) -> None:
     """Write ``files`` (relative name -> content) into ``target`` atomically.
 
@@ -453,7 +458,7 @@ class _Unhashable(TypeError):
     pass
 
 
-def fingerprint(*objs) -> str | None:
+def fingerprint(*objs: Any) -> str | None:
     """SHA-256 (hex) of the content of ``objs``, or None when some part has no stable content.
 
     Walks numbers, text, arrays, containers, dataclasses and plain objects;
@@ -588,7 +593,7 @@ class OutputCache:
             raise ValueError(f"not a cache key: {key!r}")
         return self.root / key
 
-    def get(self, key: str | None, names, dest: Path) -> bool:
+    def get(self, key: str | None, names: Iterable[str], dest: Path) -> bool:
         """Copy the entry's files ``names`` into ``dest``; False (nothing copied) on a miss."""
         if key is None:
             return False
@@ -603,7 +608,7 @@ class OutputCache:
         os.utime(entry)  # recently used: kept by prune
         return True
 
-    def read(self, key: str | None, names) -> dict[str, bytes] | None:
+    def read(self, key: str | None, names: Iterable[str]) -> dict[str, bytes] | None:
         """The entry's files as bytes, or None on a miss."""
         if key is None:
             return None
@@ -642,7 +647,7 @@ class OutputCache:
         finally:
             remove(tmp)
 
-    def prune(self, keep) -> None:
+    def prune(self, keep: Iterable[str | None]) -> None:
         """Remove every entry not in ``keep`` (the keys this run used) and any leftover."""
         if not self.root.is_dir():
             return
@@ -677,7 +682,7 @@ class StudyCache:
         self._pending: dict[str, bytes] = {}
         self._registries: dict[int, tuple[object, str | None]] = {}
 
-    def key(self, file: Path, registry, registry_path: str) -> str | None:
+    def key(self, file: Path, registry: Any, registry_path: str) -> str | None:
         try:
             raw = Path(file).read_bytes()
         except OSError:
@@ -692,7 +697,7 @@ class StudyCache:
         # problems name the whole path, which get() puts back on a hit
         return fingerprint(self.code, "study", Path(file).name, raw, reg[1], registry_path)
 
-    def get(self, file: Path, registry, registry_path: str):
+    def get(self, file: Path, registry: Any, registry_path: str) -> tuple[Any, Any] | None:
         """``(doc, study)`` of an earlier parse of these bytes, or None."""
         import pickle
 
@@ -711,7 +716,7 @@ class StudyCache:
             doc = dataclasses.replace(doc, file=str(file))
         return doc, study
 
-    def put(self, file: Path, registry, registry_path: str, parsed) -> None:
+    def put(self, file: Path, registry: Any, registry_path: str, parsed: tuple[Any, Any]) -> None:
         """Hold ``parsed`` = ``(doc, study)`` for :meth:`flush`."""
         import copyreg
         import io

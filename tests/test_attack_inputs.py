@@ -626,7 +626,7 @@ def _treatment():
 
 
 def test_one_report_per_cohort_keeps_the_main_report(tmp_path):
-    from metaanalysis.analysis.pipeline import select_comparisons
+    from metaanalysis.analysis.selection import select_comparisons
 
     folder = study_folder(tmp_path, "s", {
         "Synth2020.yaml": study(),
@@ -641,7 +641,7 @@ def test_one_report_per_cohort_keeps_the_main_report(tmp_path):
 
 
 def test_one_report_per_cohort_uses_the_follow_up_when_the_main_report_has_no_data(tmp_path):
-    from metaanalysis.analysis.pipeline import select_comparisons
+    from metaanalysis.analysis.selection import select_comparisons
 
     no_scorad = study().replace("outcome: SCORAD", "outcome: EASI")
     folder = study_folder(tmp_path, "s", {
@@ -654,7 +654,7 @@ def test_one_report_per_cohort_uses_the_follow_up_when_the_main_report_has_no_da
 
 def test_one_report_per_cohort_nearest_time_point(tmp_path):
     """Under ``timepoint: nearest`` the report nearest the target is kept."""
-    from metaanalysis.analysis.pipeline import select_comparisons
+    from metaanalysis.analysis.selection import select_comparisons
 
     proto = _treatment()
     proto = proto.model_copy(update={"outcome": proto.outcome.model_copy(
@@ -670,7 +670,7 @@ def test_one_report_per_cohort_nearest_time_point(tmp_path):
 
 def test_bundled_protocols_load_and_keep_their_k(tmp_path):
     """The strict checks accept the bundled protocols, and k is unchanged."""
-    from metaanalysis.analysis.pipeline import select_comparisons
+    from metaanalysis.analysis.selection import select_comparisons
     from metaanalysis.runner import find_protocols, load_inputs
 
     studies = tmp_path / "studies"

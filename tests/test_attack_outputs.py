@@ -15,9 +15,7 @@ protocol (one protocol, a few seconds) on the session's copy of the data.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -33,6 +31,7 @@ import pytest
 from metaanalysis import write
 from metaanalysis.cli import main
 from metaanalysis.errors import MetaError
+from metaanalysis.render.tables import csv_cell
 
 REPO = Path(__file__).resolve().parents[1]
 SENSITIVITY = Path("protocols") / "sensitivity" / "prevention-eczema-or.yaml"
@@ -483,7 +482,7 @@ def test_only_runs_replace_each_other_and_never_touch_full_outputs(bundled, sens
     (None, ""),
 ])
 def test_csv_cell(text, written):
-    assert write.csv_cell(text) == written
+    assert csv_cell(text) == written
 
 
 # test_every_csv_of_a_run_is_escaped moved to tests/render/test_tables.py (the tables take the RunResult)

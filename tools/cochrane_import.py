@@ -33,8 +33,8 @@ from ruamel.yaml import YAML
 
 # run as a script (python tools/cochrane_import.py): this repository's package, not another install
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from metaanalysis.analysis.revman import (  # noqa: E402,F401
-    ROB2_COLUMNS, ROB2_JUDGEMENTS, read_export, rob2_cells, strip_html,
+from metaanalysis.analysis.revman import (  # noqa: E402
+    ROB2_COLUMNS, ROB2_JUDGEMENTS, read_export, rob2_cells,
 )
 from metaanalysis.errors import MetaError  # noqa: E402
 

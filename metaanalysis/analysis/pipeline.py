@@ -21,8 +21,7 @@ from metaanalysis.stats import pool
 from metaanalysis.analysis import claims as claims_mod
 # selection (eligibility, outcomes, strata, comparisons) is its own stage, shared with protocol.py
 from metaanalysis.analysis import selection
-from metaanalysis.analysis.selection import (  # noqa: F401 (select_comparisons re-exported)
-    UNCLASSIFIED_LEVELS, Comparison, select_comparisons)
+from metaanalysis.analysis.selection import UNCLASSIFIED_LEVELS, Comparison
 from metaanalysis.stats import diagnostics, distributions
 from metaanalysis.stats.effects import escalc
 from metaanalysis.errors import MetaError

@@ -11,6 +11,7 @@ Only ``render/`` imports matplotlib. Figures are built with
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -75,7 +76,7 @@ SAVE_METADATA = {
 # risk of bias
 
 
-def rob_level(value) -> str:
+def rob_level(value: str | None) -> str:
     """Normalise a RoB judgement to one of the keys of :data:`ROB_COLORS`."""
     if value is None:
         return "no_information"
@@ -111,7 +112,7 @@ _RATIO_TICKS = {
 }
 
 
-def nice_limits(extent: float, ratio: bool):
+def nice_limits(extent: float, ratio: bool) -> tuple[tuple[float, float], list[float]]:
     """Symmetric limits around no effect covering ``extent`` (analysis
     scale), with RevMan-like ticks. Returns ((lo, hi), ticks) on the
     display scale."""
@@ -179,7 +180,8 @@ class FigureCanvas(FigureCanvasAgg):
     """An Agg canvas whose text widths do not depend on the resolution
     (see :class:`_NoHinting`)."""
 
-    def get_renderer(self):
+    def get_renderer(self) -> RendererAgg:
+        """The canvas's renderer, one without font hinting (see :class:`_NoHinting`)."""
         w, h = self.get_width_height(physical=True)
         key = w, h, self.figure.dpi
         if getattr(self, "_lastKey", None) != key or not isinstance(
@@ -255,7 +257,8 @@ class TextMeasure:
         return [self.fit(line, max_width, size, bold) for line in lines] or [""]
 
 
-def save_figure(fig: Figure, path_stem, formats=("svg", "png", "pdf"), dpi: float = 300) -> list[Path]:
+def save_figure(fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("svg", "png", "pdf"),
+                dpi: float = 300) -> list[Path]:
     """Write ``fig`` as ``path_stem.<fmt>`` for each format; return the paths.
 
     The files are deterministic: no dates and no software versions in the
@@ -276,15 +279,15 @@ def save_figure(fig: Figure, path_stem, formats=("svg", "png", "pdf"), dpi: floa
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = []
-    for fmt in formats:
-        fmt = fmt.lower().lstrip(".")
-        if fmt not in SAVE_METADATA:
-            raise ValueError(f"unknown figure format {fmt!r}; expected svg, png or pdf")
-        path = stem.with_name(stem.name + "." + fmt)
+    for ext in formats:
+        ext = ext.lower().lstrip(".")
+        if ext not in SAVE_METADATA:
+            raise ValueError(f"unknown figure format {ext!r}; expected svg, png or pdf")
+        path = stem.with_name(stem.name + "." + ext)
         # the date keys are removed explicitly, so SOURCE_DATE_EPOCH or the
         # clock cannot leak into the file
         with matplotlib.rc_context(DETERMINISTIC_RC):
-            fig.savefig(path, format=fmt, dpi=dpi, metadata=SAVE_METADATA[fmt],
+            fig.savefig(path, format=ext, dpi=dpi, metadata=SAVE_METADATA[ext],
                         facecolor="white")
         out.append(path)
     return out

@@ -42,7 +42,7 @@ from markupsafe import Markup
 from metaanalysis.analysis import claims as claims_mod
 from metaanalysis.render import claims_text, fmt, sof
 from metaanalysis.render.prisma import exclusion_category
-from metaanalysis.render.fmt import MEASURE_NAMES, RATIO_MEASURES  # noqa: F401  (re-exported)
+from metaanalysis.render.fmt import RATIO_MEASURES
 from metaanalysis.stats.results import _plain
 
 if TYPE_CHECKING:

@@ -32,20 +32,19 @@ import math
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from metaanalysis.studies.io import file_kind, read_regular_file
+from metaanalysis.studies.io import file_kind
 from metaanalysis.studies.provenance import number_in_text
 from metaanalysis.studies.schema import (MAX_ABS_VALUE, PLACEHOLDER, FieldIssues, StrainRegistry,
                                  Study)
 # the YAML reader lives in yamlio; its names are re-exported for existing callers
 from metaanalysis.studies.yamlio import (  # noqa: F401
-    MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_NODES, Problem, YamlDoc, format_path,
+    MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_NODES, Problem, YamlDoc,
     read_yaml_with_lines,
 )
 
@@ -412,7 +411,7 @@ def folder_entry_problem(folder: Path, entry: Path) -> str | None:
 
 def load_studies(paths: Iterable[str | os.PathLike], *,
                  registry: StrainRegistry | str | os.PathLike | None = None,
-                 cache=None) -> tuple[tuple[Study, ...], tuple[Problem, ...]]:
+                 cache: Any = None) -> tuple[tuple[Study, ...], tuple[Problem, ...]]:
     """Load and check study files.
 
     Parameters

@@ -20,14 +20,14 @@ from types import SimpleNamespace as NS
 import numpy as np
 import pytest
 
-from metaanalysis import api
+from metaanalysis.stats import pool
 from metaanalysis.analysis import claims
 from metaanalysis.analysis.claims import apply_rule, grade
 from metaanalysis.analysis.pipeline import between_strata_test
 from metaanalysis.render import claims_text
 from metaanalysis.runner import run_all
 from test_pipeline import (MILD, MODSEV, ONE_STRATUM_ONLY, PROTOCOL, ROOT, TRUE_INTERACTION,
-                           _setup, _study)
+                           _setup)
 
 # ----------------------------------------------------------------------------
 # the rule itself
@@ -71,7 +71,7 @@ def _comp(key, *, rob="low", comparator="placebo", flags=(), n=240.0, ci=None, n
 
 def _fit(yi, vi, test="adhoc", measure="MD"):
     keys = [f"T{i}" for i in range(len(yi))]
-    return api.pool_effects(np.array(yi, float), np.array(vi, float), keys, measure=measure,
+    return pool.pool_effects(np.array(yi, float), np.array(vi, float), keys, measure=measure,
                             method="REML", test=test).overall, keys
 
 
@@ -244,10 +244,10 @@ def test_adhoc_interval_is_never_narrower_than_wald():
 def test_two_plus_two_subgroup_test_uses_the_shown_intervals():
     yi = np.array([-10.0, -10.1, -2.0, -2.1])
     vi = np.array([4.0] * 4)
-    res = api.pool_effects(yi, vi, ["a", "b", "c", "d"], measure="MD", method="REML",
+    res = pool.pool_effects(yi, vi, ["a", "b", "c", "d"], measure="MD", method="REML",
                            test="knha", by="g", groups=["x", "x", "y", "y"])
     assert res.Q_between_p < 1e-6          # shrunken HKSJ SEs in a chi-square test
-    adhoc = api.pool_effects(yi, vi, ["a", "b", "c", "d"], measure="MD", method="REML",
+    adhoc = pool.pool_effects(yi, vi, ["a", "b", "c", "d"], measure="MD", method="REML",
                              test="adhoc", by="g", groups=["x", "x", "y", "y"])
     bt = between_strata_test(adhoc.subgroups, ["x", "y"], 0.05)
     assert bt["p"] > 0.05                   # t(1) intervals overlap widely
@@ -257,7 +257,7 @@ def test_two_plus_two_subgroup_test_uses_the_shown_intervals():
 def test_strata_below_minimum_never_enter_the_test():
     yi = np.array([-10.0, -9.0, -8.0, 5.0])
     vi = np.array([4.0] * 4)
-    res = api.pool_effects(yi, vi, list("abcd"), measure="MD", method="REML", test="adhoc",
+    res = pool.pool_effects(yi, vi, list("abcd"), measure="MD", method="REML", test="adhoc",
                            by="g", groups=["x", "x", "x", "u"])
     assert between_strata_test(res.subgroups, ["x"], 0.05) is None
 

@@ -474,12 +474,13 @@ def test_invalid_options_are_rejected():
 def test_forest_plot_never_refits(monkeypatch):
     res = m.pool(normand(), "MD", "REML", by=None)
     from metaanalysis import api
-    from metaanalysis.stats import fit
+    from metaanalysis.stats import fit, pool
 
     def boom(*a, **k):
         raise AssertionError("the plot refitted")
 
-    for mod, name in ((fit, "rma"), (fit, "estimate_tau2"), (api, "pool"), (api, "fit_one")):
+    for mod, name in ((fit, "rma"), (fit, "estimate_tau2"), (api, "pool"), (pool, "fit_one"),
+                      (pool, "pool_effects")):
         monkeypatch.setattr(mod, name, boom)
     forest_plot(res, prediction=True).canvas.draw()
 

@@ -224,7 +224,7 @@ def test_paper_ci_is_shown_as_printed(figure_reader):
 def test_bubble_band_is_the_predicted_ci_and_labels_clear_the_bubbles(figure_reader):
     from matplotlib.collections import PolyCollection
 
-    from metaanalysis.api import regress_effects
+    from metaanalysis.stats.pool import regress_effects
     from metaanalysis.render.figures import _regression_band
 
     rng = np.random.default_rng(3)

@@ -20,7 +20,8 @@ from metaanalysis.studies import conversions as cv
 from metaanalysis.stats import swim
 from metaanalysis.stats.effects import escalc
 from metaanalysis.studies.extract import ExtractionError, extract
-from metaanalysis.analysis.pipeline import run_protocol, select_comparisons
+from metaanalysis.analysis.pipeline import run_protocol
+from metaanalysis.analysis.selection import select_comparisons
 from metaanalysis.analysis.protocol import Published
 from metaanalysis.runner import load_inputs
 from tests.tolerances import ATOL_CLOSED, RTOL_CLOSED
