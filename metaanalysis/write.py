@@ -341,8 +341,9 @@ def begin_atomically(target: Path, *, root: Path | None = None) -> Path:
     return tmp
 
 
-def write_files(folder: Path, files: dict[str, str | bytes]) -> None:
-    """Write ``files`` (relative name -> content) into ``folder``, never outside it."""
+def write_files(folder: Path, files: dict[str, str | bytes | Path]) -> None:
+    """Write ``files`` (relative name -> text, bytes, or a file to copy) into
+    ``folder``, never outside it."""
     folder = Path(folder)
     for name, content in files.items():
         p = folder / name
@@ -350,6 +351,8 @@ def write_files(folder: Path, files: dict[str, str | bytes]) -> None:
         p.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):
             p.write_bytes(content)
+        elif isinstance(content, Path):
+            shutil.copyfile(content, p)
         else:
             p.write_text(content, encoding="utf-8")
 
@@ -632,14 +635,7 @@ class OutputCache:
         remove(tmp)
         tmp.mkdir()
         try:
-            for name, content in files.items():
-                p = tmp / name
-                check_inside(tmp, p)
-                p.parent.mkdir(parents=True, exist_ok=True)
-                if isinstance(content, bytes):
-                    p.write_bytes(content)
-                else:
-                    shutil.copyfile(content, p)
+            write_files(tmp, files)
             try:
                 os.rename(tmp, entry)
             except OSError:  # another worker stored the same key first

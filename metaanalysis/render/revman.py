@@ -11,14 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from metaanalysis.render import fmt
 
 if TYPE_CHECKING:  # types only: the render layer takes these objects
     from rich.table import Table
 
-    from metaanalysis.analysis.revman import Analysis, Change, Reanalysed, Review
+    from metaanalysis.analysis.revman import Change, Reanalysed, Review
     from metaanalysis.stats.results import PoolResult
 
 #: a missing value in these tables (RevMan's own convention)
@@ -30,22 +28,13 @@ def _num(x, digits: int = 2) -> str:
 
 
 def _ci(est, lb, ub, digits: int = 2) -> str:
-    if est is None:
+    if not fmt.is_number(est):
         return MISSING
     return f"{_num(est, digits)} [{_num(lb, digits)}, {_num(ub, digits)}]"
 
 
 def _dev(x, spec: str = ".1e") -> str:
-    return MISSING if x is None else format(x, spec)
-
-
-def _finite_or_none(x):
-    return None if x is None or not np.isfinite(x) else float(x)
-
-
-def _max_deviation(an: Analysis) -> dict:
-    return {k: _finite_or_none(v) if isinstance(v, (int, float, np.floating)) else v
-            for k, v in an.dev.items()}
+    return format(x, spec) if fmt.is_number(x) else MISSING
 
 
 def reproduce_table(review: Review, title: str) -> Table:
@@ -64,10 +53,10 @@ def reproduce_table(review: Review, title: str) -> Table:
     for a in review.analyses:
         p = a.pooled
         ov = p.get("overall") if p.get("shown") else None
-        pooled = (_ci(_finite_or_none(ov["estimate"]), ov["ci_lb"], ov["ci_ub"]) if ov
+        pooled = (_ci(ov["estimate"], ov["ci_lb"], ov["ci_ub"]) if ov
                   else ("per subgroup" if p.get("shown") else "no totals"))
-        md = _max_deviation(a)
-        dev = MISSING if md.get("effect") is None else format(max(md["effect"], md["ci"]), ".1e")
+        md = a.dev
+        dev = _dev(max(md["effect"], md["ci"])) if fmt.is_number(md.get("effect")) else MISSING
         t.add_row(a.label, a.name, short.get(a.data_type, a.data_type),
                   a.measure, a.model, str(len(a.rows)), pooled,
                   "[green]yes[/green]" if a.reproduced else "[red]NO[/red]", dev,
