@@ -718,19 +718,3 @@ def test_protocol_vocabularies_follow_the_schema():
     assert measures == set(get_args(schema.Measure))
     assert set(protocol.OUTCOME_TYPE_OF_SCALE) == set(get_args(schema.Scale))
 
-
-def test_mix_type_levels_match_the_pipeline():
-    """Every label ``selection.mix_type`` can give is a known mix_type level."""
-    from types import SimpleNamespace as NS
-
-    from metaanalysis.analysis import protocol, selection
-
-    entries = {"L": NS(genus="Lactobacillus", former_genus=None),
-               "LP": NS(genus="Lacticaseibacillus", former_genus="Lactobacillus"),
-               "B": NS(genus="Bifidobacterium", former_genus=None),
-               "S": NS(genus="Streptococcus", former_genus=None)}
-    reg = NS(strains=entries, resolve=lambda k: k)
-    combos = [["L"], ["B"], ["S"], ["L", "B"], ["LP", "B", "S"], ["L", "S"], [None]]
-    labels = {selection.mix_type(NS(strains=[NS(registry=k) for k in c]), reg) for c in combos}
-    labels.add(selection.mix_type(None, reg))
-    assert labels <= set(protocol.MIX_TYPES)

@@ -145,6 +145,13 @@ def test_stats_imports_numpy_scipy_pymare_only():
     assert not bad, "\n".join(bad)
 
 
+def test_matplotlib_is_imported_only_by_render():
+    offenders = [f"{p.relative_to(PKG.parent)}:{line}: {m}" for p in _sources()
+                 if "render" not in p.relative_to(PKG).parts
+                 for line, m in _imports(p) if m.split(".")[0] == "matplotlib"]
+    assert offenders == []
+
+
 def test_cli_is_the_only_typer_user():
     users = [str(p.relative_to(PKG.parent)) for p in _sources()
              if any(m.split(".")[0] in ("typer", "click") for _, m in _imports(p))]

@@ -105,13 +105,21 @@ def test_severity_from_stated_categories_then_baseline():
     assert selection.severity_group(unstated, p, 103.0)[0] == "moderate-severe"
 
 
+#: A strain registry stand-in: a pre-2020 Lactobacillus, a renamed one, and two other genera.
+GENERA = NS(strains={"L": NS(genus="Lactobacillus", former_genus=None),
+                     "LP": NS(genus="Lacticaseibacillus", former_genus="Lactobacillus"),
+                     "B": NS(genus="Bifidobacterium", former_genus=None),
+                     "S": NS(genus="Streptococcus", former_genus=None)},
+            resolve=lambda k: k)
+
+
+def _iv(*keys):
+    """An intervention of the registry keys ``keys``."""
+    return NS(strains=[NS(registry=k) for k in keys])
+
+
 def test_mix_type_groups_by_genus_before_the_2020_split():
-    entries = {"L": NS(genus="Lactobacillus", former_genus=None),
-               "LP": NS(genus="Lacticaseibacillus", former_genus="Lactobacillus"),
-               "B": NS(genus="Bifidobacterium", former_genus=None),
-               "S": NS(genus="Streptococcus", former_genus=None)}
-    reg = NS(strains=entries, resolve=lambda k: k)
-    iv = lambda *keys: NS(strains=[NS(registry=k) for k in keys])  # noqa: E731
+    reg, iv = GENERA, _iv
     assert selection.mix_type(iv("LP"), reg) == "Lactobacillus only"
     assert selection.mix_type(iv("L", "B"), reg) == "Lactobacillus+Bifidobacterium"
     assert selection.mix_type(iv("LP", "B", "S"), reg) == "Lactobacillus+Bifidobacterium (+other)"
@@ -121,6 +129,14 @@ def test_mix_type_groups_by_genus_before_the_2020_split():
     assert selection.mix_type(None, reg) == "unknown"
     assert {selection.mix_type(iv(*c), reg) for c in (["L"], ["B"], ["S"], ["L", "B"])} <= set(
         protocol.MIX_TYPES)
+
+
+def test_mix_type_levels_match_the_pipeline():
+    """Every label ``selection.mix_type`` can give is a known mix_type level."""
+    combos = [["L"], ["B"], ["S"], ["L", "B"], ["LP", "B", "S"], ["L", "S"], [None]]
+    labels = {selection.mix_type(_iv(*c), GENERA) for c in combos}
+    labels.add(selection.mix_type(None, GENERA))
+    assert labels <= set(protocol.MIX_TYPES)
 
 
 def test_stratum_attrs_reads_each_field():
