@@ -179,7 +179,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             tmp = write.begin_atomically(target, root=out_dir)
             tmps.append(tmp)
             write.write_files(tmp, files)
-            jobs = _formats(figures.plan_figures(run, all_formats), all_formats or pdf)
+            jobs = figures.plan_figures(run, all_formats, pdf)
             if only:
                 needed = _figures_for(proto, only)
                 jobs = [job for job in jobs if job.base_id in needed]  # pages of a figure too (layout)
@@ -236,21 +236,6 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
         # a full run keeps exactly what it used: the cache never grows past one run
         cache.prune(used)
     return outputs
-
-
-def _formats(jobs: list, pdf: bool) -> list:
-    """The jobs without their PDF unless one was asked for (``--pdf``, ``--all-formats``).
-
-    Subsetting and embedding the fonts of a PDF (fontTools) costs ~0.5 s
-    of CPU a figure, 1-1.7 s of a cold run's ~12 s for the one PDF per
-    protocol that few readers open; the SVG and PNG show the same drawing.
-    """
-    if pdf:
-        return jobs
-    from dataclasses import replace
-
-    return [replace(job, formats=tuple(f for f in job.formats if f != "pdf"))
-            if "pdf" in job.formats else job for job in jobs]
 
 
 def _figures_for(proto, claim_id: str) -> set[str]:

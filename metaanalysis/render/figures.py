@@ -241,7 +241,8 @@ def preload() -> None:
     from metaanalysis.render import forest, plots, prisma  # noqa: F401
 
 
-def make_figures(run: RunResult, outdir: Path, all_formats: bool = False) -> list[dict]:
+def make_figures(run: RunResult, outdir: Path, all_formats: bool = False,
+                 pdf: bool = False) -> list[dict]:
     """Draw every figure into ``outdir/figures``; return their index.
 
     Returns
@@ -254,19 +255,19 @@ def make_figures(run: RunResult, outdir: Path, all_formats: bool = False) -> lis
     """
     figdir = Path(outdir) / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
-    jobs = plan_figures(run, all_formats)
+    jobs = plan_figures(run, all_formats, pdf)
     for job in jobs:
         draw_figure(job, figdir)
     return [job.index_entry() for job in jobs]
 
 
-def plan_figures(run: RunResult, all_formats: bool = False) -> list[FigureJob]:
+def plan_figures(run: RunResult, all_formats: bool = False, pdf: bool = False) -> list[FigureJob]:
     """Every figure of a run as a :class:`FigureJob`, in report order; draws nothing.
 
-    The main forest plot is planned as SVG, 300 dpi PNG and PDF (``meta
-    run`` drops the PDF unless ``--pdf`` asks for it: runner._formats); the
-    others as SVG (embedded in the report) unless ``all_formats`` adds PNG
-    and PDF too. Rasterising and PDF font subsetting cost ~0.5 s a figure.
+    The main forest plot is SVG and 300 dpi PNG, plus PDF with ``pdf``
+    (``meta run --pdf``: subsetting and embedding a PDF's fonts costs ~0.5 s
+    of CPU a figure, for a file few readers open); the others are SVG
+    (embedded in the report). ``all_formats`` gives every figure all three.
 
     A forest, leave-one-out, cumulative or traffic-light plot with more rows
     than a page holds (render/layout.py ``MAX_ROWS_PER_PAGE``) becomes one job
@@ -286,8 +287,10 @@ def plan_figures(run: RunResult, all_formats: bool = False) -> list[FigureJob]:
 
     def save(job, name, title, caption, formats=("svg",), page_of=None):
         fn, args, kwargs = job
-        if all_formats or (page_of or name) == "forest_main":
+        if all_formats:
             formats = ("svg", "png", "pdf")
+        elif (page_of or name) == "forest_main":
+            formats = ("svg", "png", "pdf") if pdf else ("svg", "png")
         index.append(FigureJob(name, title, caption, tuple(formats), fn, tuple(args), kwargs,
                                page_of))
 
