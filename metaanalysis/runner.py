@@ -161,6 +161,8 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
     root = Path.cwd()
     cache = write.OutputCache(out_dir)
     code = write.code_fingerprint()
+    # pure, costly calls (the SWiM Stouffer test and its pymare import) by content
+    memo = write.CallCache(out_dir, code, store=not only)
     used: list[str | None] = []
     hashes: dict = {}  # input file -> sha256, for every protocol's manifest
     tmps: list[Path] = []
@@ -170,7 +172,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
         draw = []
         for (path, proto), target in zip(chosen, targets):
             tick(f"{proto.id}: fitting")
-            run = run_protocol(proto, studies, registry, only=only)
+            run = run_protocol(proto, studies, registry, only=only, memo=memo)
             data = write.run_to_dict(run)
             files = {"results.json": write.dumps(data),
                      "manifest.json": write.dumps(write.manifest(inputs, path, root, hashes)),
@@ -233,6 +235,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
         if parsed is not None:
             parsed.flush()
             used.extend(parsed.used)
+        used.extend(memo.used)
         # a full run keeps exactly what it used: the cache never grows past one run
         cache.prune(used)
     return outputs

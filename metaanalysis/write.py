@@ -555,7 +555,7 @@ _CODE: str | None = None
 
 
 def code_fingerprint() -> str:
-    """SHA-256 of this package's source and templates, and of what draws and renders.
+    """SHA-256 of this package's source and templates, and of what computes, draws and renders.
 
     Part of every cache key: a new version of any of them redraws everything.
     """
@@ -571,7 +571,7 @@ def code_fingerprint() -> str:
             if p.is_file() and p.suffix in (".py", ".j2", ".css", ".js", ".json", ".yaml", ".ttf"):
                 h.update(str(p.relative_to(pkg)).encode() + b"\0" + p.read_bytes() + b"\0")
         h.update(platform.python_version().encode())
-        for dep in ("numpy", "matplotlib", "fonttools", "jinja2", "markupsafe"):
+        for dep in ("numpy", "scipy", "pymare", "matplotlib", "fonttools", "jinja2", "markupsafe"):
             try:
                 h.update(f"{dep}={metadata.version(dep)}".encode())
             except metadata.PackageNotFoundError:  # the name alone
@@ -651,6 +651,52 @@ class OutputCache:
         for entry in self.root.iterdir():
             if entry.name not in keep:
                 remove(entry)
+
+
+class CallCache:
+    """Results of pure functions by content, in ``<out>/.cache``: an
+    :data:`metaanalysis.analysis.pipeline.Memo`.
+
+    ``cache(fn, *args)`` returns ``fn(*args)``, from an earlier run when the
+    code (:func:`code_fingerprint`), the function and the arguments' content
+    (:func:`fingerprint`) match. The SWiM Stouffer test goes through it: its
+    pymare import (pandas, sympy, scipy.stats) costs more than the rest of a
+    rerun, and its inputs rarely change. Results are pickled floats, so a
+    hit is the very value the call returned. With ``store=False`` (``--only``
+    runs) it reads but never writes. :attr:`used` lists the keys of this run,
+    for :meth:`OutputCache.prune`.
+    """
+
+    ENTRY = "value.pickle"
+
+    def __init__(self, out: Path, code: str | None = None, store: bool = True):
+        self.cache = OutputCache(out)
+        self.code = code or code_fingerprint()
+        self.store = store
+        self.used: list[str] = []
+
+    def __call__(self, fn: Any, *args: Any) -> Any:
+        import pickle
+
+        key = fingerprint(self.code, "call", fn, args)
+        hit = self.cache.read(key, [self.ENTRY])
+        if hit is not None:
+            try:
+                value = pickle.loads(hit[self.ENTRY])
+            except Exception:  # noqa: BLE001 - a damaged or foreign entry is a miss
+                pass
+            else:
+                self.used.append(key)
+                return value
+        value = fn(*args)
+        if key is not None and self.store:
+            try:
+                data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - not picklable: called again next time
+                return value
+            self.cache.put(key, {self.ENTRY: data})
+            self.used.append(key)
+        return value
 
 
 class StudyCache:

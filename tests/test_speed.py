@@ -4,8 +4,11 @@
   ``<out>/.cache``) writes exactly what a clean run writes;
 - the content hash that keys the cache changes with every input and is
   None for anything it cannot hash (such a job is drawn, never cached);
-- the replacements of scipy.stats.kendalltau and PyMARE's Stouffer test
-  (which saved their imports) give the same bits.
+- the replacement of scipy.stats.kendalltau (which saved its import) gives
+  the same bits;
+- PyMARE's Stouffer test (the SWiM block) is kept by content
+  (``write.CallCache``): a rerun whose z-scores and weights are unchanged
+  never imports pymare, and gets the very bits a call returns.
 """
 
 from __future__ import annotations
@@ -167,7 +170,10 @@ def test_every_bundled_figure_has_a_key(bundled_run):
     n_reports = sum(1 for d in bundled_run[1].iterdir() if not d.name.startswith("."))
     n_studies = len(list((bundled_run[1] / write.CACHE_DIR).glob(f"*/{write.StudyCache.ENTRY}")))
     assert n_studies > 60  # every valid study file, parsed once
-    assert len(list(cache.iterdir())) == n_figures + n_reports + n_studies
+    # the Stouffer tests (weighted and unweighted) of the protocols with a SWiM block
+    n_calls = len(list(cache.glob(f"*/{write.CallCache.ENTRY}")))
+    assert n_calls >= 2
+    assert len(list(cache.iterdir())) == n_figures + n_reports + n_studies + n_calls
 
 
 @pytest.mark.parametrize("n", [3, 4, 7, 23, 150, 1100])
@@ -188,20 +194,78 @@ def test_kendall_tau_b_all_tied_is_nan():
     assert np.isnan(bias.kendall_tau_b([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_stouffer_is_pymares_bit_for_bit(seed):
-    from pymare.estimators import StoufferCombinationTest
-
+@pytest.mark.parametrize("seed", range(3))
+def test_a_kept_stouffer_result_is_the_calls_bits(seed, tmp_path):
     rng = np.random.default_rng(seed)
     k = int(rng.integers(1, 40))
-    z = rng.normal(0.5, 2, k)
-    w = np.sqrt(rng.integers(10, 500, k).astype(float))
-    for weights in (w, None):
-        ours = swim.stouffer(z, weights)
-        ref = StoufferCombinationTest(mode="directed").fit(
-            z[:, None], w=(np.ones_like(z) if weights is None else weights)[:, None])
-        assert ours.z == float(ref.params_["z"][0])
-        assert ours.pval == float(ref.params_["p"][0])
+    z = list(rng.normal(0.5, 2, k))
+    w = list(np.sqrt(rng.integers(10, 500, k).astype(float)))
+    memo = write.CallCache(tmp_path, code="c")
+    first = memo(swim.stouffer, z, w)
+    again = write.CallCache(tmp_path, code="c")(swim.stouffer, z, w)  # a new run, from disk
+    direct = swim.stouffer(z, w)
+    assert (first.z, first.pval, first.k, first.weights) == (direct.z, direct.pval, direct.k,
+                                                             direct.weights)
+    assert (again.z, again.pval) == (direct.z, direct.pval)
+    assert again.z.hex() == direct.z.hex() and again.pval.hex() == direct.pval.hex()
+    # other weights are another key: never the kept result
+    other = write.CallCache(tmp_path, code="c")(swim.stouffer, z, [1.0] * k)
+    assert other.z == swim.stouffer(z).z
+
+
+def _counting_stouffer(monkeypatch) -> list:
+    """Count calls of swim.stouffer; the stand-in keeps its name, and with it its cache key."""
+    calls: list = []
+    real = swim.stouffer
+
+    def counting(*args):
+        calls.append(args)
+        return real(*args)
+
+    counting.__module__, counting.__qualname__ = real.__module__, real.__qualname__
+    monkeypatch.setattr(swim, "stouffer", counting)
+    return calls
+
+
+def test_stouffer_is_called_again_only_when_its_inputs_change(bundled, bundled_run, tmp_path,
+                                                              monkeypatch):
+    calls = _counting_stouffer(monkeypatch)
+    out = tmp_path / "out"
+    shutil.copytree(bundled_run[1], out)
+    studies = tmp_path / "studies"
+    shutil.copytree(bundled / "studies", studies)
+    run_all([bundled / "protocols"], studies, out)
+    assert calls == []  # nothing changed
+    # a year feeds the cumulative plot, not the SWiM z-scores or weights
+    f = studies / "Kalliomaki2001.yaml"
+    f.write_text(re.sub(r"(?m)^year: 2001$", "year: 2002", f.read_text(encoding="utf-8")),
+                 encoding="utf-8")
+    run_all([bundled / "protocols"], studies, out)
+    assert calls == []
+    run_all([bundled / "protocols"], studies, tmp_path / "clean")
+    assert len(calls) >= 2  # a clean run calls it (weighted and unweighted, per SWiM block)
+    # and the cache keeps exactly what the last run used
+    assert sorted(p.name for p in (out / write.CACHE_DIR).iterdir()) == \
+        sorted(p.name for p in (tmp_path / "clean" / write.CACHE_DIR).iterdir())
+
+
+def test_a_rerun_never_imports_pymare(bundled, bundled_run, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    shutil.copytree(bundled_run[1], out)
+    probe = ("import sys; from metaanalysis.runner import run_all; "
+             f"run_all([{str(bundled / 'protocols')!r}], {str(bundled / 'studies')!r}, {{out!r}}); "
+             "print('pymare' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", probe.format(out=str(out))], capture_output=True,
+                         text=True, cwd=bundled, check=True)
+    assert res.stdout.split() == ["False"]
+    # the same probe sees the import when the results are not kept (the test can fail)
+    shutil.rmtree(out / write.CACHE_DIR)
+    res = subprocess.run([sys.executable, "-c", probe.format(out=str(out))], capture_output=True,
+                         text=True, cwd=bundled, check=True)
+    assert res.stdout.split() == ["True"]
 
 
 def test_stouffer_refuses_non_positive_weights():

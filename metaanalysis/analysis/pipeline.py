@@ -11,7 +11,7 @@ or written here.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -334,8 +334,21 @@ def _trial_n_source(st) -> tuple[float | None, str | None]:
     return None, None
 
 
+def call_directly(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``: the default :data:`Memo` (nothing is kept)."""
+    return fn(*args)
+
+
+#: ``memo(fn, *args)`` returns ``fn(*args)`` for a pure function ``fn``.
+#: ``meta run`` passes one that keeps such results by content in
+#: ``<out>/.cache`` (``write.CallCache``): the SWiM Stouffer test imports
+#: pymare, which costs more than a whole rerun otherwise (~1-2 s), and its
+#: inputs (z-scores and weights) rarely change between runs.
+Memo = Callable[..., Any]
+
+
 def swim_block(proto: Protocol, studies: Sequence, comps: Sequence[Comparison],
-               alpha: float | None = None) -> dict:
+               alpha: float | None = None, memo: Memo = call_directly) -> dict:
     """Vote counting, combined p-values and the availability of evidence.
 
     Every eligible trial (``_swim_eligible``) counts: the analysed ones with
@@ -354,6 +367,8 @@ def swim_block(proto: Protocol, studies: Sequence, comps: Sequence[Comparison],
         The analysed comparisons.
     alpha : float, optional
         Default: the protocol's.
+    memo : Memo, optional
+        How the combination tests are called (default: directly).
 
     Returns
     -------
@@ -417,12 +432,12 @@ def swim_block(proto: Protocol, studies: Sequence, comps: Sequence[Comparison],
 
     withp = [r for r in rows if r["z"] is not None]
     weighted = [r for r in withp if r["n"]]
-    sw = swim.stouffer([r["z"] for r in weighted], [math.sqrt(r["n"]) for r in weighted])
+    sw = memo(swim.stouffer, [r["z"] for r in weighted], [math.sqrt(r["n"]) for r in weighted])
     sw_d = sw.to_dict() | {"weights": "sqrt(n randomised, else n analysed; a quoted trial "
                                       "total where n per arm is missing)",
                            "trials": [r["id"] for r in weighted],
                            "left_out_n_unknown": [r["id"] for r in withp if not r["n"]]}
-    su = swim.stouffer([r["z"] for r in withp]).to_dict() | {
+    su = memo(swim.stouffer, [r["z"] for r in withp]).to_dict() | {
         "trials": [r["id"] for r in withp]}
     missing = [r for r in rows if not r["in_analysis"]]
     availability = {
@@ -617,7 +632,7 @@ def claim_inputs(proto: Protocol, comps: Sequence[Comparison], studies: Sequence
 
 
 def run_protocol(proto: Protocol, studies: Sequence, registry: Any, *,
-                 only: str | None = None) -> RunResult:
+                 only: str | None = None, memo: Memo = call_directly) -> RunResult:
     """Run every analysis of ``proto`` on ``studies``.
 
     Parameters
@@ -628,6 +643,8 @@ def run_protocol(proto: Protocol, studies: Sequence, registry: Any, *,
     registry : StrainRegistry
     only : str, optional
         A claim id: judge only this claim (the analyses it needs still run).
+    memo : Memo, optional
+        How pure, costly functions are called (:data:`Memo`; default: directly).
 
     Returns
     -------
@@ -657,7 +674,7 @@ def run_protocol(proto: Protocol, studies: Sequence, registry: Any, *,
     small = _small_study(comps, proto)
     ae = _adverse_events(comps, studies, proto)
     awaiting = selection.awaiting_by_stratum(proto, studies, registry, fate)
-    swim_res = swim_block(proto, studies, comps) if proto.swim is not None else None
+    swim_res = swim_block(proto, studies, comps, memo=memo) if proto.swim is not None else None
     inputs = claim_inputs(proto, comps, studies, awaiting,
                           protocol_availability=swim_res["availability"] if swim_res else None)
     verdicts = claims_mod.judge_all(proto, comps, inputs=inputs, main=main, awaiting=awaiting,
