@@ -163,6 +163,8 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
     code = write.code_fingerprint()
     # pure, costly calls (the SWiM Stouffer test and its pymare import) by content
     memo = write.CallCache(out_dir, code, store=not only)
+    # one walk of the data the figure jobs share (a figure's pages, a protocol's plots)
+    fingerprint = write.Fingerprinter()
     used: list[str | None] = []
     hashes: dict = {}  # input file -> sha256, for every protocol's manifest
     tmps: list[Path] = []
@@ -187,7 +189,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
                 jobs = [job for job in jobs if job.base_id in needed]  # pages of a figure too (layout)
             keys = []
             for job in jobs:
-                key = write.fingerprint(code, "figure", job)
+                key = fingerprint(code, "figure", job)
                 keys.append(key)
                 names = [f"{job.id}.{f}" for f in job.formats]
                 if not cache.get(key, names, tmp / "figures"):
@@ -210,7 +212,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             (tmp / "figures").mkdir(parents=True, exist_ok=True)
             (tmp / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
             # the reports read the SVG files: their keys stand for their bytes
-            key = (write.fingerprint(code, "reports", data, index, keys)
+            key = (fingerprint(code, "reports", data, index, keys)
                    if all(keys) else None)
             used.append(key)
             hit = cache.read(key, [REPORTS_ENTRY])

@@ -470,85 +470,121 @@ def fingerprint(*objs: Any) -> str | None:
     module and name (their code is in :func:`code_fingerprint`). Anything
     else (a file handle, a random generator) makes it None: such a job is
     never cached, rather than cached under a key that misses an input.
+    Many keys over shared objects: :class:`Fingerprinter`.
     """
-    h = hashlib.sha256()
-    try:
-        for obj in objs:
-            _feed(h, obj, set())
-    except (_Unhashable, RecursionError):
-        return None
-    return h.hexdigest()
+    return Fingerprinter()(*objs)
 
 
-def _feed(h, obj, path: set) -> None:  # noqa: C901 (one case per kind of value)
-    import dataclasses
-    import enum
-    import types
+class Fingerprinter:
+    """:func:`fingerprint`, remembering the digest of every container it has walked.
 
-    import numpy as np
+    Every container (list, tuple, dict, dataclass, object) enters its
+    parent's hash as its own SHA-256, so a container walked before can
+    enter as the digest remembered, and the key is the same either way.
+    The pages of a figure share their data (one forest plot of 1,000 trials
+    is 15 jobs over the same rows): walked once, not once a page, which
+    made keying quadratic in the number of trials (5.8 s of CPU at 1,000).
 
-    def tag(t: str, payload: bytes = b"") -> None:
-        h.update(t.encode() + b":" + str(len(payload)).encode() + b":" + payload)
+    Use one instance while the objects it has seen are not changed (one
+    planning pass of ``meta run``): it remembers them by identity, and
+    holds them so no identity is reused.
+    """
 
-    if obj is None or isinstance(obj, (bool, np.bool_)):
-        tag("b", repr(None if obj is None else bool(obj)).encode())
-    elif isinstance(obj, (int, np.integer)) and not isinstance(obj, enum.Enum):
-        tag("i", str(int(obj)).encode())
-    elif isinstance(obj, (float, np.floating)):
-        tag("f", float(obj).hex().encode())
-    elif isinstance(obj, complex):
-        tag("c", f"{obj.real.hex()},{obj.imag.hex()}".encode())
-    elif isinstance(obj, str):
-        tag("s", obj.encode("utf-8", "surrogatepass"))
-    elif isinstance(obj, bytes):
-        tag("y", obj)
-    elif isinstance(obj, enum.Enum):
-        tag("e", f"{type(obj).__module__}.{type(obj).__qualname__}".encode())
-        _feed(h, obj.value, path)
-    elif isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, type)):
-        tag("F", f"{obj.__module__}.{obj.__qualname__}".encode())
-    elif isinstance(obj, np.ndarray):
-        tag("a", f"{obj.dtype.str}{obj.shape}".encode())
-        if obj.dtype.hasobject:
-            for x in obj.ravel():
-                _feed(h, x, path)
-        else:
-            h.update(np.ascontiguousarray(obj).tobytes())
-    else:
-        if id(obj) in path:
-            raise _Unhashable("cycle")
-        path.add(id(obj))
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Any, bytes]] = {}
+
+    def __call__(self, *objs: Any) -> str | None:
+        h = hashlib.sha256()
         try:
-            if isinstance(obj, (list, tuple)) and obj and all(type(x) is float for x in obj):
-                # a column of numbers (per-study values): its bits in one go
-                tag("L" if isinstance(obj, list) else "T", np.array(obj, dtype=float).tobytes())
-            elif isinstance(obj, (list, tuple)):
-                tag("l" if isinstance(obj, list) else "t", str(len(obj)).encode())
-                for x in obj:
-                    _feed(h, x, path)
-            elif isinstance(obj, (dict, types.MappingProxyType)):  # the models' frozen mappings
-                tag("d", str(len(obj)).encode())
-                for k, v in obj.items():
-                    _feed(h, k, path)
-                    _feed(h, v, path)
-            elif isinstance(obj, (set, frozenset)):
-                parts = sorted(fingerprint(x) or "" for x in obj)
-                if "" in parts:
-                    raise _Unhashable("set member")
-                tag("S", ",".join(parts).encode())
-            elif dataclasses.is_dataclass(obj):
-                tag("D", f"{type(obj).__module__}.{type(obj).__qualname__}".encode())
-                for f in dataclasses.fields(obj):
-                    _feed(h, f.name, path)
-                    _feed(h, getattr(obj, f.name), path)
-            elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("metaanalysis"):
-                # this package's plain classes and pydantic models: their attributes
-                tag("O", f"{type(obj).__module__}.{type(obj).__qualname__}".encode())
-                _feed(h, dict(vars(obj)), path)
+            for obj in objs:
+                self._feed(h, obj, set())
+        except (_Unhashable, RecursionError):
+            return None
+        return h.hexdigest()
+
+    def _feed(self, h, obj, path: set) -> None:  # noqa: C901 (one case per kind of value)
+        import dataclasses
+        import enum
+        import types
+
+        import numpy as np
+
+        def tag(t: str, payload: bytes = b"") -> None:
+            h.update(t.encode() + b":" + str(len(payload)).encode() + b":" + payload)
+
+        if obj is None or isinstance(obj, (bool, np.bool_)):
+            tag("b", repr(None if obj is None else bool(obj)).encode())
+        elif isinstance(obj, (int, np.integer)) and not isinstance(obj, enum.Enum):
+            tag("i", str(int(obj)).encode())
+        elif isinstance(obj, (float, np.floating)):
+            tag("f", float(obj).hex().encode())
+        elif isinstance(obj, complex):
+            tag("c", f"{obj.real.hex()},{obj.imag.hex()}".encode())
+        elif isinstance(obj, str):
+            tag("s", obj.encode("utf-8", "surrogatepass"))
+        elif isinstance(obj, bytes):
+            tag("y", obj)
+        elif isinstance(obj, enum.Enum):
+            tag("e", f"{type(obj).__module__}.{type(obj).__qualname__}".encode())
+            self._feed(h, obj.value, path)
+        elif isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, type)):
+            tag("F", f"{obj.__module__}.{obj.__qualname__}".encode())
+        elif isinstance(obj, np.ndarray):
+            tag("a", f"{obj.dtype.str}{obj.shape}".encode())
+            if obj.dtype.hasobject:
+                for x in obj.ravel():
+                    self._feed(h, x, path)
             else:
-                raise _Unhashable(type(obj).__qualname__)
-        finally:
-            path.discard(id(obj))
+                h.update(np.ascontiguousarray(obj).tobytes())
+        elif isinstance(obj, (list, tuple)) and obj and all(type(x) is float for x in obj):
+            # a column of numbers (per-study values): its bits in one go
+            tag("L" if isinstance(obj, list) else "T", np.array(obj, dtype=float).tobytes())
+        elif isinstance(obj, (set, frozenset)):
+            parts = sorted(self(x) or "" for x in obj)
+            if "" in parts:
+                raise _Unhashable("set member")
+            tag("S", ",".join(parts).encode())
+        else:
+            seen = self._seen.get(id(obj))
+            if seen is None:
+                if id(obj) in path:
+                    raise _Unhashable("cycle")
+                path.add(id(obj))
+                try:
+                    sub = hashlib.sha256()
+                    self._feed_container(sub, obj, path)
+                finally:
+                    path.discard(id(obj))
+                seen = self._seen[id(obj)] = (obj, sub.digest())
+            tag("H", seen[1])
+
+    def _feed_container(self, h, obj, path: set) -> None:
+        import dataclasses
+        import types
+
+        def tag(t: str, payload: bytes = b"") -> None:
+            h.update(t.encode() + b":" + str(len(payload)).encode() + b":" + payload)
+
+        if isinstance(obj, (list, tuple)):
+            tag("l" if isinstance(obj, list) else "t", str(len(obj)).encode())
+            for x in obj:
+                self._feed(h, x, path)
+        elif isinstance(obj, (dict, types.MappingProxyType)):  # the models' frozen mappings
+            tag("d", str(len(obj)).encode())
+            for k, v in obj.items():
+                self._feed(h, k, path)
+                self._feed(h, v, path)
+        elif dataclasses.is_dataclass(obj):
+            tag("D", f"{type(obj).__module__}.{type(obj).__qualname__}".encode())
+            for f in dataclasses.fields(obj):
+                self._feed(h, f.name, path)
+                self._feed(h, getattr(obj, f.name), path)
+        elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("metaanalysis"):
+            # this package's plain classes and pydantic models: their attributes
+            tag("O", f"{type(obj).__module__}.{type(obj).__qualname__}".encode())
+            self._feed(h, dict(vars(obj)), path)
+        else:
+            raise _Unhashable(type(obj).__qualname__)
 
 
 _CODE: str | None = None

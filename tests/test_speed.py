@@ -162,6 +162,41 @@ def test_fingerprint_follows_content():
     assert write.fingerprint(cyc) is None
 
 
+def test_a_fingerprinter_gives_fingerprints_keys_and_walks_shared_data_once(bundled_run,
+                                                                           monkeypatch):
+    rows = [{"id": f"S{i}", "yi": float(i), "notes": ("a", i)} for i in range(50)]
+    pages = [("figure", rows, {"page": p}) for p in range(1, 6)]
+    fp = write.Fingerprinter()
+    walked = []
+    real = write.Fingerprinter._feed_container
+    monkeypatch.setattr(write.Fingerprinter, "_feed_container",
+                        lambda self, h, obj, path: walked.append(id(obj)) or real(self, h, obj, path))
+    keys = [fp(*page) for page in pages]
+    # the same keys as fresh walks, one key per page
+    assert keys == [write.Fingerprinter()(*page) for page in pages]
+    assert keys == [write.fingerprint(*page) for page in pages]
+    assert len(set(keys)) == len(pages)
+    # the shared rows were walked once by ``fp`` (each row, and the list)
+    assert walked.count(id(rows)) == 1 + len(pages) * 2  # fp once; two fresh walks a page
+    # content, not identity: an equal copy has the same key, a changed one another
+    import copy
+
+    assert fp("figure", copy.deepcopy(rows), {"page": 1}) == keys[0]
+    changed = copy.deepcopy(rows)  # (objects are not changed while one instance is in use)
+    changed[7]["yi"] = 7.5
+    assert fp("figure", changed, {"page": 1}) != keys[0]
+    # the bundled run's keys are unchanged by sharing one instance across its jobs
+    from metaanalysis.analysis.pipeline import run_protocol
+    from metaanalysis.runner import find_protocols, load_inputs
+
+    paths = find_protocols(["protocols"])
+    studies, registry, protos, _ = load_inputs(paths, "studies", None)
+    run = run_protocol(protos[0][1], studies, registry)
+    jobs = figures.plan_figures(run)
+    shared = write.Fingerprinter()
+    assert [shared("figure", j) for j in jobs] == [write.fingerprint("figure", j) for j in jobs]
+
+
 def test_every_bundled_figure_has_a_key(bundled_run):
     # a figure without a key would be drawn on every run: all of them hash
     cache = bundled_run[1] / write.CACHE_DIR
