@@ -503,7 +503,6 @@ class Fingerprinter:
         return h.hexdigest()
 
     def _feed(self, h, obj, path: set) -> None:  # noqa: C901 (one case per kind of value)
-        import dataclasses
         import enum
         import types
 
