@@ -8,15 +8,20 @@ full precision (``repr`` of the double), non-finite numbers as null/empty.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
 import json
 import os
 import platform
 import re
 import shutil
+import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from metaanalysis.stats.results import _plain
 from metaanalysis.analysis import claims as claims_mod
@@ -503,11 +508,6 @@ class Fingerprinter:
         return h.hexdigest()
 
     def _feed(self, h, obj, path: set) -> None:  # noqa: C901 (one case per kind of value)
-        import enum
-        import types
-
-        import numpy as np
-
         def tag(t: str, payload: bytes = b"") -> None:
             h.update(t.encode() + b":" + str(len(payload)).encode() + b":" + payload)
 
@@ -558,9 +558,6 @@ class Fingerprinter:
             tag("H", seen[1])
 
     def _feed_container(self, h, obj, path: set) -> None:
-        import dataclasses
-        import types
-
         def tag(t: str, payload: bytes = b"") -> None:
             h.update(t.encode() + b":" + str(len(payload)).encode() + b":" + payload)
 
@@ -788,7 +785,6 @@ class StudyCache:
             return None
         self.used.append(key)
         if doc.file != str(file):  # the same bytes in another folder
-            import dataclasses
 
             doc = dataclasses.replace(doc, file=str(file))
         return doc, study
