@@ -785,7 +785,6 @@ class StudyCache:
             return None
         self.used.append(key)
         if doc.file != str(file):  # the same bytes in another folder
-
             doc = dataclasses.replace(doc, file=str(file))
         return doc, study
 
