@@ -223,7 +223,9 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             else:
                 # the key stands for the serialized data; the reports take the run itself
                 reports.append((run, index, tmp, out_dir, key if not only else None))
-        if reports and _has_reports():  # jinja2 imported here, before the fork
+        # compiled templates: an entry of their own, kept while the code is the same
+        templates_key = fingerprint(code, "report templates") if not only else None
+        if reports and _has_reports(cache.root / templates_key if templates_key else None):
             tick("writing the reports")
             _pool_map(_report_task, reports)
         for tmp, target in zip(tmps, targets):
@@ -234,6 +236,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
                 write.remove(tmp)
         raise
     if not only:
+        used.append(templates_key)  # kept when no report was due, for the next run that has one
         if parsed is not None:
             parsed.flush()
             used.extend(parsed.used)
@@ -259,11 +262,15 @@ def _figures_for(proto, claim_id: str) -> set[str]:
     return needed
 
 
-def _has_reports() -> bool:
+def _has_reports(bytecode_dir: Path | None = None) -> bool:
+    """Import the reports and compile their templates (once, before forking
+    the workers; from ``bytecode_dir`` when an earlier run kept them there);
+    False without the report extra."""
     try:
-        from metaanalysis.render import report  # noqa: F401
+        from metaanalysis.render import report
     except ImportError:  # the report extra (jinja2) is optional
         return False
+    report.preload(bytecode_dir)
     return True
 
 

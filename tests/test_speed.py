@@ -197,6 +197,39 @@ def test_a_fingerprinter_gives_fingerprints_keys_and_walks_shared_data_once(bund
     assert [shared("figure", j) for j in jobs] == [write.fingerprint("figure", j) for j in jobs]
 
 
+def test_a_rerun_loads_the_report_templates_compiled(bundled, bundled_run, tmp_path, monkeypatch):
+    import jinja2
+
+    from metaanalysis.render import report
+
+    compiled = []
+    real = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, source, name=None, *a, **k: compiled.append(name)
+                        or real(self, source, name, *a, **k))
+    monkeypatch.setattr(runner, "MAX_WORKERS", 1)
+    monkeypatch.setattr(report, "_ENVIRONMENTS", {})  # as in a new process
+    out = tmp_path / "out"
+    shutil.copytree(bundled_run[1], out)
+    studies = tmp_path / "studies"
+    shutil.copytree(bundled / "studies", studies)
+    f = studies / "Kalliomaki2001.yaml"  # the prevention protocol's report is due again
+    f.write_text(re.sub(r"(?m)^year: 2001$", "year: 2002", f.read_text(encoding="utf-8")),
+                 encoding="utf-8")
+    before = (out / "prevention-eczema" / "report.md").read_bytes()
+    run_all([bundled / "protocols"], studies, out)
+    assert (out / "prevention-eczema" / "report.md").read_bytes() != before  # rendered again
+    assert compiled == []
+    # without the kept bytecode both templates are compiled (the test can fail)
+    for entry in (out / write.CACHE_DIR).glob("*/__jinja2_*.cache"):
+        shutil.rmtree(entry.parent)
+        break
+    monkeypatch.setattr(report, "_ENVIRONMENTS", {})
+    f.write_text(f.read_text(encoding="utf-8").replace("year: 2002", "year: 2003"), encoding="utf-8")
+    run_all([bundled / "protocols"], studies, out)
+    assert sorted(compiled) == sorted(report.TEMPLATE_NAMES.values())
+
+
 def test_every_bundled_figure_has_a_key(bundled_run):
     # a figure without a key would be drawn on every run: all of them hash
     cache = bundled_run[1] / write.CACHE_DIR
@@ -208,7 +241,9 @@ def test_every_bundled_figure_has_a_key(bundled_run):
     # the Stouffer tests (weighted and unweighted) of the protocols with a SWiM block
     n_calls = len(list(cache.glob(f"*/{write.CallCache.ENTRY}")))
     assert n_calls >= 2
-    assert len(list(cache.iterdir())) == n_figures + n_reports + n_studies + n_calls
+    n_templates = len({p.parent for p in cache.glob("*/__jinja2_*.cache")})
+    assert n_templates == 1  # the reports' compiled templates
+    assert len(list(cache.iterdir())) == n_figures + n_reports + n_studies + n_calls + n_templates
 
 
 @pytest.mark.parametrize("n", [3, 4, 7, 23, 150, 1100])
