@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike
 from metaanalysis.stats import distributions
 
 from metaanalysis.stats import fit
-from metaanalysis.stats.diagnostics import _as_vectors, _check, _design
+from metaanalysis.stats.diagnostics import CHUNK_ELEMENTS, _as_vectors, _check, _design
 from metaanalysis.stats.results import ReadOnlyArrays
 
 PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
@@ -330,7 +330,12 @@ def trimfill(yi: ArrayLike, vi: ArrayLike, side: str | None = None, estimator: s
     estimate (``2 beta - yi``) and the model is refitted.
 
     All k trimmed fits the iteration can ask for (the j smallest studies,
-    j = 1..k) are one batched fit; the iteration then only looks them up.
+    j = 1..k) are one batched fit while that (k, k) batch is small
+    (k² <= ``CHUNK_ELEMENTS``, k <= 1,024); the iteration then only looks
+    them up. Beyond, only the fits it asks for (a few) are made, one at a
+    time: the batch grows as k² (1 GB and 4 s at k = 3,286), the few fits
+    as k. (The two agree to the solver's convergence, not to the last bit:
+    the batch width changes the order of floating-point sums.)
 
     Parameters
     ----------
@@ -371,10 +376,21 @@ def trimfill(yi: ArrayLike, vi: ArrayLike, side: str | None = None, estimator: s
     ix = np.argsort(sgn * yi, kind="stable")
     ys, vs = sgn * yi[ix], vi[ix]
 
-    ### every prefix fit at once: column j fits the j + 1 smallest
-    prefix = fit.rma(np.broadcast_to(ys[:, None], (k, k)), np.broadcast_to(vs[:, None], (k, k)),
-                     method, "z", mask=np.tri(k, dtype=bool).T)
-    beta_prefix = prefix.beta[0]
+    ### the fit of the j smallest: every prefix at once (column j - 1), or on demand
+    if k * k <= CHUNK_ELEMENTS:
+        prefix = fit.rma(np.broadcast_to(ys[:, None], (k, k)), np.broadcast_to(vs[:, None], (k, k)),
+                         method, "z", mask=np.tri(k, dtype=bool).T)
+        beta_prefix = prefix.beta[0]
+
+        def beta_smallest(j: int) -> float:
+            return beta_prefix[j - 1]
+    else:
+        fitted: dict[int, float] = {}
+
+        def beta_smallest(j: int) -> float:
+            if j not in fitted:
+                fitted[j] = fit.rma(ys[:j], vs[:j], method, "z").beta[0, 0]
+            return fitted[j]
 
     k0, k0_prev, it = 0, -1, 0
     se_k0 = np.nan
@@ -386,7 +402,7 @@ def trimfill(yi: ArrayLike, vi: ArrayLike, side: str | None = None, estimator: s
             raise RuntimeError("trim-and-fill did not converge")
         if k - k0 < 1:
             raise RuntimeError(f"trim-and-fill trimmed all {k} studies")
-        beta = beta_prefix[k - k0 - 1]
+        beta = beta_smallest(k - k0)
         yc = ys - beta
         # rank(|yc|, ties.method = "first")
         rank = np.empty(k)

@@ -17,7 +17,8 @@ import pytest
 from scipy import stats
 
 from metaanalysis.stats import bias
-from tests.tolerances import ATOL_CLOSED, ATOL_ITER, RTOL_CLOSED, RTOL_ITER
+from tests.tolerances import (ATOL_BATCH_ITER, ATOL_CLOSED, ATOL_ITER, RTOL_BATCH_ITER,
+                              RTOL_CLOSED, RTOL_ITER)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ITERATIVE = {"PM", "EB", "ML", "REML"}
@@ -182,3 +183,32 @@ def test_bias_input_validation():
         bias.trimfill([1, 2, 3], [1, 1, 1], estimator="Q9")
     with pytest.raises(ValueError, match="alphas"):
         bias.funnel_contours([0.1], alphas=[1.5])
+
+
+@pytest.mark.parametrize("method", ["REML", "DL"])
+def test_trimfill_beyond_the_prefix_batch_fits_only_what_it_asks(method, monkeypatch):
+    # k > 1,024: the (k, k) batch of every prefix fit would be k² elements;
+    # the iteration instead fits the few prefixes it visits
+    import tracemalloc
+
+    rng = np.random.default_rng(20261130)
+    k = 1500
+    vi = rng.uniform(0.01, 0.5, k)
+    yi = rng.normal(0.3, np.sqrt(vi + 0.05)) + 0.6 * np.sqrt(vi)  # small studies larger
+    tracemalloc.start()
+    few = bias.trimfill(yi, vi, method=method)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < k * k * 8 / 4  # not even a quarter of one (k, k) float array
+    monkeypatch.setattr(bias, "CHUNK_ELEMENTS", k * k)  # the whole batch, as for small k
+    tracemalloc.start()
+    batched = bias.trimfill(yi, vi, method=method)
+    peak_batched = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak_batched > k * k * 8  # the test can fail: the batch is that big
+    assert few.k0 == batched.k0 > 0 and few.side == batched.side
+    assert few.iterations == batched.iterations
+    np.testing.assert_allclose(few.fit.beta, batched.fit.beta, rtol=RTOL_BATCH_ITER,
+                               atol=ATOL_BATCH_ITER)
+    np.testing.assert_allclose(few.yi_fill, batched.yi_fill, rtol=RTOL_BATCH_ITER,
+                               atol=ATOL_BATCH_ITER)
