@@ -165,6 +165,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
     memo = write.CallCache(out_dir, code, store=not only)
     # one walk of the data the figure jobs share (a figure's pages, a protocol's plots)
     fingerprint = write.Fingerprinter()
+    results_json: dict[str, str] = {}
     used: list[str | None] = []
     hashes: dict = {}  # input file -> sha256, for every protocol's manifest
     tmps: list[Path] = []
@@ -176,7 +177,8 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             tick(f"{proto.id}: fitting")
             run = run_protocol(proto, studies, registry, only=only, memo=memo)
             data = write.run_to_dict(run)
-            files = {"results.json": write.dumps(data),
+            results_json[proto.id] = write.dumps(data)
+            files = {"results.json": results_json[proto.id],
                      "manifest.json": write.dumps(write.manifest(inputs, path, root, hashes)),
                      "claims.md": write.claims_markdown(run)}
             files.update(render_tables.tables(run))  # render takes the run, never ``data``
@@ -211,8 +213,9 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             index = [job.index_entry() for job in jobs]
             (tmp / "figures").mkdir(parents=True, exist_ok=True)
             (tmp / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
-            # the reports read the SVG files: their keys stand for their bytes
-            key = (fingerprint(code, "reports", data, index, keys)
+            # the reports read the SVG files: their keys stand for their bytes;
+            # results.json's text stands for ``data`` (hashed in one go, not walked)
+            key = (fingerprint(code, "reports", results_json[proto.id], index, keys)
                    if all(keys) else None)
             used.append(key)
             hit = cache.read(key, [REPORTS_ENTRY])
