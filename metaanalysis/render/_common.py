@@ -6,20 +6,26 @@ creation and deterministic saving. Numbers are formatted by
 Only ``render/`` imports matplotlib. Figures are built with
 :class:`matplotlib.figure.Figure` and an Agg canvas directly (never
 ``pyplot``), so nothing accumulates in pyplot's global figure list.
+
+matplotlib is imported when a figure is drawn, never when this module (or
+forest, plots, layout, prisma) is: planning the figures of a run
+(render/figures.py) must not cost its import (0.35-0.55 s) when every
+figure then comes from the output cache.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
-
-import matplotlib
-from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
+from typing import TYPE_CHECKING
 
 from metaanalysis.render import fmt
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
 
 #: One font family for every figure: DejaVu Sans ships with matplotlib, so
 #: text widths (and therefore the layout) are the same on every machine.
@@ -159,42 +165,60 @@ class _NoHinting:
     """
 
     def __enter__(self):
+        import matplotlib
+
         self.old = matplotlib.rcParams["text.hinting"]
         matplotlib.rcParams["text.hinting"] = "no_hinting"
 
     def __exit__(self, *exc):
+        import matplotlib
+
         matplotlib.rcParams["text.hinting"] = self.old
 
 
-class _UnhintedRendererAgg(RendererAgg):
-    def get_text_width_height_descent(self, s, prop, ismath):
-        with _NoHinting():
-            return super().get_text_width_height_descent(s, prop, ismath)
+@functools.cache
+def _agg_classes() -> tuple[type, type]:
+    """``(renderer, canvas)``: the Agg renderer and canvas without font hinting.
 
-    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        with _NoHinting():
-            return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+    Defined on first use, because subclassing them imports matplotlib
+    (importing this module must not). The canvas gives every figure the
+    renderer whose text widths do not depend on the resolution (see
+    :class:`_NoHinting`).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 
+    class _UnhintedRendererAgg(RendererAgg):
+        def get_text_width_height_descent(self, s, prop, ismath):
+            with _NoHinting():
+                return super().get_text_width_height_descent(s, prop, ismath)
 
-class FigureCanvas(FigureCanvasAgg):
-    """An Agg canvas whose text widths do not depend on the resolution
-    (see :class:`_NoHinting`)."""
+        def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+            with _NoHinting():
+                return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
-    def get_renderer(self) -> RendererAgg:
-        """The canvas's renderer, one without font hinting (see :class:`_NoHinting`)."""
-        w, h = self.get_width_height(physical=True)
-        key = w, h, self.figure.dpi
-        if getattr(self, "_lastKey", None) != key or not isinstance(
-                getattr(self, "renderer", None), _UnhintedRendererAgg):
-            self.renderer = _UnhintedRendererAgg(w, h, self.figure.dpi)
-            self._lastKey = key
-        return self.renderer
+    class FigureCanvas(FigureCanvasAgg):
+        """An Agg canvas whose text widths do not depend on the resolution
+        (see :class:`_NoHinting`)."""
+
+        def get_renderer(self) -> RendererAgg:
+            """The canvas's renderer, one without font hinting (see :class:`_NoHinting`)."""
+            w, h = self.get_width_height(physical=True)
+            key = w, h, self.figure.dpi
+            if getattr(self, "_lastKey", None) != key or not isinstance(
+                    getattr(self, "renderer", None), _UnhintedRendererAgg):
+                self.renderer = _UnhintedRendererAgg(w, h, self.figure.dpi)
+                self._lastKey = key
+            return self.renderer
+
+    return _UnhintedRendererAgg, FigureCanvas
 
 
 def new_figure(width: float = 6.0, height: float = 4.0, dpi: float = 100) -> Figure:
     """A Figure with its own Agg canvas (no pyplot state)."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=dpi)
-    FigureCanvas(fig)
+    _agg_classes()[1](fig)
     return fig
 
 
@@ -212,6 +236,8 @@ class TextMeasure:
         self._cache: dict = {}
 
     def props(self, size: float, bold: bool = False, italic: bool = False) -> FontProperties:
+        from matplotlib.font_manager import FontProperties
+
         return FontProperties(family=self.family, size=size, weight="bold" if bold else "normal",
                               style="italic" if italic else "normal")
 

@@ -235,10 +235,23 @@ def preload() -> None:
     """Import what drawing and saving use (``meta run`` does it once, before forking).
 
     Figures have their own Agg canvas (render/_common.py): no backend is chosen.
+    The drawing modules import matplotlib's parts inside their functions (so
+    that planning needs none of it), hence the parts are named here.
     """
+    import matplotlib.collections  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import matplotlib.font_manager  # noqa: F401
+    import matplotlib.lines  # noqa: F401
+    import matplotlib.markers  # noqa: F401
+    import matplotlib.patches  # noqa: F401
+    import matplotlib.path  # noqa: F401
+    import matplotlib.text  # noqa: F401
+    import matplotlib.ticker  # noqa: F401
     from matplotlib.backends import backend_agg, backend_pdf, backend_svg  # noqa: F401
 
-    from metaanalysis.render import forest, plots, prisma  # noqa: F401
+    from metaanalysis.render import _common, forest, plots, prisma  # noqa: F401
+
+    _common._agg_classes()  # the unhinted Agg canvas, defined once for every fork
 
 
 def make_figures(run: RunResult, outdir: Path, all_formats: bool = False,

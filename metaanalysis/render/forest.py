@@ -56,17 +56,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.markers import MarkerStyle
-from matplotlib.patches import Polygon, Rectangle
-from matplotlib.path import Path as MplPath
 
 from metaanalysis.render import fmt, layout
 from metaanalysis.render._common import (
@@ -103,6 +96,12 @@ from metaanalysis.render.layout import (
     wrap_notes,
 )
 from metaanalysis.stats.results import FitResult, PoolResult
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (render/_common.py)
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.markers import MarkerStyle
+    from matplotlib.patches import Polygon
 
 __all__ = ["forest_plot", "forest_page_count", "save_figure", "DEFAULT_COLUMNS", "MEASURE_NAMES"]
 
@@ -770,6 +769,8 @@ def _arrow_head(side: str, tip: float, y: float, length: float, half_height: flo
                 gid: str) -> Polygon:
     """A filled arrowhead with its tip at ``tip`` (display scale) on row ``y``,
     ``length`` long on the analysis scale, pointing off the axis."""
+    from matplotlib.patches import Polygon
+
     base = disp(to_an(tip) + (length if side == "left" else -length))
     return Polygon([(tip, y), (base, y - half_height), (base, y + half_height)], closed=True,
                    facecolor=color, edgecolor=color, lw=0.5, zorder=5, gid=gid)
@@ -777,6 +778,9 @@ def _arrow_head(side: str, tip: float, y: float, length: float, half_height: flo
 
 def _arrow_marker(direction: str) -> MarkerStyle:
     """A filled triangle whose tip is at the data point."""
+    from matplotlib.markers import MarkerStyle
+    from matplotlib.path import Path as MplPath
+
     s = -1 if direction == "left" else 1
     verts = [(0, 0), (-s * 1.0, 0.55), (-s * 1.0, -0.55), (0, 0)]
     return MarkerStyle(MplPath(verts, [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO,
@@ -1124,6 +1128,8 @@ def _draw_marks(ax: Axes, rows: list[Row], lo: float, hi: float, panel_w: float,
                 row_h: float, colors: dict, w_ref: float) -> None:
     """Squares and CI lines of the studies, diamonds, prediction intervals;
     whatever runs beyond the axis ends in an arrow."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.patches import Polygon, Rectangle
 
     def disp(x):  # analysis scale -> display scale
         return math.exp(x) if ratio else x
@@ -1201,6 +1207,8 @@ def _draw_marks(ax: Axes, rows: list[Row], lo: float, hi: float, panel_w: float,
 def _draw_rob(canvas: TableCanvas, rows: list[Row], rob_cols: list[Column], bands: Bands) -> None:
     """The risk-of-bias dots (robvis colours and symbols), one Line2D per
     domain and judgement."""
+    from matplotlib.lines import Line2D
+
     row_h = canvas.style.row_h
     fig = canvas.fig
     for c in rob_cols:

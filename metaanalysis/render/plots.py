@@ -23,14 +23,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Polygon
-from matplotlib.ticker import FuncFormatter, NullLocator
 
 from metaanalysis.render import fmt, layout
 from metaanalysis.render._common import (
@@ -70,6 +66,9 @@ from metaanalysis.render.layout import (
 )
 from metaanalysis.stats import distributions
 from metaanalysis.stats.results import FitResult, PoolResult, RegressionResult
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (render/_common.py)
+    from matplotlib.figure import Figure
 
 __all__ = [
     "rows_page_count",
@@ -118,6 +117,8 @@ def _style_axis(ax, fs: float) -> None:
 
 def _ratio_ticks(ax, lo, hi):
     """Plain-number ticks (0.1, 0.2, 0.5, 1, 2, ...) on a log axis."""
+    from matplotlib.ticker import NullLocator
+
     cands = [m * 10.0**e for e in range(-4, 5) for m in (1, 2, 5)]
     inside = [t for t in cands if lo <= t <= hi]
     if len(inside) > 7:
@@ -176,6 +177,11 @@ def funnel_plot(
     -------
     matplotlib.figure.Figure
     """
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Polygon
+    from matplotlib.ticker import FuncFormatter
+
     yi = _as_1d(yi, "yi")
     vi = _as_1d(vi, "vi")
     if yi.shape != vi.shape or np.any(vi <= 0):
@@ -333,6 +339,9 @@ def _interval_rows_plot(labels: Sequence[str], est, lb, ub, *, measure: str, hea
     ``pooled`` (label, est, lb, ub) and a dashed line at ``ref``. ``page``
     draws one page of at most ``rows_per_page`` rows (columns and axis of
     the whole table, the diamond on the last page)."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.patches import Polygon
+
     ratio, disp = _display(measure)
     est, lb, ub = (np.asarray(a, dtype=float).reshape(-1) for a in (est, lb, ub))
     k = len(est)
@@ -630,6 +639,8 @@ def bubble_plot(
     labels : sequence of str, optional
         Study labels written next to the bubbles.
     """
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
     x = _as_1d(x, "x")
     yi = _as_1d(yi, "yi")
     w = _as_1d(weights, "weights")
@@ -832,6 +843,8 @@ def rob_traffic_light(
         forest plots' page holds, :func:`rob_page_count`); the label column
         and legend are those of every study, so pages line up.
     """
+    from matplotlib.lines import Line2D
+
     domains, table = _rob_table(judgements, domains)
     studies = list(table)
     fig = new_figure()
@@ -938,6 +951,8 @@ def rob_summary(
         e.g. the weight % in the pooled analysis (robvis ``weighted=TRUE``).
     domains : sequence of str, optional
     """
+    from matplotlib.patches import Patch
+
     domains, table = _rob_table(judgements, domains)
     studies = list(table)
     if weights is not None:
