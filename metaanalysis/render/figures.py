@@ -224,11 +224,16 @@ class FigureJob:
 
 
 def draw_figure(job: FigureJob, figdir: Path) -> list[Path]:
-    """Draw ``job`` and write its files into ``figdir``; return their paths."""
-    from metaanalysis.render.forest import save_figure
+    """Draw ``job`` and write its files into ``figdir``; return their paths.
 
-    fig = job.fn(*job.args, **job.kwargs)
-    return save_figure(fig, Path(figdir) / job.id, formats=job.formats)
+    Every text is measured through the process-wide memo, while the figure
+    is built and while it is saved (render/_common.py ``shared_text_metrics``).
+    """
+    from metaanalysis.render._common import save_figure, shared_text_metrics
+
+    with shared_text_metrics():
+        fig = job.fn(*job.args, **job.kwargs)
+        return save_figure(fig, Path(figdir) / job.id, formats=job.formats)
 
 
 def preload() -> None:
