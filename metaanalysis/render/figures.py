@@ -229,7 +229,8 @@ def draw_figure(job: FigureJob, figdir: Path) -> list[Path]:
     Every text is measured through the process-wide memo, while the figure
     is built and while it is saved (render/_common.py ``shared_text_metrics``).
     """
-    from metaanalysis.render._common import save_figure, shared_text_metrics
+    from metaanalysis.render._common import shared_text_metrics
+    from metaanalysis.render.forest import save_figure
 
     with shared_text_metrics():
         fig = job.fn(*job.args, **job.kwargs)
