@@ -356,12 +356,27 @@ def plan_figures(run: RunResult, all_formats: bool = False, pdf: bool = False) -
     for a in run.strata:
         if a.result is None:
             continue
+        by = a.name.replace('_', ' ')
         job = call(forest_plot, a.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
-                          title=f"{Label} by {a.name.replace('_', ' ')}")
+                          title=f"{Label} by {by}")
+        n = forest_page_count(*job[1], **job[2])
+        if n > 1:
+            # its studies would fill pages, again for every stratum: the
+            # subgroups alone (R meta's study.results = FALSE); every study
+            # row is on the main forest plot
+            job = call(forest_plot, a.result, study_data=sd, benefit=_favours(run), columns=cols,
+                       prediction=proto.model.prediction_interval, study_results=False,
+                       title=f"{Label} by {by}: one row per subgroup (studies: main forest plot)")
+            save_pages(job, f"forest_{a.name}", f"Forest plot by {a.name} (one row per subgroup)",
+                       f"Subgroups by {a.name}, one row each: its pooled estimate, k and "
+                       f"participants, each with its own tau²; test for subgroup differences at "
+                       f"the bottom. The {a.result.overall.k} study rows (they would fill {n} "
+                       "pages) are in the main forest plot.", forest_page_count(*job[1], **job[2]))
+            continue
         save_pages(job, f"forest_{a.name}", f"Forest plot by {a.name}",
                    f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences "
-                   "at the bottom.", forest_page_count(*job[1], **job[2]))
+                   "at the bottom.", n)
     if run.leave_one_out is not None and run.main.result is not None:
         L = run.leave_one_out
         job = call(plots.leave_one_out_plot, L.estimate, L.ci_lb, L.ci_ub, [c.key for c in run.comparisons],
