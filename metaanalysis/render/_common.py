@@ -6,20 +6,27 @@ creation and deterministic saving. Numbers are formatted by
 Only ``render/`` imports matplotlib. Figures are built with
 :class:`matplotlib.figure.Figure` and an Agg canvas directly (never
 ``pyplot``), so nothing accumulates in pyplot's global figure list.
+
+matplotlib is imported when a figure is drawn, never when this module (or
+forest, plots, layout, prisma) is: planning the figures of a run
+(render/figures.py) must not cost its import (0.35-0.55 s) when every
+figure then comes from the output cache.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-
-import matplotlib
-from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
+from typing import TYPE_CHECKING, Any
 
 from metaanalysis.render import fmt
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
 
 #: One font family for every figure: DejaVu Sans ships with matplotlib, so
 #: text widths (and therefore the layout) are the same on every machine.
@@ -159,50 +166,192 @@ class _NoHinting:
     """
 
     def __enter__(self):
+        import matplotlib
+
         self.old = matplotlib.rcParams["text.hinting"]
         matplotlib.rcParams["text.hinting"] = "no_hinting"
 
     def __exit__(self, *exc):
+        import matplotlib
+
         matplotlib.rcParams["text.hinting"] = self.old
 
 
-class _UnhintedRendererAgg(RendererAgg):
-    def get_text_width_height_descent(self, s, prop, ismath):
-        with _NoHinting():
-            return super().get_text_width_height_descent(s, prop, ismath)
+@functools.cache
+def _agg_classes() -> tuple[type, type]:
+    """``(renderer, canvas)``: the Agg renderer and canvas without font hinting.
 
-    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        with _NoHinting():
-            return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+    Defined on first use, because subclassing them imports matplotlib
+    (importing this module must not). The canvas gives every figure the
+    renderer whose text widths do not depend on the resolution (see
+    :class:`_NoHinting`).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 
+    class _UnhintedRendererAgg(RendererAgg):
+        def get_text_width_height_descent(self, s, prop, ismath):
+            with _NoHinting():
+                return super().get_text_width_height_descent(s, prop, ismath)
 
-class FigureCanvas(FigureCanvasAgg):
-    """An Agg canvas whose text widths do not depend on the resolution
-    (see :class:`_NoHinting`)."""
+        def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+            with _NoHinting():
+                return super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
-    def get_renderer(self) -> RendererAgg:
-        """The canvas's renderer, one without font hinting (see :class:`_NoHinting`)."""
-        w, h = self.get_width_height(physical=True)
-        key = w, h, self.figure.dpi
-        if getattr(self, "_lastKey", None) != key or not isinstance(
-                getattr(self, "renderer", None), _UnhintedRendererAgg):
-            self.renderer = _UnhintedRendererAgg(w, h, self.figure.dpi)
-            self._lastKey = key
-        return self.renderer
+    class FigureCanvas(FigureCanvasAgg):
+        """An Agg canvas whose text widths do not depend on the resolution
+        (see :class:`_NoHinting`)."""
+
+        def get_renderer(self) -> RendererAgg:
+            """The canvas's renderer, one without font hinting (see :class:`_NoHinting`)."""
+            w, h = self.get_width_height(physical=True)
+            key = w, h, self.figure.dpi
+            if getattr(self, "_lastKey", None) != key or not isinstance(
+                    getattr(self, "renderer", None), _UnhintedRendererAgg):
+                self.renderer = _UnhintedRendererAgg(w, h, self.figure.dpi)
+                self._lastKey = key
+            return self.renderer
+
+    return _UnhintedRendererAgg, FigureCanvas
 
 
 def new_figure(width: float = 6.0, height: float = 4.0, dpi: float = 100) -> Figure:
     """A Figure with its own Agg canvas (no pyplot state)."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=dpi)
-    FigureCanvas(fig)
+    _agg_classes()[1](fig)
     return fig
+
+
+# ----------------------------------------------------------------------------
+# text metrics, measured once per process
+#
+# Measuring a string (FreeType laying out its glyphs, ~0.3 ms) was a third of
+# the CPU of drawing the figures: each string is measured by TextMeasure while
+# a figure is built, and again by the SVG (or Agg, PDF) renderer while it is
+# saved. matplotlib's own cache of text metrics is kept per renderer
+# instance, and every figure and every savefig makes new renderers, so the
+# study labels, numbers and notes that recur on a protocol's ten forest
+# plots were measured anew each time (9,271 measurements of 2,822 distinct
+# ones for the bundled figures). The memo below is shared by every figure of
+# the process (a forked worker inherits the parent's).
+#
+# A measurement is a function of the renderer's class (our unhinted Agg, SVG,
+# PDF: each measures its own way), its resolution, the text, the font
+# properties, whether it is mathtext, and the rcParams that choose or scale
+# the glyphs (font.*: family lists and defaults; text.hinting,
+# text.hinting_factor, text.kerning_factor, text.usetex, text.latex.*;
+# mathtext.*; pdf.use14corefonts and ps.useafm: AFM metrics instead of
+# TrueType). All of it is the key, so a hit returns exactly what the renderer
+# would compute and the files stay byte-identical.
+
+
+#: rcParams (by prefix, plus the names) that change a measured text extent;
+#: more than needed (text.color) only costs a miss when they change.
+_METRIC_RC_PREFIXES = ("font.", "text.", "mathtext.")
+_METRIC_RC_NAMES = ("pdf.use14corefonts", "ps.useafm")
+
+#: Memo entries before it is emptied (a run of 10,000 trials measures a few
+#: hundred thousand strings; ~300 bytes each).
+TEXT_METRICS_MAX = 200_000
+
+
+class _TextMetrics:
+    """The process-wide memo of text extents (see the notes above)."""
+
+    def __init__(self) -> None:
+        self.memo: dict = {}
+        self._rc_names: tuple[str, ...] | None = None
+        self._rc_seen: list[tuple] = []  # rcParams value tuples; the index is the key
+        self._rc_last: tuple | None = None
+        self._rc_last_id = -1
+
+    def _rc_state(self) -> int:
+        """A small int naming the current values of the metric rcParams.
+
+        The values (font lists among them) are compared, not hashed: the
+        same objects stand in rcParams between two calls, so the comparison
+        is a few identity checks.
+        """
+        import matplotlib
+
+        rc = matplotlib.rcParams
+        if self._rc_names is None:
+            self._rc_names = tuple(sorted(k for k in rc if k.startswith(_METRIC_RC_PREFIXES)
+                                          or k in _METRIC_RC_NAMES))
+        values = tuple(map(functools.partial(dict.__getitem__, rc), self._rc_names))
+        if values != self._rc_last:
+            # rc_context() restores copies of the values, so compare with every
+            # state seen; each is kept as a copy (a font list edited in place
+            # is a new state)
+            for i, seen in enumerate(self._rc_seen):
+                if seen == values:
+                    break
+            else:
+                import copy
+
+                self._rc_seen.append(copy.deepcopy(values))
+                i = len(self._rc_seen) - 1
+            self._rc_last, self._rc_last_id = self._rc_seen[i], i
+        return self._rc_last_id
+
+    def get(self, renderer: Any, text: str, prop: FontProperties, ismath: Any,
+            dpi: float) -> tuple[float, float, float]:
+        """``renderer.get_text_width_height_descent(text, prop, ismath)``, memoised."""
+        # a MixedModeRenderer (SVG, PDF) hands the call to the renderer it wraps
+        measure = renderer.get_text_width_height_descent
+        owner = getattr(measure, "__self__", renderer)
+        # FontProperties is mutable: the key holds a copy (as matplotlib's own cache does)
+        key = (type(owner), owner.points_to_pixels(72.0), dpi, text, prop.copy(), ismath,
+               self._rc_state())
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = measure(text, prop, ismath)
+            if len(self.memo) >= TEXT_METRICS_MAX:
+                self.memo.clear()
+            self.memo[key] = hit
+        return hit
+
+
+_TEXT_METRICS = _TextMetrics()
+
+
+def _cached_text_metrics(renderer: Any, text: str, fontprop: FontProperties, ismath: Any,
+                         dpi: float) -> tuple[float, float, float]:
+    """Stands in for ``matplotlib.text._get_text_metrics_with_cache`` (same arguments)."""
+    return _TEXT_METRICS.get(renderer, text, fontprop, ismath, dpi)
+
+
+@contextlib.contextmanager
+def shared_text_metrics() -> Iterator[None]:
+    """Within: every Text that matplotlib lays out is measured through the
+    process-wide memo (see the notes above), not per renderer.
+
+    matplotlib's ``text._get_text_metrics_with_cache`` (a private function,
+    replaced the same way by matplotlib's own test fixtures) is swapped for
+    the memo and restored on exit. Re-entrant; not thread-safe (figures are
+    drawn in processes, one at a time each). Without that function (another
+    matplotlib) it does nothing: texts are measured as before.
+    """
+    import matplotlib.text as mtext
+
+    original = getattr(mtext, "_get_text_metrics_with_cache", None)
+    if original is None or original is _cached_text_metrics:
+        yield
+        return
+    mtext._get_text_metrics_with_cache = _cached_text_metrics
+    try:
+        yield
+    finally:
+        mtext._get_text_metrics_with_cache = original
 
 
 class TextMeasure:
     """Measure text extents in inches with an Agg renderer.
 
     Text is measured without mathtext (study labels may contain ``$``), the
-    same way it is drawn (``parse_math=False``).
+    same way it is drawn (``parse_math=False``), through the process-wide
+    memo of text metrics (see :func:`shared_text_metrics`).
     """
 
     def __init__(self, fig: Figure, family: str = FONT_FAMILY):
@@ -212,6 +361,8 @@ class TextMeasure:
         self._cache: dict = {}
 
     def props(self, size: float, bold: bool = False, italic: bool = False) -> FontProperties:
+        from matplotlib.font_manager import FontProperties
+
         return FontProperties(family=self.family, size=size, weight="bold" if bold else "normal",
                               style="italic" if italic else "normal")
 
@@ -220,8 +371,8 @@ class TextMeasure:
             return 0.0
         key = (s, size, bold, italic)
         if key not in self._cache:
-            w, _h, _d = self.renderer.get_text_width_height_descent(
-                s, self.props(size, bold, italic), ismath=False)
+            w, _h, _d = _TEXT_METRICS.get(self.renderer, s, self.props(size, bold, italic),
+                                          False, self.fig.dpi)
             self._cache[key] = w / self.fig.dpi
         return self._cache[key]
 
@@ -286,7 +437,7 @@ def save_figure(fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("s
         path = stem.with_name(stem.name + "." + ext)
         # the date keys are removed explicitly, so SOURCE_DATE_EPOCH or the
         # clock cannot leak into the file
-        with matplotlib.rc_context(DETERMINISTIC_RC):
+        with matplotlib.rc_context(DETERMINISTIC_RC), shared_text_metrics():
             fig.savefig(path, format=ext, dpi=dpi, metadata=SAVE_METADATA[ext],
                         facecolor="white")
         out.append(path)

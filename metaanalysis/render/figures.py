@@ -224,21 +224,40 @@ class FigureJob:
 
 
 def draw_figure(job: FigureJob, figdir: Path) -> list[Path]:
-    """Draw ``job`` and write its files into ``figdir``; return their paths."""
+    """Draw ``job`` and write its files into ``figdir``; return their paths.
+
+    Every text is measured through the process-wide memo, while the figure
+    is built and while it is saved (render/_common.py ``shared_text_metrics``).
+    """
+    from metaanalysis.render._common import shared_text_metrics
     from metaanalysis.render.forest import save_figure
 
-    fig = job.fn(*job.args, **job.kwargs)
-    return save_figure(fig, Path(figdir) / job.id, formats=job.formats)
+    with shared_text_metrics():
+        fig = job.fn(*job.args, **job.kwargs)
+        return save_figure(fig, Path(figdir) / job.id, formats=job.formats)
 
 
 def preload() -> None:
     """Import what drawing and saving use (``meta run`` does it once, before forking).
 
     Figures have their own Agg canvas (render/_common.py): no backend is chosen.
+    The drawing modules import matplotlib's parts inside their functions (so
+    that planning needs none of it), hence the parts are named here.
     """
+    import matplotlib.collections  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import matplotlib.font_manager  # noqa: F401
+    import matplotlib.lines  # noqa: F401
+    import matplotlib.markers  # noqa: F401
+    import matplotlib.patches  # noqa: F401
+    import matplotlib.path  # noqa: F401
+    import matplotlib.text  # noqa: F401
+    import matplotlib.ticker  # noqa: F401
     from matplotlib.backends import backend_agg, backend_pdf, backend_svg  # noqa: F401
 
-    from metaanalysis.render import forest, plots, prisma  # noqa: F401
+    from metaanalysis.render import _common, forest, plots, prisma  # noqa: F401
+
+    _common._agg_classes()  # the unhinted Agg canvas, defined once for every fork
 
 
 def make_figures(run: RunResult, outdir: Path, all_formats: bool = False,
@@ -337,12 +356,27 @@ def plan_figures(run: RunResult, all_formats: bool = False, pdf: bool = False) -
     for a in run.strata:
         if a.result is None:
             continue
+        by = a.name.replace('_', ' ')
         job = call(forest_plot, a.result, study_data=sd, benefit=_favours(run), columns=cols,
                           prediction=proto.model.prediction_interval,
-                          title=f"{Label} by {a.name.replace('_', ' ')}")
+                          title=f"{Label} by {by}")
+        n = forest_page_count(*job[1], **job[2])
+        if n > 1:
+            # its studies would fill pages, again for every stratum: the
+            # subgroups alone (R meta's study.results = FALSE); every study
+            # row is on the main forest plot
+            job = call(forest_plot, a.result, study_data=sd, benefit=_favours(run), columns=cols,
+                       prediction=proto.model.prediction_interval, study_results=False,
+                       title=f"{Label} by {by}: one row per subgroup (studies: main forest plot)")
+            save_pages(job, f"forest_{a.name}", f"Forest plot by {a.name} (one row per subgroup)",
+                       f"Subgroups by {a.name}, one row each: its pooled estimate, k and "
+                       f"participants, each with its own tau²; test for subgroup differences at "
+                       f"the bottom. The {a.result.overall.k} study rows (they would fill {n} "
+                       "pages) are in the main forest plot.", forest_page_count(*job[1], **job[2]))
+            continue
         save_pages(job, f"forest_{a.name}", f"Forest plot by {a.name}",
                    f"Subgroups by {a.name}; each with its own tau²; test for subgroup differences "
-                   "at the bottom.", forest_page_count(*job[1], **job[2]))
+                   "at the bottom.", n)
     if run.leave_one_out is not None and run.main.result is not None:
         L = run.leave_one_out
         job = call(plots.leave_one_out_plot, L.estimate, L.ci_lb, L.ci_ub, [c.key for c in run.comparisons],

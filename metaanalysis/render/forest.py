@@ -56,17 +56,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.markers import MarkerStyle
-from matplotlib.patches import Polygon, Rectangle
-from matplotlib.path import Path as MplPath
 
 from metaanalysis.render import fmt, layout
 from metaanalysis.render._common import (
@@ -103,6 +96,12 @@ from metaanalysis.render.layout import (
     wrap_notes,
 )
 from metaanalysis.stats.results import FitResult, PoolResult
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (render/_common.py)
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.markers import MarkerStyle
+    from matplotlib.patches import Polygon
 
 __all__ = ["forest_plot", "forest_page_count", "save_figure", "DEFAULT_COLUMNS", "MEASURE_NAMES"]
 
@@ -275,6 +274,7 @@ def forest_plot(
     colors: dict | None = None,
     page: int | None = None,
     rows_per_page: int | None = None,
+    study_results: bool = True,
 ) -> Figure:
     """Draw a RevMan-style forest plot of a fitted meta-analysis.
 
@@ -351,6 +351,13 @@ def forest_plot(
     rows_per_page : int, optional
         Body rows per page; default
         :data:`~metaanalysis.render.layout.MAX_ROWS_PER_PAGE`.
+    study_results : bool
+        False draws no study rows, as R meta's ``forest(...,
+        study.results = FALSE)``: one row per subgroup (its pooled estimate
+        and CI, its k and participants, its heterogeneity and test lines),
+        then the overall result and the test for subgroup differences. For
+        a subgroup plot whose studies would fill pages (they are all on the
+        main forest plot). Only the data, weight and effect columns are kept.
 
     Returns
     -------
@@ -369,7 +376,7 @@ def forest_plot(
     table = _forest_table(
         result, study_data=study_data or {}, columns=columns, arms=arms, prediction=prediction,
         digits=digits, data_digits=data_digits, i2_from=i2_from, subgroup_titles=subgroup_titles,
-        rob_domains=rob_domains, footnotes=footnotes)
+        rob_domains=rob_domains, footnotes=footnotes, study_results=study_results)
     if favours is None:
         good, bad = f"Favours {arms[0].lower()}", f"Favours {arms[1].lower()}"
         favours = (good, bad) if benefit == "lower" else (bad, good)
@@ -395,7 +402,7 @@ def forest_page_count(result: PoolResult | FitResult, *, rows_per_page: int | No
     """
     result = _as_pool_result(result)
     keys = ("study_data", "columns", "arms", "prediction", "digits", "data_digits", "i2_from",
-            "subgroup_titles", "rob_domains", "footnotes")
+            "subgroup_titles", "rob_domains", "footnotes", "study_results")
     opts = {k: kwargs[k] for k in keys if k in kwargs}
     opts["study_data"] = opts.get("study_data") or {}
     defaults = dict(columns=DEFAULT_COLUMNS, arms=("Probiotic", "Control"), prediction=False,
@@ -539,10 +546,16 @@ def _rob_keys(study_data: dict[str, dict], columns: Sequence[str],
 def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: Sequence[str],
                   arms: tuple[str, str], prediction: bool | str, digits: int, data_digits: int,
                   i2_from: str, subgroup_titles: dict[str, str] | None,
-                  rob_domains: Sequence[str] | None, footnotes: Sequence[str]) -> _Table:
+                  rob_domains: Sequence[str] | None, footnotes: Sequence[str],
+                  study_results: bool = True) -> _Table:
     """The rows of a forest plot: per block (subgroup) a header, the studies,
-    the subtotal and its tests; then the overall result; and the footnotes."""
+    the subtotal and its tests; then the overall result; and the footnotes.
+    Without ``study_results``, a block is its subtotal row (labelled with the
+    subgroup), its k and participants, and its tests."""
     overall = result.overall
+    if not study_results:
+        # a pooled row has no cell of a study's own (free columns, RoB dots)
+        columns = tuple(c for c in columns if c in ("data", "weight", "effect"))
     measure = overall.measure
     ratio = measure in RATIO_MEASURES
     ci_text = f"{100 * (1 - overall.alpha):g}% CI"
@@ -556,6 +569,8 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
         return (bound(est), f"[{bound(lb)},", f"{bound(ub)}]")
 
     binary, show_data, arm_spec = _arm_spec(measure, study_data, columns)
+    if not study_results:  # pooled rows show the arms' totals, never a mean or SD
+        arm_spec = [[c for c in arm if c[0] in COUNT_KEYS] for arm in arm_spec]
     rob_keys = _rob_keys(study_data, columns, rob_domains)
     free_cols = [c for c in columns if c not in ("data", "weight", "effect", "rob")]
     marks = _Marks()
@@ -569,7 +584,8 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
     rows: list[Row] = []
     blocks = list(result.subgroups) if result.subgroups else [(None, overall)]
 
-    def study_rows(fit, used):
+    def study_rows(fit, used, show=True):
+        """The block's study rows (none unless ``show``); its counts and weights."""
         nonlocal missing_marked
         block_n = {"n1i": [], "n2i": [], "ai": [], "ci": []}
         weights = []
@@ -580,6 +596,10 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
             used[s.study] = i + 1
             weights.append(w)
             d = study_data.get(s.study, {})
+            for key in ("n1i", "n2i", "ai", "ci"):
+                block_n[key].append(d.get(key))
+            if not show:
+                continue
             cells = {}
             cell_notes = d.get("cell_notes") or {}
             for arm in arm_spec:
@@ -593,8 +613,6 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
                     elif v and cell_notes.get(key):
                         v += marks.of(cell_notes[key])
                     cells[key] = v
-            for key in ("n1i", "n2i", "ai", "ci"):
-                block_n[key].append(d.get(key))
             for c in free_cols:
                 cells[c] = fmt.cell(d.get(c), minus=MINUS)
             estimable = is_number(s.yi) and is_number(s.vi)
@@ -650,10 +668,15 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
         if level is not None:
             by = str(result.by).replace("_", " ")
             head = (subgroup_titles or {}).get(level, f"{by[:1].upper()}{by[1:]}: {level}")
-            rows.append(Row("header", label=head, bold=True, span=True))
-        block_n, weights = study_rows(fit, used)
+            if study_results:
+                rows.append(Row("header", label=head, bold=True, span=True))
+        block_n, weights = study_rows(fit, used, show=study_results)
         if level is not None:
-            pooled_rows(fit, "subtotal", f"Subtotal ({ci_text})", block_n, weights)
+            if study_results:
+                pooled_rows(fit, "subtotal", f"Subtotal ({ci_text})", block_n, weights)
+            else:  # the subgroup's row is its subtotal, and says what it pools
+                pooled_rows(fit, "subtotal", head, block_n, weights)
+                rows.append(Row("text", label=_studies_text(fit.k, block_n), span=True))
             rows.append(Row("text", label=heterogeneity_text(fit, digits=digits, i2_from=i2_from),
                              span=True))
             rows.append(Row("text", label=overall_effect_text(fit), span=True))
@@ -668,10 +691,31 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
         bottom_lines.append(subgroup_text(result))
 
     notes = _footnotes(result, marks, missing_marked, rob_keys, i2_from) + list(footnotes)
+    if not study_results:
+        notes.insert(0, SUMMARY_NOTE)
     return _Table(rows=rows, bottom_lines=bottom_lines, notes=notes, measure=measure,
                   method_text=f"{method_label(overall)}, {ci_text}", arms=arms, arm_spec=arm_spec,
                   free_cols=free_cols, columns=tuple(columns), rob_keys=rob_keys, ratio=ratio,
                   tail=len(rows) - n_before_total)
+
+
+#: The footnote of a forest plot drawn without its study rows.
+SUMMARY_NOTE = ("One row per subgroup: its pooled estimate; its studies are not drawn "
+                "(R meta's study.results = FALSE).")
+
+
+def _studies_text(k: int, block_n: dict[str, list]) -> str:
+    """``k = 12 studies, 1480 participants``: participants are both arms'
+    totals of the studies that report them (how many do, when not all)."""
+    both = [float(a) + float(b) for a, b in zip(block_n["n1i"], block_n["n2i"])
+            if is_number(a) and is_number(b)]
+    text = f"k = {k} {'study' if k == 1 else 'studies'}"
+    if not both:
+        return text
+    n = fmt.entered(sum(both), 0, minus=MINUS)
+    if len(both) < len(block_n["n1i"]):
+        return f"{text}, {n} participants in the {len(both)} that report them"
+    return f"{text}, {n} participants"
 
 
 def _footnotes(result: PoolResult, marks: _Marks, missing_marked: bool, rob_keys: list[str],
@@ -770,6 +814,8 @@ def _arrow_head(side: str, tip: float, y: float, length: float, half_height: flo
                 gid: str) -> Polygon:
     """A filled arrowhead with its tip at ``tip`` (display scale) on row ``y``,
     ``length`` long on the analysis scale, pointing off the axis."""
+    from matplotlib.patches import Polygon
+
     base = disp(to_an(tip) + (length if side == "left" else -length))
     return Polygon([(tip, y), (base, y - half_height), (base, y + half_height)], closed=True,
                    facecolor=color, edgecolor=color, lw=0.5, zorder=5, gid=gid)
@@ -777,6 +823,9 @@ def _arrow_head(side: str, tip: float, y: float, length: float, half_height: flo
 
 def _arrow_marker(direction: str) -> MarkerStyle:
     """A filled triangle whose tip is at the data point."""
+    from matplotlib.markers import MarkerStyle
+    from matplotlib.path import Path as MplPath
+
     s = -1 if direction == "left" else 1
     verts = [(0, 0), (-s * 1.0, 0.55), (-s * 1.0, -0.55), (0, 0)]
     return MarkerStyle(MplPath(verts, [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO,
@@ -1124,6 +1173,8 @@ def _draw_marks(ax: Axes, rows: list[Row], lo: float, hi: float, panel_w: float,
                 row_h: float, colors: dict, w_ref: float) -> None:
     """Squares and CI lines of the studies, diamonds, prediction intervals;
     whatever runs beyond the axis ends in an arrow."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.patches import Polygon, Rectangle
 
     def disp(x):  # analysis scale -> display scale
         return math.exp(x) if ratio else x
@@ -1201,6 +1252,8 @@ def _draw_marks(ax: Axes, rows: list[Row], lo: float, hi: float, panel_w: float,
 def _draw_rob(canvas: TableCanvas, rows: list[Row], rob_cols: list[Column], bands: Bands) -> None:
     """The risk-of-bias dots (robvis colours and symbols), one Line2D per
     domain and judgement."""
+    from matplotlib.lines import Line2D
+
     row_h = canvas.style.row_h
     fig = canvas.fig
     for c in rob_cols:

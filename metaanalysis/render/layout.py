@@ -29,14 +29,14 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.text import Text
-from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
+from typing import TYPE_CHECKING
 
 from metaanalysis.render._common import FONT_FAMILY, TextMeasure, tick_label
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (render/_common.py)
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
 __all__ = [
     "MARGIN_IN", "PAD_EM", "MAX_ROWS_PER_PAGE", "FOREST_STYLE", "INTERVAL_STYLE", "TableStyle",
@@ -350,6 +350,8 @@ class TableCanvas:
     def rule(self, x0: float, x1: float, y_from_top: float, *, lift: float = 0.0,
              lw: float = RULE_WIDTH_PT, color: str = RULE_COLOR, gid: str | None = None) -> None:
         """A horizontal line ``lift`` inches above ``y_from_top``."""
+        from matplotlib.lines import Line2D
+
         yy = self.y(y_from_top) + lift
         self.fig.add_artist(Line2D([x0, x1], [yy, yy], transform=self.fig.dpi_scale_trans,
                                    lw=lw, color=color, gid=gid))
@@ -383,6 +385,8 @@ def panel_width(plot_width: float, favours_w: float, titles_w: Sequence[float] =
 
 def auto_ticks(lo: float, hi: float, ratio: bool) -> list[float]:
     """Ticks for limits the caller chose: 1-2-5 on a ratio axis, else about 5."""
+    from matplotlib.ticker import LogLocator, MaxNLocator
+
     loc = LogLocator(base=10, subs=(1.0, 2.0, 5.0)) if ratio else MaxNLocator(5)
     return [t for t in loc.tick_values(lo, hi) if lo <= t <= hi]
 
@@ -400,6 +404,8 @@ def interval_panel(fig: Figure, canvas: TableCanvas, bands: Bands, *, x0: float,
     """The axes of the intervals: no frame but the bottom axis, one row per
     y unit (row 0 at the top), ticks with the house labels, and the line of
     no effect."""
+    from matplotlib.ticker import NullLocator
+
     st = canvas.style
     fig_w, fig_h = canvas.fig_w, canvas.fig_h
     ax = fig.add_axes([x0 / fig_w, canvas.y(bands.body_bot) / fig_h, width / fig_w,

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
+from typing import TYPE_CHECKING
 
 from metaanalysis.render._common import FONT_FAMILY, TextMeasure, new_figure
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (render/_common.py)
+    from matplotlib.figure import Figure
 
 __all__ = ["flow_counts", "exclusion_category", "prisma_flow"]
 
@@ -91,6 +93,8 @@ def prisma_flow(counts: dict, *, title: str | None = None, fontsize: float = 8.5
     matplotlib.figure.Figure
         Sized in inches to its text; save it with ``save_figure``.
     """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
+
     fig = new_figure()
     tm = TextMeasure(fig)
     fs = fontsize

@@ -322,9 +322,10 @@ def test_no_figure_of_the_bundled_run_has_overlapping_text(bundled, tmp_path, mo
 
 
 def test_plan_emits_the_pages_of_a_long_forest_plot(bundled, tmp_path, monkeypatch):
-    """With the page limit lowered to 20 rows, the bundled treatment-scorad
-    forest plots over 20 rows become pages (each a figure in the index, the
-    main one still in every format); shorter ones stay whole."""
+    """With the page limit lowered, the bundled treatment-scorad forest plots
+    over the limit become pages (each a figure in the index, the main one
+    still in its formats) or, a subgroup forest plot, one row per subgroup
+    (test_subgroup_summary.py); shorter ones stay whole."""
     from metaanalysis.analysis.pipeline import run_protocol
     from metaanalysis.render import figures as figures_mod
     from metaanalysis.render import layout
@@ -335,29 +336,37 @@ def test_plan_emits_the_pages_of_a_long_forest_plot(bundled, tmp_path, monkeypat
     [(_, proto)] = loaded
     run = run_protocol(proto, studies, registry)
     whole = {j.id: j for j in figures_mod.plan_figures(run)}
-    monkeypatch.setattr(layout, "MAX_ROWS_PER_PAGE", 20)
+    monkeypatch.setattr(layout, "MAX_ROWS_PER_PAGE", 45)
+    jobs = {j.id: j for j in figures_mod.plan_figures(run)}
+    # up to 27 rows: one page, drawn as before
+    for name in ("forest_main", "forest_severity", "forest_mixture"):
+        assert jobs[name].kwargs == whole[name].kwargs
+    # 52 rows: the 8 species alone (42 rows), on one page; their studies are on forest_main
+    assert "forest_species_p1" not in jobs
+    assert jobs["forest_species"].kwargs["study_results"] is False
+    assert "study_results" not in whole["forest_species"].kwargs
+    # 11 rows over pages of 4: the main forest plot's pages
+    monkeypatch.setattr(layout, "MAX_ROWS_PER_PAGE", 4)
     jobs = figures_mod.plan_figures(run)
     ids = [j.id for j in jobs]
-    assert "forest_main" in ids  # 11 rows: one page, drawn as before
-    assert whole["forest_main"].kwargs == next(j for j in jobs if j.id == "forest_main").kwargs
-    pages = [j for j in jobs if j.page_of == "forest_species"]  # 51 rows
-    assert "forest_species" not in ids and len(pages) >= 3
+    pages = [j for j in jobs if j.page_of == "forest_main"]
+    assert "forest_main" not in ids and len(pages) >= 3
     n = len(pages)
-    assert [j.id for j in pages] == [f"forest_species_p{i}" for i in range(1, n + 1)]
-    assert [j.base_id for j in pages] == ["forest_species"] * n
+    assert [j.id for j in pages] == [f"forest_main_p{i}" for i in range(1, n + 1)]
+    assert [j.base_id for j in pages] == ["forest_main"] * n
+    assert all(j.formats == whole["forest_main"].formats for j in pages)
     assert all(j.title.endswith(f"(page {i} of {n})") for i, j in enumerate(pages, start=1))
     assert ids.index(pages[0].id) == ids.index(pages[-1].id) - (n - 1)  # in order, together
     # drawn and read back: each study once, the overall result on the last page
     figdir = tmp_path / "figures"
     texts = []
     for j in pages:
-        [svg] = figures_mod.draw_figure(j, figdir)
+        svg = figures_mod.draw_figure(j, figdir)[0]
         texts.append(svg_texts(svg))
     keys = {c.key for c in run.comparisons}
     seen = [t.rstrip("*\u2020\u2021\u00a7\u00b6") for page in texts for t in page
             if t.rstrip("*\u2020\u2021\u00a7\u00b6") in keys]
-    species = next(a for a in run.strata if a.name == "species")
-    assert sorted(seen) == sorted(s.study for s in species.result.overall.studies)
+    assert sorted(seen) == sorted(s.study for s in run.main.result.overall.studies)
     has_total = [any(t.startswith("Total (") for t in page) for page in texts]
     assert has_total == [False] * (n - 1) + [True]
     # the leave-one-out (k + 1 rows) and cumulative (k rows) plots page the same way
