@@ -251,9 +251,10 @@ def new_figure(width: float = 6.0, height: float = 4.0, dpi: float = 100) -> Fig
 _METRIC_RC_PREFIXES = ("font.", "text.", "mathtext.")
 _METRIC_RC_NAMES = ("pdf.use14corefonts", "ps.useafm")
 
-#: Memo entries before it is emptied (a run of 10,000 trials measures a few
-#: hundred thousand strings; ~300 bytes each).
-TEXT_METRICS_MAX = 200_000
+#: Memo entries before it is emptied: ~250 bytes each, so at most ~25 MB a
+#: drawing process (a run of 10,000 trials measures a few hundred thousand
+#: strings; the recurring ones come back after an emptying).
+TEXT_METRICS_MAX = 100_000
 
 
 class _TextMetrics:
@@ -261,6 +262,7 @@ class _TextMetrics:
 
     def __init__(self) -> None:
         self.memo: dict = {}
+        self._props: dict = {}  # one frozen copy per distinct FontProperties
         self._rc_names: tuple[str, ...] | None = None
         self._rc_seen: list[tuple] = []  # rcParams value tuples; the index is the key
         self._rc_last: tuple | None = None
@@ -301,14 +303,20 @@ class _TextMetrics:
         # a MixedModeRenderer (SVG, PDF) hands the call to the renderer it wraps
         measure = renderer.get_text_width_height_descent
         owner = getattr(measure, "__self__", renderer)
-        # FontProperties is mutable: the key holds a copy (as matplotlib's own cache does)
-        key = (type(owner), owner.points_to_pixels(72.0), dpi, text, prop.copy(), ismath,
+        # FontProperties is mutable: the key holds a copy (as matplotlib's own
+        # cache does), one per distinct value, never changed
+        frozen = self._props.get(prop)
+        if frozen is None:
+            frozen = prop.copy()
+            self._props[frozen] = frozen
+        key = (type(owner), owner.points_to_pixels(72.0), dpi, text, frozen, ismath,
                self._rc_state())
         hit = self.memo.get(key)
         if hit is None:
             hit = measure(text, prop, ismath)
             if len(self.memo) >= TEXT_METRICS_MAX:
                 self.memo.clear()
+                self._props.clear()
             self.memo[key] = hit
         return hit
 

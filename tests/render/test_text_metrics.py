@@ -119,3 +119,12 @@ def test_text_measure_reads_the_memo(fresh_memo):
     assert w > 0 and len(fresh_memo.memo) == 1
     tm2 = TextMeasure(new_figure())  # another figure: no new measurement
     assert tm2.width("Favours probiotic", 8) == w and len(fresh_memo.memo) == 1
+
+
+def test_the_memo_is_bounded(fresh_memo, monkeypatch):
+    monkeypatch.setattr(_common, "TEXT_METRICS_MAX", 2)
+    r = new_figure().canvas.get_renderer()
+    prop = FontProperties(family=_common.FONT_FAMILY, size=8)
+    widths = [fresh_memo.get(r, s, prop, False, 100)[0] for s in ("a", "ab", "abc")]
+    assert len(fresh_memo.memo) == 1  # emptied when full, then the third entry
+    assert widths == [r.get_text_width_height_descent(s, prop, False)[0] for s in ("a", "ab", "abc")]
