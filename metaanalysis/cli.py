@@ -174,7 +174,7 @@ def run(
     studies: Annotated[Path, typer.Option(help="Folder of study extraction files.")] = Path("studies"),
     out: Annotated[Path, typer.Option(help="Where outputs/<protocol>/ are written.")] = Path("outputs"),
     only: Annotated[Optional[str], typer.Option(help="Judge only this claim id (written to OUT/.only/PROTOCOL-CLAIM/; the full outputs are left alone).")] = None,
-    all_formats: Annotated[bool, typer.Option("--all-formats", help="Every figure as SVG, 300 dpi PNG and PDF (default: SVG; the main forest plot also PNG).")] = False,
+    all_formats: Annotated[bool, typer.Option("--all-formats", help="Every figure as SVG, 300 dpi PNG and PDF (default: SVG; the main forest plot also PNG unless it is in pages).")] = False,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write the main forest plot as PDF (TrueType fonts embedded, for manuscripts).")] = False,
 ) -> None:
     """Run every protocol on the studies: tables, figures, claim verdicts and a report."""

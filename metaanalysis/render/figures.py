@@ -287,6 +287,10 @@ def plan_figures(run: RunResult, all_formats: bool = False, pdf: bool = False) -
     (``meta run --pdf``: subsetting and embedding a PDF's fonts costs ~0.5 s
     of CPU a figure, for a file few readers open); the others are SVG
     (embedded in the report). ``all_formats`` gives every figure all three.
+    A main forest plot in pages is SVG (plus PDF with ``pdf``) without the
+    PNG: a page's 300 dpi PNG (a slide's picture of a plot that fits one)
+    cost ~1-1.8 s of CPU, more than the rest of its page, and the run at
+    1,000 or 10,000 trials drew dozens of them.
 
     A forest, leave-one-out, cumulative or traffic-light plot with more rows
     than a page holds (render/layout.py ``MAX_ROWS_PER_PAGE``) becomes one job
@@ -308,7 +312,9 @@ def plan_figures(run: RunResult, all_formats: bool = False, pdf: bool = False) -
         fn, args, kwargs = job
         if all_formats:
             formats = ("svg", "png", "pdf")
-        elif (page_of or name) == "forest_main":
+        elif page_of == "forest_main":  # a page of it: no PNG (see above)
+            formats = ("svg", "pdf") if pdf else ("svg",)
+        elif name == "forest_main":
             formats = ("svg", "png", "pdf") if pdf else ("svg", "png")
         index.append(FigureJob(name, title, caption, tuple(formats), fn, tuple(args), kwargs,
                                page_of))

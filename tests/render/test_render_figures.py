@@ -323,8 +323,8 @@ def test_no_figure_of_the_bundled_run_has_overlapping_text(bundled, tmp_path, mo
 
 def test_plan_emits_the_pages_of_a_long_forest_plot(bundled, tmp_path, monkeypatch):
     """With the page limit lowered, the bundled treatment-scorad forest plots
-    over the limit become pages (each a figure in the index, the main one
-    still in its formats) or, a subgroup forest plot, one row per subgroup
+    over the limit become pages (each a figure in the index, the main one's
+    as SVG) or, a subgroup forest plot, one row per subgroup
     (test_subgroup_summary.py); shorter ones stay whole."""
     from metaanalysis.analysis.pipeline import run_protocol
     from metaanalysis.render import figures as figures_mod
@@ -354,7 +354,13 @@ def test_plan_emits_the_pages_of_a_long_forest_plot(bundled, tmp_path, monkeypat
     n = len(pages)
     assert [j.id for j in pages] == [f"forest_main_p{i}" for i in range(1, n + 1)]
     assert [j.base_id for j in pages] == ["forest_main"] * n
-    assert all(j.formats == whole["forest_main"].formats for j in pages)
+    # pages are SVG (PDF with --pdf), not the whole plot's 300 dpi PNG
+    assert whole["forest_main"].formats == ("svg", "png")
+    assert all(j.formats == ("svg",) for j in pages)
+    with_pdf = [j for j in figures_mod.plan_figures(run, pdf=True) if j.page_of == "forest_main"]
+    assert with_pdf and all(j.formats == ("svg", "pdf") for j in with_pdf)
+    every = [j for j in figures_mod.plan_figures(run, all_formats=True) if j.page_of == "forest_main"]
+    assert every and all(j.formats == ("svg", "png", "pdf") for j in every)
     assert all(j.title.endswith(f"(page {i} of {n})") for i, j in enumerate(pages, start=1))
     assert ids.index(pages[0].id) == ids.index(pages[-1].id) - (n - 1)  # in order, together
     # drawn and read back: each study once, the overall result on the last page
