@@ -269,7 +269,7 @@ def forest_plot(
     footnotes: Sequence[str] = (),
     fontsize: float = 8.0,
     plot_width: float = 2.6,
-    label_width: float = 1.9,
+    label_width: float | None = None,
     max_column_width: float = 1.4,
     colors: dict | None = None,
     page: int | None = None,
@@ -339,7 +339,9 @@ def forest_plot(
         Inches: the plot panel (widened if the favours labels need it), the
         width study labels may claim (longer ones are cut with an ellipsis;
         the column can be wider when the heterogeneity lines need the room,
-        and labels then use it), and the maximum width of free columns.
+        and labels then use it; default :data:`LABEL_WIDTH`, or
+        :data:`SUMMARY_LABEL_WIDTH` without ``study_results``), and the
+        maximum width of free columns.
     colors : dict, optional
         Overrides of ``COLORS`` (square, ci, diamond, prediction, null, rule).
     page : int, optional
@@ -380,6 +382,8 @@ def forest_plot(
     if favours is None:
         good, bad = f"Favours {arms[0].lower()}", f"Favours {arms[1].lower()}"
         favours = (good, bad) if benefit == "lower" else (bad, good)
+    if label_width is None:
+        label_width = LABEL_WIDTH if study_results else SUMMARY_LABEL_WIDTH
     look = _Look(title=title, favours=favours, column_titles=column_titles or {}, xlim=xlim,
                  ticks=ticks, style=FOREST_STYLE.with_fontsize(fontsize), plot_width=plot_width,
                  label_width=label_width, max_column_width=max_column_width,
@@ -700,6 +704,14 @@ def _forest_table(result: PoolResult, *, study_data: dict[str, dict], columns: S
 
 
 #: The footnote of a forest plot drawn without its study rows.
+#: Inches a study label may claim (an author-year id fits; longer ones are cut).
+LABEL_WIDTH = 1.9
+#: ... and a subgroup's label, when the subgroups alone are drawn: the label is
+#: "Species: <full name>", which must not be cut to an ambiguous prefix
+#: ("Bifidobacterium a…" for two species); the summary has no mean or SD
+#: columns, so the figure stays about as wide as a full one.
+SUMMARY_LABEL_WIDTH = 3.8
+
 SUMMARY_NOTE = ("One row per subgroup: its pooled estimate; its studies are not drawn "
                 "(R meta's study.results = FALSE).")
 

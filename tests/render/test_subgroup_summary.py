@@ -54,6 +54,24 @@ def test_a_forest_plot_without_study_rows_shows_the_subgroups(tmp_path):
     assert "Risk of Bias" not in texts
 
 
+def test_a_subgroups_name_is_not_cut_to_an_ambiguous_prefix(tmp_path):
+    # two species sharing their first 17 characters: a study-label width cuts both
+    # to "Species: Bifidobacterium a…"; the summary's label column fits them
+    df = synthetic(90, 3, by=["Bifidobacterium animalis", "Bifidobacterium adolescentis",
+                              "Lacticaseibacillus rhamnosus"], binary=True)
+    df = df.rename(columns={"severity": "species"})
+    res = m.pool(df, "RR", "REML", by="species")
+    sd = arm_data(df)
+    texts = svg_texts(save_figure(forest_plot(res, study_data=sd, study_results=False),
+                                  tmp_path / "f", formats=("svg",))[0])
+    for level, _ in res.subgroups:
+        assert f"Species: {level}" in texts
+    narrow = svg_texts(save_figure(forest_plot(res, study_data=sd, study_results=False,
+                                               label_width=1.9), tmp_path / "g",
+                                   formats=("svg",))[0])
+    assert not any(t == "Species: Bifidobacterium animalis" for t in narrow)  # the test can fail
+
+
 def _copies(bundled: Path, dest: Path, copies: int) -> Path:
     """The bundled studies ``copies`` times over, each copy another trial (as
     benchmarks/scaling.py makes them: own id, DOI and cohort; no PMID)."""
