@@ -143,11 +143,13 @@ def _import_drawing() -> None:
 
 def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick, all_formats,
                 pdf=False, parsed=None):
-    """Fit every protocol, then draw all their figures over the cores, then swap in.
+    """Fit every protocol, draw all their figures over the cores, then swap in.
 
     The fits are cheap and run here; the figures are most of a run's CPU and
     are independent, so they (not the protocols) are spread over a pool of
     forked workers, each drawing one figure at a time, the costliest first.
+    The first protocol's figures are drawn while the later protocols are
+    fitted (``EARLY_MIN_FIGURES``), the rest once all are.
     Every figure and report whose inputs (content hash) match an earlier
     run's is copied from ``<out>/.cache`` instead. Every protocol's folder
     is written complete into a temporary folder and swapped in only when
@@ -170,10 +172,11 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
     hashes: dict = {}  # input file -> sha256, for every protocol's manifest
     tmps: list[Path] = []
     outputs = []
+    early = None  # figures of the first protocols, drawn while the later ones are fitted
     try:
         plans = []
         draw = []
-        for (path, proto), target in zip(chosen, targets):
+        for n_fitted, ((path, proto), target) in enumerate(zip(chosen, targets), start=1):
             tick(f"{proto.id}: fitting")
             run = run_protocol(proto, studies, registry, only=only, memo=memo)
             data = write.run_to_dict(run)
@@ -200,13 +203,20 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             outputs.append(ProtocolOutput(proto.id, target, tuple(data["claims"]),
                                           len(run.comparisons)))
             used.extend(keys)
+            if (early is None and n_fitted < len(chosen) and len(draw) >= EARLY_MIN_FIGURES
+                    and (os.cpu_count() or 1) > 1):
+                # the other cores draw these while this one fits the rest (a
+                # SWiM block's pymare import among it): one pool at a time
+                tick(f"drawing {len(draw)} figures")
+                _import_drawing()
+                early = _Pool(_draw_task, _costliest_first(draw))
+                draw = []
+        if early is not None:
+            early.wait()
         tick(f"drawing {len(draw)} figures")
         if draw:
             _import_drawing()
-        # the costliest first (more formats, then more rows), so no worker is
-        # left drawing a big forest plot alone at the end
-        draw.sort(key=lambda t: (-len(t[0].formats), -_rows(t[0])))
-        _pool_map(_draw_task, draw)
+        _pool_map(_draw_task, _costliest_first(draw))
 
         reports = []
         for proto, run, data, jobs, keys, tmp in plans:
@@ -234,6 +244,8 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
         for tmp, target in zip(tmps, targets):
             write.finish_atomically(tmp, target)
     except BaseException:
+        if early is not None:
+            early.abort()  # no worker may write into a folder removed below
         for tmp in tmps:
             if tmp.exists():
                 write.remove(tmp)
@@ -277,6 +289,18 @@ def _has_reports(bytecode_dir: Path | None = None) -> bool:
     return True
 
 
+#: Figures a protocol must leave to draw for its pool to start before the
+#: next protocol is fitted: a pool of one runs in this process and would
+#: hold up the fitting it was to overlap.
+EARLY_MIN_FIGURES = 2
+
+
+def _costliest_first(draw: list) -> list:
+    """Draw tasks, more formats then more rows first, so no worker is left
+    drawing a big forest plot alone at the end."""
+    return sorted(draw, key=lambda t: (-len(t[0].formats), -_rows(t[0])))
+
+
 def _rows(job) -> int:
     """Rough size of a figure: the length of its longest argument."""
     return max([len(a) for a in job.args if hasattr(a, "__len__") and not isinstance(a, str)]
@@ -286,19 +310,61 @@ def _rows(job) -> int:
 _TASKS: list = []
 
 
+class _Pool:
+    """``[fn(t) for t in tasks]`` over forked workers, started now and
+    collected by :meth:`wait`; run here at once when there is one core, one
+    task or no fork.
+
+    Workers are forked when it starts, inheriting ``tasks`` (nothing is
+    pickled but an index) and everything imported. Only one pool runs at a
+    time: a fork while another pool's threads run could copy a lock they
+    hold, so a new pool starts only after :meth:`wait` (or :meth:`abort`)
+    has joined the last one's.
+    """
+
+    def __init__(self, fn, tasks):
+        global _TASKS
+        self._pool = None
+        self._results: list | None = None
+        workers = min(len(tasks), os.cpu_count() or 1, MAX_WORKERS)
+        if workers <= 1 or "fork" not in mp.get_all_start_methods():
+            self._results = [fn(t) for t in tasks]
+            return
+        _TASKS = tasks  # inherited by the forks
+        try:
+            self._pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
+                                             initializer=_die_with_parent,
+                                             initargs=(os.getpid(),))
+            # with fork, every worker is forked at the first submission
+            self._it = self._pool.map(_by_index, [(fn, i) for i in range(len(tasks))])
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            _TASKS = []
+
+    def wait(self) -> list:
+        """The results, in the order of the tasks; a task's exception is raised here."""
+        if self._pool is not None:
+            try:
+                self._results = list(self._it)
+            except BaseException:
+                self.abort()
+                raise
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        return self._results or []
+
+    def abort(self) -> None:
+        """Cancel what has not started, wait for what has (a figure at most per worker)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
 def _pool_map(fn, tasks) -> list:
     """``[fn(t) for t in tasks]``, over forked workers when there are cores and tasks to share."""
-    global _TASKS
-    workers = min(len(tasks), os.cpu_count() or 1, MAX_WORKERS)
-    if workers <= 1 or "fork" not in mp.get_all_start_methods():
-        return [fn(t) for t in tasks]
-    _TASKS = tasks  # inherited by the forks: nothing is pickled but an index
-    try:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
-                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-            return list(pool.map(_by_index, [(fn, i) for i in range(len(tasks))]))
-    finally:
-        _TASKS = []
+    return _Pool(fn, tasks).wait()
 
 
 def _die_with_parent(parent: int) -> None:

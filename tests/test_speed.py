@@ -84,6 +84,66 @@ def test_incremental_run_equals_clean_run(bundled, bundled_run, tmp_path, monkey
         sorted(p.name for p in (clean / write.CACHE_DIR).iterdir())
 
 
+def test_the_first_protocols_figures_are_drawn_while_the_rest_are_fitted(bundled, tmp_path,
+                                                                          monkeypatch):
+    import os
+
+    from metaanalysis.analysis import pipeline
+
+    events = []
+    real_fit = pipeline.run_protocol
+    monkeypatch.setattr(pipeline, "run_protocol",
+                        lambda proto, *a, **k: events.append(("fit", proto.id)) or
+                        real_fit(proto, *a, **k))
+    monkeypatch.setattr(figures, "draw_figure",
+                        lambda job, figdir: events.append(("draw", figdir.parent.name)) or [])
+    monkeypatch.setattr(runner, "MAX_WORKERS", 1)  # in this process, so the order is seen
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    run_all([bundled / "protocols"], bundled / "studies", tmp_path / "out")
+    fits = [i for i, e in enumerate(events) if e[0] == "fit"]
+    assert len(fits) == 3
+    first = events[fits[0]][1]
+    # the first protocol's figures, all of them, between its fit and the second's
+    assert all(e == ("draw", events[fits[0]][1]) or e[0] == "draw" and first in e[1]
+               for e in events[fits[0] + 1:fits[1]])
+    assert fits[1] - fits[0] - 1 >= runner.EARLY_MIN_FIGURES
+    assert not any(first in e[1] for e in events[fits[1]:] if e[0] == "draw")
+    # the others' after every fit
+    assert events[fits[2] + 1:] and all(e[0] == "draw" for e in events[fits[2] + 1:])
+    # one core: nothing to overlap, every figure after every fit (the test can fail)
+    events.clear()
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    run_all([bundled / "protocols"], bundled / "studies", tmp_path / "out1")
+    fits = [i for i, e in enumerate(events) if e[0] == "fit"]
+    assert fits == [0, 1, 2]
+
+
+def test_a_failure_while_figures_are_drawn_leaves_no_half_written_folder(bundled, tmp_path,
+                                                                          monkeypatch):
+    from metaanalysis.analysis import pipeline
+
+    real_fit = pipeline.run_protocol
+    fitted = []
+
+    def second_fails(proto, *a, **k):
+        fitted.append(proto.id)
+        if len(fitted) == 2:
+            raise RuntimeError("the second protocol's fit failed")
+        return real_fit(proto, *a, **k)
+
+    monkeypatch.setattr(pipeline, "run_protocol", second_fails)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="second protocol"):
+        run_all([bundled / "protocols"], bundled / "studies", out)
+    # the first protocol's figures were being drawn by forked workers: they
+    # were stopped before its temporary folder was removed, and none remains
+    left = sorted(p.name for p in out.iterdir() if p.name != write.CACHE_DIR)
+    assert all(name.startswith(".") and "lock" in name for name in left), left
+    assert not [p for p in out.rglob("*.svg") if write.CACHE_DIR not in p.parts]
+    # (they had started: what they finished is in the cache, content-keyed)
+    assert list((out / write.CACHE_DIR).glob("*/*.svg"))
+
+
 def test_rerun_with_nothing_changed_draws_nothing(bundled, bundled_run, tmp_path, monkeypatch):
     out = tmp_path / "out"
     shutil.copytree(bundled_run[1], out)
