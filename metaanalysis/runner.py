@@ -229,16 +229,19 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
                    if all(keys) else None)
             used.append(key)
             hit = cache.read(key, [REPORTS_ENTRY])
-            if hit is not None:
-                import json
-
-                write.write_files(tmp, json.loads(hit[REPORTS_ENTRY]))
+            texts = _report_texts(hit[REPORTS_ENTRY]) if hit is not None else None
+            if texts is not None:
+                write.write_files(tmp, texts)
             else:
                 # the key stands for the serialized data; the reports take the run itself
                 reports.append((run, index, tmp, out_dir, key if not only else None))
         # compiled templates: an entry of their own, kept while the code is the same
         templates_key = fingerprint(code, "report templates") if not only else None
-        if reports and _has_reports(cache.root / templates_key if templates_key else None):
+        templates_dir = cache.root / templates_key if templates_key else None
+        if templates_dir is not None and (templates_dir.is_symlink() or templates_dir.exists()
+                                          and not templates_dir.is_dir()):
+            write.remove(templates_dir)  # not our folder: made anew
+        if reports and _has_reports(templates_dir):
             tick("writing the reports")
             _pool_map(_report_task, reports)
         for tmp, target in zip(tmps, targets):
@@ -275,6 +278,21 @@ def _figures_for(proto, claim_id: str) -> set[str]:
     if claim.modifier:
         needed.add(f"forest_{claim.modifier}")
     return needed
+
+
+def _report_texts(raw: bytes) -> dict[str, str] | None:
+    """A cached reports entry: {file name: text}, or None when it is not one."""
+    import json
+
+    try:
+        texts = json.loads(raw)
+    except ValueError:
+        return None
+    if not (isinstance(texts, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                            and "/" not in k and not k.startswith(".")
+                                            for k, v in texts.items())):
+        return None
+    return texts
 
 
 def _has_reports(bytecode_dir: Path | None = None) -> bool:
@@ -368,13 +386,18 @@ def _pool_map(fn, tasks) -> list:
 
 
 def _die_with_parent(parent: int) -> None:
-    """In a worker: be killed when the run is (Linux PR_SET_PDEATHSIG).
+    """In a worker: be killed when the run is (Linux PR_SET_PDEATHSIG), and
+    leave Ctrl-C to the run.
 
     A killed run's workers would otherwise go on drawing into its temporary
-    folder after the next run has cleaned it up (``write.recover``).
+    folder after the next run has cleaned it up (``write.recover``). Ctrl-C
+    reaches every process of the terminal's group: the run stops its pool
+    and cleans up, so a worker ignores it rather than print a traceback.
     """
     import signal
     import sys
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     if sys.platform.startswith("linux"):
         import ctypes

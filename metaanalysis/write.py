@@ -472,9 +472,11 @@ def fingerprint(*objs: Any) -> str | None:
     Walks numbers, text, arrays, containers, dataclasses and plain objects;
     floats by their exact bits, arrays by dtype, shape and bytes, dicts in
     their order (which can change a drawing), sets sorted. Functions by
-    module and name (their code is in :func:`code_fingerprint`). Anything
-    else (a file handle, a random generator) makes it None: such a job is
-    never cached, rather than cached under a key that misses an input.
+    module and name (their code is in :func:`code_fingerprint`); a closure
+    or lambda, whose name does not say what it computes, makes it None, as
+    does anything else without stable content (a file handle, a random
+    generator): such a job is never cached, rather than cached under a key
+    that misses an input.
     Many keys over shared objects: :class:`Fingerprinter`.
     """
     return Fingerprinter()(*objs)
@@ -527,6 +529,9 @@ class Fingerprinter:
             tag("e", f"{type(obj).__module__}.{type(obj).__qualname__}".encode())
             self._feed(h, obj.value, path)
         elif isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, type)):
+            if getattr(obj, "__closure__", None) or "<" in obj.__qualname__:
+                # a closure or lambda: its name does not say what it computes
+                raise _Unhashable(obj.__qualname__)
             tag("F", f"{obj.__module__}.{obj.__qualname__}".encode())
         elif isinstance(obj, np.ndarray):
             tag("a", f"{obj.dtype.str}{obj.shape}".encode())
@@ -618,7 +623,14 @@ class OutputCache:
     Use it holding the output lock (:class:`OutputLock`). Workers may
     :meth:`put` concurrently: each entry is written into its own temporary
     folder and renamed into place, so a reader never sees half an entry.
+    Each entry lists the SHA-256 of its files (:data:`SUMS`); an entry whose
+    files are missing, changed or damaged is a miss, removed so that the
+    next :meth:`put` writes it anew (a damaged cache never reaches the
+    outputs, nor fails a run twice).
     """
+
+    #: The file of an entry that lists its files' SHA-256.
+    SUMS = ".sha256.json"
 
     def __init__(self, out: Path):
         self.root = Path(out) / CACHE_DIR
@@ -628,46 +640,67 @@ class OutputCache:
             raise ValueError(f"not a cache key: {key!r}")
         return self.root / key
 
-    def get(self, key: str | None, names: Iterable[str], dest: Path) -> bool:
-        """Copy the entry's files ``names`` into ``dest``; False (nothing copied) on a miss."""
-        if key is None:
-            return False
-        entry = self._entry(key)
-        srcs = [(entry / n, Path(dest) / n) for n in names]
-        if not all(s.is_file() and not s.is_symlink() for s, _ in srcs):
-            return False
-        for s, d in srcs:
-            check_inside(dest, d)
-            d.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(s, d)
-        os.utime(entry)  # recently used: kept by prune
-        return True
+    def _verified(self, entry: Path, names: Iterable[str]) -> dict[str, bytes] | None:
+        """The files ``names`` of ``entry`` as bytes when each matches its listed SHA-256."""
+        try:
+            sums = json.loads((entry / self.SUMS).read_text(encoding="utf-8"))
+            out = {}
+            for n in names:
+                p = entry / n
+                if p.is_symlink():
+                    return None
+                data = p.read_bytes()
+                if not isinstance(sums, dict) or sums.get(n) != hashlib.sha256(data).hexdigest():
+                    return None
+                out[n] = data
+        except (OSError, ValueError):
+            return None
+        return out
 
     def read(self, key: str | None, names: Iterable[str]) -> dict[str, bytes] | None:
-        """The entry's files as bytes, or None on a miss."""
+        """The entry's files as bytes, or None on a miss (a damaged entry is removed)."""
         if key is None:
             return None
         entry = self._entry(key)
-        try:
-            out = {n: (entry / n).read_bytes() for n in names}
-        except OSError:
+        out = self._verified(entry, list(names))
+        if out is None:
+            if entry.exists() or entry.is_symlink():
+                remove(entry)
             return None
-        os.utime(entry)
+        os.utime(entry)  # recently used: kept by prune
         return out
+
+    def get(self, key: str | None, names: Iterable[str], dest: Path) -> bool:
+        """Copy the entry's files ``names`` into ``dest``; False (nothing copied) on a miss."""
+        files = self.read(key, names)
+        if files is None:
+            return False
+        for n, data in files.items():
+            d = Path(dest) / n
+            check_inside(dest, d)
+            d.parent.mkdir(parents=True, exist_ok=True)
+            d.write_bytes(data)
+        return True
 
     def put(self, key: str | None, files: dict[str, bytes | Path]) -> None:
         """Store ``files`` (name -> bytes, or a path to copy) under ``key``."""
         if key is None:
             return
         entry = self._entry(key)
-        if entry.is_dir():
-            return
+        if entry.is_dir() and not entry.is_symlink():
+            if self._verified(entry, list(files)) is not None:
+                return  # another worker stored the same key first
+            remove(entry)
+        elif entry.exists() or entry.is_symlink():
+            remove(entry)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{key}.tmp-{os.getpid()}"
         remove(tmp)
         tmp.mkdir()
         try:
-            write_files(tmp, files)
+            data = {n: (c.read_bytes() if isinstance(c, Path) else c) for n, c in files.items()}
+            sums = {n: hashlib.sha256(b).hexdigest() for n, b in data.items()}
+            write_files(tmp, {**data, self.SUMS: json.dumps(sums, sort_keys=True).encode()})
             try:
                 os.rename(tmp, entry)
             except OSError:  # another worker stored the same key first
@@ -700,6 +733,8 @@ class CallCache:
     """
 
     ENTRY = "value.pickle"
+    #: Stored with the key beside the value: a pickle that is not this call's is a miss.
+    TAG = "metaanalysis.write.CallCache"
 
     def __init__(self, out: Path, code: str | None = None, store: bool = True):
         self.cache = OutputCache(out)
@@ -714,19 +749,19 @@ class CallCache:
         hit = self.cache.read(key, [self.ENTRY])
         if hit is not None:
             try:
-                value = pickle.loads(hit[self.ENTRY])
+                tag, stored_key, value = pickle.loads(hit[self.ENTRY])
             except Exception:  # noqa: BLE001 - a damaged or foreign entry is a miss
-                pass
-            else:
+                tag = stored_key = None
+            if tag == self.TAG and stored_key == key:  # this call's own result, nothing else
                 self.used.append(key)
                 return value
         value = fn(*args)
         if key is not None and self.store:
             try:
-                data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                data = pickle.dumps((self.TAG, key, value), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:  # noqa: BLE001 - not picklable: called again next time
                 return value
-            self.cache.put(key, {self.ENTRY: data})
+            self.cache.put(key, {self.ENTRY: data})  # a damaged entry is replaced
             self.used.append(key)
         return value
 

@@ -120,7 +120,11 @@ def test_the_first_protocols_figures_are_drawn_while_the_rest_are_fitted(bundled
 
 def test_a_failure_while_figures_are_drawn_leaves_no_half_written_folder(bundled, tmp_path,
                                                                           monkeypatch):
+    import os
+
     from metaanalysis.analysis import pipeline
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # two workers, on any machine
 
     real_fit = pipeline.run_protocol
     fitted = []
@@ -142,6 +146,48 @@ def test_a_failure_while_figures_are_drawn_leaves_no_half_written_folder(bundled
     assert not [p for p in out.rglob("*.svg") if write.CACHE_DIR not in p.parts]
     # (they had started: what they finished is in the cache, content-keyed)
     assert list((out / write.CACHE_DIR).glob("*/*.svg"))
+
+
+def test_ctrl_c_while_figures_are_drawn_is_one_line_and_leaves_nothing(bundled, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "metaanalysis.cli", "run", "--out", str(out)],
+                            cwd=bundled, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # its own group, as a terminal's
+    deadline = time.monotonic() + 120
+    # the workers are drawing once the first figure is in the cache
+    while not list((out / write.CACHE_DIR).glob("*/*.svg")) and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the run and its workers
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) <= 1, stderr
+    assert not [p for p in out.iterdir() if not p.name.startswith(".")]  # no protocol folder
+    assert not [p for p in out.iterdir() if ".tmp" in p.name or ".old" in p.name]
+
+
+def test_workers_leave_ctrl_c_to_the_run():
+    # an idle worker hit by Ctrl-C (sent to the whole group) would print a
+    # traceback of its own; the run stops its pools itself
+    import subprocess
+    import sys
+
+    probe = ("import os, signal; from metaanalysis import runner; from metaanalysis.studies "
+             "import load; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN); "
+             "runner._die_with_parent(os.getppid()); "
+             "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN); "
+             "signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "load._leave_interrupt_to_parent(); "
+             "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert res.stdout.split() == ["False", "True", "True"]
 
 
 def test_rerun_with_nothing_changed_draws_nothing(bundled, bundled_run, tmp_path, monkeypatch):
@@ -169,6 +215,59 @@ def test_a_corrupt_cache_entry_is_a_miss_not_an_output(bundled, bundled_run, tmp
     monkeypatch.setattr(runner, "MAX_WORKERS", 1)
     run_all([bundled / "protocols"], bundled / "studies", out)
     assert _digest(out) == before
+
+
+def test_damaged_cache_entries_are_misses_and_are_written_anew(bundled, bundled_run, tmp_path,
+                                                              monkeypatch):
+    import pickle
+
+    out = tmp_path / "out"
+    shutil.copytree(bundled_run[1], out)
+    studies = tmp_path / "studies"
+    shutil.copytree(bundled / "studies", studies)
+    cache = out / write.CACHE_DIR
+    # a figure changed (it would otherwise be copied into the outputs), a kept
+    # call's result of another type, a report entry of junk, and the compiled
+    # templates with jinja2's header but a damaged checksum
+    svg = next(p for p in sorted(cache.glob("*/forest_main.svg")))
+    svg.write_bytes(svg.read_bytes() + b"<!-- changed -->")
+    value = next(iter(sorted(cache.glob(f"*/{write.CallCache.ENTRY}"))))
+    value.write_bytes(pickle.dumps(1))
+    reports = next(iter(sorted(cache.glob(f"*/{runner.REPORTS_ENTRY}"))))
+    reports.write_bytes(b"{not json")
+    templates = sorted(cache.glob("*/__jinja2_*.cache"))
+    assert templates
+    for t in templates:
+        t.write_bytes(t.read_bytes()[:15] + b"\x80junk")
+    f = studies / "Kalliomaki2001.yaml"  # a report is due: the templates are read
+    f.write_text(re.sub(r"(?m)^year: 2001$", "year: 2002", f.read_text(encoding="utf-8")),
+                 encoding="utf-8")
+    monkeypatch.setattr(runner, "MAX_WORKERS", 1)
+    run_all([bundled / "protocols"], studies, out)
+    clean = tmp_path / "clean"
+    run_all([bundled / "protocols"], studies, clean)
+    assert _digest(out) == _digest(clean)
+    # each damaged entry was written anew: the next run draws and calls nothing
+    calls = _counting_stouffer(monkeypatch)
+    monkeypatch.setattr(figures, "draw_figure",
+                        lambda job, figdir: (_ for _ in ()).throw(AssertionError(job.id)))
+    run_all([bundled / "protocols"], studies, out)
+    assert calls == [] and _digest(out) == _digest(clean)
+    # the templates' folder replaced by a file: compiled, and the folder made anew
+    templates_dir = templates[0].parent
+    shutil.rmtree(templates_dir)
+    templates_dir.write_bytes(b"not a folder")
+    f.write_text(f.read_text(encoding="utf-8").replace("year: 2002", "year: 2001"),
+                 encoding="utf-8")
+    monkeypatch.undo()
+    monkeypatch.setattr(runner, "MAX_WORKERS", 1)
+    run_all([bundled / "protocols"], studies, out)
+    assert templates_dir.is_dir() and list(templates_dir.glob("__jinja2_*.cache"))
+    # the bundled outputs again (their manifests name the other studies folder)
+    def but_manifests(folder):
+        return {k: v for k, v in _digest(folder).items() if not k.endswith("manifest.json")}
+
+    assert but_manifests(out) == but_manifests(bundled_run[1])
 
 
 def test_a_damaged_parsed_study_is_parsed_again(bundled, bundled_run, tmp_path, monkeypatch):
@@ -220,6 +319,14 @@ def test_fingerprint_follows_content():
     cyc = []
     cyc.append(cyc)
     assert write.fingerprint(cyc) is None
+    # a closure's or lambda's name does not say what it computes: no key
+    def make(n):
+        def add(x):
+            return x + n
+        return add
+
+    assert write.fingerprint(make(1)) is None and write.fingerprint(lambda x: x) is None
+    assert write.fingerprint(swim.stouffer) is not None  # a module's function has one
 
 
 def test_a_fingerprinter_gives_fingerprints_keys_and_walks_shared_data_once(bundled_run,
@@ -348,9 +455,9 @@ def _counting_stouffer(monkeypatch) -> list:
     calls: list = []
     real = swim.stouffer
 
-    def counting(*args):
-        calls.append(args)
-        return real(*args)
+    def counting(*args, _calls=calls, _real=real):  # defaults, not a closure: it keeps a key
+        _calls.append(args)
+        return _real(*args)
 
     counting.__module__, counting.__qualname__ = real.__module__, real.__qualname__
     monkeypatch.setattr(swim, "stouffer", counting)

@@ -907,18 +907,45 @@ _ENVIRONMENTS: dict[bool, jinja2.Environment] = {}
 _BYTECODE: jinja2.BytecodeCache | None = None
 
 
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """jinja2's folder of compiled templates, in which a damaged file is a miss.
+
+    jinja2 checks a file's header and the template's checksum, but a damaged
+    checksum raises (an unpickling error) and a file holding marshalled data
+    other than code would fail when run; either way the template is compiled
+    again here, and jinja2 writes the file anew.
+    """
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        import types
+
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # noqa: BLE001 - any damage: compile instead
+            bucket.reset()
+        if bucket.code is not None and not isinstance(bucket.code, types.CodeType):
+            bucket.reset()
+
+
 def preload(bytecode_dir: Path | None = None) -> None:
     """Compile both templates in this process (``meta run`` does it before
     forking the report workers, which inherit them).
 
     With ``bytecode_dir``, compiled templates are kept there (jinja2's
-    ``FileSystemBytecodeCache``, checked against each template's source), so
-    a later run loads them instead of compiling.
+    ``FileSystemBytecodeCache``, checked against each template's source; a
+    damaged file is compiled again), so a later run loads them instead of
+    compiling. Without it none is kept (nor read from an earlier folder).
     """
     global _BYTECODE
+    cache = None
     if bytecode_dir is not None:
-        Path(bytecode_dir).mkdir(parents=True, exist_ok=True)
-        _BYTECODE = jinja2.FileSystemBytecodeCache(str(bytecode_dir))
+        try:
+            Path(bytecode_dir).mkdir(parents=True, exist_ok=True)
+            cache = _BytecodeCache(str(bytecode_dir))
+        except OSError:  # not a folder: compile, keep nothing
+            cache = None
+    if cache is not None or _BYTECODE is not None:
+        _BYTECODE = cache
         _ENVIRONMENTS.clear()
     for html, name in TEMPLATE_NAMES.items():
         _environment(html).get_template(name)

@@ -524,10 +524,18 @@ def _load_all(jobs, cache=None) -> list:
     _JOBS = jobs
     try:
         chunk = -(-len(jobs) // (workers * 4))
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
+                                 initializer=_leave_interrupt_to_parent) as pool:
             return list(pool.map(_load_index, range(len(jobs)), chunksize=chunk))
     finally:
         _JOBS = []
+
+
+def _leave_interrupt_to_parent() -> None:
+    """In a worker: ignore Ctrl-C (the parent stops the pool; no traceback per worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _load_index(i: int):
