@@ -243,6 +243,19 @@ def subgroup_text(res: PoolResult) -> str:
             f"I\u00b2 = {fmt.num(i2, 0, minus=MINUS)}%")
 
 
+def subgroup_test_note(how: str) -> str:
+    """The footnote saying how the subgroups were compared and which were not
+    (``PoolResult.subgroup_test``): the bottom line gives the statistic, the
+    reader must also see which strata it leaves out and from what SEs."""
+    if how.startswith(NO_TEST):
+        return f"Subgroup differences not tested: {how[len(NO_TEST):]}."
+    return f"Subgroup differences tested by {how}."
+
+
+#: How the analysis labels a stratification without a test (analysis/pipeline.py).
+NO_TEST = "no test: "
+
+
 # ----------------------------------------------------------------------------
 # the plot
 
@@ -746,6 +759,8 @@ def _footnotes(result: PoolResult, marks: _Marks, missing_marked: bool, rob_keys
     test_notes = [TEST_NOTES[f.test] for f in fits if f.method not in COMMON_EFFECT
                   and f.test in TEST_NOTES]
     notes += list(dict.fromkeys(test_notes))
+    if result.subgroups and result.subgroup_test:
+        notes.append(subgroup_test_note(result.subgroup_test))
     if overall.method not in COMMON_EFFECT:
         i2_how = ("I\u00b2 = (Chi\u00b2 \u2212 df)/Chi\u00b2" if i2_from == "Q" or overall.method == "DL"
                   else "I\u00b2 from Tau\u00b2 (metafor)")

@@ -128,6 +128,26 @@ def test_forest_plots_name_the_model_as_fitted_and_sign_the_statistic(figures):
     assert checked >= 2
 
 
+def test_subgroup_forest_plots_say_which_strata_the_test_compares(figures):
+    # the bottom line gives the statistic; a footnote says from what SEs and
+    # which strata are shown but left out of it (results.json's subgroup_test)
+    seen = 0
+    for pid, data, fid, _title, _caption, texts in figures:
+        stratum = next((s for s in data.get("strata", []) if f"forest_{s['name']}" == fid), None)
+        if stratum is None or not (stratum.get("result") or {}).get("subgroup_test"):
+            continue
+        how = stratum["result"]["subgroup_test"]
+        notes = " ".join(texts)  # a long footnote wraps onto several lines
+        if how.startswith("no test: "):
+            assert "Subgroup differences not tested: " + how[len("no test: "):][:40] in notes, fid
+        else:
+            assert "Subgroup differences tested by chi-square on the strata" in notes, fid
+            for part in re.findall(r"\(k = \d+\)", how):
+                assert part in notes, (pid, fid, part)
+        seen += 1
+    assert seen >= 10
+
+
 def test_main_forest_totals_and_marks(figures):
     for pid, data, fid, _t, _c, texts in figures:
         if fid != "forest_main":
