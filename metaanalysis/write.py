@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 import os
@@ -482,6 +483,11 @@ def fingerprint(*objs: Any) -> str | None:
     return Fingerprinter()(*objs)
 
 
+def _tag(h, t: str, payload: bytes = b"") -> None:
+    """Feed ``h`` one value: its kind ``t``, its length and its bytes."""
+    h.update(t.encode() + b":" + str(len(payload)).encode() + b":" + payload)
+
+
 class Fingerprinter:
     """:func:`fingerprint`, remembering the digest of every container it has walked.
 
@@ -510,9 +516,7 @@ class Fingerprinter:
         return h.hexdigest()
 
     def _feed(self, h, obj, path: set) -> None:  # noqa: C901 (one case per kind of value)
-        def tag(t: str, payload: bytes = b"") -> None:
-            h.update(t.encode() + b":" + str(len(payload)).encode() + b":" + payload)
-
+        tag = functools.partial(_tag, h)
         if obj is None or isinstance(obj, (bool, np.bool_)):
             tag("b", repr(None if obj is None else bool(obj)).encode())
         elif isinstance(obj, (int, np.integer)) and not isinstance(obj, enum.Enum):
@@ -563,9 +567,7 @@ class Fingerprinter:
             tag("H", seen[1])
 
     def _feed_container(self, h, obj, path: set) -> None:
-        def tag(t: str, payload: bytes = b"") -> None:
-            h.update(t.encode() + b":" + str(len(payload)).encode() + b":" + payload)
-
+        tag = functools.partial(_tag, h)
         if isinstance(obj, (list, tuple)):
             tag("l" if isinstance(obj, list) else "t", str(len(obj)).encode())
             for x in obj:
