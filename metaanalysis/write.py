@@ -643,7 +643,10 @@ class OutputCache:
         return self.root / key
 
     def _verified(self, entry: Path, names: Iterable[str]) -> dict[str, bytes] | None:
-        """The files ``names`` of ``entry`` as bytes when each matches its listed SHA-256."""
+        """The files ``names`` of ``entry`` as bytes when each matches its listed SHA-256
+        (never through a symlink: an entry is a folder of files this cache wrote)."""
+        if entry.is_symlink():
+            return None
         try:
             sums = json.loads((entry / self.SUMS).read_text(encoding="utf-8"))
             out = {}
@@ -689,12 +692,10 @@ class OutputCache:
         if key is None:
             return
         entry = self._entry(key)
-        if entry.is_dir() and not entry.is_symlink():
-            if self._verified(entry, list(files)) is not None:
-                return  # another worker stored the same key first
-            remove(entry)
-        elif entry.exists() or entry.is_symlink():
-            remove(entry)
+        if self._verified(entry, list(files)) is not None:
+            return  # another worker stored the same key first
+        if entry.exists() or entry.is_symlink():
+            remove(entry)  # damaged: written anew
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{key}.tmp-{os.getpid()}"
         remove(tmp)

@@ -270,6 +270,20 @@ def test_damaged_cache_entries_are_misses_and_are_written_anew(bundled, bundled_
     assert but_manifests(out) == but_manifests(bundled_run[1])
 
 
+def test_a_cache_entry_is_never_read_through_a_symlink(tmp_path):
+    cache = write.OutputCache(tmp_path)
+    key = "a" * 64
+    cache.put(key, {"f.svg": b"<svg/>"})
+    assert cache.read(key, ["f.svg"]) == {"f.svg": b"<svg/>"}
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(cache.root / key, elsewhere)  # the same, verified files, reached by a link
+    (cache.root / key).symlink_to(elsewhere, target_is_directory=True)
+    assert cache.read(key, ["f.svg"]) is None
+    assert not (cache.root / key).is_symlink() and (elsewhere / "f.svg").is_file()
+    cache.put(key, {"f.svg": b"<svg/>"})  # written anew, as a folder of its own
+    assert (cache.root / key).is_dir() and not (cache.root / key).is_symlink()
+
+
 def test_a_damaged_parsed_study_is_parsed_again(bundled, bundled_run, tmp_path, monkeypatch):
     out = tmp_path / "out"
     shutil.copytree(bundled_run[1], out)
