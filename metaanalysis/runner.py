@@ -167,7 +167,6 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
     memo = write.CallCache(out_dir, code, store=not only)
     # one walk of the data the figure jobs share (a figure's pages, a protocol's plots)
     fingerprint = write.Fingerprinter()
-    results_json: dict[str, str] = {}
     used: list[str | None] = []
     hashes: dict = {}  # input file -> sha256, for every protocol's manifest
     tmps: list[Path] = []
@@ -180,8 +179,8 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
             tick(f"{proto.id}: fitting")
             run = run_protocol(proto, studies, registry, only=only, memo=memo)
             data = write.run_to_dict(run)
-            results_json[proto.id] = write.dumps(data)
-            files = {"results.json": results_json[proto.id],
+            results_json = write.dumps(data)
+            files = {"results.json": results_json,
                      "manifest.json": write.dumps(write.manifest(inputs, path, root, hashes)),
                      "claims.md": write.claims_markdown(run)}
             files.update(render_tables.tables(run))  # render takes the run, never ``data``
@@ -199,7 +198,7 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
                 names = [f"{job.id}.{f}" for f in job.formats]
                 if not cache.get(key, names, tmp / "figures"):
                     draw.append((job, tmp / "figures", out_dir, key if not only else None))
-            plans.append((proto, run, data, jobs, keys, tmp))
+            plans.append((run, results_json, jobs, keys, tmp))
             outputs.append(ProtocolOutput(proto.id, target, tuple(data["claims"]),
                                           len(run.comparisons)))
             used.extend(keys)
@@ -219,13 +218,13 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
         _pool_map(_draw_task, _costliest_first(draw))
 
         reports = []
-        for proto, run, data, jobs, keys, tmp in plans:
+        for run, results_json, jobs, keys, tmp in plans:
             index = [job.index_entry() for job in jobs]
             (tmp / "figures").mkdir(parents=True, exist_ok=True)
             (tmp / "figures" / "index.json").write_text(write.dumps(index), encoding="utf-8")
             # the reports read the SVG files: their keys stand for their bytes;
-            # results.json's text stands for ``data`` (hashed in one go, not walked)
-            key = (fingerprint(code, "reports", results_json[proto.id], index, keys)
+            # results.json's text stands for the run's results (hashed in one go)
+            key = (fingerprint(code, "reports", results_json, index, keys)
                    if all(keys) else None)
             used.append(key)
             hit = cache.read(key, [REPORTS_ENTRY])
