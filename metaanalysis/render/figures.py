@@ -371,9 +371,9 @@ def plan_figures(run: RunResult, all_formats: bool = False, pdf: bool = False) -
             # its studies would fill pages, again for every stratum: the
             # subgroups alone (R meta's study.results = FALSE); every study
             # row is on the main forest plot
-            job = call(forest_plot, a.result, study_data=sd, benefit=_favours(run), columns=cols,
-                       prediction=proto.model.prediction_interval, study_results=False,
-                       title=f"{Label} by {by}: one row per subgroup (studies: main forest plot)")
+            job = call(forest_plot, *job[1], **{
+                **job[2], "study_results": False,
+                "title": f"{Label} by {by}: one row per subgroup (studies: main forest plot)"})
             save_pages(job, f"forest_{a.name}", f"Forest plot by {a.name} (one row per subgroup)",
                        f"Subgroups by {a.name}, one row each: its pooled estimate, k and "
                        f"participants, each with its own tau²; test for subgroup differences at "
