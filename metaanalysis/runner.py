@@ -128,17 +128,17 @@ MAX_WORKERS = 4
 REPORTS_ENTRY = "reports.json"
 
 
-def _import_drawing() -> None:
-    """Import everything the workers use, once, before any fork.
+def _import_drawing(draw: list) -> None:
+    """Import everything the workers use to draw ``draw``, once, before any fork.
 
     Forked workers inherit the imported modules (and matplotlib's font
     cache) instead of importing them again each (1-3 s a worker). Called
     only when something is to be drawn: a run served from the cache never
-    imports the drawing backends.
+    imports the drawing backends, and one that writes no PDF not that one.
     """
     from metaanalysis.render import figures
 
-    figures.preload()
+    figures.preload({f for task in draw for f in task[0].formats})
 
 
 def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick, all_formats,
@@ -207,14 +207,14 @@ def _run_chosen(chosen, targets, studies, registry, inputs, out_dir, only, tick,
                 # the other cores draw these while this one fits the rest (a
                 # SWiM block's pymare import among it): one pool at a time
                 tick(f"drawing {len(draw)} figures")
-                _import_drawing()
+                _import_drawing(draw)
                 early = _Pool(_draw_task, _costliest_first(draw))
                 draw = []
         if early is not None:
             early.wait()
         tick(f"drawing {len(draw)} figures")
         if draw:
-            _import_drawing()
+            _import_drawing(draw)
         _pool_map(_draw_task, _costliest_first(draw))
 
         reports = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -237,12 +237,15 @@ def draw_figure(job: FigureJob, figdir: Path) -> list[Path]:
         return save_figure(fig, Path(figdir) / job.id, formats=job.formats)
 
 
-def preload() -> None:
-    """Import what drawing and saving use (``meta run`` does it once, before forking).
+def preload(formats: Iterable[str] = ("svg", "png", "pdf")) -> None:
+    """Import what drawing and saving ``formats`` use (``meta run`` does it
+    once, before forking, with the formats of the figures it has to draw).
 
     Figures have their own Agg canvas (render/_common.py): no backend is chosen.
     The drawing modules import matplotlib's parts inside their functions (so
-    that planning needs none of it), hence the parts are named here.
+    that planning needs none of it), hence the parts are named here. The PDF
+    backend (with fontTools, ~0.2 s of CPU) only when a PDF is asked: by
+    default a run writes none, and a PDF saved without it imports it then.
     """
     import matplotlib.collections  # noqa: F401
     import matplotlib.figure  # noqa: F401
@@ -253,8 +256,10 @@ def preload() -> None:
     import matplotlib.path  # noqa: F401
     import matplotlib.text  # noqa: F401
     import matplotlib.ticker  # noqa: F401
-    from matplotlib.backends import backend_agg, backend_pdf, backend_svg  # noqa: F401
+    from matplotlib.backends import backend_agg, backend_svg  # noqa: F401
 
+    if "pdf" in formats:
+        from matplotlib.backends import backend_pdf  # noqa: F401
     from metaanalysis.render import _common, forest, plots, prisma  # noqa: F401
 
     _common._agg_classes()  # the unhinted Agg canvas, defined once for every fork

@@ -66,3 +66,19 @@ def test_a_rerun_from_the_cache_does_not_import_matplotlib(bundled, bundled_run,
     out = tmp_path / "out"
     shutil.copytree(bundled_run[1], out)  # an earlier complete run, with its cache
     assert _python(RERUN, bundled, str(out)) == ["False"]
+
+
+DRAW = """
+import sys
+from metaanalysis.runner import run_all
+
+run_all(["protocols/treatment-responder.yaml"], "studies", sys.argv[1], pdf=sys.argv[2] == "pdf")
+print("matplotlib.figure" in sys.modules, "matplotlib.backends.backend_pdf" in sys.modules)
+"""
+
+
+def test_a_run_that_writes_no_pdf_does_not_import_the_pdf_backend(bundled, tmp_path):
+    # the PDF backend brings fontTools (~0.2 s of CPU, before every fork)
+    assert _python(DRAW, bundled, str(tmp_path / "svg"), "svg") == ["True", "False"]
+    assert _python(DRAW, bundled, str(tmp_path / "pdf"), "pdf") == ["True", "True"]
+    assert (tmp_path / "pdf" / "treatment-responder" / "figures" / "forest_main.pdf").is_file()
