@@ -234,6 +234,34 @@ def test_bubble_plot_draws_the_regression_it_is_given(figure_reader):
     assert gid(fig, "regression-line") == [] and gid(fig, "regression-band") == []
 
 
+def test_a_bubble_plot_of_many_studies_labels_the_largest_where_they_fit(figure_reader):
+    # at 1,000 trials every one of 130 bubbles was labelled, labels stacked
+    # on each other: now the largest weights, none over another, and a note
+    from metaanalysis.render.plots import BUBBLE_LABELS_MAX
+
+    rng = np.random.default_rng(11)
+    k = 300
+    x = rng.integers(8, 14, k).astype(float)  # few distinct durations: crowded columns
+    yi = rng.normal(-5, 3, k)
+    w = rng.uniform(0.1, 1.0, k)
+    labels = [f"Trial{i:03d}" for i in range(k)]
+    fig = bubble_plot(x, yi, w, labels=labels, xlabel="Weeks")
+    shown = [t for t in figure_reader.text_objects(fig) if t.get_gid() == "bubble-label"]
+    assert 0 < len(shown) <= BUBBLE_LABELS_MAX
+    largest = {labels[i] for i in np.argsort(-w, kind="stable")[:BUBBLE_LABELS_MAX]}
+    assert {t.get_text() for t in shown} <= largest
+    assert figure_reader.overlaps(fig) == [] and figure_reader.outside(fig) == []
+    (note,) = [t for t in figure_reader.texts(fig) if t.startswith("Labelled:")]
+    assert note == (f"Labelled: {len(shown)} of the 300 bubbles, the largest weights where a "
+                    f"label fits (at most {BUBBLE_LABELS_MAX}).")
+    # up to the limit every bubble keeps its label, and no note
+    few = bubble_plot(x[:BUBBLE_LABELS_MAX], yi[:BUBBLE_LABELS_MAX], w[:BUBBLE_LABELS_MAX],
+                      labels=labels[:BUBBLE_LABELS_MAX])
+    texts = figure_reader.texts(few)
+    assert set(labels[:BUBBLE_LABELS_MAX]) <= set(texts)
+    assert not any(t.startswith("Labelled:") for t in texts)
+
+
 # ----------------------------------------------------------------------------
 # risk of bias
 
