@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Collection
 
 import numpy as np
 
@@ -237,7 +237,7 @@ def draw_figure(job: FigureJob, figdir: Path) -> list[Path]:
         return save_figure(fig, Path(figdir) / job.id, formats=job.formats)
 
 
-def preload(formats: Iterable[str] = ("svg", "png", "pdf")) -> None:
+def preload(formats: Collection[str] = ("svg", "png", "pdf")) -> None:
     """Import what drawing and saving ``formats`` use (``meta run`` does it
     once, before forking, with the formats of the figures it has to draw).
 

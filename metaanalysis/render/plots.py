@@ -666,14 +666,13 @@ def bubble_plot(
     ratio, disp = _display(measure)
     fs = fontsize
     capped = labels is not None and len(labels) > BUBBLE_LABELS_MAX
-    if capped:  # the same plot, with room under it for the note
-        width, height = size
-        fig = new_figure(width, height + _BUBBLE_NOTE_IN)
-        total = height + _BUBBLE_NOTE_IN
+    width, height = size
+    total = height + _BUBBLE_NOTE_IN if capped else height
+    fig = new_figure(width, total)
+    if capped:  # the same axes (in inches), with room under them for the note
         ax = fig.add_axes([0.13, (0.13 * height + _BUBBLE_NOTE_IN) / total, 0.82,
                            0.78 * height / total])
     else:
-        fig = new_figure(*size)
         ax = fig.add_axes([0.13, 0.13, 0.82, 0.78])
     if ratio:
         ax.set_yscale("log")
@@ -706,7 +705,7 @@ def bubble_plot(
         shown = _label_bubbles(fig, ax, x, disp(yi), np.sqrt(area) / 2, [str(v) for v in labels],
                                fs - 1, limit=BUBBLE_LABELS_MAX if capped else None)
         if capped:
-            fig.text(0.13, 0.06 / (size[1] + _BUBBLE_NOTE_IN),
+            fig.text(0.13, 0.06 / total,
                      f"Labelled: {shown} of the {len(labels):,} bubbles, the largest weights "
                      f"where a label fits (at most {BUBBLE_LABELS_MAX}).", ha="left",
                      va="bottom", fontsize=fs - 1, family=FONT_FAMILY, parse_math=False,
@@ -771,15 +770,17 @@ def _label_bubbles(fig, ax, x, y, radius_pt, labels, fs, limit=None) -> int:
                           if ln.get_gid() == "regression-line"] or [np.empty((0, 2))])
     placed_boxes = boxes(placed)
 
+    def inside(bb):
+        return (bb.x0 >= frame.x0 and bb.x1 <= frame.x1 and bb.y0 >= frame.y0
+                and bb.y1 <= frame.y1)
+
     def cost(bb):
         n = hits_circles(bb)
         if len(line_pts):
             n += int(np.any((line_pts[:, 0] >= bb.x0) & (line_pts[:, 0] <= bb.x1)
                             & (line_pts[:, 1] >= bb.y0) & (line_pts[:, 1] <= bb.y1)))
         n += overlaps(bb, placed_boxes)
-        inside = (bb.x0 >= frame.x0 and bb.x1 <= frame.x1 and bb.y0 >= frame.y0
-                  and bb.y1 <= frame.y1)
-        return n + (0 if inside else 100)
+        return n + (0 if inside(bb) else 100)
 
     d = 0.7071
     directions = ((1, 0, "left", "center"), (-1, 0, "right", "center"),
@@ -810,9 +811,7 @@ def _label_bubbles(fig, ax, x, y, radius_pt, labels, fs, limit=None) -> int:
             if best[0] == 0:
                 break
         _c, t, bb, reach = best
-        if limit is not None and (overlaps(bb, placed_boxes) or not (
-                bb.x0 >= frame.x0 and bb.x1 <= frame.x1 and bb.y0 >= frame.y0
-                and bb.y1 <= frame.y1)):
+        if limit is not None and (overlaps(bb, placed_boxes) or not inside(bb)):
             t.remove()  # among many bubbles: no label rather than one over another
             continue
         written += 1
