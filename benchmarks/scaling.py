@@ -66,19 +66,25 @@ def make_studies(n: int, dest: Path) -> Path:
             shutil.copy(p, dest / p.name)
             ids.add(p.stem)
             continue
-        new_id = f"{p.stem}_r{copy}"
-        text = p.read_text(encoding="utf-8")
-        text = re.sub(r"(?m)^id: .*$", f"id: {new_id}", text, count=1)
-        text = re.sub(r"(?m)^same_cohort_as: (\S+)$",
-                      lambda m: m[0] if m[1] == "null" else f"same_cohort_as: {m[1]}_r{copy}", text)
-        # a copy is another trial: its own DOI, no PMID or registration (two
-        # files sharing one are refused as one trial pooled twice)
-        text = re.sub(r"(?m)^doi: (\S.*)$",
-                      lambda m: m[0] if m[1] == "null" else f"doi: {m[1]}-r{copy}", text)
-        text = re.sub(r"(?m)^(pmid|registration): .*$", r"\1: null", text)
-        (dest / f"{new_id}.yaml").write_text(text, encoding="utf-8")
+        text = replica(p.read_text(encoding="utf-8"), p.stem, copy)
+        (dest / f"{p.stem}_r{copy}.yaml").write_text(text, encoding="utf-8")
     make_protocols(ids, dest.parent / "protocols")
     return dest
+
+
+def replica(text: str, stem: str, copy: int) -> str:
+    """The text of study file ``<stem>.yaml`` as its ``copy``-th replica:
+    another trial, id ``<stem>_r<copy>`` (and ``_r<copy>`` on the study it
+    shares a cohort with), its
+    own DOI and no PMID or registration (two files sharing one are refused
+    as one trial pooled twice). tests/render/test_subgroup_summary.py makes
+    its many trials with it too."""
+    text = re.sub(r"(?m)^id: .*$", f"id: {stem}_r{copy}", text, count=1)
+    text = re.sub(r"(?m)^same_cohort_as: (\S+)$",
+                  lambda m: m[0] if m[1] == "null" else f"same_cohort_as: {m[1]}_r{copy}", text)
+    text = re.sub(r"(?m)^doi: (\S.*)$",
+                  lambda m: m[0] if m[1] == "null" else f"doi: {m[1]}-r{copy}", text)
+    return re.sub(r"(?m)^(pmid|registration): .*$", r"\1: null", text)
 
 
 def make_protocols(ids: set[str], dest: Path) -> Path:

@@ -10,7 +10,7 @@ one page. Read back from the saved SVG's text.
 
 from __future__ import annotations
 
-import re
+import importlib.util
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -72,9 +72,19 @@ def test_a_subgroups_name_is_not_cut_to_an_ambiguous_prefix(tmp_path):
     assert not any(t == "Species: Bifidobacterium animalis" for t in narrow)  # the test can fail
 
 
+def _replica():
+    """benchmarks/scaling.py's ``replica`` (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "scaling", Path(__file__).resolve().parents[2] / "benchmarks" / "scaling.py")
+    scaling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scaling)
+    return scaling.replica
+
+
 def _copies(bundled: Path, dest: Path, copies: int) -> Path:
     """The bundled studies ``copies`` times over, each copy another trial (as
     benchmarks/scaling.py makes them: own id, DOI and cohort; no PMID)."""
+    replica = _replica()
     src = bundled / "studies"
     shutil.copytree(src, dest)
     for p in sorted(src.glob("*.yaml")):
@@ -82,13 +92,7 @@ def _copies(bundled: Path, dest: Path, copies: int) -> Path:
             continue
         text = p.read_text(encoding="utf-8")
         for c in range(1, copies):
-            t = re.sub(r"(?m)^id: .*$", f"id: {p.stem}_r{c}", text, count=1)
-            t = re.sub(r"(?m)^same_cohort_as: (\S+)$",
-                       lambda mm: mm[0] if mm[1] == "null" else f"same_cohort_as: {mm[1]}_r{c}", t)
-            t = re.sub(r"(?m)^doi: (\S.*)$",
-                       lambda mm: mm[0] if mm[1] == "null" else f"doi: {mm[1]}-r{c}", t)
-            t = re.sub(r"(?m)^(pmid|registration): .*$", r"\1: null", t)
-            (dest / f"{p.stem}_r{c}.yaml").write_text(t, encoding="utf-8")
+            (dest / f"{p.stem}_r{c}.yaml").write_text(replica(text, p.stem, c), encoding="utf-8")
     return dest
 
 
