@@ -706,10 +706,10 @@ def bubble_plot(
                                fs - 1, limit=BUBBLE_LABELS_MAX if capped else None)
         if capped:
             fig.text(0.13, 0.06 / total,
-                     f"Labelled: {shown} of the {len(labels):,} bubbles, the largest weights "
-                     f"where a label fits (at most {BUBBLE_LABELS_MAX}).", ha="left",
-                     va="bottom", fontsize=fs - 1, family=FONT_FAMILY, parse_math=False,
-                     gid="bubble-label-note")
+                     f"Labelled: {shown} of the {fmt.thousands(len(labels))} bubbles, the "
+                     f"largest weights where a label fits (at most {BUBBLE_LABELS_MAX}).",
+                     ha="left", va="bottom", fontsize=fs - 1, family=FONT_FAMILY,
+                     parse_math=False, gid="bubble-label-note")
     if ratio:
         ax.yaxis.set_minor_locator(NullLocator())
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: tick_label(v, True)))
